@@ -1,0 +1,75 @@
+// A causal-scrubbing hypothesis as plain data, parsed once from TOML (see docs/hypothesis-format.md):
+// interpretation nodes, each mapped to model components at token positions and computing a feature of the
+// input, and the edges between them (which node feeds which, through which input port).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cscrub::graph {
+
+// A node of the model graph G (residual decomposition): the embeddings, one attention head, one MLP, or
+// the output (logits / metric).
+struct Component {
+  enum class Kind { embed, head, mlp, output };
+  Kind kind = Kind::embed;
+  int layer = -1;  // heads and MLPs
+  int head = -1;   // heads
+  friend bool operator==(const Component&, const Component&) = default;
+  friend auto operator<=>(const Component&, const Component&) = default;
+};
+
+// How a component reads the residual stream: attention heads through q, k and v; MLPs and the output
+// through their single input.
+enum class Port { q, k, v, in };
+
+// Where a node is claimed to matter: dataset position labels ("S2", "END") and/or indices; all when empty.
+struct PositionSpec {
+  std::vector<std::string> labels;
+  std::vector<int> indices;
+  bool all() const { return labels.empty() && indices.empty(); }
+};
+
+struct InterpNode {
+  std::string name;
+  std::string node_class;     // e.g. "name mover" (for pictures and tables)
+  std::string description;
+  std::vector<Component> components;
+  PositionSpec positions;
+  // Inputs are claimed equivalent at this node when they agree on all of these features. Special
+  // names: "prompt" (the whole prompt), "none" (any input of the same alignment group).
+  std::vector<std::string> feature;
+  // Inputs of this node's components not coming from its listed parents: "random" (resampled: the
+  // method's default) or "same" (computed on this node's own input: the whole sub-model below matters).
+  enum class Rest { random, same };
+  Rest rest = Rest::random;
+  int source_line = 0;
+};
+
+struct InterpEdge {
+  int parent = -1;          // index into Hypothesis::nodes
+  int child = -1;
+  std::vector<Port> ports;  // ports of the child's components the parent feeds; empty: all of them
+  int source_line = 0;
+};
+
+struct Defaults {
+  std::string task = "ioi";
+  std::string metric;  // empty: the task's default
+  int n = 200;
+  int seeds = 5;
+};
+
+struct Hypothesis {
+  std::string name;
+  std::string description;
+  std::string source_file;           // or "builtin:full" / "builtin:none"
+  std::vector<InterpNode> nodes;
+  std::vector<InterpEdge> edges;
+  int output_node = -1;              // the node whose component is the output
+  Defaults defaults;
+  std::optional<int> model_layers;   // the model shape the file was written for, if it says
+  std::optional<int> model_heads;
+};
+
+}  // namespace cscrub::graph

@@ -1,0 +1,15 @@
+// Every `cscrub` subcommand registers itself on the app through one of these (one file each).
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace cscrub::cli {
+
+void add_tokenize_command(CLI::App& app);
+void add_forward_command(CLI::App& app);
+void add_check_command(CLI::App& app);
+void add_graph_command(CLI::App& app);
+void add_dataset_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
+
+}  // namespace cscrub::cli
