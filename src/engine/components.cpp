@@ -1,0 +1,102 @@
+#include "cscrub/engine/components.hpp"
+
+#include <cassert>
+
+#include "ops.hpp"
+#include "unembed_rows.hpp"
+
+namespace cscrub::engine {
+namespace {
+
+// A copy of `rows` padded with zero rows to ops::kRowAlignment.
+RowMatrix padded_copy(const RowMatrix& rows) {
+  RowMatrix padded = RowMatrix::Zero(ops::padded_rows(static_cast<int>(rows.rows())), rows.cols());
+  padded.topRows(rows.rows()) = rows;
+  return padded;
+}
+
+// ln_1 of `resid` projected onto one head's columns of c_attn starting at `column`: [padded rows, d_head].
+RowMatrix head_projection(const LayerWeights& lw, const ModelConfig& config, const RowMatrix& normalized, int column) {
+  RowMatrix projected(normalized.rows(), config.d_head());
+  const RowVector bias = lw.qkv_bias.segment(column, config.d_head());
+  ops::linear(normalized, lw.qkv_weight.middleCols(column, config.d_head()), &bias, projected);
+  return projected;
+}
+
+RowMatrix ln1(const LayerWeights& lw, const ModelConfig& config, const RowMatrix& resid) {
+  RowMatrix normalized = padded_copy(resid);
+  ops::layer_norm(normalized, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, normalized);
+  return normalized;
+}
+
+}  // namespace
+
+RowMatrix head_output(const Weights& weights, int layer, int head, int batch, int positions,
+                      const RowMatrix& resid_for_q, const RowMatrix& resid_for_k, const RowMatrix& resid_for_v) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
+  const int d_model = config.d_model, d_head = config.d_head();
+  const int rows = batch * positions;
+  assert(resid_for_q.rows() == rows && resid_for_k.rows() == rows && resid_for_v.rows() == rows);
+
+  // Ports often share a residual stream: normalise each distinct one once.
+  const RowMatrix normalized_q = ln1(lw, config, resid_for_q);
+  const RowMatrix normalized_k = &resid_for_k == &resid_for_q ? normalized_q : ln1(lw, config, resid_for_k);
+  const RowMatrix normalized_v = &resid_for_v == &resid_for_q   ? normalized_q
+                                 : &resid_for_v == &resid_for_k ? normalized_k
+                                                                : ln1(lw, config, resid_for_v);
+  const RowMatrix q = head_projection(lw, config, normalized_q, head * d_head);
+  const RowMatrix k = head_projection(lw, config, normalized_k, d_model + head * d_head);
+  const RowMatrix v = head_projection(lw, config, normalized_v, 2 * d_model + head * d_head);
+
+  RowMatrix z = RowMatrix::Zero(q.rows(), d_head);
+  const Eigen::OuterStride<> stride(d_head);
+#pragma omp parallel
+  {
+    RowMatrix scores(positions, positions);
+#pragma omp for schedule(static)
+    for (int b = 0; b < batch; ++b) {
+      const size_t offset = static_cast<size_t>(b) * positions * d_head;
+      ops::StridedMap q_b(q.data() + offset, positions, d_head, stride);
+      ops::StridedMap k_b(k.data() + offset, positions, d_head, stride);
+      ops::StridedMap v_b(v.data() + offset, positions, d_head, stride);
+      ops::MutableStridedMap z_b(z.data() + offset, positions, d_head, stride);
+      ops::attention_scores(q_b, k_b, scores);
+      ops::causal_softmax(scores);
+      ops::mix_values(scores, v_b, z_b);
+    }
+  }
+  RowMatrix out(z.rows(), d_model);
+  ops::linear(z, lw.out_weight.middleRows(head * d_head, d_head), nullptr, out);
+  return out.topRows(rows);
+}
+
+RowMatrix head_output_from_z(const Weights& weights, int layer, int head, const RowMatrix& z) {
+  const ModelConfig& config = weights.config;
+  const RowMatrix padded = padded_copy(z);
+  RowMatrix out(padded.rows(), config.d_model);
+  ops::linear(padded, weights.layers[layer].out_weight.middleRows(head * config.d_head(), config.d_head()), nullptr, out);
+  return out.topRows(z.rows());
+}
+
+RowMatrix mlp_output(const Weights& weights, int layer, const RowMatrix& resid) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
+  RowMatrix normalized = padded_copy(resid);
+  ops::layer_norm(normalized, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, normalized);
+  RowMatrix hidden(normalized.rows(), config.d_mlp);
+  ops::linear(normalized, lw.fc_weight, &lw.fc_bias, hidden);
+  ops::gelu_tanh(hidden);
+  RowMatrix out(normalized.rows(), config.d_model);
+  ops::linear(hidden, lw.proj_weight, &lw.proj_bias, out);
+  return out.topRows(resid.rows());
+}
+
+RowMatrix unembed(const Weights& weights, const RowMatrix& resid_rows, std::span<const int32_t> token_ids) {
+  const ModelConfig& config = weights.config;
+  RowMatrix normalized = padded_copy(resid_rows);
+  ops::layer_norm(normalized, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, normalized);
+  return unembed_rows(weights, normalized, static_cast<int>(resid_rows.rows()), token_ids);
+}
+
+}  // namespace cscrub::engine

@@ -1,0 +1,269 @@
+// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos padded to
+// ops::kRowAlignment (see ops.hpp); hooks see only the real rows, which are a contiguous prefix.
+#include "cscrub/engine/forward.hpp"
+
+#include <string>
+
+#include "cscrub/error.hpp"
+#include "hook_sink.hpp"
+#include "ops.hpp"
+#include "unembed_rows.hpp"
+
+namespace cscrub::engine {
+namespace {
+
+// Buffers reused by every layer. Only the padding rows of the inputs need defined values (zeros): every
+// other entry is written before it is read, and padding rows never mix with real ones.
+struct Workspace {
+  Workspace(const ModelConfig& config, int real_rows)
+      : residual(ops::padded_rows(real_rows), config.d_model),
+        normalized(residual.rows(), config.d_model),
+        qkv(residual.rows(), 3 * config.d_model),
+        z(residual.rows(), config.d_model),
+        attn_out(residual.rows(), config.d_model),
+        mlp_hidden(residual.rows(), config.d_mlp),
+        mlp_out(residual.rows(), config.d_model),
+        scale(static_cast<size_t>(residual.rows()), 1.0f) {
+    const auto padding = residual.rows() - real_rows;
+    residual.bottomRows(padding).setZero();
+    z.bottomRows(padding).setZero();
+  }
+  RowMatrix residual, normalized, qkv, z, attn_out, mlp_hidden, mlp_out;
+  std::vector<float> scale;
+};
+
+// Layer norm of `x` into `out`, exposing the scale and normalized hooks when they are wanted.
+void layer_norm_with_hooks(const RowMatrix& x, float epsilon, const RowVector& weight, const RowVector& bias,
+                           Site scale_site, Site normalized_site, int layer, const HookSink& hooks,
+                           std::vector<float>& scale, RowMatrix& out) {
+  if (!hooks.wants(scale_site, layer) && !hooks.wants(normalized_site, layer)) {
+    ops::layer_norm(x, epsilon, weight, bias, out);
+    return;
+  }
+  ops::layer_norm_scale(x, epsilon, scale);
+  hooks.offer(scale_site, layer, scale.data());
+  ops::layer_norm_normalize(x, scale, out);
+  hooks.offer(normalized_site, layer, out.data());
+  ops::apply_affine(out, weight, bias, out);
+}
+
+// Exposes q, k or v (columns [offset, offset + d_model) of qkv) as a contiguous [batch, pos, head, d_head].
+void offer_qkv_part(Site site, int layer, int offset, int real_rows, RowMatrix& qkv, const HookSink& hooks) {
+  if (!hooks.wants(site, layer)) return;
+  const int d_model = static_cast<int>(qkv.cols() / 3);
+  RowMatrix part = qkv.block(0, offset, real_rows, d_model);
+  hooks.visit(site, layer, part.data());
+  qkv.block(0, offset, real_rows, d_model) = part;
+}
+
+void attention(const ModelConfig& config, int batch, int positions, int layer, const HookSink& hooks,
+               const RowMatrix& qkv, RowMatrix& z) {
+  const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const int pairs = batch * heads;
+  const Eigen::OuterStride<> qkv_stride(3 * d_model), z_stride(d_model);
+  auto views = [&](int pair) {
+    const int b = pair / heads, h = pair % heads;
+    const float* base = qkv.data() + static_cast<size_t>(b) * positions * 3 * d_model + h * d_head;
+    return std::tuple{ops::StridedMap(base, positions, d_head, qkv_stride),
+                      ops::StridedMap(base + d_model, positions, d_head, qkv_stride),
+                      ops::StridedMap(base + 2 * d_model, positions, d_head, qkv_stride),
+                      ops::MutableStridedMap(z.data() + static_cast<size_t>(b) * positions * d_model + h * d_head,
+                                             positions, d_head, z_stride)};
+  };
+  const bool expose = hooks.wants(Site::attn_scores, layer) || hooks.wants(Site::attn_pattern, layer);
+  if (!expose) {
+#pragma omp parallel
+    {
+      RowMatrix scores(positions, positions);
+#pragma omp for schedule(static)
+      for (int pair = 0; pair < pairs; ++pair) {
+        auto [q, k, v, z_out] = views(pair);
+        ops::attention_scores(q, k, scores);
+        ops::causal_softmax(scores);
+        ops::mix_values(scores, v, z_out);
+      }
+    }
+    return;
+  }
+  // [batch, head, query, key]: pair-major, so pair p's matrix starts at p * positions².
+  RowMatrix all_scores(static_cast<Eigen::Index>(pairs) * positions, positions);
+  auto pair_block = [&](int pair) { return all_scores.middleRows(static_cast<Eigen::Index>(pair) * positions, positions); };
+#pragma omp parallel for schedule(static)
+  for (int pair = 0; pair < pairs; ++pair) {
+    auto [q, k, v, z_out] = views(pair);
+    ops::attention_scores(q, k, pair_block(pair));
+  }
+  hooks.offer(Site::attn_scores, layer, all_scores.data());
+#pragma omp parallel for schedule(static)
+  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(pair_block(pair));
+  hooks.offer(Site::attn_pattern, layer, all_scores.data());
+#pragma omp parallel for schedule(static)
+  for (int pair = 0; pair < pairs; ++pair) {
+    auto [q, k, v, z_out] = views(pair);
+    ops::mix_values(pair_block(pair), v, z_out);
+  }
+}
+
+// attn_out = z · W_O + b_O, or, when hook_result is wanted, the sum of the (possibly patched) per-head
+// results plus b_O.
+void attention_output(const LayerWeights& weights, const ModelConfig& config, int real_rows, int layer,
+                      const HookSink& hooks, const RowMatrix& z, RowMatrix& attn_out) {
+  if (!hooks.wants(Site::attn_result, layer)) {
+    ops::linear(z, weights.out_weight, &weights.out_bias, attn_out);
+    return;
+  }
+  const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const int padded = static_cast<int>(z.rows());
+  // result [rows, head, d_model] stored as [rows, head * d_model].
+  RowMatrix result(real_rows, static_cast<Eigen::Index>(heads) * d_model);
+  RowMatrix head_z(padded, d_head), head_out(padded, d_model);
+  for (int h = 0; h < heads; ++h) {
+    head_z = z.middleCols(h * d_head, d_head);
+    ops::linear(head_z, weights.out_weight.middleRows(h * d_head, d_head), nullptr, head_out);
+    result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model) = head_out.topRows(real_rows);
+  }
+  hooks.visit(Site::attn_result, layer, result.data());
+  attn_out.setZero();
+  for (int h = 0; h < heads; ++h)
+    attn_out.topRows(real_rows) += result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model);
+  attn_out.rowwise() += weights.out_bias;
+}
+
+void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks, Workspace& w) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
+  const int real_rows = batch * positions;
+  const int d_model = config.d_model;
+
+  hooks.offer(Site::resid_pre, layer, w.residual.data());
+  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, Site::ln1_scale,
+                        Site::ln1_normalized, layer, hooks, w.scale, w.normalized);
+  ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv);
+  if (hooks.active()) {
+    offer_qkv_part(Site::attn_q, layer, 0, real_rows, w.qkv, hooks);
+    offer_qkv_part(Site::attn_k, layer, d_model, real_rows, w.qkv, hooks);
+    offer_qkv_part(Site::attn_v, layer, 2 * d_model, real_rows, w.qkv, hooks);
+  }
+  attention(config, batch, positions, layer, hooks, w.qkv, w.z);
+  hooks.offer(Site::attn_z, layer, w.z.data());
+  attention_output(lw, config, real_rows, layer, hooks, w.z, w.attn_out);
+  hooks.offer(Site::attn_out, layer, w.attn_out.data());
+  w.residual += w.attn_out;
+  hooks.offer(Site::resid_mid, layer, w.residual.data());
+
+  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
+                        Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
+  ops::linear(w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden);
+  hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
+  ops::gelu_tanh(w.mlp_hidden);
+  hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
+  ops::linear(w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out);
+  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+  w.residual += w.mlp_out;
+  hooks.offer(Site::resid_post, layer, w.residual.data());
+}
+
+void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hooks, RowMatrix& residual) {
+  const int rows = tokens.batch * tokens.positions;
+  const int d_model = weights.config.d_model;
+  const bool expose = hooks.wants(Site::embed) || hooks.wants(Site::pos_embed);
+  if (!expose) {
+    for (int r = 0; r < rows; ++r)
+      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]) +
+                        weights.position_embedding.row(r % tokens.positions);
+    return;
+  }
+  RowMatrix token_part(rows, d_model), position_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) {
+    token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
+    position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
+  }
+  hooks.offer(Site::embed, -1, token_part.data());
+  hooks.offer(Site::pos_embed, -1, position_part.data());
+  residual.topRows(rows) = token_part + position_part;
+}
+
+// The rows whose logits are requested, in output order.
+std::vector<int> logit_rows(const TokenBatch& tokens, const LogitRequest& request) {
+  std::vector<int> rows;
+  switch (request.positions) {
+    case LogitRequest::Positions::none: break;
+    case LogitRequest::Positions::all:
+      for (int r = 0; r < tokens.batch * tokens.positions; ++r) rows.push_back(r);
+      break;
+    case LogitRequest::Positions::last:
+      for (int b = 0; b < tokens.batch; ++b) rows.push_back(b * tokens.positions + tokens.positions - 1);
+      break;
+    case LogitRequest::Positions::per_row:
+      if (static_cast<int>(request.row_positions.size()) != tokens.batch)
+        throw Error("logit request: " + std::to_string(request.row_positions.size()) + " positions for " +
+                    std::to_string(tokens.batch) + " sequences");
+      for (int b = 0; b < tokens.batch; ++b) {
+        const int p = request.row_positions[b];
+        if (p < 0 || p >= tokens.positions)
+          throw Error("logit request: position " + std::to_string(p) + " outside the sequence of " +
+                      std::to_string(tokens.positions) + " tokens");
+        rows.push_back(b * tokens.positions + p);
+      }
+      break;
+  }
+  return rows;
+}
+
+}  // namespace
+
+void check_tokens(const ModelConfig& config, const TokenBatch& tokens) {
+  if (tokens.batch <= 0 || tokens.positions <= 0) throw Error("empty token batch");
+  if (tokens.tokens.size() != static_cast<size_t>(tokens.batch) * tokens.positions)
+    throw Error("token batch holds " + std::to_string(tokens.tokens.size()) + " ids, expected " +
+                std::to_string(tokens.batch) + " x " + std::to_string(tokens.positions));
+  if (tokens.positions > config.n_ctx)
+    throw Error("sequence of " + std::to_string(tokens.positions) + " tokens is longer than the model's context (" +
+                    std::to_string(config.n_ctx) + ")",
+                "shorten the prompt");
+  for (size_t i = 0; i < tokens.tokens.size(); ++i) {
+    if (tokens.tokens[i] < 0 || tokens.tokens[i] >= config.vocab_size)
+      throw Error("token id " + std::to_string(tokens.tokens[i]) + " at index " + std::to_string(i) +
+                  " is outside the vocabulary (0-" + std::to_string(config.vocab_size - 1) + ")");
+  }
+}
+
+RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request,
+                  Interventions* interventions) {
+  const ModelConfig& config = weights.config;
+  check_tokens(config, tokens);
+  for (int32_t id : request.token_ids) {
+    if (id < 0 || id >= config.vocab_size)
+      throw Error("logit request: token id " + std::to_string(id) + " is outside the vocabulary");
+  }
+  const HookSink hooks(interventions, config, tokens.batch, tokens.positions);
+  Workspace w(config, tokens.batch * tokens.positions);
+
+  embed(weights, tokens, hooks, w.residual);
+  for (int layer = 0; layer < config.n_layer; ++layer) run_block(weights, layer, tokens.batch, tokens.positions, hooks, w);
+
+  const bool expose_final = hooks.wants(Site::ln_final_scale) || hooks.wants(Site::ln_final_normalized);
+  const std::vector<int> rows = logit_rows(tokens, request);
+  if (!expose_final) {
+    // Only the requested rows need the final layer norm.
+    RowMatrix selected = RowMatrix::Zero(ops::padded_rows(static_cast<int>(rows.size())), config.d_model);
+    for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = w.residual.row(rows[i]);
+    ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
+    return unembed_rows(weights, selected, static_cast<int>(rows.size()), request.token_ids);
+  }
+  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
+                        Site::ln_final_scale, Site::ln_final_normalized, -1, hooks, w.scale, w.normalized);
+  RowMatrix selected = RowMatrix::Zero(ops::padded_rows(static_cast<int>(rows.size())), config.d_model);
+  for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = w.normalized.row(rows[i]);
+  return unembed_rows(weights, selected, static_cast<int>(rows.size()), request.token_ids);
+}
+
+double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns) {
+  const double d = config.d_model, m = config.d_mlp, tokens = static_cast<double>(batch) * positions;
+  const double projections = 2.0 * tokens * (d * 3 * d + d * d + 2 * d * m);
+  // Causal attention: scores and value mixing, each ~ positions/2 keys per query.
+  const double attention = 2.0 * 2.0 * tokens * (positions + 1) / 2.0 * d;
+  return config.n_layer * (projections + attention) + 2.0 * logit_rows * d * logit_columns;
+}
+
+}  // namespace cscrub::engine

@@ -1,0 +1,137 @@
+#include "ops.hpp"
+
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace cscrub::engine::ops {
+namespace {
+
+// Column chunks for splitting a product across cores. Fixed by the width alone (never by the thread
+// count) and aligned to 48 columns, a multiple of Eigen's register panel for SSE, AVX and AVX-512 floats.
+constexpr int kChunkAlignment = 48;
+constexpr int kMaxChunks = 4;
+
+struct Chunk {
+  int begin, width;
+};
+
+std::vector<Chunk> column_chunks(int width) {
+  int panels = (width + kChunkAlignment - 1) / kChunkAlignment;
+  int chunks = std::min(kMaxChunks, std::max(1, panels / 2));
+  int panels_per_chunk = (panels + chunks - 1) / chunks;
+  std::vector<Chunk> result;
+  for (int begin = 0; begin < width; begin += panels_per_chunk * kChunkAlignment)
+    result.push_back({begin, std::min(panels_per_chunk * kChunkAlignment, width - begin)});
+  return result;
+}
+
+// Row ranges for element-wise work: fixed-size blocks, so the split does not depend on threads either.
+constexpr int kRowBlock = 64;
+
+}  // namespace
+
+void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out) {
+  assert(in.rows() % kRowAlignment == 0 && in.cols() == weight.rows());
+  assert(out.rows() == in.rows() && out.cols() == weight.cols());
+  const auto chunks = column_chunks(static_cast<int>(weight.cols()));
+  const int count = static_cast<int>(chunks.size());
+#pragma omp parallel for schedule(static) if (count > 1)
+  for (int c = 0; c < count; ++c) {
+    const Chunk chunk = chunks[c];
+    auto target = out.middleCols(chunk.begin, chunk.width);
+    target.noalias() = in * weight.middleCols(chunk.begin, chunk.width);
+    if (bias != nullptr) target.rowwise() += bias->segment(chunk.begin, chunk.width);
+  }
+}
+
+void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out) {
+  assert(in.rows() % kRowAlignment == 0 && in.cols() == weight_rows.cols());
+  assert(out.rows() == in.rows() && out.cols() == weight_rows.rows());
+  const auto chunks = column_chunks(static_cast<int>(weight_rows.rows()));
+  const int count = static_cast<int>(chunks.size());
+#pragma omp parallel for schedule(static) if (count > 1)
+  for (int c = 0; c < count; ++c) {
+    const Chunk chunk = chunks[c];
+    out.middleCols(chunk.begin, chunk.width).noalias() =
+        in * weight_rows.middleRows(chunk.begin, chunk.width).transpose();
+  }
+}
+
+void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale) {
+  const int rows = static_cast<int>(x.rows());
+#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+  for (int r = 0; r < rows; ++r) {
+    const float mean = x.row(r).mean();
+    const float variance = (x.row(r).array() - mean).square().mean();
+    scale[r] = std::sqrt(variance + epsilon);
+  }
+}
+
+void layer_norm_normalize(const ConstRef& x, std::span<const float> scale, MutableRef normalized) {
+  const int rows = static_cast<int>(x.rows());
+#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+  for (int r = 0; r < rows; ++r) {
+    const float mean = x.row(r).mean();
+    normalized.row(r) = (x.row(r).array() - mean) / scale[r];
+  }
+}
+
+void apply_affine(const ConstRef& normalized, const RowVector& weight, const RowVector& bias, MutableRef out) {
+  const int rows = static_cast<int>(normalized.rows());
+#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+  for (int r = 0; r < rows; ++r) out.row(r) = normalized.row(r).cwiseProduct(weight) + bias;
+}
+
+void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const RowVector& bias, MutableRef out) {
+  const int rows = static_cast<int>(x.rows());
+#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+  for (int r = 0; r < rows; ++r) {
+    const float mean = x.row(r).mean();
+    const float variance = (x.row(r).array() - mean).square().mean();
+    const float scale = std::sqrt(variance + epsilon);
+    out.row(r) = ((x.row(r).array() - mean) / scale).matrix().cwiseProduct(weight) + bias;
+  }
+}
+
+void gelu_tanh(MutableRef values) {
+  const int rows = static_cast<int>(values.rows());
+  const float sqrt_2_over_pi = 0.7978845608028654f;
+#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+  for (int r = 0; r < rows; ++r) {
+    auto x = values.row(r).array();
+    x = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
+  }
+}
+
+void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores) {
+  const int positions = static_cast<int>(q.rows());
+  const float inverse_sqrt_d = 1.0f / std::sqrt(static_cast<float>(q.cols()));
+  const float masked = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < positions; ++i) {
+    for (int j = 0; j <= i; ++j) scores(i, j) = q.row(i).dot(k.row(j)) * inverse_sqrt_d;
+    for (int j = i + 1; j < positions; ++j) scores(i, j) = masked;
+  }
+}
+
+void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern) {
+  const int positions = static_cast<int>(scores_to_pattern.rows());
+  for (int i = 0; i < positions; ++i) {
+    auto visible = scores_to_pattern.row(i).head(i + 1).array();
+    const float max = visible.maxCoeff();
+    visible = (visible - max).exp();
+    visible /= visible.sum();
+    scores_to_pattern.row(i).tail(positions - i - 1).setZero();
+  }
+}
+
+void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z) {
+  const int positions = static_cast<int>(pattern.rows());
+  for (int i = 0; i < positions; ++i) {
+    z.row(i).setZero();
+    for (int j = 0; j <= i; ++j) z.row(i) += pattern(i, j) * v.row(j);
+  }
+}
+
+}  // namespace cscrub::engine::ops

@@ -1,0 +1,46 @@
+// The engine's kernels, knowing nothing of the model: products split across cores, layer norm, GELU and
+// causal attention for one head. Every kernel computes each output element the same way whatever the
+// thread count and whatever the other rows are (batch composition), so results are bit-identical across
+// thread counts and batch sizes:
+//  - products are split over output columns in fixed chunks (never by thread count);
+//  - the token (row) dimension is padded to a multiple of kRowAlignment so Eigen's kernels treat every
+//    row alike (no remainder path, never the GEMV fallback).
+#pragma once
+#include <span>
+
+#include "cscrub/engine/tensor.hpp"
+
+namespace cscrub::engine::ops {
+
+inline constexpr int kRowAlignment = 8;
+inline int padded_rows(int rows) { return (rows + kRowAlignment - 1) / kRowAlignment * kRowAlignment; }
+
+using ConstRef = Eigen::Ref<const RowMatrix>;
+using MutableRef = Eigen::Ref<RowMatrix>;
+using StridedMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+using MutableStridedMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
+
+// out = in · weight (+ bias). in: [rows, K] with rows % kRowAlignment == 0; weight: [K, N]; out: [rows, N].
+void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out);
+
+// out = in · weight_rowsᵀ: the unembedding, weight_rows [N, K] (e.g. wte [vocab, d_model]).
+void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out);
+
+// Layer norm in TransformerLens' stages: scale = sqrt(var + eps) per row, normalized = (x - mean) / scale.
+// The affine part (weight, bias) is applied by apply_affine.
+void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale);
+void layer_norm_normalize(const ConstRef& x, std::span<const float> scale, MutableRef normalized);
+void apply_affine(const ConstRef& normalized, const RowVector& weight, const RowVector& bias, MutableRef out);
+// All three stages at once (no hooks in between).
+void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const RowVector& bias, MutableRef out);
+
+// GELU, tanh approximation ("gelu_new"), element-wise in place.
+void gelu_tanh(MutableRef values);
+
+// Causal attention of one head over one sequence of `positions` tokens.
+// q, k, v: [positions, d_head] views (rows may be strided); scores/pattern: [positions, positions].
+void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores);
+void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern);
+void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z);
+
+}  // namespace cscrub::engine::ops

@@ -1,0 +1,198 @@
+#include <omp.h>
+
+#include <catch2/catch.hpp>
+
+#include "cscrub/engine/components.hpp"
+#include "cscrub/engine/forward.hpp"
+#include "cscrub/engine/interventions.hpp"
+#include "cscrub/error.hpp"
+#include "random_weights.hpp"
+
+using namespace cscrub::engine;
+using cscrub::test::random_tokens;
+
+namespace {
+
+RowMatrix run(const Weights& weights, const std::vector<int32_t>& tokens, int batch, int positions,
+              LogitRequest request = {}, Interventions* interventions = nullptr) {
+  return forward(weights, {tokens, batch, positions}, request, interventions);
+}
+
+RowMatrix as_matrix(const StoredActivation& stored, int64_t rows) {
+  return Eigen::Map<const RowMatrix>(stored.values.data(), rows, static_cast<int64_t>(stored.values.size()) / rows);
+}
+
+// Restores the OpenMP thread count when a test changes it.
+struct ThreadCount {
+  explicit ThreadCount(int threads) : saved(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~ThreadCount() { omp_set_num_threads(saved); }
+  int saved;
+};
+
+}  // namespace
+
+TEST_CASE("logits are bit-identical at 1 and 2 threads", "[forward][determinism]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 1);
+  const auto tokens = random_tokens(6 * 11, weights.config.vocab_size, 2);
+  RowMatrix one, two;
+  {
+    ThreadCount threads(1);
+    one = run(weights, tokens, 6, 11);
+  }
+  {
+    ThreadCount threads(2);
+    two = run(weights, tokens, 6, 11);
+  }
+  CHECK(one.rows() == 66);
+  CHECK(one == two);
+}
+
+TEST_CASE("a sequence's activations do not depend on the rest of the batch", "[forward][determinism]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 3);
+  const int batch = 5, positions = 7;
+  const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 4);
+  const RowMatrix together = run(weights, tokens, batch, positions);
+  for (int b = 0; b < batch; ++b) {
+    std::vector<int32_t> alone(tokens.begin() + b * positions, tokens.begin() + (b + 1) * positions);
+    const RowMatrix single = run(weights, alone, 1, positions);
+    CHECK(single == together.middleRows(b * positions, positions));
+  }
+}
+
+TEST_CASE("right padding does not change the real tokens' logits", "[forward]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 5);
+  const auto tokens = random_tokens(5, weights.config.vocab_size, 6);
+  std::vector<int32_t> padded = tokens;
+  padded.resize(9, 0);
+  const RowMatrix short_run = run(weights, tokens, 1, 5);
+  const RowMatrix padded_run = run(weights, padded, 1, 9);
+  CHECK(short_run == padded_run.topRows(5));
+}
+
+TEST_CASE("restricted logits agree with the full vocabulary", "[forward]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 7);
+  const int batch = 3, positions = 6;
+  const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 8);
+  const RowMatrix full = run(weights, tokens, batch, positions);
+
+  LogitRequest last;
+  last.positions = LogitRequest::Positions::last;
+  const RowMatrix last_rows = run(weights, tokens, batch, positions, last);
+  REQUIRE(last_rows.rows() == batch);
+
+  LogitRequest chosen;
+  chosen.positions = LogitRequest::Positions::per_row;
+  chosen.row_positions = {0, 5, 2};
+  chosen.token_ids = {7, 3, 100};
+  const RowMatrix few = run(weights, tokens, batch, positions, chosen);
+  REQUIRE(few.rows() == batch);
+  REQUIRE(few.cols() == 3);
+  for (int b = 0; b < batch; ++b) {
+    CHECK(last_rows.row(b) == full.row(b * positions + positions - 1));
+    for (int j = 0; j < 3; ++j)
+      CHECK(few(b, j) == Approx(full(b * positions + chosen.row_positions[b], chosen.token_ids[j])).margin(1e-5));
+  }
+}
+
+TEST_CASE("patching with a prompt's own activations changes nothing; another prompt's changes only later positions",
+          "[forward][interventions]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 9);
+  const int positions = 6;
+  const auto clean = random_tokens(positions, weights.config.vocab_size, 10);
+  const auto corrupt = random_tokens(positions, weights.config.vocab_size, 11);
+  const HookPoint resid{Site::resid_pre, 1};
+
+  ActivationCache clean_cache({resid});
+  const RowMatrix clean_logits = run(weights, clean, 1, positions, {}, &clean_cache);
+  ActivationCache corrupt_cache({resid});
+  run(weights, corrupt, 1, positions, {}, &corrupt_cache);
+
+  ActivationPatcher same;
+  same.add({resid, std::nullopt, std::nullopt, &clean_cache.at(resid)});
+  CHECK(run(weights, clean, 1, positions, {}, &same) == clean_logits);
+
+  ActivationPatcher at_three;
+  at_three.add({resid, std::nullopt, 3, &corrupt_cache.at(resid)});
+  const RowMatrix patched = run(weights, clean, 1, positions, {}, &at_three);
+  CHECK(patched.topRows(3) == clean_logits.topRows(3));
+  for (int p = 3; p < positions; ++p) CHECK(patched.row(p) != clean_logits.row(p));
+}
+
+TEST_CASE("zeroing one head's result removes exactly its contribution from attn_out", "[forward][interventions]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 12);
+  const int batch = 2, positions = 5, layer = 1, head = 2;
+  const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 13);
+  const HookPoint result{Site::attn_result, layer}, out{Site::attn_out, layer};
+
+  ActivationCache before({result, out});
+  run(weights, tokens, batch, positions, {}, &before);
+  ActivationPatcher zero_head;
+  zero_head.add({result, head, std::nullopt, nullptr, 0.0f});
+  ActivationCache after({out});
+  InterventionChain chain;
+  chain.add(zero_head);
+  chain.add(after);
+  run(weights, tokens, batch, positions, {}, &chain);
+
+  const int rows = batch * positions, d_model = weights.config.d_model;
+  const RowMatrix results = as_matrix(before.at(result), rows);
+  const RowMatrix expected = as_matrix(before.at(out), rows) - results.middleCols(head * d_model, d_model);
+  CHECK((as_matrix(after.at(out), rows) - expected).cwiseAbs().maxCoeff() < 1e-4f);
+}
+
+TEST_CASE("components recomputed from cached residuals match the forward pass", "[components]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 14);
+  const int batch = 3, positions = 7, layer = 2, rows = batch * positions;
+  const auto tokens = random_tokens(rows, weights.config.vocab_size, 15);
+  const HookPoint resid_pre{Site::resid_pre, layer}, result{Site::attn_result, layer},
+      resid_mid{Site::resid_mid, layer}, mlp_out{Site::mlp_out, layer}, resid_post{Site::resid_post, layer},
+      z{Site::attn_z, layer};
+  ActivationCache cache({resid_pre, result, resid_mid, mlp_out, resid_post, z});
+  const RowMatrix logits = run(weights, tokens, batch, positions, {}, &cache);
+
+  const RowMatrix pre = as_matrix(cache.at(resid_pre), rows);
+  const int d_model = weights.config.d_model, d_head = weights.config.d_head();
+  for (int head = 0; head < weights.config.n_head; ++head) {
+    const RowMatrix expected = as_matrix(cache.at(result), rows).middleCols(head * d_model, d_model);
+    const RowMatrix recomputed = head_output(weights, layer, head, batch, positions, pre, pre, pre);
+    CHECK((recomputed - expected).cwiseAbs().maxCoeff() < 1e-4f);
+    const RowMatrix head_z = as_matrix(cache.at(z), rows).middleCols(head * d_head, d_head);
+    CHECK((head_output_from_z(weights, layer, head, head_z) - expected).cwiseAbs().maxCoeff() < 1e-4f);
+  }
+  const RowMatrix mlp = mlp_output(weights, layer, as_matrix(cache.at(resid_mid), rows));
+  CHECK((mlp - as_matrix(cache.at(mlp_out), rows)).cwiseAbs().maxCoeff() < 1e-4f);
+  const RowMatrix unembedded = unembed(weights, as_matrix(cache.at(resid_post), rows), {});
+  CHECK((unembedded - logits).cwiseAbs().maxCoeff() < 1e-4f);
+}
+
+TEST_CASE("queries, keys and values can come from different prompts", "[components]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 16);
+  const int positions = 6, layer = 1, head = 0;
+  const auto a = random_tokens(positions, weights.config.vocab_size, 17);
+  const auto b = random_tokens(positions, weights.config.vocab_size, 18);
+  const HookPoint resid_pre{Site::resid_pre, layer}, q{Site::attn_q, layer}, result{Site::attn_result, layer};
+  ActivationCache cache_a({resid_pre, q}), cache_b({resid_pre});
+  run(weights, a, 1, positions, {}, &cache_a);
+  run(weights, b, 1, positions, {}, &cache_b);
+  // Prompt b with its queries replaced by prompt a's: the head's output must equal head_output(q from a, k/v from b).
+  ActivationPatcher patch;
+  patch.add({q, head, std::nullopt, &cache_a.at(q)});
+  ActivationCache patched({result});
+  InterventionChain chain;
+  chain.add(patch);
+  chain.add(patched);
+  run(weights, b, 1, positions, {}, &chain);
+  const int d_model = weights.config.d_model;
+  const RowMatrix expected = as_matrix(patched.at(result), positions).middleCols(head * d_model, d_model);
+  const RowMatrix recomputed = head_output(weights, layer, head, 1, positions, as_matrix(cache_a.at(resid_pre), positions),
+                                           as_matrix(cache_b.at(resid_pre), positions),
+                                           as_matrix(cache_b.at(resid_pre), positions));
+  CHECK((recomputed - expected).cwiseAbs().maxCoeff() < 1e-4f);
+}
+
+TEST_CASE("bad token batches are user errors", "[forward]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 19);
+  CHECK_THROWS_WITH(run(weights, {1, 2, 500}, 1, 3), Catch::Contains("outside the vocabulary"));
+  CHECK_THROWS_WITH(run(weights, std::vector<int32_t>(40, 1), 1, 40), Catch::Contains("longer than the model's context"));
+  CHECK_THROWS_WITH(run(weights, {1, 2, 3}, 2, 3), Catch::Contains("expected 2 x 3"));
+}
