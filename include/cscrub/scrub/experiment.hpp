@@ -1,0 +1,67 @@
+// A causal-scrubbing experiment: one dataset, one model, a baseline and one or more hypotheses, scored
+// over several seeds with bootstrap intervals; what `cscrub run` and `cscrub compare` print.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cscrub/data/dataset.hpp"
+#include "cscrub/engine/weights.hpp"
+#include "cscrub/graph/hypothesis.hpp"
+#include "cscrub/scrub/metrics.hpp"
+#include "cscrub/scrub/scrubber.hpp"
+#include "cscrub/scrub/statistics.hpp"
+
+namespace cscrub::scrub {
+
+struct ExperimentSettings {
+  Metric metric = Metric::logit_diff;
+  int seeds = 5;           // scrubbing seeds: seed, seed + 1, ...
+  uint64_t seed = 0;
+  int batch_size = 64;     // references recomputed together (results do not depend on it)
+  int bootstrap_resamples = 2000;
+  uint64_t max_cache_bytes = 0;  // 0: no limit
+};
+
+struct HypothesisScore {
+  std::string name;
+  std::string source;
+  Estimate scrubbed;
+  Estimate recovered;
+  Estimate difference_to_first;          // recovered minus the first hypothesis' (paired); zero for the first
+  std::vector<double> recovered_per_seed;
+  ReferenceValues values;                // per reference, seed-averaged
+  ScrubCost cost;
+};
+
+struct ExperimentCost {
+  double clean_forward_flops = 0;  // one clean forward pass over the dataset
+  double scrub_flops = 0;          // recomputation, all hypotheses, baseline and seeds
+  int64_t head_evaluations = 0, mlp_evaluations = 0, node_evaluations = 0;
+  uint64_t cache_bytes = 0;
+  double forward_equivalents() const { return 1.0 + scrub_flops / clean_forward_flops; }
+};
+
+struct ExperimentResult {
+  Metric metric = Metric::logit_diff;
+  int n = 0;
+  int seeds = 0;
+  uint64_t seed = 0;
+  std::string baseline_name;
+  Estimate model;
+  Estimate baseline;
+  std::vector<HypothesisScore> hypotheses;
+  ExperimentCost cost;
+};
+
+// Stage name, units done, units in total.
+using ExperimentProgress = std::function<void(const std::string& stage, int done, int total)>;
+
+// Throws cscrub::Error for a cache larger than settings.max_cache_bytes (with a suggestion), and for
+// datasets or hypotheses the scrubber cannot run.
+ExperimentResult run_experiment(const engine::Weights& weights, const data::Dataset& dataset,
+                                const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
+                                const ExperimentSettings& settings, const ExperimentProgress& progress = {});
+
+}  // namespace cscrub::scrub

@@ -1,0 +1,58 @@
+// Which inputs causal scrubbing feeds each node: a draw is a pure function of (seed, reference input, path
+// through the treeified hypothesis, purpose), so results do not depend on batch size, thread count or
+// evaluation order, and a slow reference implementation can reproduce every draw.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cscrub/data/dataset.hpp"
+
+namespace cscrub::scrub {
+
+// A path from the output down the treeified hypothesis: the edge indices taken, output first.
+using TreePath = std::vector<int>;
+
+enum class DrawPurpose : uint64_t { agreeing = 1, random = 2 };
+
+// A well-mixed 64-bit key for one draw.
+uint64_t draw_key(uint64_t seed, int reference, const TreePath& path, DrawPurpose purpose);
+
+// Uniform index in [0, count) from a key (count > 0).
+inline size_t index_from_key(uint64_t key, size_t count) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(key) * count) >> 64);
+}
+
+// The classes of inputs that agree on a feature list, within alignment groups: agreeing(i) lists, in
+// dataset order, every example of i's group whose features in the list equal i's (i included).
+// Special features: "prompt" (identical token ids) and "none" (the whole group).
+class AgreementClasses {
+ public:
+  AgreementClasses(const data::Dataset& dataset, const std::vector<std::string>& features);
+  std::span<const int> agreeing(int example) const { return classes_[class_of_[example]]; }
+  // How many examples have no other agreeing example (diagnostic: the feature pins the input down).
+  int singletons() const;
+
+ private:
+  std::vector<std::vector<int>> classes_;
+  std::vector<int> class_of_;
+};
+
+// Agreement classes per feature list, built once and shared.
+class Sampler {
+ public:
+  explicit Sampler(const data::Dataset& dataset) : dataset_(dataset) {}
+  const AgreementClasses& classes(const std::vector<std::string>& features);
+  // One input agreeing with `example` on `features`, for the draw identified by the key arguments.
+  int agreeing(const std::vector<std::string>& features, int example, uint64_t key);
+  // One input of `example`'s alignment group, uniformly (the method's random input).
+  int random_in_group(int example, uint64_t key) { return agreeing({"none"}, example, key); }
+
+ private:
+  const data::Dataset& dataset_;
+  std::unordered_map<std::string, AgreementClasses> by_features_;
+};
+
+}  // namespace cscrub::scrub

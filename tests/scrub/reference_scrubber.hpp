@@ -1,0 +1,162 @@
+// The causal-scrubbing pseudocode of Chan et al., implemented directly and slowly: one reference at a time,
+// recursively, every value computed by full forward passes of the model with patched hook points (no
+// cache, no component functions). It shares only the draw function with the real scrubber, so that both
+// see the same sampled inputs.
+#pragma once
+#include <map>
+
+#include "cscrub/engine/forward.hpp"
+#include "cscrub/engine/interventions.hpp"
+#include "cscrub/graph/model_graph.hpp"
+#include "cscrub/scrub/sampling.hpp"
+
+namespace cscrub::test {
+
+class ReferenceScrubber {
+ public:
+  ReferenceScrubber(const engine::Weights& weights, const data::Dataset& dataset, const graph::Hypothesis& hypothesis)
+      : weights_(weights), dataset_(dataset), hypothesis_(hypothesis), graph_(weights.config), sampler_(dataset) {}
+
+  // The scrubbed final residual stream of `reference` at its answer position.
+  engine::RowVector final_row(int reference, uint64_t seed) {
+    scrub::TreePath path;
+    const auto values = run_scrub(hypothesis_.output_node, reference, reference, path, seed);
+    return values.front().row(static_cast<Eigen::Index>(dataset_.examples[reference].tokens.size()) - 1);
+  }
+
+ private:
+  using RowMatrix = engine::RowMatrix;
+  using Kind = graph::Component::Kind;
+
+  // Runs the model on `input` with `patches` applied and returns the recorded hook point, [tokens, width].
+  RowMatrix run_and_read(int input, engine::HookPoint read, const std::vector<engine::Patch>& patches = {}) {
+    const auto& tokens = dataset_.examples[input].tokens;
+    engine::ActivationPatcher patcher;
+    for (const auto& patch : patches) patcher.add(patch);
+    engine::ActivationCache recorder({read});
+    engine::InterventionChain chain;
+    chain.add(patcher);
+    chain.add(recorder);
+    engine::LogitRequest none;
+    none.positions = engine::LogitRequest::Positions::none;
+    engine::forward(weights_, {tokens, 1, static_cast<int>(tokens.size())}, none, &chain);
+    const auto& stored = recorder.at(read);
+    const auto rows = static_cast<Eigen::Index>(tokens.size());
+    return Eigen::Map<const RowMatrix>(stored.values.data(), rows, static_cast<Eigen::Index>(stored.values.size()) / rows);
+  }
+
+  static engine::StoredActivation stored(const RowMatrix& rows, std::array<int64_t, 4> shape, int rank) {
+    return {shape, rank, std::vector<float>(rows.data(), rows.data() + rows.size())};
+  }
+
+  // A component's clean output on `input`, [tokens, d_model].
+  RowMatrix clean_output(const graph::Component& component, int input) {
+    const int d_model = weights_.config.d_model, last = weights_.config.n_layer - 1;
+    switch (component.kind) {
+      case Kind::embed:
+        return run_and_read(input, {engine::Site::embed, -1}) + run_and_read(input, {engine::Site::pos_embed, -1});
+      case Kind::head:
+        return run_and_read(input, {engine::Site::attn_result, component.layer}).middleCols(component.head * d_model, d_model);
+      case Kind::mlp: return run_and_read(input, {engine::Site::mlp_out, component.layer});
+      case Kind::output: return run_and_read(input, {engine::Site::resid_post, last});
+    }
+    return {};
+  }
+
+  std::vector<RowMatrix> run_scrub(int node_index, int own, int reference, scrub::TreePath& path, uint64_t seed) {
+    const graph::InterpNode& node = hypothesis_.nodes[node_index];
+    std::vector<int> incoming;
+    for (size_t e = 0; e < hypothesis_.edges.size(); ++e)
+      if (hypothesis_.edges[e].child == node_index) incoming.push_back(static_cast<int>(e));
+    std::vector<RowMatrix> values;
+    const bool all_embed = std::all_of(node.components.begin(), node.components.end(),
+                                       [](const graph::Component& c) { return c.kind == Kind::embed; });
+    if (all_embed || (incoming.empty() && node.rest == graph::InterpNode::Rest::same)) {
+      for (const auto& component : node.components) values.push_back(clean_output(component, own));
+      return values;
+    }
+    const int base = node.rest == graph::InterpNode::Rest::same
+                         ? own
+                         : sampler_.random_in_group(own, scrub::draw_key(seed, reference, path, scrub::DrawPurpose::random));
+    const int length = static_cast<int>(dataset_.examples[own].tokens.size());
+
+    // (edge, parent component index) -> the parent's scrubbed output minus its clean output on base, at its positions.
+    std::map<std::pair<int, int>, RowMatrix> deltas;
+    for (int e : incoming) {
+      const graph::InterpEdge& edge = hypothesis_.edges[e];
+      const graph::InterpNode& parent = hypothesis_.nodes[edge.parent];
+      path.push_back(e);
+      const int agreeing =
+          sampler_.agreeing(parent.feature, own, scrub::draw_key(seed, reference, path, scrub::DrawPurpose::agreeing));
+      const auto parent_values = run_scrub(edge.parent, agreeing, reference, path, seed);
+      path.pop_back();
+      for (size_t c = 0; c < parent.components.size(); ++c) {
+        RowMatrix delta = parent_values[c] - clean_output(parent.components[c], base);
+        std::vector<bool> keep(length, parent.positions.all());
+        for (const auto& label : parent.positions.labels)
+          keep[dataset_.examples[own].positions[*dataset_.schema.position_index(label)]] = true;
+        for (int index : parent.positions.indices) keep[index < 0 ? length + index : index] = true;
+        for (int p = 0; p < length; ++p)
+          if (!keep[p]) delta.row(p).setZero();
+        deltas[{e, static_cast<int>(c)}] = delta;
+      }
+    }
+    auto port_input = [&](const graph::Component& component, graph::Port port, const RowMatrix& base_stream) {
+      RowMatrix input = base_stream;
+      for (const auto& [key, delta] : deltas) {
+        const graph::InterpEdge& edge = hypothesis_.edges[key.first];
+        const bool feeds = edge.ports.empty() || std::find(edge.ports.begin(), edge.ports.end(), port) != edge.ports.end();
+        if (feeds && graph_.precedes(hypothesis_.nodes[edge.parent].components[key.second], component)) input += delta;
+      }
+      return input;
+    };
+    const int d_model = weights_.config.d_model, last = weights_.config.n_layer - 1;
+    int rank = 0;
+    for (const auto& component : node.components) {
+      switch (component.kind) {
+        case Kind::embed: values.push_back(clean_output(component, own)); break;
+        case Kind::output:
+          values.push_back(port_input(component, graph::Port::in, run_and_read(base, {engine::Site::resid_post, last})));
+          break;
+        case Kind::mlp: {
+          const engine::HookPoint mid{engine::Site::resid_mid, component.layer};
+          const auto shape = engine::activation_shape(mid.site, weights_.config, 1, length, &rank);
+          const auto source = stored(port_input(component, graph::Port::in, run_and_read(base, mid)), shape, rank);
+          values.push_back(run_and_read(base, {engine::Site::mlp_out, component.layer}, {{mid, {}, {}, &source}}));
+          break;
+        }
+        case Kind::head: {
+          // Each port's residual stream patched in, one forward per port to read that port's activation.
+          const engine::HookPoint pre{engine::Site::resid_pre, component.layer};
+          const auto pre_shape = engine::activation_shape(pre.site, weights_.config, 1, length, &rank);
+          const RowMatrix base_stream = run_and_read(base, pre);
+          std::vector<engine::StoredActivation> port_values;
+          const std::pair<graph::Port, engine::Site> ports[] = {
+              {graph::Port::q, engine::Site::attn_q}, {graph::Port::k, engine::Site::attn_k}, {graph::Port::v, engine::Site::attn_v}};
+          for (const auto& [port, site] : ports) {
+            const auto source = stored(port_input(component, port, base_stream), pre_shape, rank);
+            const RowMatrix read = run_and_read(base, {site, component.layer}, {{pre, {}, {}, &source}});
+            int port_rank = 0;
+            const auto port_shape = engine::activation_shape(site, weights_.config, 1, length, &port_rank);
+            port_values.push_back(stored(read, port_shape, port_rank));
+          }
+          std::vector<engine::Patch> patches;
+          for (size_t i = 0; i < 3; ++i)
+            patches.push_back({{ports[i].second, component.layer}, component.head, std::nullopt, &port_values[i]});
+          values.push_back(run_and_read(base, {engine::Site::attn_result, component.layer}, patches)
+                               .middleCols(component.head * d_model, d_model));
+          break;
+        }
+      }
+    }
+    return values;
+  }
+
+  const engine::Weights& weights_;
+  const data::Dataset& dataset_;
+  const graph::Hypothesis& hypothesis_;
+  graph::ModelGraph graph_;
+  scrub::Sampler sampler_;
+};
+
+}  // namespace cscrub::test
