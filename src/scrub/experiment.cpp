@@ -1,5 +1,6 @@
 #include "cscrub/scrub/experiment.hpp"
 
+#include <map>
 #include <numeric>
 
 #include "cscrub/engine/forward.hpp"
@@ -44,9 +45,21 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   std::set<Stream> streams = streams_needed(baseline, n_layer);
   for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, n_layer));
 
+  // References: every prompt that shares its alignment group with another one.
+  std::map<std::string, int> group_sizes;
+  for (const auto& example : dataset.examples) ++group_sizes[example.group];
+  std::vector<int> references;
+  for (size_t i = 0; i < dataset.examples.size(); ++i)
+    if (group_sizes[dataset.examples[i].group] >= 2) references.push_back(static_cast<int>(i));
+  if (references.size() < 2)
+    throw Error("no two prompts of the dataset share an alignment group (same template and length), so no input can "
+                "be resampled",
+                "use a larger --n");
+
   ExperimentResult result;
   result.metric = settings.metric;
-  result.n = static_cast<int>(dataset.examples.size());
+  result.n = static_cast<int>(references.size());
+  result.excluded = static_cast<int>(dataset.examples.size() - references.size());
   result.seeds = settings.seeds;
   result.seed = settings.seed;
   result.baseline_name = baseline.name;
@@ -64,8 +77,6 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   const CleanCache cache(weights, dataset, std::move(streams), settings.batch_size, [&](int done, int total) {
     if (progress) progress("clean activations", done, total);
   });
-  std::vector<int> references(dataset.examples.size());
-  std::iota(references.begin(), references.end(), 0);
 
   // The model's own value: the clean final residual stream.
   const engine::RowMatrix clean_rows = [&] {

@@ -53,12 +53,6 @@ Scrubber::Scrubber(const engine::Weights& weights, const CleanCache& cache, cons
   const data::Dataset& dataset = cache.dataset();
   // Build every agreement class up front (checks the features) and resolve every position once.
   for (const graph::InterpNode& node : hypothesis.nodes) sampler_.classes(node.feature);
-  std::map<std::string, int> group_sizes;
-  for (const auto& example : dataset.examples) ++group_sizes[example.group];
-  for (const auto& [group, size] : group_sizes)
-    if (size < 2)
-      throw Error("alignment group '" + group + "' has a single example: its random input would always be itself",
-                  "use a larger --n so that every template occurs at least twice");
   for (size_t node = 0; node < hypothesis.nodes.size(); ++node)
     for (size_t i = 0; i < dataset.examples.size(); ++i) positions_of(static_cast<int>(node), static_cast<int>(i));
 }
@@ -202,6 +196,9 @@ RowMatrix Scrubber::final_rows(std::span<const int> references, uint64_t seed) {
   std::vector<std::string> group_order;
   for (size_t i = 0; i < references.size(); ++i) {
     const std::string& group = dataset.examples[static_cast<size_t>(references[i])].group;
+    if (sampler_.random_group_size(references[i]) < 2)
+      throw Error("alignment group '" + group + "' has a single prompt: its random input would always be itself",
+                  "use a larger --n so that every template occurs at least twice");
     auto [found, inserted] = slots_by_group.try_emplace(group);
     if (inserted) group_order.push_back(group);
     found->second.push_back(static_cast<int>(i));

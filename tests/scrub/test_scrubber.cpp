@@ -233,8 +233,13 @@ TEST_CASE("bad scrubbing inputs are clear errors", "[scrub][errors]") {
   data::Dataset lonely = setup.dataset;
   lonely.examples[0].group = "alone";
   auto lonely_cache = make_cache(setup.weights, lonely, {none_hypothesis()});
-  CHECK_THROWS_WITH(scrub::Scrubber(setup.weights, lonely_cache, none_hypothesis(), 8),
-                    Catch::Contains("single example"));
+  scrub::Scrubber lonely_scrubber(setup.weights, lonely_cache, none_hypothesis(), 8);
+  const std::vector<int> alone{0};
+  CHECK_THROWS_WITH(lonely_scrubber.final_rows(alone, 1), Catch::Contains("single prompt"));
+  // An experiment leaves such prompts out, and says so.
+  const auto kept = scrub::run_experiment(setup.weights, lonely, {}, none_hypothesis(), scrub::ExperimentSettings{});
+  CHECK(kept.excluded == 1);
+  CHECK(kept.n == static_cast<int>(lonely.examples.size()) - 1);
 
   scrub::ExperimentSettings settings;
   settings.max_cache_bytes = 1000;

@@ -45,7 +45,8 @@ struct ExperimentCost {
 
 struct ExperimentResult {
   Metric metric = Metric::logit_diff;
-  int n = 0;
+  int n = 0;                 // references scored
+  int excluded = 0;          // prompts alone in their alignment group (no random input can align with them)
   int seeds = 0;
   uint64_t seed = 0;
   std::string baseline_name;

@@ -49,6 +49,8 @@ class Sampler {
   int agreeing(const std::vector<std::string>& features, int example, uint64_t key);
   // One input of `example`'s alignment group, uniformly (the method's random input).
   int random_in_group(int example, uint64_t key) { return agreeing({"none"}, example, key); }
+  // How many examples share `example`'s alignment group (itself included).
+  int random_group_size(int example) { return static_cast<int>(classes({"none"}).agreeing(example).size()); }
 
  private:
   const data::Dataset& dataset_;

@@ -1,0 +1,89 @@
+// `cscrub compare A.toml B.toml ...`: score circuit variants on the same prompts and seeds, rank them, and
+// give each one's paired difference to the first.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <numeric>
+
+#include "commands.hpp"
+#include "cscrub/error.hpp"
+#include "experiment_cli.hpp"
+#include "svg_bar_chart.hpp"
+
+namespace cscrub::cli {
+namespace {
+
+struct CompareOptions {
+  std::vector<std::string> hypotheses;
+  std::string plot;
+  ExperimentOptions experiment;
+};
+
+void compare(const CompareOptions& options) {
+  const PreparedExperiment prepared = prepare_experiment(options.experiment, options.hypotheses);
+  const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
+  const std::string metric = scrub::to_string(result.metric);
+
+  std::vector<size_t> ranked(result.hypotheses.size());
+  std::iota(ranked.begin(), ranked.end(), 0);
+  std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
+    return result.hypotheses[a].recovered.value > result.hypotheses[b].recovered.value;
+  });
+
+  fmt::print("{} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {}\n", result.n,
+             prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric);
+  if (result.excluded > 0) fmt::print("({} prompts left out: alone in their alignment group)\n", result.excluded);
+  fmt::print("model {:.4f} [{:.4f}, {:.4f}], baseline ({}) {:.4f} [{:.4f}, {:.4f}]\n\n", result.model.value,
+             result.model.low, result.model.high, result.baseline_name, result.baseline.value, result.baseline.low,
+             result.baseline.high);
+  const std::string first = result.hypotheses.front().name;
+  fmt::print("  {:>4}  {:<30} {:>10}  {:<27} {:<30}\n", "rank", "hypothesis", "scrubbed", "recovered [95%]",
+             "minus " + first + " [95%, paired]");
+  for (size_t rank = 0; rank < ranked.size(); ++rank) {
+    const scrub::HypothesisScore& score = result.hypotheses[ranked[rank]];
+    const std::string difference =
+        ranked[rank] == 0 ? "-"
+                          : fmt::format("{:+.1f} pts [{:+.1f}, {:+.1f}]", 100 * score.difference_to_first.value,
+                                        100 * score.difference_to_first.low, 100 * score.difference_to_first.high);
+    fmt::print("  {:>4}  {:<30} {:>10.4f}  {:<27} {:<30}\n", rank + 1, score.name, score.scrubbed.value,
+               percent_with_interval(score.recovered), difference);
+  }
+  fmt::print("\n{}\n", cost_summary(result));
+  fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
+
+  if (!options.plot.empty()) {
+    std::vector<Bar> bars;
+    for (size_t index : ranked) {
+      const auto& score = result.hypotheses[index];
+      bars.push_back({score.name, score.recovered.value, score.recovered.low, score.recovered.high});
+    }
+    std::ofstream out(options.plot);
+    if (!out) throw Error(options.plot + ": cannot be written");
+    out << svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
+                                     prepared.dataset.schema.task, result.seeds),
+                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars);
+    fmt::print("wrote {}\n", options.plot);
+  }
+  if (!options.experiment.json_out.empty()) {
+    write_json_file(options.experiment.json_out, experiment_json(prepared, result));
+    fmt::print("wrote {}\n", options.experiment.json_out);
+  }
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app) {
+  auto options = std::make_shared<CompareOptions>();
+  CLI::App* command =
+      app.add_subcommand("compare", "score several hypotheses on the same prompts and seeds, ranked, with paired differences");
+  command->add_option("hypotheses", options->hypotheses, "hypothesis files (or builtin:...); the first is the reference")
+      ->required()
+      ->expected(1, -1);
+  command->add_option("--plot", options->plot, "write an SVG chart of recovered performance per variant");
+  add_experiment_options(*command, options->experiment);
+  command->callback([options] { compare(*options); });
+}
+
+}  // namespace cscrub::cli

@@ -1,0 +1,243 @@
+#include "experiment_cli.hpp"
+
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "cscrub/data/jsonl.hpp"
+#include "cscrub/data/tasks.hpp"
+#include "cscrub/error.hpp"
+#include "cscrub/graph/builtin.hpp"
+#include "cscrub/graph/check.hpp"
+#include "cscrub/io/model_dir.hpp"
+#include "cscrub/io/sha256.hpp"
+#include "cscrub/io/tokenizer.hpp"
+#include "model_option.hpp"
+#include "progress.hpp"
+#include "task_option.hpp"
+
+namespace cscrub::cli {
+namespace {
+
+uint64_t physical_memory_bytes() {
+  return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
+}
+
+data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::string& task, int n,
+                                   const std::filesystem::path& model_dir) {
+  if (!options.dataset_file.empty()) {
+    data::Dataset dataset = data::read_jsonl(options.dataset_file);
+    if (dataset.schema.task != task)
+      throw Error(options.dataset_file + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
+                  task + "'");
+    if (options.n > static_cast<int>(dataset.examples.size()))
+      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset_file + " (" +
+                      std::to_string(dataset.examples.size()) + " prompts)",
+                  "use --n " + std::to_string(dataset.examples.size()) + " or fewer");
+    if (options.n > 0) dataset.examples.resize(static_cast<size_t>(options.n));
+    return dataset;
+  }
+  const io::Tokenizer tokenizer = io::Tokenizer::load(model_dir);
+  return data::make_dataset(task, n, options.seed, tokenizer, parse_task_options(options.task_options));
+}
+
+std::string hypothesis_hash(const graph::Hypothesis& hypothesis) {
+  if (graph::is_builtin_hypothesis(hypothesis.source_file)) return "builtin";
+  return io::sha256_file(hypothesis.source_file);
+}
+
+}  // namespace
+
+void add_experiment_options(CLI::App& command, ExperimentOptions& options) {
+  add_model_option(command, options.model);
+  command.add_option("--n", options.n, "number of prompts (default: the hypothesis' [defaults] n)");
+  command.add_option("--seeds", options.seeds, "scrubbing seeds (default: the hypothesis' [defaults] seeds)");
+  command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")->capture_default_str();
+  command.add_option("--metric", options.metric, "logit_diff, loss, kl or accuracy (default: the hypothesis')");
+  command.add_option("--task", options.task, "task to generate prompts of (default: the hypothesis')");
+  command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
+      ->type_name("KEY=VALUE");
+  command.add_option("--dataset", options.dataset_file, "use a saved dataset (from `cscrub dataset`) instead");
+  command.add_option("--baseline", options.baseline, "hypothesis whose value counts as 0% recovered")
+      ->capture_default_str();
+  command.add_option("--batch-size", options.batch_size, "prompts per batch (does not change results)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command.add_option("--max-memory", options.max_memory_gib, "refuse runs whose activation cache exceeds this (GiB; default half the RAM)");
+  command.add_option("--threads", options.threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
+  command.add_flag("--quiet", options.quiet, "no progress bar");
+  command.add_option("--json", options.json_out, "write the results as JSON to this file");
+}
+
+PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& files) {
+  if (options.threads > 0) omp_set_num_threads(options.threads);
+  const std::filesystem::path model_dir = options.model;
+  const engine::ModelConfig config = io::read_config(model_dir / "config.json");
+  PreparedExperiment prepared;
+  for (const std::string& file : files) prepared.hypotheses.push_back(graph::load_hypothesis(file, config, options.task));
+  const graph::Hypothesis& first = prepared.hypotheses.front();
+  const std::string task = options.task.empty() ? first.defaults.task : options.task;
+  for (const auto& hypothesis : prepared.hypotheses)
+    if (options.task.empty() && hypothesis.defaults.task != task)
+      throw Error(hypothesis.source_file + " is about task '" + hypothesis.defaults.task + "', " + first.source_file +
+                      " about '" + task + "'",
+                  "compare hypotheses of one task, or force one with --task");
+  prepared.baseline = graph::load_hypothesis(options.baseline, config, task);
+
+  const int n = options.n > 0 ? options.n : first.defaults.n;
+  if (n < 2) throw Error("--n must be at least 2 (got " + std::to_string(n) + ")");
+  auto& settings = prepared.settings;
+  settings.seeds = options.seeds > 0 ? options.seeds : first.defaults.seeds;
+  settings.seed = options.seed;
+  settings.batch_size = options.batch_size;
+  const std::string metric = !options.metric.empty()          ? options.metric
+                             : !first.defaults.metric.empty() ? first.defaults.metric
+                                                              : data::task_schema(task).default_metric;
+  settings.metric = scrub::parse_metric(metric);
+  const double limit_gib = options.max_memory_gib > 0 ? options.max_memory_gib
+                                                      : 0.5 * static_cast<double>(physical_memory_bytes()) / (1 << 30);
+  settings.max_cache_bytes = static_cast<uint64_t>(limit_gib * (1 << 30));
+
+  prepared.weights = io::load_weights(model_dir);
+  prepared.dataset = load_or_make_dataset(options, task, n, model_dir);
+
+  nlohmann::json hypotheses = nlohmann::json::array();
+  for (const auto& hypothesis : prepared.hypotheses)
+    hypotheses.push_back({{"file", hypothesis.source_file}, {"sha256", hypothesis_hash(hypothesis)}});
+  std::ostringstream dataset_bytes;
+  for (const auto& example : prepared.dataset.examples) {
+    dataset_bytes << example.text << '\x1e';
+    for (int32_t token : example.tokens) dataset_bytes << token << ',';
+    dataset_bytes << example.answer << ',' << example.distractor << '\x1f' << example.group << '\n';
+  }
+  prepared.provenance = {
+      {"cscrub_version", CSCRUB_VERSION},
+      {"model_dir", model_dir.string()},
+      {"model_sha256", io::sha256_file(model_dir / "model.safetensors")},
+      {"dataset",
+       {{"task", task},
+        {"n", prepared.dataset.examples.size()},
+        {"seed", options.dataset_file.empty() ? nlohmann::json(options.seed) : nlohmann::json(prepared.dataset.seed)},
+        {"file", options.dataset_file},
+        {"options", options.task_options},
+        {"generator", prepared.dataset.generator},
+        {"content_sha256", io::sha256_text(dataset_bytes.str())}}},
+      {"hypotheses", hypotheses},
+      {"baseline", {{"file", prepared.baseline.source_file}, {"sha256", hypothesis_hash(prepared.baseline)}}},
+      {"seeds", settings.seeds},
+      {"first_seed", settings.seed},
+      {"metric", scrub::to_string(settings.metric)},
+      {"bootstrap_resamples", settings.bootstrap_resamples},
+  };
+  return prepared;
+}
+
+scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet) {
+  ProgressBar bar(!quiet);
+  return scrub::run_experiment(prepared.weights, prepared.dataset, prepared.hypotheses, prepared.baseline,
+                               prepared.settings,
+                               [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
+}
+
+namespace {
+
+nlohmann::json estimate_json(const scrub::Estimate& estimate) {
+  return {{"value", estimate.value}, {"ci95", {estimate.low, estimate.high}}};
+}
+
+nlohmann::json cost_json(const scrub::ExperimentResult& result, const scrub::ScrubCost* own) {
+  nlohmann::json cost = {
+      {"clean_forward_passes", 1},
+      {"forward_pass_equivalents", result.cost.forward_equivalents()},
+      {"clean_forward_flops", result.cost.clean_forward_flops},
+      {"scrub_flops_all_hypotheses", result.cost.scrub_flops},
+      {"head_evaluations", result.cost.head_evaluations},
+      {"mlp_evaluations", result.cost.mlp_evaluations},
+      {"node_evaluations", result.cost.node_evaluations},
+      {"cache_bytes", result.cost.cache_bytes},
+  };
+  if (own != nullptr) {
+    cost["this_hypothesis"] = {{"head_evaluations", own->head_evaluations},
+                               {"mlp_evaluations", own->mlp_evaluations},
+                               {"node_evaluations", own->node_evaluations},
+                               {"flops", own->flops},
+                               {"forward_pass_equivalents", own->flops / result.cost.clean_forward_flops}};
+  }
+  return cost;
+}
+
+}  // namespace
+
+nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result, size_t index) {
+  const scrub::HypothesisScore& score = result.hypotheses[index];
+  return {
+      {"hypothesis", score.name},
+      {"hypothesis_file", score.source},
+      {"model", prepared.provenance["model_dir"]},
+      {"metric", scrub::to_string(result.metric)},
+      {"n", result.n},
+      {"excluded_prompts", result.excluded},
+      {"seeds", result.seeds},
+      {"baseline", result.baseline_name},
+      {"model_value", result.model.value},
+      {"model_value_ci95", {result.model.low, result.model.high}},
+      {"baseline_value", result.baseline.value},
+      {"baseline_value_ci95", {result.baseline.low, result.baseline.high}},
+      {"scrubbed_value", score.scrubbed.value},
+      {"scrubbed_value_ci95", {score.scrubbed.low, score.scrubbed.high}},
+      {"recovered", score.recovered.value},
+      {"recovered_ci95", {score.recovered.low, score.recovered.high}},
+      {"recovered_per_seed", score.recovered_per_seed},
+      {"difference_to_first", estimate_json(score.difference_to_first)},
+      {"cost", cost_json(result, &score.cost)},
+      {"provenance", prepared.provenance},
+  };
+}
+
+nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result) {
+  nlohmann::json variants = nlohmann::json::array();
+  for (size_t i = 0; i < result.hypotheses.size(); ++i) {
+    nlohmann::json entry = hypothesis_json(prepared, result, i);
+    entry.erase("provenance");
+    variants.push_back(entry);
+  }
+  return {{"metric", scrub::to_string(result.metric)},
+          {"n", result.n},
+          {"excluded_prompts", result.excluded},
+          {"seeds", result.seeds},
+          {"model_value", estimate_json(result.model)},
+          {"baseline", result.baseline_name},
+          {"baseline_value", estimate_json(result.baseline)},
+          {"hypotheses", variants},
+          {"cost", cost_json(result, nullptr)},
+          {"provenance", prepared.provenance}};
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& json) {
+  std::ofstream out(path);
+  if (!out) throw Error(path + ": cannot be written");
+  out << json.dump(2) << '\n';
+  if (!out) throw Error(path + ": write failed");
+}
+
+std::string percent_with_interval(const scrub::Estimate& estimate) {
+  return fmt::format("{:.1f}% [{:.1f}%, {:.1f}%]", 100 * estimate.value, 100 * estimate.low, 100 * estimate.high);
+}
+
+std::string value_with_interval(const scrub::Estimate& estimate) {
+  return fmt::format("{:.4f} [{:.4f}, {:.4f}]", estimate.value, estimate.low, estimate.high);
+}
+
+std::string cost_summary(const scrub::ExperimentResult& result) {
+  return fmt::format("cost: {:.2f} forward-pass equivalents (1 clean pass over {} prompts to cache {:.1f} MiB of "
+                     "activations, then {} head and {} MLP re-evaluations)",
+                     result.cost.forward_equivalents(), result.n,
+                     static_cast<double>(result.cost.cache_bytes) / (1024.0 * 1024.0), result.cost.head_evaluations,
+                     result.cost.mlp_evaluations);
+}
+
+}  // namespace cscrub::cli

@@ -1,0 +1,59 @@
+// What `cscrub run` and `cscrub compare` share: their options, loading the model, dataset and hypotheses,
+// running the experiment with a progress bar, and writing the result as a table or JSON.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cscrub/data/dataset.hpp"
+#include "cscrub/engine/weights.hpp"
+#include "cscrub/graph/hypothesis.hpp"
+#include "cscrub/scrub/experiment.hpp"
+
+namespace cscrub::cli {
+
+struct ExperimentOptions {
+  std::string model;
+  int n = 0;       // 0: the first hypothesis' default
+  int seeds = 0;   // 0: the first hypothesis' default
+  uint64_t seed = 0;
+  std::string metric;  // empty: hypothesis default, else the task's
+  std::string task;    // empty: the hypothesis' task
+  std::vector<std::string> task_options;
+  std::string dataset_file;
+  std::string baseline = "builtin:none";
+  int batch_size = 64;
+  double max_memory_gib = 0;  // 0: half of the physical memory
+  int threads = 0;            // 0: OpenMP's default
+  bool quiet = false;
+  std::string json_out;
+};
+
+void add_experiment_options(CLI::App& command, ExperimentOptions& options);
+
+struct PreparedExperiment {
+  engine::Weights weights;
+  data::Dataset dataset;
+  std::vector<graph::Hypothesis> hypotheses;
+  graph::Hypothesis baseline;
+  scrub::ExperimentSettings settings;
+  nlohmann::json provenance;  // version, model hash, dataset seed and hash, hypothesis hashes
+};
+
+PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& hypotheses);
+scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet);
+
+// {"hypothesis", "model", "metric", "n", "seeds", "model_value", "baseline_value", "scrubbed_value",
+//  "recovered", "recovered_ci95", "cost", ...} for hypothesis `index`.
+nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result, size_t index);
+nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result);
+void write_json_file(const std::string& path, const nlohmann::json& json);
+
+// "72.9% [68.1%, 77.0%]"
+std::string percent_with_interval(const scrub::Estimate& estimate);
+std::string value_with_interval(const scrub::Estimate& estimate);
+// The cost line printed under every result.
+std::string cost_summary(const scrub::ExperimentResult& result);
+
+}  // namespace cscrub::cli
