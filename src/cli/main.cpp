@@ -14,6 +14,11 @@ int main(int argc, char** argv) {
   // Registered commands (each in its own file). Keep one line per command.
   cscrub::cli::add_tokenize_command(app);
   cscrub::cli::add_forward_command(app);
+  cscrub::cli::add_check_command(app);
+  cscrub::cli::add_graph_command(app);
+  cscrub::cli::add_dataset_command(app);
+  cscrub::cli::add_run_command(app);
+  cscrub::cli::add_compare_command(app);
   // end of registered commands
   try {
     app.parse(argc, argv);

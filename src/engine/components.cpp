@@ -51,7 +51,7 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
 
   RowMatrix z = RowMatrix::Zero(q.rows(), d_head);
   const Eigen::OuterStride<> stride(d_head);
-#pragma omp parallel
+#pragma omp parallel if (ops::worth_parallel_attention(batch, positions, d_head))
   {
     RowMatrix scores(positions, positions);
 #pragma omp for schedule(static)

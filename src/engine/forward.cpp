@@ -43,8 +43,8 @@ void layer_norm_with_hooks(const RowMatrix& x, float epsilon, const RowVector& w
   ops::layer_norm_scale(x, epsilon, scale);
   hooks.offer(scale_site, layer, scale.data());
   ops::layer_norm_normalize(x, scale, out);
-  hooks.offer(normalized_site, layer, out.data());
   ops::apply_affine(out, weight, bias, out);
+  hooks.offer(normalized_site, layer, out.data());
 }
 
 // Exposes q, k or v (columns [offset, offset + d_model) of qkv) as a contiguous [batch, pos, head, d_head].
@@ -71,8 +71,9 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
                                              positions, d_head, z_stride)};
   };
   const bool expose = hooks.wants(Site::attn_scores, layer) || hooks.wants(Site::attn_pattern, layer);
+  const bool parallel = ops::worth_parallel_attention(pairs, positions, d_head);
   if (!expose) {
-#pragma omp parallel
+#pragma omp parallel if (parallel)
     {
       RowMatrix scores(positions, positions);
 #pragma omp for schedule(static)
@@ -88,16 +89,16 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
   // [batch, head, query, key]: pair-major, so pair p's matrix starts at p * positions².
   RowMatrix all_scores(static_cast<Eigen::Index>(pairs) * positions, positions);
   auto pair_block = [&](int pair) { return all_scores.middleRows(static_cast<Eigen::Index>(pair) * positions, positions); };
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
   for (int pair = 0; pair < pairs; ++pair) {
     auto [q, k, v, z_out] = views(pair);
     ops::attention_scores(q, k, pair_block(pair));
   }
   hooks.offer(Site::attn_scores, layer, all_scores.data());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
   for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(pair_block(pair));
   hooks.offer(Site::attn_pattern, layer, all_scores.data());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
   for (int pair = 0; pair < pairs; ++pair) {
     auto [q, k, v, z_out] = views(pair);
     ops::mix_values(pair_block(pair), v, z_out);

@@ -15,7 +15,7 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::pos_embed, "hook_pos_embed", false, Layout::pos_model, "positional embeddings"},
     {Site::resid_pre, "hook_resid_pre", true, Layout::pos_model, "residual stream entering the block"},
     {Site::ln1_scale, "ln1.hook_scale", true, Layout::pos_scalar, "ln_1 scale sqrt(var + eps)"},
-    {Site::ln1_normalized, "ln1.hook_normalized", true, Layout::pos_model, "ln_1 (x - mean) / scale, before weight and bias"},
+    {Site::ln1_normalized, "ln1.hook_normalized", true, Layout::pos_model, "ln_1 output (x - mean) / scale * w + b"},
     {Site::attn_q, "attn.hook_q", true, Layout::pos_head_dhead, "queries"},
     {Site::attn_k, "attn.hook_k", true, Layout::pos_head_dhead, "keys"},
     {Site::attn_v, "attn.hook_v", true, Layout::pos_head_dhead, "values"},
@@ -26,13 +26,13 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::attn_out, "hook_attn_out", true, Layout::pos_model, "attention layer output (with bias)"},
     {Site::resid_mid, "hook_resid_mid", true, Layout::pos_model, "residual stream between attention and MLP"},
     {Site::ln2_scale, "ln2.hook_scale", true, Layout::pos_scalar, "ln_2 scale sqrt(var + eps)"},
-    {Site::ln2_normalized, "ln2.hook_normalized", true, Layout::pos_model, "ln_2 (x - mean) / scale, before weight and bias"},
+    {Site::ln2_normalized, "ln2.hook_normalized", true, Layout::pos_model, "ln_2 output (x - mean) / scale * w + b"},
     {Site::mlp_pre, "mlp.hook_pre", true, Layout::pos_mlp, "MLP pre-activation"},
     {Site::mlp_post, "mlp.hook_post", true, Layout::pos_mlp, "MLP post-GELU activation"},
     {Site::mlp_out, "hook_mlp_out", true, Layout::pos_model, "MLP output (with bias)"},
     {Site::resid_post, "hook_resid_post", true, Layout::pos_model, "residual stream leaving the block"},
     {Site::ln_final_scale, "ln_final.hook_scale", false, Layout::pos_scalar, "ln_f scale sqrt(var + eps)"},
-    {Site::ln_final_normalized, "ln_final.hook_normalized", false, Layout::pos_model, "ln_f (x - mean) / scale, before weight and bias"},
+    {Site::ln_final_normalized, "ln_final.hook_normalized", false, Layout::pos_model, "ln_f output (x - mean) / scale * w + b"},
 }};
 
 std::vector<std::string> example_names(const ModelConfig& config) {

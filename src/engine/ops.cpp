@@ -27,8 +27,19 @@ std::vector<Chunk> column_chunks(int width) {
   return result;
 }
 
-// Row ranges for element-wise work: fixed-size blocks, so the split does not depend on threads either.
-constexpr int kRowBlock = 64;
+// Below this much work (multiply-adds or elements) a parallel region costs more than it saves, and on a
+// busy machine threads spin waiting for a descheduled partner: stay on one thread.
+constexpr double kParallelProductWork = 1 << 21;
+constexpr double kParallelElementWork = 1 << 16;
+
+bool worth_parallel_product(const ConstRef& in, Eigen::Index output_columns) {
+  return static_cast<double>(in.rows()) * static_cast<double>(in.cols()) * static_cast<double>(output_columns) >=
+         kParallelProductWork;
+}
+
+bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns) {
+  return static_cast<double>(rows) * static_cast<double>(columns) >= kParallelElementWork;
+}
 
 }  // namespace
 
@@ -37,7 +48,7 @@ void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, M
   assert(out.rows() == in.rows() && out.cols() == weight.cols());
   const auto chunks = column_chunks(static_cast<int>(weight.cols()));
   const int count = static_cast<int>(chunks.size());
-#pragma omp parallel for schedule(static) if (count > 1)
+#pragma omp parallel for schedule(static) if (count > 1 && worth_parallel_product(in, weight.cols()))
   for (int c = 0; c < count; ++c) {
     const Chunk chunk = chunks[c];
     auto target = out.middleCols(chunk.begin, chunk.width);
@@ -51,7 +62,7 @@ void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableR
   assert(out.rows() == in.rows() && out.cols() == weight_rows.rows());
   const auto chunks = column_chunks(static_cast<int>(weight_rows.rows()));
   const int count = static_cast<int>(chunks.size());
-#pragma omp parallel for schedule(static) if (count > 1)
+#pragma omp parallel for schedule(static) if (count > 1 && worth_parallel_product(in, weight_rows.rows()))
   for (int c = 0; c < count; ++c) {
     const Chunk chunk = chunks[c];
     out.middleCols(chunk.begin, chunk.width).noalias() =
@@ -61,7 +72,7 @@ void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableR
 
 void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale) {
   const int rows = static_cast<int>(x.rows());
-#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, x.cols()))
   for (int r = 0; r < rows; ++r) {
     const float mean = x.row(r).mean();
     const float variance = (x.row(r).array() - mean).square().mean();
@@ -71,7 +82,7 @@ void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale) 
 
 void layer_norm_normalize(const ConstRef& x, std::span<const float> scale, MutableRef normalized) {
   const int rows = static_cast<int>(x.rows());
-#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, x.cols()))
   for (int r = 0; r < rows; ++r) {
     const float mean = x.row(r).mean();
     normalized.row(r) = (x.row(r).array() - mean) / scale[r];
@@ -80,13 +91,13 @@ void layer_norm_normalize(const ConstRef& x, std::span<const float> scale, Mutab
 
 void apply_affine(const ConstRef& normalized, const RowVector& weight, const RowVector& bias, MutableRef out) {
   const int rows = static_cast<int>(normalized.rows());
-#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, normalized.cols()))
   for (int r = 0; r < rows; ++r) out.row(r) = normalized.row(r).cwiseProduct(weight) + bias;
 }
 
 void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const RowVector& bias, MutableRef out) {
   const int rows = static_cast<int>(x.rows());
-#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, x.cols()))
   for (int r = 0; r < rows; ++r) {
     const float mean = x.row(r).mean();
     const float variance = (x.row(r).array() - mean).square().mean();
@@ -98,11 +109,15 @@ void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const
 void gelu_tanh(MutableRef values) {
   const int rows = static_cast<int>(values.rows());
   const float sqrt_2_over_pi = 0.7978845608028654f;
-#pragma omp parallel for schedule(static) if (rows >= 2 * kRowBlock)
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * values.cols()))
   for (int r = 0; r < rows; ++r) {
     auto x = values.row(r).array();
     x = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
   }
+}
+
+bool worth_parallel_attention(int sequences, int positions, int d_head) {
+  return static_cast<double>(sequences) * positions * positions * d_head >= kParallelProductWork / 4;
 }
 
 void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores) {

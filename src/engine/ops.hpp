@@ -37,6 +37,9 @@ void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const
 // GELU, tanh approximation ("gelu_new"), element-wise in place.
 void gelu_tanh(MutableRef values);
 
+// Whether attention over `sequences` (batch x heads) is worth splitting across threads.
+bool worth_parallel_attention(int sequences, int positions, int d_head);
+
 // Causal attention of one head over one sequence of `positions` tokens.
 // q, k, v: [positions, d_head] views (rows may be strided); scores/pattern: [positions, positions].
 void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores);

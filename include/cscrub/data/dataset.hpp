@@ -22,20 +22,20 @@ struct TaskSchema {
 };
 
 struct Example {
-  std::string text;                     // the prompt, without the answer
-  std::vector<int32_t> tokens;          // its GPT-2 token ids
-  int32_t answer = -1;                  // the correct next token (IOI: the IO name)
-  int32_t distractor = -1;              // the competing token (IOI: the S name); -1 if the task has none
-  std::vector<int> positions;           // one index per TaskSchema::positions
-  std::vector<std::string> features;    // one value per TaskSchema::features
-  std::string group;                    // prompts with equal group have equal length and named positions
+  std::string text;                   // the prompt, without the answer
+  std::vector<int32_t> tokens;        // its GPT-2 token ids
+  int32_t answer = -1;                // the correct next token (IOI: the IO name)
+  int32_t distractor = -1;            // the competing token (IOI: the S name); -1 if the task has none
+  std::vector<int> positions;         // one index per TaskSchema::positions
+  std::vector<std::string> features;  // one value per TaskSchema::features
+  std::string group;                  // prompts with equal group have equal length and named positions
 };
 
 struct Dataset {
   TaskSchema schema;
   std::vector<Example> examples;
   uint64_t seed = 0;
-  std::string generator;  // how it was made, e.g. "ioi --n 200 --seed 1 --order mixed"
+  std::string generator;  // the command that remakes it, e.g. "cscrub dataset ioi --n 200 --seed 1 --option order=abba"
 
   int answer_position(const Example& example) const { return static_cast<int>(example.tokens.size()) - 1; }
 };

@@ -18,7 +18,7 @@ enum class Site : uint8_t {
   pos_embed,           // hook_pos_embed                     [batch, pos, d_model]
   resid_pre,           // blocks.L.hook_resid_pre            [batch, pos, d_model]
   ln1_scale,           // blocks.L.ln1.hook_scale            [batch, pos, 1]
-  ln1_normalized,      // blocks.L.ln1.hook_normalized       [batch, pos, d_model]
+  ln1_normalized,      // blocks.L.ln1.hook_normalized       [batch, pos, d_model] (after weight, bias)
   attn_q,              // blocks.L.attn.hook_q               [batch, pos, head, d_head]
   attn_k,              // blocks.L.attn.hook_k               [batch, pos, head, d_head]
   attn_v,              // blocks.L.attn.hook_v               [batch, pos, head, d_head]

@@ -8,6 +8,14 @@
 
 namespace cscrub::graph {
 
+// Where something was written: file and 1-based line (0: not from a file, e.g. a builtin hypothesis).
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string to_string() const;  // "file:line:column", "file:line" or "file"
+};
+
 // A node of the model graph G (residual decomposition): the embeddings, one attention head, one MLP, or
 // the output (logits / metric).
 struct Component {
@@ -44,6 +52,12 @@ struct InterpNode {
   enum class Rest { random, same };
   Rest rest = Rest::random;
   int source_line = 0;
+  // Where the node and its parts were written (a variant's [edit.X] may change a key of a node that its
+  // base file defined, so each part keeps its own file); source_line == location.line.
+  SourceLocation location;
+  SourceLocation components_location;
+  SourceLocation positions_location;
+  SourceLocation feature_location;
 };
 
 struct InterpEdge {
@@ -51,6 +65,7 @@ struct InterpEdge {
   int child = -1;
   std::vector<Port> ports;  // ports of the child's components the parent feeds; empty: all of them
   int source_line = 0;
+  SourceLocation location;  // the parent's entry in the child's `parents`; source_line == location.line
 };
 
 struct Defaults {
@@ -70,6 +85,8 @@ struct Hypothesis {
   Defaults defaults;
   std::optional<int> model_layers;   // the model shape the file was written for, if it says
   std::optional<int> model_heads;
+  SourceLocation model_location;     // the [model] table, if any
+  SourceLocation task_location;      // where defaults.task was set, if anywhere
 };
 
 }  // namespace cscrub::graph

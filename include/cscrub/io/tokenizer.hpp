@@ -1,5 +1,7 @@
 // GPT-2's byte-level BPE, exactly as OpenAI's encoder: bytes mapped to printable unicode, text pre-split
 // by GPT-2's regex, merges applied by rank.
+// All const members may be called from several threads at once (encode's word cache is locked); encode
+// throws cscrub::Error naming the byte offset if the text is not valid UTF-8.
 #pragma once
 #include <cstdint>
 #include <filesystem>

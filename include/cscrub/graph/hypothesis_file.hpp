@@ -1,0 +1,17 @@
+// Reading hypothesis files (TOML, see docs/hypothesis-format.md) into graph::Hypothesis.
+#pragma once
+#include <filesystem>
+
+#include "cscrub/graph/hypothesis.hpp"
+
+namespace cscrub::graph {
+
+// Reads `file` and, through `extends`, the files it is a variant of, into one Hypothesis. Checks what
+// needs no model or task: TOML syntax, keys (with the closest valid key for a typo), value types, head
+// syntax, node names in parents / [remove] / [edit], the extends chain (missing files, loops) and the
+// presence of an [output]. Throws cscrub::Error with file:line:column on the first problem. Heads in
+// range, features, positions, injectivity, the homomorphism into G and cycles are checked by
+// find_problems (check.hpp).
+Hypothesis read_hypothesis_file(const std::filesystem::path& file);
+
+}  // namespace cscrub::graph

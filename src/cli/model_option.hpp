@@ -1,0 +1,21 @@
+// What every command that runs the model shares: the `--model DIR` option and loading the directory's
+// tokenizer when it has one.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "cscrub/io/tokenizer.hpp"
+
+namespace cscrub::cli {
+
+// Adds `--model DIR` to `command`, storing into `dir`; the default is io::default_model_dir()
+// ($CSCRUB_MODEL, else the bundled model).
+CLI::Option* add_model_option(CLI::App& command, std::string& dir);
+
+// The tokenizer of `model_dir`, or nullopt if the directory has none of GPT-2's tokenizer files (a model
+// can be run on token ids alone). Broken tokenizer files still throw cscrub::Error.
+std::optional<io::Tokenizer> load_tokenizer_if_present(const std::filesystem::path& model_dir);
+
+}  // namespace cscrub::cli

@@ -1,0 +1,72 @@
+#include "task_files.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+
+#include "cscrub/error.hpp"
+
+#ifndef CSCRUB_DATASETS_DIR
+#error "CSCRUB_DATASETS_DIR must name the datasets/ directory (set in CMakeLists.txt)"
+#endif
+
+namespace cscrub::data {
+
+std::filesystem::path datasets_dir() {
+  if (const char* from_environment = std::getenv("CSCRUB_DATASETS_DIR"); from_environment && *from_environment)
+    return from_environment;
+  return CSCRUB_DATASETS_DIR;
+}
+
+std::filesystem::path task_file(const std::string& override_path, const std::string& default_name) {
+  return override_path.empty() ? datasets_dir() / default_name : std::filesystem::path(override_path);
+}
+
+struct TaskFile::Table {
+  toml::table table;
+};
+
+TaskFile::TaskFile(const std::filesystem::path& path) : path_(path), table_(std::make_unique<Table>()) {
+  if (!std::filesystem::exists(path))
+    throw Error("task file " + path.string() + " does not exist",
+                "set CSCRUB_DATASETS_DIR to the directory holding the task .toml files, or pass "
+                "--option vocabulary=FILE");
+  try {
+    table_->table = toml::parse_file(path.string());
+  } catch (const toml::parse_error& error) {
+    throw Error(path.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+                std::string(error.description()));
+  }
+}
+
+TaskFile::~TaskFile() = default;
+TaskFile::TaskFile(TaskFile&&) noexcept = default;
+
+std::string TaskFile::where(const Entry& entry) const {
+  return path_.string() + ":" + std::to_string(entry.line) + ": ";
+}
+
+std::vector<std::string> TaskFile::strings(const std::string& key) const {
+  std::vector<std::string> values;
+  for (auto& entry : entries(key)) values.push_back(std::move(entry.text));
+  return values;
+}
+
+std::vector<TaskFile::Entry> TaskFile::entries(const std::string& key) const {
+  const toml::node* node = table_->table.get(key);
+  if (!node) throw Error(path_.string() + ": missing array '" + key + "'");
+  const toml::array* array = node->as_array();
+  auto where = [&](const toml::node& at) {
+    return path_.string() + ":" + std::to_string(at.source().begin.line) + ": ";
+  };
+  if (!array || array->empty()) throw Error(where(*node) + "'" + key + "' must be a non-empty array of strings");
+  std::vector<Entry> values;
+  for (const toml::node& element : *array) {
+    const auto* value = element.as_string();
+    if (!value) throw Error(where(element) + "'" + key + "' holds something that is not a string");
+    values.push_back({value->get(), static_cast<int>(element.source().begin.line)});
+  }
+  return values;
+}
+
+}  // namespace cscrub::data

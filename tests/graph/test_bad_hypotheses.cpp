@@ -1,0 +1,127 @@
+// Every malformed hypothesis in tests/graph/bad_hypotheses/ is refused with a message that names the file
+// and line and says what is wrong (and, for names, the closest valid one); no file crashes the reader.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <set>
+
+#include "cscrub/error.hpp"
+#include "cscrub/graph/check.hpp"
+#include "cscrub/graph/hypothesis_file.hpp"
+#include "cscrub/io/model_dir.hpp"
+#include "test_paths.hpp"
+
+namespace graph = cscrub::graph;
+using cscrub::test::source_dir;
+
+namespace {
+
+struct BadCase {
+  const char* file;
+  int line;              // where the message must point (0: no line, the file itself)
+  const char* expected;  // a fragment of the message
+};
+
+// clang-format off
+const BadCase kCases[] = {
+    {"syntax_error.toml",               6, "TOML syntax error"},
+    {"unknown_key_typo.toml",          11, "unknown key 'parnets' (did you mean 'parents'?)"},
+    {"unknown_table.toml",              2, "unknown key 'node' (did you mean 'nodes'?)"},
+    {"defaults_typo.toml",              4, "unknown key 'seed' (did you mean 'seeds'?)"},
+    {"head_layer_out_of_range.toml",    3, "head 12.3 does not exist (the model has layers 0-11) (did you mean '11.3'?)"},
+    {"head_index_out_of_range.toml",    3, "head 9.12 does not exist (the model has heads 0-11 in each layer) (did you mean '9.11'?)"},
+    {"malformed_head.toml",             3, "\"9-6\" is not a head: heads are written \"LAYER.HEAD\" (did you mean '9.6'?)"},
+    {"head_as_number.toml",             3, "heads are strings \"LAYER.HEAD\", not a number"},
+    {"duplicate_head.toml",             2, "head 9.9 is listed twice"},
+    {"mlp_out_of_range.toml",           3, "MLP 12 does not exist (the model has MLPs 0-11) (did you mean '11'?)"},
+    {"unknown_port.toml",              10, "unknown port 'key' (did you mean 'k'?)"},
+    {"port_q_into_mlp.toml",           11, "edge s_inhibition -> mlp9: mlp 9 has no port 'q' (its ports: in)"},
+    {"unknown_feature.toml",            4, "task 'ioi' has no feature 'io_nam' (did you mean 'io_name'?)"},
+    {"prompt_combined.toml",            5, "feature \"prompt\" cannot be combined with other features"},
+    {"unknown_position.toml",           3, "task 'ioi' has no position 'End' (did you mean 'END'?)"},
+    {"unknown_parent.toml",             7, "parent 'name_mover' is not a node (did you mean 'name_movers'?)"},
+    {"not_injective.toml",              8, "9.9 is claimed by two nodes at overlapping positions: 'name_movers'"},
+    {"not_homomorphism.toml",          11, "edge late -> name_movers is not an edge of the model: 10.0 does not come before 9.9"},
+    {"same_layer_edge.toml",           11, "heads of one layer run in parallel"},
+    {"cycle.toml",                      6, "the hypothesis has a cycle: induction -> s_inhibition -> induction"},
+    {"disjoint_query_positions.toml",  11, "port 'q' reads the residual stream at name_movers's own positions (END)"},
+    {"no_components.toml",              1, "node 'name_movers' has no components"},
+    {"missing_output.toml",             0, "no [output] table"},
+    {"missing_feature.toml",            1, "[nodes.name_movers] has no feature"},
+    {"bad_rest.toml",                   4, "rest must be \"random\" or \"same\", not \"resampled\""},
+    {"unreachable_node.toml",           2, "node 'induction' does not reach the output"},
+    {"output_as_node.toml",             1, "'output' is the output node's name: write its table as [output]"},
+    {"wrong_model_size.toml",           2, "written for a model with 24 layers, but the model has 12"},
+    {"unknown_task.toml",               2, "unknown task 'iio' (did you mean 'ioi'?)"},
+    {"extends_missing.toml",            1, "no such file"},
+    {"extends_loop_a.toml",             1, "extends loops: extends_loop_a.toml -> extends_loop_b.toml -> extends_loop_a.toml"},
+    {"remove_unknown_node.toml",        4, "no node 'backup_name_mover' in"},
+    {"redefine_without_replace.toml",   3, "node 'name_movers' is already defined in"},
+    {"remove_parent_not_a_parent.toml", 4, "'induction' is not a parent of name_movers"},
+    {"edit_without_extends.toml",       5, "[edit.name_movers] in a file that extends nothing"},
+    {"variant_leaves_dangling.toml",    0, "node 'induction' does not reach the output"},
+};
+// clang-format on
+
+std::filesystem::path bad_dir() { return source_dir() / "tests" / "graph" / "bad_hypotheses"; }
+
+// Every message reading and checking `file` against GPT-2 small and its task produces.
+std::vector<std::string> messages_for(const std::filesystem::path& file) {
+  try {
+    const auto config = cscrub::io::read_config(source_dir() / "models" / "gpt2-small" / "config.json");
+    const graph::Hypothesis hypothesis = graph::read_hypothesis_file(file);
+    const auto task = graph::task_schema_for(hypothesis);
+    std::vector<std::string> messages;
+    for (const auto& problem : graph::find_problems(hypothesis, graph::ModelGraph(config), task))
+      messages.push_back(problem.to_string());
+    return messages;
+  } catch (const cscrub::Error& error) {
+    return {error.what()};
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every malformed hypothesis is refused with file:line and what is wrong", "[graph][check]") {
+  for (const BadCase& bad : kCases) {
+    const auto file = bad_dir() / bad.file;
+    INFO(bad.file);
+    REQUIRE(std::filesystem::exists(file));
+    const auto messages = messages_for(file);
+    std::string all;
+    for (const auto& message : messages) all += message + "\n";
+    INFO(all);
+    bool found = false;
+    for (const auto& message : messages) {
+      if (message.find(bad.expected) == std::string::npos) continue;
+      found = true;
+      if (bad.line > 0) {
+        // The location is the file that says the wrong thing (a variant or its base).
+        CHECK(message.find(".toml:" + std::to_string(bad.line) + ":") != std::string::npos);
+      }
+    }
+    CHECK(found);
+  }
+}
+
+TEST_CASE("the table covers every file in bad_hypotheses/", "[graph][check]") {
+  std::set<std::string> listed;
+  for (const BadCase& bad : kCases) listed.insert(bad.file);
+  // extends_loop_b.toml is the other half of extends_loop_a.toml's loop.
+  listed.insert("extends_loop_b.toml");
+  std::set<std::string> present;
+  for (const auto& entry : std::filesystem::directory_iterator(bad_dir()))
+    if (entry.path().extension() == ".toml") present.insert(entry.path().filename().string());
+  CHECK(present == listed);
+  CHECK(present.size() >= 20);
+}
+
+TEST_CASE("messages point at the file that says the wrong thing", "[graph][check]") {
+  // A variant's own mistake is reported in the variant, not in the base it extends.
+  const auto messages = messages_for(bad_dir() / "remove_unknown_node.toml");
+  REQUIRE(messages.size() == 1);
+  CHECK(messages.front().rfind((bad_dir() / "remove_unknown_node.toml").string() + ":4:", 0) == 0);
+  // A problem left dangling by a variant is in a node its base defined: reported there.
+  const auto dangling = messages_for(bad_dir() / "variant_leaves_dangling.toml");
+  REQUIRE(!dangling.empty());
+  CHECK(dangling.front().find("full.toml:") != std::string::npos);
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""PyTorch's best CPU forward of a GPT-2 model directory, for bench_engine's comparison.
+
+Tuned as a PyTorch user would tune it on this machine: Debian's torch with OpenBLAS (libopenblas0-pthread),
+OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 does not know this CPU and would fall back to SSE3 kernels) and
+one torch thread (torch's threads otherwise fight OpenBLAS's). Prints one line: tokens/s.
+
+usage: bench_torch.py MODEL_DIR --batch 64 --positions 16 --repeat 5 [--last-only]
+"""
+import os
+
+os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from reference_forward import Model  # noqa: E402
+
+
+def fast_forward(model, tokens, last_only):
+    w = model.w
+    batch, pos = tokens.shape
+    H, dh, D = model.n_head, model.d_head, model.d_model
+    x = w["wte.weight"][tokens] + w["wpe.weight"][:pos]
+    mask = torch.full((pos, pos), float("-inf")).triu(1)
+    for layer in range(model.n_layer):
+        p = f"h.{layer}."
+        h = F.layer_norm(x, (D,), w[p + "ln_1.weight"], w[p + "ln_1.bias"], model.eps)
+        qkv = torch.addmm(w[p + "attn.c_attn.bias"], h.view(-1, D), w[p + "attn.c_attn.weight"])
+        q, k, v = qkv.view(batch, pos, 3, H, dh).permute(2, 0, 3, 1, 4)
+        scores = torch.baddbmm(mask.expand(batch * H, pos, pos), q.reshape(-1, pos, dh),
+                               k.reshape(-1, pos, dh).transpose(1, 2), alpha=1.0 / math.sqrt(dh))
+        z = torch.bmm(torch.softmax(scores, dim=-1), v.reshape(-1, pos, dh))
+        z = z.view(batch, H, pos, dh).transpose(1, 2).reshape(-1, D)
+        x = x + torch.addmm(w[p + "attn.c_proj.bias"], z, w[p + "attn.c_proj.weight"]).view(batch, pos, D)
+        h = F.layer_norm(x, (D,), w[p + "ln_2.weight"], w[p + "ln_2.bias"], model.eps)
+        hidden = F.gelu(torch.addmm(w[p + "mlp.c_fc.bias"], h.view(-1, D), w[p + "mlp.c_fc.weight"]), approximate="tanh")
+        x = x + torch.addmm(w[p + "mlp.c_proj.bias"], hidden, w[p + "mlp.c_proj.weight"]).view(batch, pos, D)
+    if last_only:
+        x = x[:, -1, :]
+    x = F.layer_norm(x, (D,), w["ln_f.weight"], w["ln_f.bias"], model.eps)
+    return x @ w["wte.weight"].T
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model_dir")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--positions", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--last-only", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = Model(args.model_dir)
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, model.w["wte.weight"].shape[0], (args.batch, args.positions), generator=generator)
+    with torch.inference_mode():
+        fast_forward(model, tokens, args.last_only)  # warm-up
+        best = float("inf")
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            fast_forward(model, tokens, args.last_only)
+            best = min(best, time.perf_counter() - start)
+    print(f"{args.batch * args.positions / best:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Sets up a fresh Debian 12 machine for cscrub and builds it: installs the Debian packages it needs (when
+# run as root and something is missing), fetches GPT-2's tokenizer files into the bundled model, and builds
+# into build/ (Release, -march=native; pass -DCSCRUB_NATIVE=OFF in CMAKE_ARGS for a portable binary).
+#
+# usage: tools/setup.sh            (BUILD_DIR=build, CMAKE_ARGS="" by default)
+set -eu
+
+source_dir=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${BUILD_DIR:-"$source_dir/build"}
+
+packages="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-graph-dev libtomlplusplus-dev
+libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libssl-dev graphviz nodejs npm
+python3-torch python3-numpy libopenblas0-pthread"
+
+missing=""
+for package in $packages; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing Debian packages:$missing" >&2
+    echo "setup.sh: install them with: sudo apt-get install$missing" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+"$source_dir/tools/fetch_tokenizer.sh" "$source_dir/models/gpt2-ioi-mini"
+
+# shellcheck disable=SC2086
+cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir"
