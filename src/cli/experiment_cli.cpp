@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
@@ -31,6 +32,7 @@ data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::
                                    const std::filesystem::path& model_dir) {
   if (!options.dataset_file.empty()) {
     data::Dataset dataset = data::read_jsonl(options.dataset_file);
+    data::check_tokens(dataset, io::Tokenizer::load(model_dir), options.dataset_file);
     if (dataset.schema.task != task)
       throw Error(options.dataset_file + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
                   task + "'");

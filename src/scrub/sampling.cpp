@@ -1,5 +1,6 @@
 #include "cscrub/scrub/sampling.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "cscrub/data/random.hpp"
@@ -73,7 +74,12 @@ const AgreementClasses& Sampler::classes(const std::vector<std::string>& feature
 
 int Sampler::agreeing(const std::vector<std::string>& features, int example, uint64_t key) {
   const auto members = classes(features).agreeing(example);
-  return members[index_from_key(key, members.size())];
+  if (members.size() == 1) return members.front();
+  // Another member, uniformly: with a finite dataset, drawing the reference itself would leave the input
+  // unresampled (the method's D is large enough for that never to matter).
+  const size_t pick = index_from_key(key, members.size() - 1);
+  const size_t self = static_cast<size_t>(std::lower_bound(members.begin(), members.end(), example) - members.begin());
+  return members[pick < self ? pick : pick + 1];
 }
 
 }  // namespace cscrub::scrub

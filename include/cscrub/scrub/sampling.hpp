@@ -45,9 +45,10 @@ class Sampler {
  public:
   explicit Sampler(const data::Dataset& dataset) : dataset_(dataset) {}
   const AgreementClasses& classes(const std::vector<std::string>& features);
-  // One input agreeing with `example` on `features`, for the draw identified by the key arguments.
+  // One input agreeing with `example` on `features`, for the draw identified by the key arguments: another
+  // member of its class, uniformly, or `example` itself when it is alone in its class.
   int agreeing(const std::vector<std::string>& features, int example, uint64_t key);
-  // One input of `example`'s alignment group, uniformly (the method's random input).
+  // Another input of `example`'s alignment group, uniformly (the method's random input).
   int random_in_group(int example, uint64_t key) { return agreeing({"none"}, example, key); }
   // How many examples share `example`'s alignment group (itself included).
   int random_group_size(int example) { return static_cast<int>(classes({"none"}).agreeing(example).size()); }
