@@ -49,8 +49,8 @@ from gpt2_bpe import Gpt2Bpe  # noqa: E402
 VOCAB_SIZE = 50257
 EOT = 50256
 # The induction pool: GPT-2 ids 1000..1299 (300 ids, contiguous so other tools, e.g. the C++ dataset
-# generator, can draw from exactly the same pool). A pool of 1,000 ids left each id too rarely seen for
-# induction to form within the step budget; with 300 it forms within a few hundred steps.
+# generator, can draw from exactly the same pool). With 1,000 ids and 32 sequences a step, induction had
+# barely started after 2,400 steps (repeat/first loss ratio 0.83).
 INDUCTION_LOW = 1000
 INDUCTION_HIGH = 1300  # exclusive
 BOS_PROBABILITY = 0.25
@@ -82,6 +82,19 @@ def parse_args():
 
 # ---------------------------------------------------------------------------------------------- model
 
+def sinusoidal_positions(n_positions, d_model, rms):
+    """Initial wpe: the Transformer's sin/cos table scaled to the token embeddings' size, so that every
+    position starts with a shared relative structure a previous-token head can use. Still trained (and
+    exported) as GPT-2's learned wpe. (Measured: over the first 500 steps it made no clear difference
+    to induction against random wpe: ratio 0.972 vs 0.964 at step 500.)"""
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    freq = torch.pow(10000.0, -torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
+    table = torch.zeros(n_positions, d_model)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table * (rms * math.sqrt(2.0))  # sin/cos have RMS 1/sqrt(2)
+
+
 class MiniGpt2(torch.nn.Module):
     """GPT-2 with parameters stored exactly as Hugging Face lays them out (Conv1D weights input-major)."""
 
@@ -93,7 +106,7 @@ class MiniGpt2(torch.nn.Module):
         D = d_model
         self.emb = P(torch.randn(n_used, D) * 0.02)
         self.sink = P(torch.randn(D) * 0.02)
-        self.wpe = P(torch.randn(n_positions, D) * 0.01)
+        self.wpe = P(sinusoidal_positions(n_positions, D, rms=0.02))
         residual_std = 0.02 / math.sqrt(2 * n_layer)
         self.blocks = torch.nn.ModuleList()
         for _ in range(n_layer):

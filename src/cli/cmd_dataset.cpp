@@ -11,6 +11,7 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "model_option.hpp"
+#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -23,18 +24,6 @@ struct DatasetOptions {
   std::string model;
   std::string out;
 };
-
-data::TaskOptions parse_task_options(const std::vector<std::string>& given) {
-  data::TaskOptions options;
-  for (const auto& item : given) {
-    const size_t equals = item.find('=');
-    if (equals == std::string::npos || equals == 0)
-      throw Error("--option '" + item + "' is not key=value", "e.g. --option order=abba");
-    const std::string key = item.substr(0, equals);
-    if (!options.emplace(key, item.substr(equals + 1)).second) throw Error("--option " + key + " is given twice");
-  }
-  return options;
-}
 
 // Tasks, their positions, features and options, from the library's own tables.
 std::string tasks_help() {

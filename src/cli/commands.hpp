@@ -11,5 +11,8 @@ void add_graph_command(CLI::App& app);
 void add_dataset_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_patch_command(CLI::App& app);
+void add_attribute_command(CLI::App& app);
+void add_attention_command(CLI::App& app);
 
 }  // namespace cscrub::cli

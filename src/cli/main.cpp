@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   cscrub::cli::add_dataset_command(app);
   cscrub::cli::add_run_command(app);
   cscrub::cli::add_compare_command(app);
+  cscrub::cli::add_patch_command(app);
+  cscrub::cli::add_attribute_command(app);
+  cscrub::cli::add_attention_command(app);
   // end of registered commands
   try {
     app.parse(argc, argv);

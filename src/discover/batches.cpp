@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <fmt/format.h>
 #include <map>
 
 #include "cscrub/engine/forward.hpp"
@@ -55,9 +54,12 @@ std::vector<int32_t> batch_tokens(const data::Dataset& dataset, const Batch& bat
 std::optional<int> resolve_position(const data::TaskSchema& schema, const Batch& batch, const std::string& label) {
   if (label.empty()) return std::nullopt;
   const std::optional<int> index = schema.position_index(label);
-  if (!index)
+  if (!index) {
+    std::string known;
+    for (const std::string& name : schema.positions) known += (known.empty() ? "" : ", ") + name;
     throw Error("the " + schema.task + " task has no position '" + label + "'" + did_you_mean(label, schema.positions),
-                fmt::format("its positions: {}", fmt::join(schema.positions, ", ")));
+                "its positions: " + known);
+  }
   return batch.named_positions[static_cast<size_t>(*index)];
 }
 

@@ -35,6 +35,10 @@ engine::ActivationPatcher patcher_for(std::span<const Target> targets, const dat
 std::vector<std::vector<double>> run_cells(const engine::Weights& weights, const data::Dataset& labels,
                                            std::span<const Batch> batches, std::span<const std::vector<Target>> cells,
                                            const PrepareBatch& prepare, const Progress& progress) {
+  // A misspelt position fails here, before any forward pass.
+  for (const auto& cell : cells)
+    for (const Target& target : cell)
+      if (!batches.empty()) resolve_position(labels.schema, batches.front(), target.position);
   const std::set<engine::HookPoint> hooks = hooks_of(cells);
   std::vector<std::vector<double>> values(cells.size(), std::vector<double>(labels.examples.size()));
   const int total = static_cast<int>(batches.size() * cells.size());

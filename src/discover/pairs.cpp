@@ -24,7 +24,7 @@ PairedDataset make_paired_dataset(std::string_view task, int n, uint64_t seed, c
   corrupted_options["distribution"] = "abc";
   PairedDataset pairs{.clean = data::make_dataset(task, n, seed, tokenizer, clean_options),
                       .corrupted = data::make_dataset(task, n, seed, tokenizer, corrupted_options),
-                      .corruption = "p_ABC (the name at S2 replaced by a third name)"};
+                      .corruption = "p_ABC"};
   check_pairs(pairs);
   return pairs;
 }
@@ -46,7 +46,7 @@ PairedDataset pair_within_groups(data::Dataset clean, uint64_t seed) {
   }
   return {.clean = std::move(clean),
           .corrupted = std::move(corrupted),
-          .corruption = "another prompt of the same template (resampled within alignment groups)"};
+          .corruption = "another prompt of its alignment group"};
 }
 
 void check_pairs(const PairedDataset& pairs) {

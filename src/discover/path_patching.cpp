@@ -81,6 +81,7 @@ Sweep path_patching(const engine::Weights& weights, const PairedDataset& pairs, 
   check_pairs(pairs);
   const engine::ModelConfig& config = weights.config;
   const std::vector<Batch> batches = make_batches(pairs.clean, batch_size);
+  resolve_position(pairs.clean.schema, batches.front(), spec.position);  // a misspelt position fails first
   const int reach = last_receiver_layer(spec, config.n_layer);  // senders below this layer have a path
   if (reach == 0) throw Error("path patching: receivers in layer 0 have no sender heads before them");
   const int senders = reach * config.n_head;

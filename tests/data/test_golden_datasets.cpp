@@ -25,7 +25,7 @@ TEST_CASE("small datasets have their pinned sha256", "[data][golden][reproducibl
        2024,
        {{"distribution", "abc"}, {"order", "abba"}},
        "707b9b7e646e312702ec25ea13e889bb753b9efb1ea56c614262ebee72f7648c"},
-      {"induction", 24, 2024, {}, "7b69eed86782faf49ed9a3b1d21da20e696a261cb99d1887c7506794662a742d"},
+      {"induction", 24, 2024, {}, "f8927be130a8d7fc9d6fd937016cb284e8742abac01fab972044e726b52410e7"},
       {"pronoun", 24, 2024, {}, "baf5cfad38b9abab2c6bf8c00968820d745537aaebdbeac559412565f79f45c2"},
   };
   for (const auto& pin : pins) {

@@ -15,7 +15,7 @@ namespace cscrub::discover {
 struct PairedDataset {
   data::Dataset clean;
   data::Dataset corrupted;  // corrupted.examples[i] is the counterpart of clean.examples[i]
-  std::string corruption;   // what the corrupted distribution is, for titles and reports
+  std::string corruption;   // the corrupted distribution in a few words, for titles: "p_ABC", ...
 };
 
 // IOI: the clean prompts and the p_ABC prompts drawn with the same seed (same template, names and place; the

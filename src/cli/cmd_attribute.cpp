@@ -1,0 +1,101 @@
+// `cscrub attribute`: direct logit attribution per head (and per MLP, bias and embedding) on a task's
+// prompts; prints the strongest heads and writes the [layer, head] grid as .npy and SVG.
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "commands.hpp"
+#include "cscrub/data/tasks.hpp"
+#include "cscrub/discover/attribution.hpp"
+#include "discover_cli.hpp"
+#include "svg_heatmap.hpp"
+#include "task_option.hpp"
+
+namespace cscrub::cli {
+namespace {
+
+struct AttributeOptions {
+  PromptOptions prompts;
+  GridOutputs outputs;
+};
+
+void print_attribution(const discover::Attribution& attribution, int top) {
+  const auto cells = discover::strongest_cells(attribution.heads, top);
+  if (!cells.empty()) {
+    fmt::print("\n{:>4}  {:<6} {:>10} {:>9}\n", "rank", "head", "direct", "share");
+    int rank = 0;
+    for (const discover::Cell& cell : cells)
+      fmt::print("{:>4}  {:<6} {:>+10.4f} {:>8.1f}%\n", ++rank, cell_name(attribution.heads, cell.row, cell.column),
+                 cell.value, 100.0 * cell.value / attribution.logit_diff);
+  }
+  fmt::print("\nother parts of the residual stream:\n");
+  for (size_t layer = 0; layer < attribution.mlps.size(); ++layer)
+    fmt::print("  mlp {:<12} {:>+10.4f}\n", layer, attribution.mlps[layer]);
+  for (size_t layer = 0; layer < attribution.attention_biases.size(); ++layer)
+    fmt::print("  attn bias {:<6} {:>+10.4f}\n", layer, attribution.attention_biases[layer]);
+  fmt::print("  {:<16} {:>+10.4f}\n  {:<16} {:>+10.4f}\n  {:<16} {:>+10.4f}\n", "token embedding",
+             attribution.token_embedding, "position embed.", attribution.position_embedding, "ln_f bias",
+             attribution.final_bias);
+  fmt::print("  {:<16} {:>+10.4f}  (the model's mean logit difference: {:+.4f})\n", "sum of all parts",
+             attribution.sum_of_parts(), attribution.logit_diff);
+}
+
+void run_attribute(const AttributeOptions& options) {
+  check_prompt_options(options.prompts);
+  const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
+  const LoadedModel model = load_model_and_tokenizer(options.prompts.model);
+  const data::Dataset dataset =
+      data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer, task_options);
+  discover::Attribution attribution;
+  {
+    ProgressBar bar(!options.prompts.quiet);
+    attribution = discover::direct_logit_attribution(model.weights, dataset, options.prompts.batch_size,
+                                                     progress_on(bar, "attributing"));
+  }
+  const std::string metric = metric_name(options.prompts.task);
+  fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
+             model.weights.config.n_head);
+  fmt::print("prompts: {} {} (seed {})\n", attribution.prompts, options.prompts.task, options.prompts.seed);
+  fmt::print("direct logit attribution: each part's output at the last position through ln_f with its scale frozen "
+             "at the clean value, dotted with W_U[answer] \u2212 W_U[distractor]; mean over prompts, in units of {}\n",
+             metric);
+  print_attribution(attribution, options.outputs.top);
+
+  if (!options.outputs.npy.empty()) {
+    write_grid_npy(options.outputs.npy, attribution.heads);
+    fmt::print("\nwrote the direct logit attribution [layer, head] to {}\n", options.outputs.npy);
+  }
+  if (!options.outputs.svg.empty()) {
+    const discover::Grid& heads = attribution.heads;
+    Heatmap heatmap{
+        .title = "Direct logit attribution per head",
+        .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
+                                "mean over {} {} prompts (seed {}); the model's total is {:.2f} \u00b7 {}",
+                                metric, attribution.prompts, options.prompts.task, options.prompts.seed,
+                                attribution.logit_diff, model_name(model.dir)),
+        .row_axis = heads.row_axis,
+        .column_axis = heads.column_axis,
+        .row_labels = heads.row_labels,
+        .column_labels = heads.column_labels,
+        .values = heads.values,
+        .scale = Heatmap::Scale::diverging,
+        .limit = options.outputs.limit,
+        .colour_label = "direct effect (logit difference)",
+        .masked_label = "",
+        .decimals = 2};
+    write_text_file(options.outputs.svg, svg_heatmap(heatmap));
+    fmt::print("wrote the heatmap to {}\n", options.outputs.svg);
+  }
+}
+
+}  // namespace
+
+void add_attribute_command(CLI::App& app) {
+  auto options = std::make_shared<AttributeOptions>();
+  CLI::App* command = app.add_subcommand("attribute", "direct logit attribution per head on a task's prompts");
+  add_prompt_options(*command, options->prompts);
+  add_grid_outputs(*command, options->outputs);
+  command->callback([options] { run_attribute(*options); });
+}
+
+}  // namespace cscrub::cli

@@ -1,0 +1,88 @@
+#include "discover_cli.hpp"
+
+#include <fstream>
+
+#include "cscrub/data/tasks.hpp"
+#include "cscrub/error.hpp"
+#include "cscrub/io/model_dir.hpp"
+#include "cscrub/io/npy.hpp"
+#include "model_option.hpp"
+
+namespace cscrub::cli {
+
+void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches) {
+  add_model_option(command, options.model);
+  command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
+  command.add_option("--n", options.n, "number of prompts")->capture_default_str();
+  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
+  command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
+      ->type_name("KEY=VALUE");
+  if (!batches) return;
+  command.add_option("--batch-size", options.batch_size, "prompts per forward pass (does not change results)")
+      ->capture_default_str();
+  command.add_flag("--quiet", options.quiet, "no progress bar");
+}
+
+void check_prompt_options(const PromptOptions& options) {
+  data::task_schema(options.task);
+  if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
+  if (options.batch_size <= 0)
+    throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
+}
+
+LoadedModel load_model_and_tokenizer(const std::string& dir) {
+  std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(dir);
+  if (!tokenizer)
+    throw Error(dir + " has no tokenizer files, and prompts need one",
+                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+  return {.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
+}
+
+void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
+  command.add_option("--out-npy", outputs.npy, "write the grid as a float32 .npy array")->type_name("FILE.npy");
+  command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
+  command.add_option("--top", outputs.top, "how many of the strongest cells to print")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--limit", outputs.limit,
+                     "colour scale of the SVG from -X to X (same scale across figures); default: the largest |value|, "
+                     "rounded up")
+      ->type_name("X")
+      ->check(CLI::PositiveNumber);
+}
+
+void write_grid_npy(const std::string& path, const discover::Grid& grid) {
+  const std::vector<float> values(grid.values.begin(), grid.values.end());
+  const std::vector<int64_t> shape{grid.rows(), grid.columns()};
+  io::write_npy(path, values, shape);
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw Error(path + ": cannot open for writing");
+  out << text;
+  if (!out.flush()) throw Error(path + ": write failed");
+}
+
+std::string cell_name(const discover::Grid& grid, int row, int column) {
+  if (grid.row_axis == "layer" && grid.column_axis == "head")
+    return grid.row_labels[static_cast<size_t>(row)] + "." + grid.column_labels[static_cast<size_t>(column)];
+  return grid.row_axis + " " + grid.row_labels[static_cast<size_t>(row)] + ", " +
+         grid.column_labels[static_cast<size_t>(column)];
+}
+
+std::string metric_name(const std::string& task) {
+  return task == "ioi" ? "logit(IO) \u2212 logit(S)" : "logit(answer) \u2212 logit(distractor)";
+}
+
+std::string model_name(const std::filesystem::path& dir) {
+  const std::filesystem::path normal = dir.lexically_normal();
+  const std::string name = (normal.has_filename() ? normal : normal.parent_path()).filename().string();
+  return name.empty() ? dir.string() : name;
+}
+
+discover::Progress progress_on(ProgressBar& bar, std::string stage) {
+  return [&bar, stage = std::move(stage)](int done, int total) { bar.update(stage, done, total); };
+}
+
+}  // namespace cscrub::cli

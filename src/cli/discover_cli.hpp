@@ -1,0 +1,64 @@
+// What `cscrub patch`, `cscrub attribute` and `cscrub attention` share: the options that choose the prompts
+// and the model, and the outputs of a [layer, head] sweep (a ranked table, .npy, SVG heatmap).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cscrub/discover/batches.hpp"
+#include "cscrub/discover/grid.hpp"
+#include "cscrub/engine/weights.hpp"
+#include "cscrub/io/tokenizer.hpp"
+#include "progress.hpp"
+
+namespace cscrub::cli {
+
+struct PromptOptions {
+  std::string model;
+  std::string task = "ioi";
+  int n = 200;
+  uint64_t seed = 0;
+  std::vector<std::string> task_options;
+  int batch_size = 64;
+  bool quiet = false;
+};
+// --model, --task, --n, --seed, --option, and for commands that run batches of prompts --batch-size, --quiet.
+void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches = true);
+// Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
+void check_prompt_options(const PromptOptions& options);
+
+struct LoadedModel {
+  std::filesystem::path dir;
+  engine::Weights weights;
+  io::Tokenizer tokenizer;
+};
+// The weights and tokenizer of a model directory; throws cscrub::Error if it has no tokenizer files.
+LoadedModel load_model_and_tokenizer(const std::string& dir);
+
+struct GridOutputs {
+  std::string npy;
+  std::string svg;
+  int top = 10;
+  double limit = 0;  // the colour scale's end; 0: from the data
+};
+// --out-npy, --svg, --top, --limit.
+void add_grid_outputs(CLI::App& command, GridOutputs& outputs);
+
+// The grid as a float32 .npy of shape [rows, columns] (NaN where a cell means nothing).
+void write_grid_npy(const std::string& path, const discover::Grid& grid);
+// Throws cscrub::Error naming the file when it cannot be written.
+void write_text_file(const std::string& path, const std::string& text);
+
+// How a cell is called in tables: "2.1" for heads, "layer 2, attn_out" otherwise.
+std::string cell_name(const discover::Grid& grid, int row, int column);
+// "logit(IO) − logit(S)" for IOI, "logit(answer) − logit(distractor)" otherwise.
+std::string metric_name(const std::string& task);
+// The directory's name, for subtitles ("gpt2-ioi-mini").
+std::string model_name(const std::filesystem::path& dir);
+
+// A discover::Progress that draws on `bar` under `stage`.
+discover::Progress progress_on(ProgressBar& bar, std::string stage);
+
+}  // namespace cscrub::cli
