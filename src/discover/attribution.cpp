@@ -1,5 +1,6 @@
 #include "cscrub/discover/attribution.hpp"
 
+#include <cassert>
 #include <numeric>
 
 #include "cscrub/engine/interventions.hpp"
@@ -9,9 +10,10 @@ namespace {
 
 using Vector = Eigen::Matrix<double, 1, Eigen::Dynamic>;
 
-// Row `row` of an activation stored as [rows, width] (width = the size of its last dimension(s)).
-Vector row_of(const engine::StoredActivation& stored, int64_t row, int64_t width, int64_t offset = 0) {
-  return Eigen::Map<const engine::RowVector>(stored.values.data() + row * width + offset, width).cast<double>();
+// `length` values of row `row` of an activation stored as [rows, stride], from column `offset`.
+Vector row_of(const engine::StoredActivation& stored, int64_t row, int64_t stride, int64_t offset, int64_t length) {
+  assert(static_cast<size_t>(row * stride + offset + length) <= stored.values.size());
+  return Eigen::Map<const engine::RowVector>(stored.values.data() + row * stride + offset, length).cast<double>();
 }
 
 // What a vector written into the final residual stream adds to the logit difference, given the frozen
@@ -63,15 +65,15 @@ Attribution direct_logit_attribution(const engine::Weights& weights, const data:
       const double frozen_scale = scale.values[static_cast<size_t>(end)];
       auto add = [&](double& total, const Vector& written) { total += contribution(written, direction, frozen_scale); };
 
-      add(result.token_embedding, row_of(cache.at({engine::Site::embed, -1}), end, d_model));
-      add(result.position_embedding, row_of(cache.at({engine::Site::pos_embed, -1}), end, d_model));
+      add(result.token_embedding, row_of(cache.at({engine::Site::embed, -1}), end, d_model, 0, d_model));
+      add(result.position_embedding, row_of(cache.at({engine::Site::pos_embed, -1}), end, d_model, 0, d_model));
       for (int layer = 0; layer < n_layer; ++layer) {
         const auto& heads = cache.at({engine::Site::attn_result, layer});  // [rows, head, d_model]
         for (int head = 0; head < n_head; ++head)
-          add(result.heads.at(layer, head), row_of(heads, end, static_cast<int64_t>(n_head) * d_model,
-                                                   static_cast<int64_t>(head) * d_model).head(d_model));
+          add(result.heads.at(layer, head),
+              row_of(heads, end, static_cast<int64_t>(n_head) * d_model, static_cast<int64_t>(head) * d_model, d_model));
         add(result.attention_biases[static_cast<size_t>(layer)], weights.layers[static_cast<size_t>(layer)].out_bias.cast<double>());
-        add(result.mlps[static_cast<size_t>(layer)], row_of(cache.at({engine::Site::mlp_out, layer}), end, d_model));
+        add(result.mlps[static_cast<size_t>(layer)], row_of(cache.at({engine::Site::mlp_out, layer}), end, d_model, 0, d_model));
       }
       result.final_bias += ln_bias.dot(unembed_diff);
       result.logit_diff += diffs[b];
