@@ -2,25 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "svg_text.hpp"
+
 #include <algorithm>
 #include <cmath>
 
 namespace cscrub::cli {
-namespace {
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string svg_bar_chart(const std::string& title, const std::string& axis_label, const std::vector<Bar>& bars) {
   double low = 0, high = 1;
@@ -40,7 +27,7 @@ std::string svg_bar_chart(const std::string& title, const std::string& axis_labe
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"28\" font-size=\"17\" font-weight=\"bold\">{3}</text>\n",
-      width, height, 16, escape(title));
+      width, height, 16, svg_escape(title));
   for (double tick = low; tick <= high + 1e-9; tick += 0.1) {
     const bool major = std::fabs(tick) < 1e-9 || std::fabs(tick - 1) < 1e-9;
     svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"{4}\"/>\n",
@@ -49,12 +36,12 @@ std::string svg_bar_chart(const std::string& title, const std::string& axis_labe
                        x(tick), height - bottom + 18, tick * 100);
   }
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\">{}</text>\n",
-                     label_width + plot_width / 2.0, height - 10, escape(axis_label));
+                     label_width + plot_width / 2.0, height - 10, svg_escape(axis_label));
   for (size_t i = 0; i < bars.size(); ++i) {
     const Bar& bar = bars[i];
     const double y = top + row_height * static_cast<double>(i);
     svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"13\" text-anchor=\"end\">{}</text>\n", label_width - 10,
-                       y + row_height / 2.0 + 4, escape(bar.label));
+                       y + row_height / 2.0 + 4, svg_escape(bar.label));
     if (!std::isfinite(bar.value)) continue;
     const double zero = x(0), end = x(bar.value);
     svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" fill=\"#4c78a8\" opacity=\"0.85\"/>\n",

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "svg_text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -48,17 +50,6 @@ double luminance(const Rgb& c) {
   return 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
 }
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
-}
 
 // UTF-8 code points, not bytes.
 size_t characters(const std::string& text) {
@@ -191,10 +182,10 @@ std::string svg_heatmap(const Heatmap& heatmap) {
       "font-family=\"{2}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
       width, height, kFont);
   svg += fmt::format("<text x=\"{}\" y=\"30\" font-size=\"17\" font-weight=\"bold\" fill=\"#111\">{}</text>\n", margin,
-                     escape(heatmap.title));
+                     svg_escape(heatmap.title));
   for (size_t i = 0; i < subtitle.size(); ++i)
     svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"#555\">{}</text>\n", margin,
-                       52 + 17 * i, escape(subtitle[i]));
+                       52 + 17 * i, svg_escape(subtitle[i]));
 
   // Cells, then their values.
   // Values get enough decimals for two significant digits at the scale's end, and a font that fits the cell.
@@ -229,10 +220,10 @@ std::string svg_heatmap(const Heatmap& heatmap) {
   for (int r = 0; r < rows; ++r)
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"end\" dominant-baseline=\"central\" "
                        "fill=\"#222\">{}</text>\n",
-                       grid_left - 7, grid_top + (r + 0.5) * cell, label_font, escape(heatmap.row_labels[static_cast<size_t>(r)]));
+                       grid_left - 7, grid_top + (r + 0.5) * cell, label_font, svg_escape(heatmap.row_labels[static_cast<size_t>(r)]));
   svg += fmt::format("<text transform=\"translate({:.1f},{:.1f}) rotate(-90)\" font-size=\"14\" text-anchor=\"middle\" "
                      "fill=\"#111\">{}</text>\n",
-                     margin + 12, grid_top + grid_height / 2, escape(heatmap.row_axis));
+                     margin + 12, grid_top + grid_height / 2, svg_escape(heatmap.row_axis));
 
   // Column labels (under the grid) and the column axis title.
   const double labels_top = grid_top + grid_height + 8;
@@ -242,13 +233,13 @@ std::string svg_heatmap(const Heatmap& heatmap) {
     if (rotate_columns)
       svg += fmt::format("<text transform=\"translate({:.1f},{:.1f}) rotate(-45)\" font-size=\"{}\" text-anchor=\"end\" "
                          "fill=\"#222\">{}</text>\n",
-                         x + 4, labels_top + 6, label_font, escape(label));
+                         x + 4, labels_top + 6, label_font, svg_escape(label));
     else
       svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"#222\">{}</text>\n",
-                         x, labels_top + label_font, label_font, escape(label));
+                         x, labels_top + label_font, label_font, svg_escape(label));
   }
   svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"14\" text-anchor=\"middle\" fill=\"#111\">{}</text>\n",
-                     grid_left + grid_width / 2, labels_top + column_label_height + 14, escape(heatmap.column_axis));
+                     grid_left + grid_width / 2, labels_top + column_label_height + 14, svg_escape(heatmap.column_axis));
 
   // Colour bar: a gradient through the same stops the cells use, ticks on its right.
   svg += "<defs><linearGradient id=\"colour-bar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\n";
@@ -274,7 +265,7 @@ std::string svg_heatmap(const Heatmap& heatmap) {
     svg += fmt::format("<text transform=\"translate({:.1f},{:.1f}) rotate(90)\" font-size=\"{}\" text-anchor=\"middle\" "
                        "fill=\"#333\">{}</text>\n",
                        bar_left + bar_width + 8 + bar_labels_width + 6, bar_top + bar_height / 2, caption_font,
-                       escape(heatmap.colour_label));
+                       svg_escape(heatmap.colour_label));
 
   // Legend for grey cells.
   if (legend_height > 0) {
@@ -283,7 +274,7 @@ std::string svg_heatmap(const Heatmap& heatmap) {
                        "stroke-width=\"0.5\"/>\n",
                        grid_left, y, kMaskedFill);
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\" dominant-baseline=\"central\" fill=\"#333\">{}</text>\n",
-                       grid_left + 20, y + 7, escape(heatmap.masked_label));
+                       grid_left + 20, y + 7, svg_escape(heatmap.masked_label));
   }
   svg += "</svg>\n";
   return svg;
