@@ -211,7 +211,8 @@ parents = [{ node = "embed_s" }]
 [edit.backup_name_movers]
 mlps = [10]
 )");
-    const auto& backup = node_named(graph::read_hypothesis_file(file), "backup_name_movers");
+    const auto hypothesis = graph::read_hypothesis_file(file);
+    const auto& backup = node_named(hypothesis, "backup_name_movers");
     CHECK(backup.components.size() == 9);
     CHECK(backup.components.back() == graph::mlp_component(10));
   }
