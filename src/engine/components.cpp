@@ -8,14 +8,7 @@
 namespace cscrub::engine {
 namespace {
 
-// A copy of `rows` padded with zero rows to ops::kRowAlignment.
-RowMatrix padded_copy(const RowMatrix& rows) {
-  RowMatrix padded = RowMatrix::Zero(ops::padded_rows(static_cast<int>(rows.rows())), rows.cols());
-  padded.topRows(rows.rows()) = rows;
-  return padded;
-}
-
-// ln_1 of `resid` projected onto one head's columns of c_attn starting at `column`: [padded rows, d_head].
+// ln_1 of `resid` projected onto one head's columns of c_attn starting at `column`: [rows, d_head].
 RowMatrix head_projection(const LayerWeights& lw, const ModelConfig& config, const RowMatrix& normalized, int column) {
   RowMatrix projected(normalized.rows(), config.d_head());
   const RowVector bias = lw.qkv_bias.segment(column, config.d_head());
@@ -24,8 +17,8 @@ RowMatrix head_projection(const LayerWeights& lw, const ModelConfig& config, con
 }
 
 RowMatrix ln1(const LayerWeights& lw, const ModelConfig& config, const RowMatrix& resid) {
-  RowMatrix normalized = padded_copy(resid);
-  ops::layer_norm(normalized, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, normalized);
+  RowMatrix normalized(resid.rows(), resid.cols());
+  ops::layer_norm(resid, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, normalized);
   return normalized;
 }
 
@@ -36,7 +29,7 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model, d_head = config.d_head();
-  const int rows = batch * positions;
+  [[maybe_unused]] const int rows = batch * positions;
   assert(resid_for_q.rows() == rows && resid_for_k.rows() == rows && resid_for_v.rows() == rows);
 
   // Ports often share a residual stream: normalise each distinct one once.
@@ -68,35 +61,34 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
   }
   RowMatrix out(z.rows(), d_model);
   ops::linear(z, lw.out_weight.middleRows(head * d_head, d_head), nullptr, out);
-  return out.topRows(rows);
+  return out;
 }
 
 RowMatrix head_output_from_z(const Weights& weights, int layer, int head, const RowMatrix& z) {
   const ModelConfig& config = weights.config;
-  const RowMatrix padded = padded_copy(z);
-  RowMatrix out(padded.rows(), config.d_model);
-  ops::linear(padded, weights.layers[layer].out_weight.middleRows(head * config.d_head(), config.d_head()), nullptr, out);
-  return out.topRows(z.rows());
+  RowMatrix out(z.rows(), config.d_model);
+  ops::linear(z, weights.layers[layer].out_weight.middleRows(head * config.d_head(), config.d_head()), nullptr, out);
+  return out;
 }
 
 RowMatrix mlp_output(const Weights& weights, int layer, const RowMatrix& resid) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
-  RowMatrix normalized = padded_copy(resid);
-  ops::layer_norm(normalized, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, normalized);
+  RowMatrix normalized(resid.rows(), resid.cols());
+  ops::layer_norm(resid, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, normalized);
   RowMatrix hidden(normalized.rows(), config.d_mlp);
   ops::linear(normalized, lw.fc_weight, &lw.fc_bias, hidden);
   ops::gelu_tanh(hidden);
   RowMatrix out(normalized.rows(), config.d_model);
   ops::linear(hidden, lw.proj_weight, &lw.proj_bias, out);
-  return out.topRows(resid.rows());
+  return out;
 }
 
 RowMatrix unembed(const Weights& weights, const RowMatrix& resid_rows, std::span<const int32_t> token_ids) {
   const ModelConfig& config = weights.config;
-  RowMatrix normalized = padded_copy(resid_rows);
-  ops::layer_norm(normalized, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, normalized);
-  return unembed_rows(weights, normalized, static_cast<int>(resid_rows.rows()), token_ids);
+  RowMatrix normalized(resid_rows.rows(), resid_rows.cols());
+  ops::layer_norm(resid_rows, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, normalized);
+  return unembed_rows(weights, normalized, token_ids);
 }
 
 }  // namespace cscrub::engine

@@ -1,22 +1,21 @@
-// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos padded to
-// ops::kRowAlignment (see ops.hpp); hooks see only the real rows, which are a contiguous prefix.
+// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos.
 #include "cscrub/engine/forward.hpp"
 
 #include <string>
 
 #include "cscrub/error.hpp"
 #include "hook_sink.hpp"
+#include "huge_pages.hpp"
 #include "ops.hpp"
 #include "unembed_rows.hpp"
 
 namespace cscrub::engine {
 namespace {
 
-// Buffers reused by every layer. Only the padding rows of the inputs need defined values (zeros): every
-// other entry is written before it is read, and padding rows never mix with real ones.
+// Buffers reused by every layer; every entry is written before it is read.
 struct Workspace {
-  Workspace(const ModelConfig& config, int real_rows)
-      : residual(ops::padded_rows(real_rows), config.d_model),
+  Workspace(const ModelConfig& config, int rows)
+      : residual(rows, config.d_model),
         normalized(residual.rows(), config.d_model),
         qkv(residual.rows(), 3 * config.d_model),
         z(residual.rows(), config.d_model),
@@ -24,9 +23,8 @@ struct Workspace {
         mlp_hidden(residual.rows(), config.d_mlp),
         mlp_out(residual.rows(), config.d_model),
         scale(static_cast<size_t>(residual.rows()), 1.0f) {
-    const auto padding = residual.rows() - real_rows;
-    residual.bottomRows(padding).setZero();
-    z.bottomRows(padding).setZero();
+    for (RowMatrix* buffer : {&residual, &normalized, &qkv, &z, &attn_out, &mlp_hidden, &mlp_out})
+      advise_huge_pages(*buffer);
   }
   RowMatrix residual, normalized, qkv, z, attn_out, mlp_hidden, mlp_out;
   std::vector<float> scale;
@@ -48,12 +46,12 @@ void layer_norm_with_hooks(const RowMatrix& x, float epsilon, const RowVector& w
 }
 
 // Exposes q, k or v (columns [offset, offset + d_model) of qkv) as a contiguous [batch, pos, head, d_head].
-void offer_qkv_part(Site site, int layer, int offset, int real_rows, RowMatrix& qkv, const HookSink& hooks) {
+void offer_qkv_part(Site site, int layer, int offset, RowMatrix& qkv, const HookSink& hooks) {
   if (!hooks.wants(site, layer)) return;
   const int d_model = static_cast<int>(qkv.cols() / 3);
-  RowMatrix part = qkv.block(0, offset, real_rows, d_model);
+  RowMatrix part = qkv.middleCols(offset, d_model);
   hooks.visit(site, layer, part.data());
-  qkv.block(0, offset, real_rows, d_model) = part;
+  qkv.middleCols(offset, d_model) = part;
 }
 
 void attention(const ModelConfig& config, int batch, int positions, int layer, const HookSink& hooks,
@@ -107,33 +105,27 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 
 // attn_out = z · W_O + b_O, or, when hook_result is wanted, the sum of the (possibly patched) per-head
 // results plus b_O.
-void attention_output(const LayerWeights& weights, const ModelConfig& config, int real_rows, int layer,
+void attention_output(const LayerWeights& weights, const ModelConfig& config, int layer,
                       const HookSink& hooks, const RowMatrix& z, RowMatrix& attn_out) {
   if (!hooks.wants(Site::attn_result, layer)) {
     ops::linear(z, weights.out_weight, &weights.out_bias, attn_out);
     return;
   }
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
-  const int padded = static_cast<int>(z.rows());
   // result [rows, head, d_model] stored as [rows, head * d_model].
-  RowMatrix result(real_rows, static_cast<Eigen::Index>(heads) * d_model);
-  RowMatrix head_z(padded, d_head), head_out(padded, d_model);
-  for (int h = 0; h < heads; ++h) {
-    head_z = z.middleCols(h * d_head, d_head);
-    ops::linear(head_z, weights.out_weight.middleRows(h * d_head, d_head), nullptr, head_out);
-    result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model) = head_out.topRows(real_rows);
-  }
+  RowMatrix result(z.rows(), static_cast<Eigen::Index>(heads) * d_model);
+  for (int h = 0; h < heads; ++h)
+    ops::linear(z.middleCols(h * d_head, d_head), weights.out_weight.middleRows(h * d_head, d_head), nullptr,
+                result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model));
   hooks.visit(Site::attn_result, layer, result.data());
   attn_out.setZero();
-  for (int h = 0; h < heads; ++h)
-    attn_out.topRows(real_rows) += result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model);
+  for (int h = 0; h < heads; ++h) attn_out += result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model);
   attn_out.rowwise() += weights.out_bias;
 }
 
 void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks, Workspace& w) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
-  const int real_rows = batch * positions;
   const int d_model = config.d_model;
 
   hooks.offer(Site::resid_pre, layer, w.residual.data());
@@ -141,13 +133,13 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
                         Site::ln1_normalized, layer, hooks, w.scale, w.normalized);
   ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv);
   if (hooks.active()) {
-    offer_qkv_part(Site::attn_q, layer, 0, real_rows, w.qkv, hooks);
-    offer_qkv_part(Site::attn_k, layer, d_model, real_rows, w.qkv, hooks);
-    offer_qkv_part(Site::attn_v, layer, 2 * d_model, real_rows, w.qkv, hooks);
+    offer_qkv_part(Site::attn_q, layer, 0, w.qkv, hooks);
+    offer_qkv_part(Site::attn_k, layer, d_model, w.qkv, hooks);
+    offer_qkv_part(Site::attn_v, layer, 2 * d_model, w.qkv, hooks);
   }
   attention(config, batch, positions, layer, hooks, w.qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
-  attention_output(lw, config, real_rows, layer, hooks, w.z, w.attn_out);
+  attention_output(lw, config, layer, hooks, w.z, w.attn_out);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
   w.residual += w.attn_out;
   hooks.offer(Site::resid_mid, layer, w.residual.data());
@@ -247,16 +239,16 @@ RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitR
   const std::vector<int> rows = logit_rows(tokens, request);
   if (!expose_final) {
     // Only the requested rows need the final layer norm.
-    RowMatrix selected = RowMatrix::Zero(ops::padded_rows(static_cast<int>(rows.size())), config.d_model);
+    RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);
     for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = w.residual.row(rows[i]);
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
-    return unembed_rows(weights, selected, static_cast<int>(rows.size()), request.token_ids);
+    return unembed_rows(weights, selected, request.token_ids);
   }
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
                         Site::ln_final_scale, Site::ln_final_normalized, -1, hooks, w.scale, w.normalized);
-  RowMatrix selected = RowMatrix::Zero(ops::padded_rows(static_cast<int>(rows.size())), config.d_model);
+  RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);
   for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = w.normalized.row(rows[i]);
-  return unembed_rows(weights, selected, static_cast<int>(rows.size()), request.token_ids);
+  return unembed_rows(weights, selected, request.token_ids);
 }
 
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns) {

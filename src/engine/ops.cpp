@@ -3,29 +3,11 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
-#include <vector>
+
+#include "gemm.hpp"
 
 namespace cscrub::engine::ops {
 namespace {
-
-// Column chunks for splitting a product across cores. Fixed by the width alone (never by the thread
-// count) and aligned to 48 columns, a multiple of Eigen's register panel for SSE, AVX and AVX-512 floats.
-constexpr int kChunkAlignment = 48;
-constexpr int kMaxChunks = 4;
-
-struct Chunk {
-  int begin, width;
-};
-
-std::vector<Chunk> column_chunks(int width) {
-  int panels = (width + kChunkAlignment - 1) / kChunkAlignment;
-  int chunks = std::min(kMaxChunks, std::max(1, panels / 2));
-  int panels_per_chunk = (panels + chunks - 1) / chunks;
-  std::vector<Chunk> result;
-  for (int begin = 0; begin < width; begin += panels_per_chunk * kChunkAlignment)
-    result.push_back({begin, std::min(panels_per_chunk * kChunkAlignment, width - begin)});
-  return result;
-}
 
 // Below this much work (multiply-adds or elements) a parallel region costs more than it saves, and on a
 // busy machine threads spin waiting for a descheduled partner: stay on one thread.
@@ -41,33 +23,22 @@ bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns) {
   return static_cast<double>(rows) * static_cast<double>(columns) >= kParallelElementWork;
 }
 
+gemm::ConstView view(const ConstRef& matrix) {
+  return {matrix.data(), matrix.rows(), matrix.cols(), matrix.outerStride()};
+}
+
 }  // namespace
 
 void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out) {
-  assert(in.rows() % kRowAlignment == 0 && in.cols() == weight.rows());
-  assert(out.rows() == in.rows() && out.cols() == weight.cols());
-  const auto chunks = column_chunks(static_cast<int>(weight.cols()));
-  const int count = static_cast<int>(chunks.size());
-#pragma omp parallel for schedule(static) if (count > 1 && worth_parallel_product(in, weight.cols()))
-  for (int c = 0; c < count; ++c) {
-    const Chunk chunk = chunks[c];
-    auto target = out.middleCols(chunk.begin, chunk.width);
-    target.noalias() = in * weight.middleCols(chunk.begin, chunk.width);
-    if (bias != nullptr) target.rowwise() += bias->segment(chunk.begin, chunk.width);
-  }
+  assert(in.cols() == weight.rows() && out.rows() == in.rows() && out.cols() == weight.cols());
+  gemm::multiply(view(in), view(weight), gemm::Layout::k_by_n, bias != nullptr ? bias->data() : nullptr,
+                 {out.data(), out.rows(), out.cols(), out.outerStride()}, worth_parallel_product(in, weight.cols()));
 }
 
 void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out) {
-  assert(in.rows() % kRowAlignment == 0 && in.cols() == weight_rows.cols());
-  assert(out.rows() == in.rows() && out.cols() == weight_rows.rows());
-  const auto chunks = column_chunks(static_cast<int>(weight_rows.rows()));
-  const int count = static_cast<int>(chunks.size());
-#pragma omp parallel for schedule(static) if (count > 1 && worth_parallel_product(in, weight_rows.rows()))
-  for (int c = 0; c < count; ++c) {
-    const Chunk chunk = chunks[c];
-    out.middleCols(chunk.begin, chunk.width).noalias() =
-        in * weight_rows.middleRows(chunk.begin, chunk.width).transpose();
-  }
+  assert(in.cols() == weight_rows.cols() && out.rows() == in.rows() && out.cols() == weight_rows.rows());
+  gemm::multiply(view(in), view(weight_rows), gemm::Layout::n_by_k, nullptr,
+                 {out.data(), out.rows(), out.cols(), out.outerStride()}, worth_parallel_product(in, weight_rows.rows()));
 }
 
 void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale) {

@@ -1,10 +1,7 @@
-// The engine's kernels, knowing nothing of the model: products split across cores, layer norm, GELU and
-// causal attention for one head. Every kernel computes each output element the same way whatever the
-// thread count and whatever the other rows are (batch composition), so results are bit-identical across
-// thread counts and batch sizes:
-//  - products are split over output columns in fixed chunks (never by thread count);
-//  - the token (row) dimension is padded to a multiple of kRowAlignment so Eigen's kernels treat every
-//    row alike (no remainder path, never the GEMV fallback).
+// The engine's kernels, knowing nothing of the model: products split across cores (gemm.hpp), layer norm,
+// GELU and causal attention for one head. Every kernel computes each output element the same way whatever
+// the thread count and whatever the other rows are (batch composition), so results are bit-identical
+// across thread counts and batch sizes.
 #pragma once
 #include <span>
 
@@ -12,15 +9,12 @@
 
 namespace cscrub::engine::ops {
 
-inline constexpr int kRowAlignment = 8;
-inline int padded_rows(int rows) { return (rows + kRowAlignment - 1) / kRowAlignment * kRowAlignment; }
-
 using ConstRef = Eigen::Ref<const RowMatrix>;
 using MutableRef = Eigen::Ref<RowMatrix>;
 using StridedMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 using MutableStridedMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
-// out = in · weight (+ bias). in: [rows, K] with rows % kRowAlignment == 0; weight: [K, N]; out: [rows, N].
+// out = in · weight (+ bias). in: [rows, K]; weight: [K, N]; out: [rows, N].
 void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out);
 
 // out = in · weight_rowsᵀ: the unembedding, weight_rows [N, K] (e.g. wte [vocab, d_model]).

@@ -9,8 +9,7 @@
 
 namespace cscrub::engine {
 
-// normalized: [padded_rows(real_rows), d_model] -> logits [real_rows, |token_ids| or vocab].
-RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, int real_rows,
-                       std::span<const int32_t> token_ids);
+// normalized: [rows, d_model] -> logits [rows, |token_ids|], or [rows, vocab] when token_ids is empty.
+RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids);
 
 }  // namespace cscrub::engine

@@ -3,7 +3,9 @@
 
 Tuned as a PyTorch user would tune it on this machine: Debian's torch with OpenBLAS (libopenblas0-pthread),
 OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 does not know this CPU and would fall back to SSE3 kernels) and
-one torch thread (torch's threads otherwise fight OpenBLAS's). Prints one line: tokens/s.
+one torch thread (torch's threads otherwise fight OpenBLAS's). bench_engine also runs it with
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for fresh tensors: 2x faster on virtual machines, where
+page faults are expensive). Prints one line: tokens/s.
 
 usage: bench_torch.py MODEL_DIR --batch 64 --positions 16 --repeat 5 [--last-only]
 """

@@ -1,0 +1,22 @@
+#include "huge_pages.hpp"
+
+#include <cstdint>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace cscrub::engine {
+
+void advise_huge_pages([[maybe_unused]] RowMatrix& fresh_buffer) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{1} << 21;
+  const auto begin = reinterpret_cast<std::uintptr_t>(fresh_buffer.data());
+  const auto end = begin + static_cast<std::uintptr_t>(fresh_buffer.size()) * sizeof(float);
+  const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t last = end & ~(kHugePage - 1);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // a hint; failure is fine
+#endif
+}
+
+}  // namespace cscrub::engine
