@@ -8,7 +8,6 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attribution.hpp"
 #include "discover_cli.hpp"
-#include "svg_heatmap.hpp"
 #include "task_option.hpp"
 
 namespace cscrub::cli {
@@ -66,25 +65,15 @@ void run_attribute(const AttributeOptions& options) {
     fmt::print("\nwrote the direct logit attribution [layer, head] to {}\n", options.outputs.npy);
   }
   if (!options.outputs.svg.empty()) {
-    const discover::Grid& heads = attribution.heads;
-    Heatmap heatmap{
-        .title = "Direct logit attribution per head",
-        .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
-                                "mean over {} {} prompts (seed {}); the model's total is {:.2f} \u00b7 {}",
-                                metric, attribution.prompts, options.prompts.task, options.prompts.seed,
-                                attribution.logit_diff, model_name(model.dir)),
-        .row_axis = heads.row_axis,
-        .column_axis = heads.column_axis,
-        .row_labels = heads.row_labels,
-        .column_labels = heads.column_labels,
-        .values = heads.values,
-        .scale = Heatmap::Scale::diverging,
-        .limit = options.outputs.limit,
-        .colour_label = "direct effect (logit difference)",
-        .masked_label = "",
-        .decimals = 2};
-    write_text_file(options.outputs.svg, svg_heatmap(heatmap));
-    fmt::print("wrote the heatmap to {}\n", options.outputs.svg);
+    write_grid_heatmap(
+        options.outputs, attribution.heads,
+        {.title = "Direct logit attribution per head",
+         .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
+                                 "mean over {} {} prompts (seed {}); the model's total is {:.2f} \u00b7 {}",
+                                 metric, attribution.prompts, options.prompts.task, options.prompts.seed,
+                                 attribution.logit_diff, model_name(model.dir)),
+         .colour_label = "direct effect (logit difference)",
+         .masked_label = ""});
   }
 }
 

@@ -14,7 +14,6 @@
 #include "cscrub/discover/path_patching.hpp"
 #include "cscrub/error.hpp"
 #include "discover_cli.hpp"
-#include "svg_heatmap.hpp"
 #include "task_option.hpp"
 
 namespace cscrub::cli {
@@ -168,25 +167,16 @@ void run_patch(const PatchOptions& options) {
                normalized ? described.formula : "patched \u2212 base", options.outputs.npy);
   }
   if (!options.outputs.svg.empty()) {
-    Heatmap heatmap{
-        .title = described.title,
-        .subtitle = fmt::format("{} on {}\n{} {} prompts vs {} (seed {}): clean {:.2f}, corrupted {:.2f} \u00b7 {}",
+    write_grid_heatmap(
+        options.outputs, shown,
+        {.title = described.title,
+         .subtitle = fmt::format("{} on {}\n{} {} prompts vs {} (seed {}): clean {:.2f}, corrupted {:.2f} \u00b7 {}",
                                 normalized ? "normalized effect " + described.formula
                                            : "change: patched \u2212 " + std::string(described.denoising ? "corrupted" : "clean"),
                                 metric, sweep.prompts, options.prompts.task, pairs.corruption, options.prompts.seed,
                                 sweep.clean, sweep.corrupted, model_name(model.dir)),
-        .row_axis = shown.row_axis,
-        .column_axis = shown.column_axis,
-        .row_labels = shown.row_labels,
-        .column_labels = shown.column_labels,
-        .values = shown.values,
-        .scale = Heatmap::Scale::diverging,
-        .limit = options.outputs.limit,
-        .colour_label = normalized ? "normalized effect" : "change in logit difference",
-        .masked_label = options.kind == "path" ? "no path: the sender is not before any receiver" : "",
-        .decimals = 2};
-    write_text_file(options.outputs.svg, svg_heatmap(heatmap));
-    fmt::print("wrote the heatmap to {}\n", options.outputs.svg);
+         .colour_label = normalized ? "normalized effect" : "change in logit difference",
+         .masked_label = options.kind == "path" ? "no path: the sender is not before any receiver" : ""});
   }
 }
 

@@ -1,5 +1,7 @@
 #include "discover_cli.hpp"
 
+#include <fmt/format.h>
+
 #include <fstream>
 
 #include "cscrub/data/tasks.hpp"
@@ -7,6 +9,7 @@
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
 #include "model_option.hpp"
+#include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
 
@@ -62,6 +65,23 @@ void write_text_file(const std::string& path, const std::string& text) {
   if (!out) throw Error(path + ": cannot open for writing");
   out << text;
   if (!out.flush()) throw Error(path + ": write failed");
+}
+
+void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, HeatmapText text) {
+  const Heatmap heatmap{.title = std::move(text.title),
+                        .subtitle = std::move(text.subtitle),
+                        .row_axis = grid.row_axis,
+                        .column_axis = grid.column_axis,
+                        .row_labels = grid.row_labels,
+                        .column_labels = grid.column_labels,
+                        .values = grid.values,
+                        .scale = Heatmap::Scale::diverging,
+                        .limit = outputs.limit,
+                        .colour_label = std::move(text.colour_label),
+                        .masked_label = std::move(text.masked_label),
+                        .decimals = 2};
+  write_text_file(outputs.svg, svg_heatmap(heatmap));
+  fmt::print("wrote the heatmap to {}\n", outputs.svg);
 }
 
 std::string cell_name(const discover::Grid& grid, int row, int column) {

@@ -51,6 +51,14 @@ void write_grid_npy(const std::string& path, const discover::Grid& grid);
 // Throws cscrub::Error naming the file when it cannot be written.
 void write_text_file(const std::string& path, const std::string& text);
 
+// What a [layer, head] heatmap says beyond the grid's own values and axes.
+struct HeatmapText {
+  std::string title, subtitle, colour_label;
+  std::string masked_label;  // what a NaN cell means; empty when the grid has none
+};
+// The grid as a diverging SVG heatmap at outputs.svg (scale limit outputs.limit), and a line saying so.
+void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, HeatmapText text);
+
 // How a cell is called in tables: "2.1" for heads, "layer 2, attn_out" otherwise.
 std::string cell_name(const discover::Grid& grid, int row, int column);
 // "logit(IO) − logit(S)" for IOI, "logit(answer) − logit(distractor)" otherwise.
