@@ -34,7 +34,11 @@ double best_seconds(int repeat, const auto& run) {
 double torch_tokens_per_second(const std::string& model_dir, int batch, int positions, int repeat, bool last_only) {
   // glibc's huge-page tunable: without it PyTorch's fresh tensors are faulted in 4 KiB at a time, which
   // halves its speed on virtual machines (measured 550 -> 1,100 tokens/s with full logits).
-  const std::string command = std::string("GLIBC_TUNABLES=glibc.malloc.hugetlb=1 /usr/bin/python3 ") + CSCRUB_SOURCE_DIR + "/tools/bench/bench_torch.py '" +
+  // OPENBLAS_CORETYPE is forced, not inherited: machines here export OPENBLAS_CORETYPE=Haswell, which
+  // costs OpenBLAS 40% on this CPU (measured 1,130 -> 690 tokens/s); CSCRUB_BENCH_OPENBLAS_CORETYPE overrides.
+  const std::string command = std::string("GLIBC_TUNABLES=glibc.malloc.hugetlb=1 ") +
+                              "OPENBLAS_CORETYPE=\"${CSCRUB_BENCH_OPENBLAS_CORETYPE:-SkylakeX}\" /usr/bin/python3 " +
+                              CSCRUB_SOURCE_DIR + "/tools/bench/bench_torch.py '" +
                               model_dir + "' --batch " + std::to_string(batch) + " --positions " +
                               std::to_string(positions) + " --repeat " + std::to_string(repeat) +
                               (last_only ? " --last-only" : "");
@@ -78,7 +82,11 @@ int main(int argc, char** argv) {
     const double peak = cscrub::bench::measure_peak_gflops(threads);
     std::printf("model %s: %d layers x %d heads x %d, vocab %d; batch %d x %d tokens; %d threads\n", model_dir.c_str(),
                 config.n_layer, config.n_head, config.d_model, config.vocab_size, batch, positions, threads);
-    std::printf("measured FP32 FMA peak: %.0f GFLOP/s\n\n", peak);
+    std::printf("measured FP32 FMA peak: %.0f GFLOP/s\n", peak);
+    const char* coretype = std::getenv("CSCRUB_BENCH_OPENBLAS_CORETYPE");
+    if (with_torch)
+      std::printf("PyTorch: OpenBLAS core type %s, 1 torch thread, glibc huge pages\n", coretype ? coretype : "SkylakeX");
+    std::printf("\n");
     std::printf("%-22s %12s %12s %8s %10s %8s\n", "logits", "cscrub tok/s", "torch tok/s", "ratio", "GFLOP/s", "% peak");
     for (bool last_only : {false, true}) {
       engine::LogitRequest request;

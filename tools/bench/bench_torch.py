@@ -11,7 +11,8 @@ usage: bench_torch.py MODEL_DIR --batch 64 --positions 16 --repeat 5 [--last-onl
 """
 import os
 
-os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+# Forced, not defaulted: an inherited OPENBLAS_CORETYPE=Haswell (exported on these machines) costs 40%.
+os.environ["OPENBLAS_CORETYPE"] = os.environ.get("CSCRUB_BENCH_OPENBLAS_CORETYPE", "SkylakeX")
 
 import argparse  # noqa: E402
 import math  # noqa: E402
