@@ -12,6 +12,8 @@ build_dir=${BUILD_DIR:-"$source_dir/build"}
 packages="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-graph-dev libtomlplusplus-dev
 libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libssl-dev graphviz
 python3-torch python3-numpy libopenblas0-pthread"
+# The fuzzers (tools/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
+packages="$packages clang-14 libclang-rt-14-dev libomp-14-dev"
 # Node.js and npm fetch the tokenizer files (and run the tokenizer test's JavaScript reference): any
 # installation will do; Debian's only when there is none.
 command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || packages="$packages nodejs npm"

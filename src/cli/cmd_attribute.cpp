@@ -52,6 +52,7 @@ void run_attribute(const AttributeOptions& options) {
                                                      progress_on(bar, "attributing"));
   }
   const std::string metric = metric_name(options.prompts.task);
+  require_finite_metric(attribution.logit_diff, "mean " + metric);
   fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head);
   fmt::print("prompts: {} {} (seed {})\n", attribution.prompts, options.prompts.task, options.prompts.seed);

@@ -10,6 +10,7 @@
 #include "cscrub/graph/component_id.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "model_option.hpp"
+#include "one_line.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -72,8 +73,8 @@ void run_check(const CheckOptions& options) {
   const auto problems = graph::find_problems(hypothesis, graph::ModelGraph(config), task);
   if (!problems.empty()) {
     for (const auto& problem : problems) {
-      fmt::print(stderr, "{}\n", problem.to_string());
-      if (!problem.hint.empty()) fmt::print(stderr, "  hint: {}\n", problem.hint);
+      fmt::print(stderr, "{}\n", one_line(problem.to_string()));
+      if (!problem.hint.empty()) fmt::print(stderr, "  hint: {}\n", one_line(problem.hint));
     }
     throw Error(fmt::format("{}: {} problem{} (checked against {}, task {})", hypothesis.source_file, problems.size(),
                             problems.size() == 1 ? "" : "s", options.model, task.task));

@@ -50,7 +50,7 @@ void compare(const CompareOptions& options) {
     fmt::print("  {:>4}  {:<30} {:>10.4f}  {:<27} {:<30}\n", rank + 1, score.name, score.scrubbed.value,
                percent_with_interval(score.recovered), difference);
   }
-  fmt::print("\n{}\n", cost_summary(result));
+  fmt::print("\n{}\n{}\n{}\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
   fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
 
   if (!options.plot.empty()) {

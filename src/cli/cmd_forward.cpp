@@ -176,6 +176,24 @@ void print_sequence(const ForwardOptions& options, const std::optional<io::Token
   }
 }
 
+// The engine does not look for overflow (nothing per element in its loops): the logits this command prints
+// or saves are checked once here, so that a NaN is reported rather than ranked or written out.
+void require_finite_logits(const engine::RowMatrix& logits, const Prompt& prompt, int rows_per_sequence,
+                           int vocab_size) {
+  for (int b = 0; b < prompt.batch; ++b) {
+    for (int r = 0; r < rows_per_sequence; ++r) {
+      const float* row = logits.data() + (static_cast<size_t>(b) * rows_per_sequence + r) * vocab_size;
+      const float* bad = std::find_if(row, row + vocab_size, [](float logit) { return !std::isfinite(logit); });
+      if (bad == row + vocab_size) continue;
+      const int position = rows_per_sequence == 1 ? prompt.positions - 1 : r;
+      throw Error(fmt::format("the model produced non-finite logits ({}) at sequence {}, position {} (first for "
+                              "token id {}): the forward pass overflowed float32",
+                              std::isnan(*bad) ? "NaN" : *bad > 0 ? "+Inf" : "-Inf", b, position, bad - row),
+                  "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
+    }
+  }
+}
+
 void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& given) {
   if (options.top_k < 1) throw Error("--top-k must be at least 1");
   if (options.repeat < 0) throw Error("--repeat must not be negative");
@@ -195,6 +213,7 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   request.positions = all_positions ? engine::LogitRequest::Positions::all : engine::LogitRequest::Positions::last;
   const engine::RowMatrix logits = engine::forward(weights, batch, request);
   const int rows_per_sequence = all_positions ? prompt.positions : 1;
+  require_finite_logits(logits, prompt, rows_per_sequence, config.vocab_size);
 
   for (int b = 0; b < prompt.batch; ++b) {
     const auto ids = std::span<const int32_t>(prompt.ids).subspan(static_cast<size_t>(b) * prompt.positions,

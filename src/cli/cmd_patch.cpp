@@ -145,6 +145,8 @@ void run_patch(const PatchOptions& options) {
     ProgressBar bar(!options.prompts.quiet);
     sweep = run_sweep(options, model, pairs, bar, described);
   }
+  require_finite_metric(sweep.clean, "mean " + metric_name(options.prompts.task) + " on the clean prompts");
+  require_finite_metric(sweep.corrupted, "mean " + metric_name(options.prompts.task) + " on the corrupted prompts");
   const bool normalized = options.value == "normalized";
   const discover::Grid shown = normalized ? sweep.normalized() : sweep.change();
   const std::string metric = metric_name(options.prompts.task);

@@ -47,7 +47,7 @@ void run(const RunOptions& options) {
   std::string per_seed;
   for (double value : score.recovered_per_seed) per_seed += fmt::format(" {:.1f}%", 100 * value);
   fmt::print("  {:<22} {}\n\n", "recovered per seed", per_seed);
-  fmt::print("{}\n\n", cost_summary(result));
+  fmt::print("{}\n{}\n{}\n\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
   fmt::print(
       "What it means: replacing every activation the hypothesis calls unimportant with that of a random prompt,\n"
       "and every claimed feature with that of a prompt agreeing on it, keeps {:.1f}% of the model's {} above the\n"

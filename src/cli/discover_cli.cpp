@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "cscrub/data/tasks.hpp"
@@ -31,6 +32,13 @@ void check_prompt_options(const PromptOptions& options) {
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
   if (options.batch_size <= 0)
     throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
+}
+
+void require_finite_metric(double value, const std::string& what) {
+  if (std::isfinite(value)) return;
+  throw Error("the model produced a non-finite " + what + " (" + (std::isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf") +
+                  "): the forward pass overflowed float32",
+              "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
 }
 
 LoadedModel load_model_and_tokenizer(const std::string& dir) {

@@ -28,6 +28,9 @@ struct PromptOptions {
 void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches = true);
 // Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
 void check_prompt_options(const PromptOptions& options);
+// The model's own mean metric over the prompts: one forward pass that overflowed float32 makes it NaN or
+// infinite, and every effect measured against it meaningless. Throws cscrub::Error naming `what`.
+void require_finite_metric(double value, const std::string& what);
 
 struct LoadedModel {
   std::filesystem::path dir;

@@ -17,6 +17,7 @@
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
+#include "cscrub/scrub/memory.hpp"
 #include "model_option.hpp"
 #include "progress.hpp"
 #include "task_option.hpp"
@@ -26,6 +27,14 @@ namespace {
 
 uint64_t physical_memory_bytes() {
   return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
+}
+
+// This process' resident memory now (program, libraries, dataset): what the run's estimate adds to.
+uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size_pages = 0, resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) return 0;
+  return resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
 }
 
 data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::string& task, int n,
@@ -66,10 +75,14 @@ void add_experiment_options(CLI::App& command, ExperimentOptions& options) {
   command.add_option("--dataset", options.dataset_file, "use a saved dataset (from `cscrub dataset`) instead");
   command.add_option("--baseline", options.baseline, "hypothesis whose value counts as 0% recovered")
       ->capture_default_str();
-  command.add_option("--batch-size", options.batch_size, "prompts per batch (does not change results)")
+  command.add_option("--batch-size", options.batch_size,
+                     "prompts scrubbed together; memory grows with it, results do not change")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  command.add_option("--max-memory", options.max_memory_gib, "refuse runs whose activation cache exceeds this (GiB; default half the RAM)");
+  command.add_option("--max-memory", options.max_memory_gib,
+                     "refuse, before loading the model, runs whose estimated peak memory exceeds this (GiB; default "
+                     "half the RAM)")
+      ->check(CLI::NonNegativeNumber);
   command.add_option("--threads", options.threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
   command.add_flag("--quiet", options.quiet, "no progress bar");
   command.add_option("--json", options.json_out, "write the results as JSON to this file");
@@ -102,10 +115,36 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   settings.metric = scrub::parse_metric(metric);
   const double limit_gib = options.max_memory_gib > 0 ? options.max_memory_gib
                                                       : 0.5 * static_cast<double>(physical_memory_bytes()) / (1 << 30);
-  settings.max_cache_bytes = static_cast<uint64_t>(limit_gib * (1 << 30));
+  settings.max_memory_bytes = static_cast<uint64_t>(limit_gib * (1 << 30));
 
-  prepared.weights = io::load_weights(model_dir);
+  const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
+                                        ? std::filesystem::file_size(model_dir / "model.safetensors")
+                                        : 0;
+  auto estimate = [&](const data::Dataset& dataset) {
+    scrub::MemoryEstimate memory =
+        scrub::estimate_memory(config, dataset, prepared.hypotheses, prepared.baseline, settings);
+    memory.program = resident_bytes();
+    memory.model_file = model_file_bytes;
+    return memory;
+  };
+  // A huge --n is refused before its prompts are generated (which alone could take hours): a sample of the
+  // same task's prompts, scaled to n, gives an estimate. Prompt lengths vary, so it is only approximate:
+  // it refuses when it exceeds twice the limit, and the exact estimate below decides the rest.
+  constexpr int kEstimateSample = 256;
+  if (options.dataset_file.empty() && n > kEstimateSample) {
+    ExperimentOptions sample_options = options;
+    sample_options.n = kEstimateSample;
+    const scrub::MemoryEstimate sampled =
+        scrub::scaled(estimate(load_or_make_dataset(sample_options, task, kEstimateSample, model_dir)), n);
+    if (sampled.peak() > 2 * settings.max_memory_bytes) scrub::check_memory(sampled, settings);
+  }
+  // The dataset is small; the estimate is made and checked before the weights and the cache are allocated.
   prepared.dataset = load_or_make_dataset(options, task, n, model_dir);
+  data::check_fits_model(prepared.dataset, config,
+                         options.dataset_file.empty() ? "the generated '" + task + "' dataset" : options.dataset_file);
+  prepared.memory = estimate(prepared.dataset);
+  scrub::check_memory(prepared.memory, settings);
+  prepared.weights = io::load_weights(model_dir);
 
   nlohmann::json hypotheses = nlohmann::json::array();
   for (const auto& hypothesis : prepared.hypotheses)
@@ -149,6 +188,25 @@ namespace {
 
 nlohmann::json estimate_json(const scrub::Estimate& estimate) {
   return {{"value", estimate.value}, {"ci95", {estimate.low, estimate.high}}};
+}
+
+nlohmann::json memory_json(const PreparedExperiment& prepared) {
+  const scrub::MemoryEstimate& memory = prepared.memory;
+  return {{"estimated_peak_bytes", memory.peak()},
+          {"limit_bytes", prepared.settings.max_memory_bytes},
+          {"batch_size", prepared.settings.batch_size},
+          {"cached_activations", memory.streams},
+          {"parts_bytes",
+           {{"program", memory.program},
+            {"weights", memory.weights},
+            {"model_file_while_loading", memory.model_file},
+            {"clean_cache", memory.clean_cache},
+            {"clean_forward_batch", memory.clean_forward},
+            {"scrub_batch", memory.scrub_batch},
+            {"scrubber_model_graph", memory.scrubber},
+            {"metric_batch", memory.metric_batch + memory.metric_clean},
+            {"results", memory.results},
+            {"statistics", memory.statistics}}}};
 }
 
 nlohmann::json cost_json(const scrub::ExperimentResult& result, const scrub::ScrubCost* own) {
@@ -196,6 +254,7 @@ nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::
       {"recovered_per_seed", score.recovered_per_seed},
       {"difference_to_first", estimate_json(score.difference_to_first)},
       {"cost", cost_json(result, &score.cost)},
+      {"memory", memory_json(prepared)},
       {"provenance", prepared.provenance},
   };
 }
@@ -205,6 +264,7 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
   for (size_t i = 0; i < result.hypotheses.size(); ++i) {
     nlohmann::json entry = hypothesis_json(prepared, result, i);
     entry.erase("provenance");
+    entry.erase("memory");
     variants.push_back(entry);
   }
   return {{"metric", scrub::to_string(result.metric)},
@@ -216,6 +276,7 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
           {"baseline_value", estimate_json(result.baseline)},
           {"hypotheses", variants},
           {"cost", cost_json(result, nullptr)},
+          {"memory", memory_json(prepared)},
           {"provenance", prepared.provenance}};
 }
 
@@ -240,6 +301,24 @@ std::string cost_summary(const scrub::ExperimentResult& result) {
                      result.cost.forward_equivalents(), result.n,
                      static_cast<double>(result.cost.cache_bytes) / (1024.0 * 1024.0), result.cost.head_evaluations,
                      result.cost.mlp_evaluations);
+}
+
+std::string provenance_summary(const PreparedExperiment& prepared) {
+  const nlohmann::json& provenance = prepared.provenance;
+  const auto short_hash = [](const nlohmann::json& hash) { return hash.get<std::string>().substr(0, 12); };
+  std::string text = "provenance: cscrub " + provenance["cscrub_version"].get<std::string>() + ", model sha256 " +
+                     short_hash(provenance["model_sha256"]) + ", dataset seed " +
+                     provenance["dataset"]["seed"].dump() + " (prompts sha256 " +
+                     short_hash(provenance["dataset"]["content_sha256"]) + ")";
+  for (const nlohmann::json& hypothesis : provenance["hypotheses"])
+    text += ", " + std::filesystem::path(hypothesis["file"].get<std::string>()).filename().string() + " sha256 " +
+            short_hash(hypothesis["sha256"]);
+  return text + " (all in the --json output; `cscrub rerun` repeats a run from it)";
+}
+
+std::string memory_summary(const PreparedExperiment& prepared) {
+  return "memory: estimated " + scrub::describe(prepared.memory) + "; limit " +
+         scrub::memory_text(prepared.settings.max_memory_bytes) + " (--max-memory)";
 }
 
 }  // namespace cscrub::cli

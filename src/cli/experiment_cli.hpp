@@ -10,6 +10,7 @@
 #include "cscrub/engine/weights.hpp"
 #include "cscrub/graph/hypothesis.hpp"
 #include "cscrub/scrub/experiment.hpp"
+#include "cscrub/scrub/memory.hpp"
 
 namespace cscrub::cli {
 
@@ -24,7 +25,7 @@ struct ExperimentOptions {
   std::string dataset_file;
   std::string baseline = "builtin:none";
   int batch_size = 64;
-  double max_memory_gib = 0;  // 0: half of the physical memory
+  double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
   int threads = 0;            // 0: OpenMP's default
   bool quiet = false;
   std::string json_out;
@@ -38,9 +39,11 @@ struct PreparedExperiment {
   std::vector<graph::Hypothesis> hypotheses;
   graph::Hypothesis baseline;
   scrub::ExperimentSettings settings;
+  scrub::MemoryEstimate memory;  // made before the weights were loaded, with the program and checkpoint
   nlohmann::json provenance;  // version, model hash, dataset seed and hash, hypothesis hashes
 };
 
+// Throws cscrub::Error, before loading the weights, when the run's memory estimate exceeds --max-memory.
 PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& hypotheses);
 scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet);
 
@@ -55,5 +58,9 @@ std::string percent_with_interval(const scrub::Estimate& estimate);
 std::string value_with_interval(const scrub::Estimate& estimate);
 // The cost line printed under every result.
 std::string cost_summary(const scrub::ExperimentResult& result);
+// The provenance line: version, model, dataset and hypothesis hashes (shortened).
+std::string provenance_summary(const PreparedExperiment& prepared);
+// The memory line: the estimated peak, its parts, and the limit.
+std::string memory_summary(const PreparedExperiment& prepared);
 
 }  // namespace cscrub::cli

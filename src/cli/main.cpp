@@ -3,9 +3,11 @@
 
 #include <CLI/CLI.hpp>
 #include <exception>
+#include <filesystem>
 
 #include "commands.hpp"
 #include "cscrub/error.hpp"
+#include "one_line.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"cscrub: causal scrubbing of GPT-2 circuits, from hypothesis files"};
@@ -19,6 +21,7 @@ int main(int argc, char** argv) {
   cscrub::cli::add_dataset_command(app);
   cscrub::cli::add_run_command(app);
   cscrub::cli::add_compare_command(app);
+  cscrub::cli::add_rerun_command(app);
   cscrub::cli::add_patch_command(app);
   cscrub::cli::add_attribute_command(app);
   cscrub::cli::add_attention_command(app);
@@ -28,11 +31,17 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   } catch (const cscrub::Error& error) {
-    fmt::print(stderr, "cscrub: error: {}\n", error.what());
-    if (!error.hint().empty()) fmt::print(stderr, "  hint: {}\n", error.hint());
+    fmt::print(stderr, "cscrub: error: {}\n", cscrub::cli::one_line(error.what()));
+    if (!error.hint().empty()) fmt::print(stderr, "  hint: {}\n", cscrub::cli::one_line(error.hint()));
+    return 1;
+  } catch (const std::filesystem::filesystem_error& error) {
+    // A path given by the user that the file system refuses (a name too long, a directory without search
+    // permission) while cscrub asks about it: the user's to fix, like a missing file.
+    fmt::print(stderr, "cscrub: error: {}: {}\n", cscrub::cli::one_line(error.path1().string()),
+               cscrub::cli::one_line(error.code().message()));
     return 1;
   } catch (const std::exception& error) {
-    fmt::print(stderr, "cscrub: internal error: {}\n", error.what());
+    fmt::print(stderr, "cscrub: internal error: {}\n", cscrub::cli::one_line(error.what()));
     return 2;
   }
   return 0;

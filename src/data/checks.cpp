@@ -63,4 +63,23 @@ void check_tokens(const Dataset& dataset, const io::Tokenizer& tokenizer, const 
   }
 }
 
+void check_fits_model(const Dataset& dataset, const engine::ModelConfig& config, const std::string& source) {
+  const auto in_vocabulary = [&](int32_t id) { return id >= 0 && id < config.vocab_size; };
+  for (size_t i = 0; i < dataset.examples.size(); ++i) {
+    const Example& example = dataset.examples[i];
+    const std::string where = example_at(source, i);
+    if (example.tokens.size() > static_cast<size_t>(config.n_ctx))
+      throw Error(where + std::to_string(example.tokens.size()) + " tokens, more than the model's context of " +
+                      std::to_string(config.n_ctx),
+                  "use shorter prompts, or a model with a longer context");
+    for (int32_t id : example.tokens)
+      if (!in_vocabulary(id))
+        throw Error(where + "token id " + std::to_string(id) + " is outside the model's vocabulary of " +
+                    std::to_string(config.vocab_size));
+    if (!in_vocabulary(example.answer) || (example.distractor != -1 && !in_vocabulary(example.distractor)))
+      throw Error(where + "answer or distractor id outside the model's vocabulary of " +
+                  std::to_string(config.vocab_size));
+  }
+}
+
 }  // namespace cscrub::data

@@ -42,6 +42,15 @@ Json example_json(const Dataset& dataset, const Example& example, const io::Toke
   return line;
 }
 
+// A value quoted in an error: scalars as written, containers only described (dump() would recurse through
+// whatever nesting the line holds, and could overflow the stack while the message is built).
+std::string excerpt(const Json& value) {
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+}
+
 // Reading one line, with errors that name the file and line.
 class LineReader {
  public:
@@ -98,7 +107,9 @@ Example read_example(const LineReader& reader, const TaskSchema& schema) {
   example.answer = reader.token("answer_id");
   example.distractor = reader.is_null("distractor_id") ? -1 : reader.token("distractor_id");
   for (const Json& position : reader.named("positions", schema.positions, schema.task)) {
-    if (!position.is_number_integer()) throw Error(reader.where() + "positions must be integers");
+    // Checked before narrowing: 2^32 + 14 must not become position 14.
+    if (!position.is_number_integer() || position.get<int64_t>() < 0 || position.get<int64_t>() > INT32_MAX)
+      throw Error(reader.where() + "positions must be token indices (integers from 0), not " + excerpt(position));
     example.positions.push_back(position.get<int>());
   }
   for (const Json& feature : reader.named("features", schema.features, schema.task)) {
@@ -136,7 +147,7 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     Json line;
     try {
       line = Json::parse(text);
-    } catch (const Json::parse_error& error) {
+    } catch (const Json::exception& error) {  // parse_error, and out_of_range for numbers like 1e400
       throw Error(where + "not a JSON object: " + error.what());
     }
     if (!line.is_object()) throw Error(where + "not a JSON object");
@@ -163,6 +174,8 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
 }
 
 Dataset read_jsonl(const std::filesystem::path& file) {
+  std::error_code ignored;  // e.g. a name too long: opening it fails below
+  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a dataset file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error("cannot read dataset " + file.string());
   return read_jsonl(in, file.string());

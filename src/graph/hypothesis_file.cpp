@@ -234,18 +234,34 @@ std::vector<std::string> sibling_files(const std::filesystem::path& missing) {
   return names;
 }
 
-Draft resolve(const std::filesystem::path& file, std::vector<std::filesystem::path>& chain) {
-  FileSpec spec = spec::read_file_spec(file);
+// The path that identifies `file` in an extends chain; where the file system cannot tell (a name too
+// long, no permission), the path as written, normalised: reading it will then say what is wrong.
+std::filesystem::path canonical_or_normal(const std::filesystem::path& file) {
+  std::error_code error;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(file, error);
+  return error ? file.lexically_normal() : canonical;
+}
+
+// `text`: the file's contents when already in memory (only ever for the file named first).
+Draft resolve(const std::filesystem::path& file, std::vector<std::filesystem::path>& chain,
+              const std::string_view* text = nullptr) {
+  FileSpec spec = text ? spec::parse_file_spec(*text, file) : spec::read_file_spec(file);
   Draft draft;
   const bool variant = spec.extends.has_value();
   if (variant) {
     const spec::NameRef& extends = *spec.extends;
     std::filesystem::path base = (file.parent_path() / extends.name).lexically_normal();
-    if (!std::filesystem::is_regular_file(base))
-      fail(extends.where, "extends \"" + extends.name + "\": no such file " + base.string() +
+    std::error_code error;  // e.g. a name too long for the file system: not a reason to throw anything else
+    const std::filesystem::file_type type = std::filesystem::status(base, error).type();
+    if (type != std::filesystem::file_type::regular)
+      fail(extends.where, "extends \"" + extends.name + "\": " +
+                              (type == std::filesystem::file_type::not_found ? "no such file " + base.string()
+                               : type == std::filesystem::file_type::none
+                                   ? "cannot use " + base.string() + " (" + error.message() + ")"
+                                   : "not a regular file: " + base.string()) +
                               did_you_mean(std::filesystem::path(extends.name).filename().string(), sibling_files(base)),
            "extends is relative to the directory of the file that says it");
-    std::filesystem::path canonical = std::filesystem::weakly_canonical(base);
+    const std::filesystem::path canonical = canonical_or_normal(base);
     if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
       std::string loop;
       for (const auto& link : chain) loop += link.filename().string() + " -> ";
@@ -305,8 +321,13 @@ Hypothesis finish(Draft draft, const std::filesystem::path& file) {
 }  // namespace
 
 Hypothesis read_hypothesis_file(const std::filesystem::path& file) {
-  std::vector<std::filesystem::path> chain{std::filesystem::weakly_canonical(file)};
+  std::vector<std::filesystem::path> chain{canonical_or_normal(file)};
   return finish(resolve(file, chain), file);
+}
+
+Hypothesis read_hypothesis_text(std::string_view text, const std::filesystem::path& file) {
+  std::vector<std::filesystem::path> chain{canonical_or_normal(file)};
+  return finish(resolve(file, chain, &text), file);
 }
 
 }  // namespace cscrub::graph

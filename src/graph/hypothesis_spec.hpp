@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cscrub/graph/hypothesis.hpp"
@@ -74,5 +75,7 @@ struct FileSpec {
 // Reads and checks the syntax, keys and value types of one file (not its extends). Throws cscrub::Error
 // with file:line:column.
 FileSpec read_file_spec(const std::filesystem::path& file);
+// The same for the file's text already in memory.
+FileSpec parse_file_spec(std::string_view text, const std::filesystem::path& file);
 
 }  // namespace cscrub::graph::spec

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cscrub/error.hpp"
+#include "cscrub/data/toml_guard.hpp"
 #include "cscrub/graph/component_id.hpp"
 #include "hypothesis_spec.hpp"
 #include "suggestions.hpp"
@@ -298,15 +299,22 @@ void read_remove(const TableReader& root, FileSpec& spec) {
 }  // namespace
 
 FileSpec read_file_spec(const std::filesystem::path& file) {
-  const std::string file_name = file.string();
+  // A directory opens as an empty stream: it would be reported as a file without an [output] table.
+  std::error_code ignored;  // e.g. a name too long: opening it says so below
+  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a hypothesis file");
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file_name + ": cannot open the hypothesis file");
+  if (!in) throw Error(file.string() + ": cannot open the hypothesis file");
   std::stringstream text;
   text << in.rdbuf();
+  return parse_file_spec(text.str(), file);
+}
 
+FileSpec parse_file_spec(std::string_view text, const std::filesystem::path& file) {
+  const std::string file_name = file.string();
+  data::refuse_what_toml_cannot_read(text, file_name);
   toml::table root;
   try {
-    root = toml::parse(text.str(), file_name);
+    root = toml::parse(text, file_name);
   } catch (const toml::parse_error& error) {
     throw Error(location_of(error.source(), file_name).to_string() + ": TOML syntax error: " +
                 std::string(error.description()));

@@ -1,6 +1,7 @@
 // Loading a GPT-2 model directory: config.json decides the shapes, model.safetensors (memory-mapped)
 // supplies every tensor of engine::tensor_slots(), converted to float32 and checked.
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <string_view>
@@ -59,6 +60,35 @@ void check_tied_lm_head(const std::filesystem::path& file, const SafetensorsTens
   }
 }
 
+// The number of weights `config` implies (saturating at UINT64_MAX; every size is at most 2^30).
+uint64_t weight_count(const engine::ModelConfig& config) {
+  const uint64_t d = static_cast<uint64_t>(config.d_model), mlp = static_cast<uint64_t>(config.d_mlp);
+  const uint64_t per_layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * mlp + mlp) + (mlp * d + d);
+  uint64_t layers = 0, count = 0;
+  if (__builtin_mul_overflow(per_layer, static_cast<uint64_t>(config.n_layer), &layers) ||
+      __builtin_add_overflow(layers, (static_cast<uint64_t>(config.vocab_size) + static_cast<uint64_t>(config.n_ctx) + 2) * d,
+                             &count))
+    return UINT64_MAX;
+  return count;
+}
+
+// config.json decides what is allocated, so it is checked against the file first: a wrong or hostile
+// config must not allocate more than the file can fill. Weights take at least 2 bytes each (F16/BF16).
+void check_file_can_hold(const std::filesystem::path& file_path, const SafetensorsFile& file,
+                         const engine::ModelConfig& config) {
+  uint64_t stored_bytes = 0;  // tensors do not overlap, so this is at most the file's size
+  for (const SafetensorsTensor& tensor : file.tensors()) stored_bytes += tensor.bytes.size();
+  const uint64_t needed = weight_count(config);
+  if (needed > stored_bytes / 2) {
+    throw Error(file_path.string() + ": config.json implies " +
+                    (needed == UINT64_MAX ? std::string("more than 2^64") : std::to_string(needed)) +
+                    " weights (n_layer " + std::to_string(config.n_layer) + ", n_embd " + std::to_string(config.d_model) +
+                    ", vocab_size " + std::to_string(config.vocab_size) + ", n_positions " + std::to_string(config.n_ctx) +
+                    "), but the file's tensors hold only " + std::to_string(stored_bytes) + " bytes",
+                "config.json and model.safetensors must come from the same model");
+  }
+}
+
 }  // namespace
 
 engine::Weights load_weights(const std::filesystem::path& model_dir) {
@@ -67,6 +97,7 @@ engine::Weights load_weights(const std::filesystem::path& model_dir) {
   if (!std::filesystem::exists(file_path))
     throw Error(file_path.string() + ": not found", "the model directory needs model.safetensors");
   const SafetensorsFile file = SafetensorsFile::open(file_path);
+  check_file_can_hold(file_path, file, config);
 
   engine::Weights weights = engine::allocate_weights(config);
   std::vector<engine::TensorSlot> slots = engine::tensor_slots(weights);

@@ -193,6 +193,9 @@ void write_npy(const std::filesystem::path& path, std::span<const int32_t> value
 }
 
 NpyArray read_npy(const std::filesystem::path& path) {
+  // A directory opens, but reading it throws from inside the stream.
+  std::error_code ignored;  // e.g. a name too long: opening it fails below
+  if (std::filesystem::is_directory(path, ignored)) throw Error(path.string() + ": is a directory, not a .npy file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path.string() + ": cannot open");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -15,6 +15,8 @@
 #include <utility>
 
 #include "cscrub/error.hpp"
+#include "json_excerpt.hpp"
+#include "json_unique_keys.hpp"
 
 namespace cscrub::io {
 
@@ -163,7 +165,7 @@ Entry parse_entry(const std::filesystem::path& path, const std::string& name, co
   const auto shape_it = value.find("shape");
   if (shape_it == value.end() || !shape_it->is_array()) fail_tensor(path, name, "missing array field 'shape'");
   for (const json& extent : *shape_it) {
-    if (!extent.is_number_unsigned()) fail_tensor(path, name, "shape " + shape_it->dump() + " is not a list of non-negative integers");
+    if (!extent.is_number_unsigned()) fail_tensor(path, name, "shape " + json_excerpt(*shape_it) + " is not a list of non-negative integers");
     entry.tensor.shape.push_back(static_cast<int64_t>(std::min<uint64_t>(extent.get<uint64_t>(), INT64_MAX)));
   }
 
@@ -207,9 +209,12 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
                    std::to_string(bytes.size()) + " bytes)");
 
   const auto* header_begin = reinterpret_cast<const char*>(bytes.data() + 8);
-  json header = json::parse(header_begin, header_begin + header_size, nullptr, /*allow_exceptions=*/false);
+  std::string duplicate_key;
+  json header = parse_json_noting_duplicate_keys(std::string_view(header_begin, header_size),
+                                                 /*allow_exceptions=*/false, duplicate_key);
   if (header.is_discarded()) fail(path, "header (" + std::to_string(header_size) + " bytes) is not valid JSON");
   if (!header.is_object()) fail(path, "header is not a JSON object");
+  if (!duplicate_key.empty()) fail(path, "header lists key '" + duplicate_key + "' twice in one object");
 
   const std::span<const std::byte> data = bytes.subspan(8 + header_size);
   std::vector<Entry> entries;

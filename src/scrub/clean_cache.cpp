@@ -123,6 +123,12 @@ CleanCache::CleanCache(const engine::Weights& weights, const data::Dataset& data
   }
 }
 
+uint64_t CleanCache::bytes() const {
+  uint64_t total = 0;
+  for (const auto& [stream, matrix] : streams_) total += static_cast<uint64_t>(matrix.size()) * sizeof(float);
+  return total;
+}
+
 RowMatrix CleanCache::gather(Stream stream, std::span<const int> examples) const {
   auto found = streams_.find(stream);
   if (found == streams_.end()) throw Error("internal: activation stream not cached");

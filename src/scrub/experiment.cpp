@@ -1,60 +1,136 @@
 #include "cscrub/scrub/experiment.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
-#include <numeric>
 
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/scrub/memory.hpp"
 
 namespace cscrub::scrub {
 namespace {
 
-std::string gibibytes(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
-  return text;
-}
-
-// Seed-averaged metric values of one hypothesis, and the mean of each seed.
-struct SeedRuns {
+// One run (the baseline or a hypothesis) over every seed: each reference's seed-averaged value, and the
+// sum over references of each seed's values (added in batch order, which does not depend on the batch size).
+struct RunValues {
   std::vector<double> per_reference;
-  std::vector<double> per_seed_mean;
+  std::vector<double> seed_sums;
 };
 
-SeedRuns score_over_seeds(Scrubber& scrubber, const MetricEvaluator& metric, const std::vector<int>& references,
-                          const ExperimentSettings& settings, const std::function<void()>& seed_done) {
-  SeedRuns runs;
-  runs.per_reference.assign(references.size(), 0.0);
-  for (int s = 0; s < settings.seeds; ++s) {
-    const std::vector<double> values = metric.values(scrubber.final_rows(references, settings.seed + static_cast<uint64_t>(s)));
-    for (size_t i = 0; i < values.size(); ++i) runs.per_reference[i] += values[i] / settings.seeds;
-    runs.per_seed_mean.push_back(std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size()));
-    if (seed_done) seed_done();
+// What scrubbing leaves once the clean cache is gone.
+struct ScrubbedValues {
+  std::vector<double> model;      // per reference
+  std::vector<RunValues> runs;    // the baseline, then each hypothesis
+  std::vector<ScrubCost> costs;
+};
+
+// The model's own final residual rows of `batch` (at the answer position), from the clean cache.
+engine::RowMatrix clean_final_rows(const CleanCache& cache, const std::vector<int>& batch, int d_model) {
+  const data::Dataset& dataset = cache.dataset();
+  engine::RowMatrix rows(static_cast<Eigen::Index>(batch.size()), d_model);
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const std::vector<int> one{batch[b]};
+    rows.row(static_cast<Eigen::Index>(b)) = cache.gather({Stream::Kind::resid_final, -1}, one)
+                                                 .row(dataset.answer_position(dataset.examples[static_cast<size_t>(batch[b])]));
   }
-  return runs;
+  return rows;
+}
+
+// Streams the references batch by batch through each run and all its seeds, so that only one batch's
+// activations and logits and one scrubber exist at a time, whatever the number of seeds, hypotheses or
+// references.
+ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache,
+                         const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
+                         const std::vector<int>& references, const ExperimentSettings& settings,
+                         const ExperimentProgress& progress) {
+  std::vector<const graph::Hypothesis*> runs{&baseline};
+  for (const auto& hypothesis : hypotheses) runs.push_back(&hypothesis);
+  // A hypothesis the scrubber cannot run fails here, before any scrubbing.
+  for (const graph::Hypothesis* hypothesis : runs) (void)Scrubber(weights, cache, *hypothesis, settings.batch_size);
+
+  const size_t n = references.size(), seeds = static_cast<size_t>(settings.seeds);
+  ScrubbedValues scrubbed;
+  scrubbed.model.resize(n);
+  const auto batches = reference_batches(cache.dataset(), references, settings.batch_size);
+  const int total = static_cast<int>(batches.size() * runs.size() * seeds);
+  int done = 0;
+  for (const graph::Hypothesis* hypothesis : runs) {
+    Scrubber scrubber(weights, cache, *hypothesis, settings.batch_size);
+    RunValues values{std::vector<double>(n, 0.0), std::vector<double>(seeds, 0.0)};
+    for (const std::vector<int>& slots : batches) {
+      std::vector<int> batch;
+      for (int slot : slots) batch.push_back(references[static_cast<size_t>(slot)]);
+      const engine::RowMatrix clean_rows = clean_final_rows(cache, batch, weights.config.d_model);
+      const MetricEvaluator metric(weights, cache.dataset(), settings.metric, batch, clean_rows);
+      if (hypothesis == &baseline) {
+        const std::vector<double> model = metric.values(clean_rows);
+        for (size_t b = 0; b < slots.size(); ++b) scrubbed.model[static_cast<size_t>(slots[b])] = model[b];
+      }
+      for (size_t s = 0; s < seeds; ++s) {
+        const std::vector<double> seed_values =
+            metric.values(scrubber.final_rows(batch, settings.seed + s),
+                          "scrubbing with '" + hypothesis->name + "' (seed " + std::to_string(settings.seed + s) + ")");
+        for (size_t b = 0; b < slots.size(); ++b) {
+          values.per_reference[static_cast<size_t>(slots[b])] += seed_values[b] / settings.seeds;
+          values.seed_sums[s] += seed_values[b];
+        }
+        if (progress) progress("scrubbing", ++done, total);
+      }
+    }
+    scrubbed.runs.push_back(std::move(values));
+    scrubbed.costs.push_back(scrubber.cost());
+  }
+  return scrubbed;
 }
 
 }  // namespace
+
+std::vector<int> scored_references(const data::Dataset& dataset) {
+  std::map<std::string, int> group_sizes;
+  for (const auto& example : dataset.examples) ++group_sizes[example.group];
+  std::vector<int> references;
+  for (size_t i = 0; i < dataset.examples.size(); ++i)
+    if (group_sizes[dataset.examples[i].group] >= 2) references.push_back(static_cast<int>(i));
+  return references;
+}
+
+std::vector<std::vector<int>> reference_batches(const data::Dataset& dataset, std::span<const int> references,
+                                                int batch_size) {
+  std::map<std::string, std::vector<int>> slots_by_group;
+  std::vector<const std::string*> group_order;
+  for (size_t slot = 0; slot < references.size(); ++slot) {
+    const std::string& group = dataset.examples[static_cast<size_t>(references[slot])].group;
+    auto [found, inserted] = slots_by_group.try_emplace(group);
+    if (inserted) group_order.push_back(&found->first);
+    found->second.push_back(static_cast<int>(slot));
+  }
+  const size_t size = static_cast<size_t>(std::max(1, batch_size));
+  std::vector<std::vector<int>> batches;
+  for (const std::string* group : group_order) {
+    const std::vector<int>& slots = slots_by_group[*group];
+    for (size_t start = 0; start < slots.size(); start += size)
+      batches.emplace_back(slots.begin() + static_cast<std::ptrdiff_t>(start),
+                           slots.begin() + static_cast<std::ptrdiff_t>(std::min(slots.size(), start + size)));
+  }
+  return batches;
+}
 
 ExperimentResult run_experiment(const engine::Weights& weights, const data::Dataset& dataset,
                                 const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
                                 const ExperimentSettings& settings, const ExperimentProgress& progress) {
   if (dataset.examples.empty()) throw Error("the dataset is empty");
   if (settings.seeds < 1) throw Error("--seeds must be at least 1");
-  const int n_layer = weights.config.n_layer;
-  std::set<Stream> streams = streams_needed(baseline, n_layer);
-  for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, n_layer));
-
-  // References: every prompt that shares its alignment group with another one.
-  std::map<std::string, int> group_sizes;
-  for (const auto& example : dataset.examples) ++group_sizes[example.group];
-  std::vector<int> references;
-  for (size_t i = 0; i < dataset.examples.size(); ++i)
-    if (group_sizes[dataset.examples[i].group] >= 2) references.push_back(static_cast<int>(i));
+  const std::vector<int> references = scored_references(dataset);
   if (references.size() < 2)
     throw Error("no two prompts of the dataset share an alignment group (same template and length), so no input can "
                 "be resampled",
                 "use a larger --n");
+  // Fails for a metric the task cannot support (only KL reads the clean rows, per batch later).
+  if (settings.metric != Metric::kl) (void)MetricEvaluator(weights, dataset, settings.metric, references, engine::RowMatrix());
+
+  const MemoryEstimate memory = estimate_memory(weights.config, dataset, hypotheses, baseline, settings);
+  check_memory(memory, settings);
 
   ExperimentResult result;
   result.metric = settings.metric;
@@ -63,65 +139,49 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   result.seeds = settings.seeds;
   result.seed = settings.seed;
   result.baseline_name = baseline.name;
-  result.cost.cache_bytes = CleanCache::bytes_needed(dataset, streams, weights.config.d_model);
-  if (settings.max_cache_bytes > 0 && result.cost.cache_bytes > settings.max_cache_bytes)
-    throw Error("the activation cache would need " + gibibytes(result.cost.cache_bytes) + " (" +
-                    std::to_string(streams.size()) + " activations x " + std::to_string(result.n) +
-                    " prompts), more than the limit of " + gibibytes(settings.max_cache_bytes),
-                "use a smaller --n, or raise --max-memory");
-
+  result.cost.cache_bytes = memory.clean_cache;
   for (const auto& example : dataset.examples)
     result.cost.clean_forward_flops +=
         engine::forward_flops(weights.config, 1, static_cast<int>(example.tokens.size()), 0, 0);
 
-  const CleanCache cache(weights, dataset, std::move(streams), settings.batch_size, [&](int done, int total) {
-    if (progress) progress("clean activations", done, total);
-  });
-
-  // The model's own value: the clean final residual stream.
-  const engine::RowMatrix clean_rows = [&] {
-    engine::RowMatrix rows(static_cast<Eigen::Index>(references.size()), weights.config.d_model);
-    for (size_t i = 0; i < references.size(); ++i) {
-      const int example = references[i];
-      const std::vector<int> one{example};
-      rows.row(static_cast<Eigen::Index>(i)) =
-          cache.gather({Stream::Kind::resid_final, -1}, one).row(dataset.answer_position(dataset.examples[example]));
-    }
-    return rows;
+  // The cache lives only while scrubbing: the statistics below do not need it.
+  const ScrubbedValues scrubbed = [&] {
+    std::set<Stream> streams = streams_needed(baseline, weights.config.n_layer);
+    for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config.n_layer));
+    const CleanCache cache(weights, dataset, std::move(streams), settings.batch_size, [&](int done, int total) {
+      if (progress) progress("clean activations", done, total);
+    });
+    return scrub_all(weights, cache, hypotheses, baseline, references, settings, progress);
   }();
-  const MetricEvaluator metric(weights, dataset, settings.metric, references, clean_rows);
-  const std::vector<double> model_values = metric.values(clean_rows);
 
-  const int total_runs = settings.seeds * static_cast<int>(hypotheses.size() + 1);
-  int runs_done = 0;
-  auto seed_done = [&] {
-    ++runs_done;
-    if (progress) progress("scrubbing", runs_done, total_runs);
-  };
   const Bootstrap bootstrap(result.n, settings.bootstrap_resamples, settings.seed ^ 0xb0075ULL);
-
-  Scrubber baseline_scrubber(weights, cache, baseline, settings.batch_size);
-  const SeedRuns baseline_runs = score_over_seeds(baseline_scrubber, metric, references, settings, seed_done);
-  result.model = bootstrap.mean(model_values);
-  result.baseline = bootstrap.mean(baseline_runs.per_reference);
-  ScrubCost total_cost = baseline_scrubber.cost();
-
-  for (const auto& hypothesis : hypotheses) {
-    Scrubber scrubber(weights, cache, hypothesis, settings.batch_size);
-    const SeedRuns runs = score_over_seeds(scrubber, metric, references, settings, seed_done);
+  const RunValues& baseline_run = scrubbed.runs.front();
+  result.model = bootstrap.mean(scrubbed.model);
+  result.baseline = bootstrap.mean(baseline_run.per_reference);
+  // "% recovered" divides by model - baseline: with no gap there is nothing to recover, and a NaN or a
+  // number blown up by rounding would be printed as a score.
+  const double gap = result.model.value - result.baseline.value;
+  if (!(std::abs(gap) > 1e-6 * std::max(1.0, std::abs(result.model.value))))
+    throw Error("the baseline '" + baseline.name + "' scores " + std::to_string(result.baseline.value) + ", the model " +
+                    std::to_string(result.model.value) + ": with no gap between them, % recovered is undefined",
+                "choose a baseline that breaks the behaviour (the default builtin:none resamples every input), or a "
+                "metric on which the model does better than the baseline");
+  ScrubCost total_cost = scrubbed.costs.front();
+  for (size_t h = 0; h < hypotheses.size(); ++h) {
+    const RunValues& run = scrubbed.runs[h + 1];
     HypothesisScore score;
-    score.name = hypothesis.name;
-    score.source = hypothesis.source_file;
-    score.values = {model_values, baseline_runs.per_reference, runs.per_reference};
-    score.scrubbed = bootstrap.mean(runs.per_reference);
+    score.name = hypotheses[h].name;
+    score.source = hypotheses[h].source_file;
+    score.values = {scrubbed.model, baseline_run.per_reference, run.per_reference};
+    score.scrubbed = bootstrap.mean(run.per_reference);
     score.recovered = bootstrap.recovered(score.values);
-    for (size_t s = 0; s < runs.per_seed_mean.size(); ++s)
-      score.recovered_per_seed.push_back(recovered_fraction(result.model.value, baseline_runs.per_seed_mean[s],
-                                                            runs.per_seed_mean[s]));
+    for (size_t s = 0; s < run.seed_sums.size(); ++s)
+      score.recovered_per_seed.push_back(recovered_fraction(result.model.value, baseline_run.seed_sums[s] / result.n,
+                                                            run.seed_sums[s] / result.n));
     score.difference_to_first = result.hypotheses.empty()
                                     ? Estimate{0, 0, 0}
                                     : bootstrap.recovered_difference(result.hypotheses.front().values, score.values);
-    score.cost = scrubber.cost();
+    score.cost = scrubbed.costs[h + 1];
     total_cost += score.cost;
     result.hypotheses.push_back(std::move(score));
   }

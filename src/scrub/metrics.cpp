@@ -1,5 +1,6 @@
 #include "cscrub/scrub/metrics.hpp"
 
+#include <cassert>
 #include <cmath>
 
 #include "cscrub/engine/components.hpp"
@@ -21,6 +22,29 @@ RowMatrix log_softmax_rows(const RowMatrix& logits) {
     for (Eigen::Index c = 0; c < logits.cols(); ++c) result(r, c) = static_cast<float>(logits(r, c) - log_sum);
   }
   return result;
+}
+
+std::string non_finite_name(double value) { return std::isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf"; }
+
+[[noreturn]] void fail_non_finite(std::string_view run, const std::string& what, double value, int example) {
+  throw Error(std::string(run) + " produced " + what + " (" + non_finite_name(value) + ") for dataset example " +
+                  std::to_string(example) + ": the forward pass overflowed float32, so no score can be computed",
+              "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
+}
+
+// One check per logit the metric reads, after the unembedding: nothing is added to the forward pass.
+void require_finite_logits(std::span<const float> logits, std::string_view run, int example) {
+  for (float logit : logits)
+    if (!std::isfinite(logit)) fail_non_finite(run, "non-finite logits", logit, example);
+}
+
+// Row r of `logits` belongs to examples[r].
+void require_finite_logits(const RowMatrix& logits, std::string_view run, std::span<const int> examples) {
+  assert(logits.rows() >= static_cast<Eigen::Index>(examples.size()));
+  for (size_t r = 0; r < examples.size(); ++r)
+    require_finite_logits(std::span<const float>(logits.row(static_cast<Eigen::Index>(r)).data(),
+                                                 static_cast<size_t>(logits.cols())),
+                          run, examples[r]);
 }
 
 }  // namespace
@@ -55,10 +79,14 @@ MetricEvaluator::MetricEvaluator(const engine::Weights& weights, const data::Dat
         throw Error("metric logit_diff needs a distractor token, and task '" + dataset.schema.task +
                         "' gives none for some prompts",
                     "use --metric loss or --metric kl");
-  if (metric == Metric::kl) clean_log_probs_ = log_softmax_rows(engine::unembed(weights, clean_rows, {}));
+  if (metric == Metric::kl) {
+    const RowMatrix clean_logits = engine::unembed(weights, clean_rows, {});
+    require_finite_logits(clean_logits, "the model", references_);
+    clean_log_probs_ = log_softmax_rows(clean_logits);
+  }
 }
 
-std::vector<double> MetricEvaluator::values(const RowMatrix& rows) const {
+std::vector<double> MetricEvaluator::values(const RowMatrix& rows, std::string_view run) const {
   std::vector<double> result(references_.size());
   if (metric_ == Metric::logit_diff || (metric_ == Metric::accuracy)) {
     // Two logits per reference unless accuracy has no distractor to compare with.
@@ -66,6 +94,7 @@ std::vector<double> MetricEvaluator::values(const RowMatrix& rows) const {
       const data::Example& example = dataset_.examples[static_cast<size_t>(references_[i])];
       if (metric_ == Metric::accuracy && example.distractor < 0) {
         const RowMatrix logits = engine::unembed(weights_, rows.row(static_cast<Eigen::Index>(i)), {});
+        require_finite_logits(logits, run, std::span<const int>(&references_[i], 1));
         Eigen::Index best = 0;
         logits.row(0).maxCoeff(&best);
         result[i] = best == example.answer ? 1.0 : 0.0;
@@ -73,12 +102,15 @@ std::vector<double> MetricEvaluator::values(const RowMatrix& rows) const {
       }
       const int32_t ids[2] = {example.answer, example.distractor};
       const RowMatrix logits = engine::unembed(weights_, rows.row(static_cast<Eigen::Index>(i)), ids);
+      require_finite_logits(std::span<const float>(logits.data(), 2), run, references_[i]);
       const double difference = static_cast<double>(logits(0, 0)) - logits(0, 1);
       result[i] = metric_ == Metric::logit_diff ? difference : (difference > 0 ? 1.0 : 0.0);
     }
     return result;
   }
-  const RowMatrix log_probs = log_softmax_rows(engine::unembed(weights_, rows, {}));
+  const RowMatrix logits = engine::unembed(weights_, rows, {});
+  require_finite_logits(logits, run, references_);
+  const RowMatrix log_probs = log_softmax_rows(logits);
   for (size_t i = 0; i < references_.size(); ++i) {
     const auto row = static_cast<Eigen::Index>(i);
     if (metric_ == Metric::loss) {
@@ -92,6 +124,9 @@ std::vector<double> MetricEvaluator::values(const RowMatrix& rows) const {
     }
     result[i] = kl;
   }
+  // Finite logits give finite values; this guards the arithmetic on them (e.g. +-3e38 - -+3e38).
+  for (size_t i = 0; i < result.size(); ++i)
+    if (!std::isfinite(result[i])) fail_non_finite(run, "a non-finite " + to_string(metric_) + " value", result[i], references_[i]);
   return result;
 }
 

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "json_file.hpp"
 #include "test_paths.hpp"
 
 using namespace cscrub::test;
@@ -12,11 +13,6 @@ namespace {
 
 CommandResult cscrub_command(const std::string& arguments) {
   return run_command(shell_quote(cli_path().string()) + " " + arguments + " --quiet");
-}
-
-nlohmann::json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
 }
 
 std::string hypothesis(const std::string& relative) { return shell_quote((source_dir() / relative).string()); }
@@ -30,7 +26,7 @@ TEST_CASE("cscrub run: everything-matters recovers 100%, nothing-matters 0%", "[
   INFO(full.output);
   REQUIRE(full.exit_code == 0);
   CHECK_THAT(full.output, Catch::Contains("recovered") && Catch::Contains("What it means"));
-  const nlohmann::json result = read_json(full_json);
+  const nlohmann::json result = read_json_file(full_json);
   for (const char* key : {"hypothesis", "model", "metric", "n", "seeds", "model_value", "baseline_value",
                           "scrubbed_value", "recovered", "recovered_ci95", "cost", "provenance"})
     CHECK(result.contains(key));
@@ -42,7 +38,7 @@ TEST_CASE("cscrub run: everything-matters recovers 100%, nothing-matters 0%", "[
   CHECK(result["provenance"]["dataset"]["seed"] == 0);
 
   REQUIRE(cscrub_command("run builtin:none --n 60 --seeds 2 --json " + shell_quote(none_json.string())).exit_code == 0);
-  const nlohmann::json none = read_json(none_json);
+  const nlohmann::json none = read_json_file(none_json);
   CHECK(none["recovered"].get<double>() == Approx(0.0).margin(1e-9));
   CHECK(none["baseline_value"] == result["baseline_value"]);
   CHECK(std::abs(none["baseline_value"].get<double>()) < 1.5);  // random names: no preference
@@ -53,12 +49,12 @@ TEST_CASE("cscrub run: same seed, same numbers, whatever the threads and batch s
   const std::string base = "run builtin:none --n 40 --seeds 2 --seed 5";
   REQUIRE(cscrub_command(base + " --threads 1 --batch-size 3 --json " + shell_quote((dir / "a.json").string())).exit_code == 0);
   REQUIRE(cscrub_command(base + " --threads 2 --json " + shell_quote((dir / "b.json").string())).exit_code == 0);
-  nlohmann::json a = read_json(dir / "a.json"), b = read_json(dir / "b.json");
+  nlohmann::json a = read_json_file(dir / "a.json"), b = read_json_file(dir / "b.json");
   for (const char* key : {"model_value", "baseline_value", "scrubbed_value", "recovered", "recovered_ci95"})
     CHECK(a[key] == b[key]);
   CHECK(a["provenance"] == b["provenance"]);
   REQUIRE(cscrub_command("run builtin:none --n 40 --seeds 2 --seed 6 --json " + shell_quote((dir / "c.json").string())).exit_code == 0);
-  CHECK(read_json(dir / "c.json")["baseline_value"] != a["baseline_value"]);
+  CHECK(read_json_file(dir / "c.json")["baseline_value"] != a["baseline_value"]);
 }
 
 TEST_CASE("cscrub compare ranks variants with paired differences and draws them", "[cli][compare]") {
@@ -70,7 +66,7 @@ TEST_CASE("cscrub compare ranks variants with paired differences and draws them"
   REQUIRE(result.exit_code == 0);
   // Ranked: full first.
   CHECK_THAT(result.output, Catch::Contains("1  builtin:full") && Catch::Contains("2  builtin:none"));
-  const nlohmann::json comparison = read_json(json);
+  const nlohmann::json comparison = read_json_file(json);
   REQUIRE(comparison["hypotheses"].size() == 2);
   CHECK(comparison["hypotheses"][1]["difference_to_first"]["value"].get<double>() == Approx(1.0).margin(1e-9));
   std::ifstream svg(plot);

@@ -6,28 +6,19 @@
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/discover/pairs.hpp"
 #include "random_weights.hpp"
+#include "synthetic_prompts.hpp"
 
 namespace cscrub::test {
 
 // Two alignment groups (6 and 7 tokens) of `per_group` random prompts each; named positions P1 and END.
 inline data::Dataset synthetic_prompts(int per_group, int vocab, unsigned seed) {
   data::Dataset dataset;
-  dataset.schema.task = "synthetic";
-  dataset.schema.features = {"a"};
-  dataset.schema.positions = {"P1", "END"};
-  dataset.schema.default_metric = "logit_diff";
+  dataset.schema = synthetic_schema({"a"});
   std::mt19937 generator(seed);
-  std::uniform_int_distribution<int32_t> token(0, vocab - 1);
   for (int length : {6, 7}) {
     for (int i = 0; i < per_group; ++i) {
-      data::Example example;
-      for (int p = 0; p < length; ++p) example.tokens.push_back(token(generator));
-      example.answer = token(generator);
-      do example.distractor = token(generator);
-      while (example.distractor == example.answer);
-      example.positions = {1, length - 1};
+      data::Example example = random_prompt(generator, vocab, length);
       example.features = {std::to_string(i % 3)};
-      example.group = "len" + std::to_string(length);
       example.text = "synthetic " + std::to_string(length) + "/" + std::to_string(i);
       dataset.examples.push_back(example);
     }

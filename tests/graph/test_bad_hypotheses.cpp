@@ -125,3 +125,63 @@ TEST_CASE("messages point at the file that says the wrong thing", "[graph][check
   REQUIRE(!dangling.empty());
   CHECK(dangling.front().find("full.toml:") != std::string::npos);
 }
+
+// Inputs found by fuzzing (fuzz/fuzz_hypothesis.cpp). toml++ 3.3.0 reaches undefined behaviour on a
+// non-ASCII character where it looks for white space (Debian's build then accepts `a§ = 1` as an empty
+// document), so cscrub refuses those characters outside strings and comments first; inside them they are
+// fine. Table headers like "[=" trip an assertion in toml++'s debug builds and are a syntax error here.
+TEST_CASE("TOML that toml++ 3.3 would misread is a syntax error at its line and column", "[graph][check][fuzz]") {
+  const std::filesystem::path file = cscrub::test::scratch_dir("fuzzed-toml") / "input.toml";
+  using Catch::Matchers::Contains;
+  auto error_of = [&](std::string_view text) {
+    try {
+      graph::read_hypothesis_text(text, file);
+    } catch (const cscrub::Error& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  const std::string at = file.string() + ":";
+  CHECK_THAT(error_of("a\xc2\xa7 = 1\n"), Contains(at + "1:2: TOML syntax error: non-ASCII character outside"));
+  CHECK_THAT(error_of("[nodes\xd2\x8c" "a]\nheads = [\"9.9\"]\n"), Contains(at + "1:7: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("name = \"\xc3\xa9\" \xc3\xa9\n"), Contains(at + "1:12: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("description = \"\"\"\\\n  \xc2\xa7\"\"\"\n"),
+             Contains(at + "2:3: TOML syntax error: non-ASCII character right after a line-ending backslash"));
+  // A quote where no string can start: toml++ scans on through it as one bare value.
+  CHECK_THAT(error_of("extends =8\"E./../\xcf\x98\x8f\xddv\"smal/li.toml\"\n"),
+             Contains(at + "1:18: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("n = 1.\"\xc3\xa9\"\n"), Contains(at + "1:8: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("[="), Contains(at + "1:") && Contains("TOML syntax error"));
+  CHECK_THAT(error_of("[[[1]]]"), Contains("TOML syntax error"));
+
+  const graph::Hypothesis fine = graph::read_hypothesis_text(
+      "\xef\xbb\xbfname = \"na\xc3\xafve \xe2\x80\x94 \\\"\xc2\xa7\\\"\"  # \xc3\xa9t\xc3\xa9 \xc2\xa7\n"
+      "description = \"\"\"\\\n   a \xc2\xa7 \\\"\\\"\\\" b \xc3\xa9\"\"\"\"\n"
+      "[nodes.\"\xc3\xa9\"]\n"
+      "heads = \"9.9\"\n"
+      "feature = [ \"io_name\",\n  '\xc3\xa9' ]\n"
+      "[output]\n"
+      "positions = ['\xc2\xa7', '''x \xc3\xa9 ''']  # ok\n"
+      "parents = [ { \"node\" = \"\xc3\xa9\", ports = [\"q\"] } ]\n",
+      file);
+  CHECK(fine.name == "na\xc3\xafve \xe2\x80\x94 \"\xc2\xa7\"");
+  CHECK(fine.description == "a \xc2\xa7 \"\"\" b \xc3\xa9\"");
+  CHECK(fine.nodes.at(static_cast<size_t>(fine.output_node)).positions.labels ==
+        std::vector<std::string>{"\xc2\xa7", "x \xc3\xa9 "});
+  REQUIRE(fine.nodes.size() == 2);
+  CHECK(fine.nodes[0].name == "\xc3\xa9");
+  CHECK(fine.nodes[0].feature == std::vector<std::string>{"io_name", "\xc3\xa9"});
+  REQUIRE(fine.edges.size() == 1);
+  CHECK(fine.edges[0].parent == 0);
+}
+
+// Found by fuzzing: a name the file system refuses (too long) made std::filesystem throw its own error.
+TEST_CASE("extends naming what the file system cannot look up is an error at the extends line", "[graph][check][fuzz]") {
+  const std::filesystem::path file = cscrub::test::scratch_dir("fuzzed-extends") / "input.toml";
+  using Catch::Matchers::Contains;
+  const std::string long_name(300, 'a');
+  CHECK_THROWS_WITH(graph::read_hypothesis_text("\nextends = \"" + long_name + ".toml\"\n", file),
+                    Contains(file.string() + ":2:11: extends \"" + long_name) && Contains("File name too long"));
+  CHECK_THROWS_WITH(graph::read_hypothesis_text("extends = \".\"\n", file), Contains("not a regular file"));
+  CHECK_THROWS_WITH(graph::read_hypothesis_text("extends = \"nowhere.toml\"\n", file), Contains("no such file"));
+}

@@ -12,6 +12,7 @@
 
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "json_file.hpp"
 #include "random_model.hpp"
 #include "test_paths.hpp"
 
@@ -63,11 +64,6 @@ struct RawSafetensors {
     return {offsets[0].get<size_t>(), offsets[1].get<size_t>()};
   }
 };
-
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
 
 void write_json(const fs::path& path, const json& value) { std::ofstream(path, std::ios::trunc) << value.dump(2); }
 
@@ -308,7 +304,7 @@ TEST_CASE("model dir: each malformation has its own message", "[io][model_dir]")
 
   SECTION("fault: shape contradicting config.json (n_ctx)") {
     const fs::path dir = fresh_model(pristine, "model-fault");
-    json config = read_json(dir / "config.json");
+    json config = cscrub::test::read_json_file(dir / "config.json");
     config["n_positions"] = 16;
     write_json(dir / "config.json", config);
     expect_load_error(dir, dir / "model.safetensors",
@@ -348,9 +344,65 @@ TEST_CASE("model dir: each malformation has its own message", "[io][model_dir]")
   }
   SECTION("fault: bad config.json is reported before the weights") {
     const fs::path dir = fresh_model(pristine, "model-fault");
-    json config = read_json(dir / "config.json");
+    json config = cscrub::test::read_json_file(dir / "config.json");
     config["activation_function"] = "swish";
     write_json(dir / "config.json", config);
     expect_load_error(dir, dir / "config.json", "activation_function \"swish\" is not supported");
+  }
+}
+
+// Inputs found by fuzzing config.json (fuzz/fuzz_config.cpp) or while writing its properties: each used to
+// escape as another exception, overflow an int, turn into inf or 0 in float, overflow the stack while
+// quoting the value, or make load_weights allocate what the config asks for (terabytes) before looking
+// at the file.
+TEST_CASE("model dir: configs found by fuzzing are refused before any harm", "[io][model_dir][fuzz]") {
+  const fs::path dir = fresh_model(pristine_model(), "model-fuzzed-config");
+  const fs::path path = dir / "config.json";
+  const json valid = cscrub::test::read_json_file(path);
+  auto with = [&](const std::string& key, const json& value) {
+    json changed = valid;
+    changed[key] = value;
+    return changed.dump();
+  };
+  struct Fuzzed {
+    std::string text;
+    std::string message;
+  };
+  const std::vector<Fuzzed> refused_by_read_config = {
+      {"{\"n_layer\": 1e400}", "not valid JSON"},  // nlohmann's out_of_range, not a parse_error
+      // nlohmann keeps the last of two equal keys: which n_layer was meant cannot be known.
+      {"{\"n_layer\": 2, \"n_head\": 4, \"n_layer\": 3}", "key 'n_layer' appears twice in one object"},
+      {with("n_embd", 1 << 30), "field 'n_embd' is 1073741824: too large for the default n_inner = 4 * n_embd"},
+      {with("layer_norm_epsilon", 1e300), "'layer_norm_epsilon' must be a positive number within float's range"},
+      {with("layer_norm_epsilon", 1e-50), "'layer_norm_epsilon' must be a positive number within float's range"},
+      // Quoted with a recursive dump() once: a million nested brackets overflowed the stack.
+      {"{\"n_layer\": " + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}",
+       "field 'n_layer' must be a positive integer, not an array of 1 value"},
+      {with("activation_function", json::array({"gelu", json::object()})),
+       "activation_function an array of 2 values is not supported"},
+      {with("activation_function", std::string(200, 'x')), "activation_function \"xxxxxxxx"},
+  };
+  for (const Fuzzed& fuzzed : refused_by_read_config) {
+    INFO(fuzzed.text);
+    std::ofstream(path, std::ios::trunc) << fuzzed.text;
+    CHECK_THROWS_WITH(cscrub::io::read_config(path), Contains(path.string() + ": ") && Contains(fuzzed.message));
+  }
+
+  // Valid configs that do not fit the 2-layer, d_model 64 file: refused from the file's size alone.
+  const std::vector<std::pair<std::string, std::string>> too_big = {
+      {"n_layer", "weights (n_layer 400, n_embd 64, vocab_size 97, n_positions 32), but the file's tensors hold only"},
+      {"n_embd", "weights (n_layer 2, n_embd 262144,"},
+      {"vocab_size", "vocab_size 1073741824"},
+      {"n_positions", "n_positions 1073741824"},
+      {"n_inner", "config.json implies"},
+  };
+  for (const auto& [key, message] : too_big) {
+    DYNAMIC_SECTION("too big: " << key) {
+      json changed = valid;
+      changed[key] = key == "n_layer" ? 400 : key == "n_embd" ? (1 << 18) : (1 << 30);
+      if (key == "n_embd") changed["n_inner"] = 4;
+      write_json(path, changed);
+      expect_load_error(dir, dir / "model.safetensors", message);
+    }
   }
 }

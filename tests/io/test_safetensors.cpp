@@ -179,6 +179,10 @@ TEST_CASE("safetensors: malformed files are named, with the problem", "[io][safe
               data);
     expect_error(path, "tensor 'v': data overlaps tensor 'u'");
   }
+  SECTION("a tensor listed twice (JSON keeps only the last)") {
+    write_raw(path, "{" + good_entry + "," + good_entry + "}", data);
+    expect_error(path, "header lists key 'w' twice in one object");
+  }
   SECTION("missing file") {
     expect_error(dir / "absent.safetensors", "cannot open");
   }
@@ -206,4 +210,17 @@ TEST_CASE("safetensors: a moved-from mapping is empty and the moved-to one still
   cscrub::io::MappedFile third(path);
   third = std::move(second);
   CHECK(static_cast<char>(third.bytes()[0]) == '0');
+}
+
+// Found while fuzzing the header parser (fuzz/fuzz_safetensors.cpp): the message for a bad shape quoted the
+// JSON value with nlohmann's recursive dump(), so a shape of a million nested brackets (2 MB of header)
+// overflowed the stack. Messages now quote flat values and describe nested ones.
+TEST_CASE("safetensors: a deeply nested shape is described, not dumped", "[io][safetensors][fuzz]") {
+  const auto path = cscrub::test::scratch_dir("st-deep") / "deep.safetensors";
+  const size_t depth = 1'000'000;
+  const std::string shape = std::string(depth, '[') + std::string(depth, ']');
+  write_raw(path, R"({"w":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})", "");
+  expect_error(path, "tensor 'w': shape an array of 1 value is not a list of non-negative integers");
+  write_raw(path, R"({"w":{"dtype":"F32","shape":[1,"two",3.5,null],"data_offsets":[0,0]}})", "");
+  expect_error(path, R"(tensor 'w': shape [1,"two",3.5,null] is not a list of non-negative integers)");
 }

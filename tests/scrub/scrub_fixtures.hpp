@@ -6,29 +6,19 @@
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/graph/hypothesis.hpp"
 #include "random_weights.hpp"
+#include "synthetic_prompts.hpp"
 
 namespace cscrub::test {
 
 // Two alignment groups (6 and 7 tokens); features "a" (3 values) and "b" (2 values); positions P1 and END.
 inline data::Dataset synthetic_dataset(int per_group, int vocab, unsigned seed) {
   data::Dataset dataset;
-  dataset.schema.task = "synthetic";
-  dataset.schema.features = {"a", "b"};
-  dataset.schema.positions = {"P1", "END"};
-  dataset.schema.default_metric = "logit_diff";
+  dataset.schema = synthetic_schema({"a", "b"});
   std::mt19937 generator(seed);
-  std::uniform_int_distribution<int32_t> token(0, vocab - 1);
   for (int length : {6, 7}) {
     for (int i = 0; i < per_group; ++i) {
-      data::Example example;
-      for (int p = 0; p < length; ++p) example.tokens.push_back(token(generator));
-      example.answer = token(generator);
-      do example.distractor = token(generator);
-      while (example.distractor == example.answer);
-      example.positions = {1, length - 1};
+      data::Example example = random_prompt(generator, vocab, length);
       example.features = {std::to_string(i % 3), std::to_string(i % 2)};
-      example.group = "len" + std::to_string(length);
-      example.text = "synthetic";
       dataset.examples.push_back(example);
     }
   }
@@ -65,7 +55,7 @@ struct HypothesisBuilder {
     return static_cast<int>(hypothesis.nodes.size()) - 1;
   }
   HypothesisBuilder& edge(int parent, int child, std::vector<graph::Port> ports = {}) {
-    hypothesis.edges.push_back({parent, child, std::move(ports)});
+    hypothesis.edges.push_back({parent, child, std::move(ports), 0, {}});
     return *this;
   }
 };

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cscrub/data/dataset.hpp"
+#include "cscrub/engine/config.hpp"
 #include "cscrub/io/tokenizer.hpp"
 
 namespace cscrub::data {
@@ -15,5 +16,9 @@ void check_consistency(const Dataset& dataset, const std::string& source);
 // Every token id exists in `tokenizer` and each text encodes to exactly its tokens (a dataset made with
 // another tokenizer is caught here). Throws cscrub::Error naming `source` and the example.
 void check_tokens(const Dataset& dataset, const io::Tokenizer& tokenizer, const std::string& source);
+
+// Every prompt fits the model's context and every token id (answers and distractors too) its vocabulary,
+// which the tokenizer's may exceed. Throws cscrub::Error naming `source` and the example.
+void check_fits_model(const Dataset& dataset, const engine::ModelConfig& config, const std::string& source);
 
 }  // namespace cscrub::data

@@ -1,6 +1,7 @@
 // Reading hypothesis files (TOML, see docs/hypothesis-format.md) into graph::Hypothesis.
 #pragma once
 #include <filesystem>
+#include <string_view>
 
 #include "cscrub/graph/hypothesis.hpp"
 
@@ -13,5 +14,9 @@ namespace cscrub::graph {
 // range, features, positions, injectivity, the homomorphism into G and cycles are checked by
 // find_problems (check.hpp).
 Hypothesis read_hypothesis_file(const std::filesystem::path& file);
+
+// The same for the text of `file` already in memory (an editor's buffer, a fuzzer's input): `file` names
+// it in messages and is where a relative `extends` starts from; the files it extends are read from disk.
+Hypothesis read_hypothesis_text(std::string_view text, const std::filesystem::path& file);
 
 }  // namespace cscrub::graph

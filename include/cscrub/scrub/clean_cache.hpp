@@ -38,6 +38,8 @@ class CleanCache {
 
   // Bytes the cache would take, to refuse runs that do not fit before allocating anything.
   static uint64_t bytes_needed(const data::Dataset& dataset, const std::set<Stream>& streams, int d_model);
+  // Bytes the cached activations take.
+  uint64_t bytes() const;
 
   // The rows of `stream` for `examples` (all of one length), stacked: [examples * length, d_model].
   engine::RowMatrix gather(Stream stream, std::span<const int> examples) const;

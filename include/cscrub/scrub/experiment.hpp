@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,12 @@ struct ExperimentSettings {
   Metric metric = Metric::logit_diff;
   int seeds = 5;           // scrubbing seeds: seed, seed + 1, ...
   uint64_t seed = 0;
-  int batch_size = 64;     // references recomputed together (results do not depend on it)
+  // References scrubbed together: each hypothesis streams the references batch by batch, every seed of a
+  // batch before the next, so working memory grows with it (not with n or the seeds); results do not.
+  int batch_size = 64;
   int bootstrap_resamples = 2000;
-  uint64_t max_cache_bytes = 0;  // 0: no limit
+  uint64_t max_memory_bytes = 0;  // refuse runs whose estimated peak exceeds this (memory.hpp); 0: no limit
+  uint64_t max_cache_bytes = 0;   // refuse runs whose clean cache alone exceeds this; 0: no limit
 };
 
 struct HypothesisScore {
@@ -56,11 +60,21 @@ struct ExperimentResult {
   ExperimentCost cost;
 };
 
+// The references an experiment scores: every prompt that shares its alignment group with another one (a
+// prompt alone in its group has no random input to be resampled from).
+std::vector<int> scored_references(const data::Dataset& dataset);
+
+// The batches references are streamed in, as indices into `references`: group by group in order of first
+// appearance, in the given order within a group, at most `batch_size` each (the batches the Scrubber
+// recomputes together). Their concatenation does not depend on `batch_size`.
+std::vector<std::vector<int>> reference_batches(const data::Dataset& dataset, std::span<const int> references,
+                                                int batch_size);
+
 // Stage name, units done, units in total.
 using ExperimentProgress = std::function<void(const std::string& stage, int done, int total)>;
 
-// Throws cscrub::Error for a cache larger than settings.max_cache_bytes (with a suggestion), and for
-// datasets or hypotheses the scrubber cannot run.
+// Throws cscrub::Error, before the clean cache is allocated, for a run whose memory estimate (memory.hpp)
+// exceeds the settings' limits (with a suggestion), and for datasets or hypotheses the scrubber cannot run.
 ExperimentResult run_experiment(const engine::Weights& weights, const data::Dataset& dataset,
                                 const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
                                 const ExperimentSettings& settings, const ExperimentProgress& progress = {});

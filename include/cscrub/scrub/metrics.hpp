@@ -3,6 +3,7 @@
 #pragma once
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cscrub/data/dataset.hpp"
@@ -28,11 +29,15 @@ bool higher_is_better(Metric metric);
 // Evaluates a metric on final residual rows, knowing the model's own (clean) rows for KL.
 class MetricEvaluator {
  public:
-  // Throws cscrub::Error if the dataset cannot support the metric (logit_diff without distractors).
+  // Throws cscrub::Error if the dataset cannot support the metric (logit_diff without distractors), and
+  // for KL if the clean rows give a non-finite logit (see values()).
   MetricEvaluator(const engine::Weights& weights, const data::Dataset& dataset, Metric metric,
                   std::span<const int> references, const engine::RowMatrix& clean_rows);
   // rows[i] is the final residual at the answer position of references[i] (as given to the constructor).
-  std::vector<double> values(const engine::RowMatrix& rows) const;
+  // Throws cscrub::Error, naming `run` (e.g. "the model", "scrubbing with 'X', seed 3") and the dataset
+  // example, if a logit the metric reads or a value is NaN or infinite: finite weights can still overflow
+  // float32, and a NaN would otherwise become a score (or silently count as wrong for accuracy).
+  std::vector<double> values(const engine::RowMatrix& rows, std::string_view run = "the model") const;
   Metric metric() const { return metric_; }
 
  private:

@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Regenerate the fuzzers' seed corpora (fuzz/corpus/<target>/) and the tiny model (fuzz/data/tiny_model).
+
+The seeds are small, well-formed (or nearly so) files of each format, so that libFuzzer starts from inputs
+that reach deep into the readers: safetensors files of a 1-layer model, configs of real checkpoints,
+text in many scripts, the repository's hypothesis files and numpy's own .npy files. Deterministic: running
+it twice writes the same bytes. Needs Debian's python3 (numpy, torch).
+
+Usage: /usr/bin/python3 fuzz/make_seed_corpus.py
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+FUZZ_DIR = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(FUZZ_DIR)
+CORPUS = os.path.join(FUZZ_DIR, "corpus")
+# The shape every safetensors seed has, and the config.json the safetensors fuzzer loads them with.
+TINY = ["--layers", "1", "--heads", "2", "--d-model", "4", "--vocab", "5", "--n-ctx", "3"]
+
+
+def fresh_dir(name):
+    path = os.path.join(CORPUS, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def write(path, data):
+    with open(path, "wb") as out:
+        out.write(data.encode() if isinstance(data, str) else data)
+
+
+def random_model(out_dir, *flags):
+    subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "tools", "make_random_model.py"), out_dir, *TINY, *flags],
+                   check=True)
+
+
+def safetensors_bytes(header):
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text
+
+
+def safetensors_seeds():
+    out = fresh_dir("safetensors")
+    tiny_model = os.path.join(FUZZ_DIR, "data", "tiny_model")
+    shutil.rmtree(tiny_model, ignore_errors=True)
+    random_model(tiny_model)
+    shutil.copy(os.path.join(tiny_model, "model.safetensors"), os.path.join(out, "f32.safetensors"))
+    variants = {
+        "f16_prefix_lm_head": ["--dtype", "F16", "--prefix", "--lm-head", "--seed", "1"],
+        "bf16_buffers": ["--dtype", "BF16", "--buffers", "--seed", "2"],
+        "f32_prefix_buffers_lm_head": ["--prefix", "--buffers", "--lm-head", "--seed", "3"],
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, flags in variants.items():
+            random_model(os.path.join(scratch, name), *flags)
+            shutil.copy(os.path.join(scratch, name, "model.safetensors"), os.path.join(out, name + ".safetensors"))
+    write(os.path.join(out, "empty_header.safetensors"), safetensors_bytes({}))
+    write(os.path.join(out, "metadata_only.safetensors"), safetensors_bytes({"__metadata__": {"format": "pt"}}))
+    every_dtype = {}
+    offset = 0
+    for dtype, size in [("F64", 8), ("F32", 4), ("F16", 2), ("BF16", 2), ("I64", 8), ("I32", 4), ("I16", 2),
+                        ("I8", 1), ("U64", 8), ("U32", 4), ("U16", 2), ("U8", 1), ("BOOL", 1)]:
+        every_dtype["t_" + dtype] = {"dtype": dtype, "shape": [2], "data_offsets": [offset, offset + 2 * size]}
+        offset += 2 * size
+    every_dtype["empty"] = {"dtype": "F32", "shape": [0, 3], "data_offsets": [offset, offset]}
+    every_dtype["scalar"] = {"dtype": "F32", "shape": [], "data_offsets": [offset, offset + 4]}
+    write(os.path.join(out, "every_dtype.safetensors"), safetensors_bytes(every_dtype) + bytes(range(offset + 4)))
+
+
+def config_seeds():
+    out = fresh_dir("config")
+    shutil.copy(os.path.join(FUZZ_DIR, "data", "tiny_model", "config.json"), os.path.join(out, "tiny.json"))
+    shutil.copy(os.path.join(SOURCE_DIR, "models", "gpt2-ioi-mini", "config.json"), os.path.join(out, "gpt2-ioi-mini.json"))
+    shutil.copy(os.path.join(SOURCE_DIR, "models", "gpt2-small", "config.json"), os.path.join(out, "gpt2-small.json"))
+    tiny = {"n_layer": 1, "n_head": 2, "n_embd": 4, "n_positions": 3, "vocab_size": 5}
+    variants = {
+        "minimal": tiny,
+        "old_n_ctx_only": {"n_layer": 1, "n_head": 2, "n_embd": 4, "n_ctx": 3, "vocab_size": 5},
+        "n_inner": dict(tiny, n_inner=16, layer_norm_epsilon=1e-5),
+        "flags": dict(tiny, activation_function="gelu_pytorch_tanh", scale_attn_weights=True,
+                      scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False),
+        "unsupported_activation": dict(tiny, activation_function="relu"),
+        "nulls": dict(tiny, n_inner=None, layer_norm_epsilon=None, activation_function=None),
+    }
+    for name, config in variants.items():
+        write(os.path.join(out, name + ".json"), json.dumps(config, indent=1))
+    # Inputs found while fuzzing (now Catch2 tests in tests/io/test_model_dir.cpp).
+    write(os.path.join(out, "found_number_overflow.json"), '{"n_layer": 1e400}')
+    write(os.path.join(out, "found_epsilon_too_large.json"), json.dumps(dict(tiny, layer_norm_epsilon=1e300)))
+    write(os.path.join(out, "found_default_n_inner_overflow.json"), json.dumps(dict(tiny, n_embd=2**30, n_head=1)))
+
+
+def npy_seeds():
+    out = fresh_dir("npy")
+    arrays = {
+        "f4_scalar": np.array(1.5, dtype="<f4"),
+        "f4_2x3": np.arange(6, dtype="<f4").reshape(2, 3) / 7,
+        "f4_special": np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45], dtype="<f4"),
+        "i4_vector": np.array([0, -1, 2**31 - 1, -2**31], dtype="<i4"),
+        "i8_3d": np.arange(24, dtype="<i8").reshape(2, 3, 4) - 12,
+        "f4_empty": np.zeros((2, 0, 4), dtype="<f4"),
+        "i4_fortran_vector": np.asfortranarray(np.arange(5, dtype="<i4")),
+        "i4_fortran_matrix": np.asfortranarray(np.arange(6, dtype="<i4").reshape(2, 3)),
+        "f8_unsupported": np.array([1.0, 2.0], dtype="<f8"),
+        "f4_big_endian": np.array([1.0, 2.0], dtype=">f4"),
+        "bool_unsupported": np.array([True, False]),
+    }
+    for name, array in arrays.items():
+        np.save(os.path.join(out, name + ".npy"), array, allow_pickle=False)
+    with open(os.path.join(out, "f4_v2.npy"), "wb") as handle:
+        np.lib.format.write_array(handle, np.arange(4, dtype="<f4"), version=(2, 0))
+    with open(os.path.join(out, "i8_v3.npy"), "wb") as handle:
+        np.lib.format.write_array(handle, np.arange(3, dtype="<i8"), version=(3, 0))
+
+
+def hypothesis_seeds():
+    out = fresh_dir("hypothesis")
+    for directory in ["hypotheses", os.path.join("tests", "graph", "bad_hypotheses")]:
+        for root, _, files in os.walk(os.path.join(SOURCE_DIR, directory)):
+            for name in sorted(files):
+                if name.endswith(".toml"):
+                    relative = os.path.relpath(os.path.join(root, name), SOURCE_DIR)
+                    shutil.copy(os.path.join(SOURCE_DIR, relative), os.path.join(out, relative.replace(os.sep, "__")))
+    # The TOML examples of the format's documentation.
+    with open(os.path.join(SOURCE_DIR, "docs", "hypothesis-format.md")) as handle:
+        blocks = handle.read().split("```toml\n")[1:]
+    for index, block in enumerate(blocks):
+        write(os.path.join(out, f"docs_example_{index}.toml"), block.split("```")[0])
+    # Inputs the fuzzer found (now Catch2 tests in tests/graph/test_bad_hypotheses.cpp).
+    found = {
+        "found_non_ascii_key": b"[nodes\xd2\x8came_movers]\nheads = [\"9.9\"]\nfeature = \"io_name\"\n",
+        "found_quote_in_value": b'extends =8"E./../../hypotheses\xcf\x98\x8f\xddv"smal/li.toml"\n',
+        "found_table_header": b"[=\n",
+        "found_long_extends": b'extends = "' + b"a" * 300 + b'.toml"\n',
+    }
+    for name, text in found.items():
+        write(os.path.join(out, name + ".toml"), text)
+
+
+def dataset_seeds():
+    # The bad-input corpus's datasets: each a real generated line with one thing broken (and valid lines),
+    # so mutations start deep in the reader. The 200 kB nested one would only slow the fuzzer down.
+    out = fresh_dir("dataset")
+    source = os.path.join(SOURCE_DIR, "tests", "bad_inputs", "datasets")
+    for name in sorted(os.listdir(source)):
+        if name.endswith(".jsonl") and os.path.getsize(os.path.join(source, name)) < 8192:
+            shutil.copy(os.path.join(source, name), os.path.join(out, name))
+
+
+def tokenizer_seeds():
+    out = fresh_dir("tokenizer")
+    with open(os.path.join(SOURCE_DIR, "tests", "io", "tokenizer_cases", "edge_cases.json")) as handle:
+        cases = json.load(handle)
+    for category, texts in cases.items():
+        write(os.path.join(out, "edge_" + category + ".txt"), "\n".join(texts))
+    texts = {
+        "prose": "When Mary and John went to the store, John gave a drink to Mary. It's 3.14159, isn't it?\n",
+        "code": "int main(int argc, char** argv) {\n\tfor (int i = 0; i < argc; ++i) printf(\"%s\\n\", argv[i]);\r\n}\n",
+        "python": "def f(x):\n    return {'a': [1, 2, 3], \"b\": x ** 2}  # comment\n\n\n",
+        "scripts": "Ελληνικά русский עברית العربية हिन्दी 日本語の文章 한국어 ไทย Tiếng Việt",
+        "emoji": "👩‍👩‍👧‍👦 🇫🇷 ✋🏽 ❤️ 1️⃣ 🏳️‍🌈",
+        "combining": "e\u0301 n\u0303 a\u030a\u0323 \u0928\u093f Z\u0351\u0362\u034d",
+        "contractions": "I'm you're he's we've they'd she'll it'S DON'T 'tis o'clock rock'n'roll '''",
+        "numbers": "1234567890 ١٢٣ ⅷ ² ½ 0x1F 1e-5 -3 +7 1,000,000.00",
+        "whitespace": " \t\n\r\x0b\x0c\u0085\u00a0\u1680\u2000\u2028\u2029\u202f\u205f\u3000\ufeff x  \n\n y\t\t",
+        "endoftext": "<|endoftext|>Hello<|endoftext|> world",
+        "controls": "\x00\x01\x02\x7f\u0080\u009f text \x1b[31m red",
+        "noncharacters": "\ufffe\uffff\U0010fffe\U0010ffff\ufffd \U0001f600",
+        "invalid_utf8": b"abc \xff\xfe \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82",
+    }
+    for name, text in texts.items():
+        write(os.path.join(out, name + ".txt"), text)
+
+
+def main():
+    safetensors_seeds()
+    config_seeds()
+    npy_seeds()
+    hypothesis_seeds()
+    dataset_seeds()
+    tokenizer_seeds()
+
+
+if __name__ == "__main__":
+    main()

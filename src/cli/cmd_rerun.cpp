@@ -1,0 +1,149 @@
+// `cscrub rerun RESULT.json`: repeat a `run` or `compare` from the provenance its JSON recorded, after
+// checking by hash that the model, the dataset and the hypothesis files are the recorded ones, and report
+// whether every number came out the same (exit 1 if one did not).
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+
+#include "commands.hpp"
+#include "cscrub/error.hpp"
+#include "experiment_cli.hpp"
+
+namespace cscrub::cli {
+namespace {
+
+using Json = nlohmann::json;
+
+struct RerunOptions {
+  std::string record;
+  std::string model;  // empty: the recorded model directory
+  int threads = 0;
+  double max_memory_gib = 0;
+  bool quiet = false;
+};
+
+Json read_record(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open the result file");
+  try {
+    Json record = Json::parse(in);
+    if (record.is_object() && record.contains("provenance") && record["provenance"].is_object()) return record;
+  } catch (const Json::exception& error) {
+    throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
+  }
+  throw Error(path + ": has no 'provenance' object", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
+}
+
+// The run's options, read from the record's provenance; a field of the wrong type names itself.
+ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
+  const auto field = [&](const Json& object, const char* key) -> const Json& {
+    if (!object.is_object() || !object.contains(key)) throw Error(rerun.record + ": provenance lacks '" + key + "'");
+    return object.at(key);
+  };
+  ExperimentOptions options;
+  try {
+    const Json& dataset = field(provenance, "dataset");
+    options.model = rerun.model.empty() ? field(provenance, "model_dir").get<std::string>() : rerun.model;
+    options.task = field(dataset, "task").get<std::string>();
+    options.n = field(dataset, "n").get<int>();
+    options.dataset_file = field(dataset, "file").get<std::string>();
+    options.task_options = field(dataset, "options").get<std::vector<std::string>>();
+    options.seed = field(provenance, "first_seed").get<uint64_t>();
+    options.seeds = field(provenance, "seeds").get<int>();
+    options.metric = field(provenance, "metric").get<std::string>();
+    options.baseline = field(field(provenance, "baseline"), "file").get<std::string>();
+    for (const Json& hypothesis : field(provenance, "hypotheses"))
+      hypotheses.push_back(field(hypothesis, "file").get<std::string>());
+  } catch (const Json::exception& error) {
+    throw Error(rerun.record + ": a provenance field has the wrong type (" + error.what() + ")");
+  }
+  if (hypotheses.empty()) throw Error(rerun.record + ": the provenance lists no hypothesis");
+  options.threads = rerun.threads;
+  options.max_memory_gib = rerun.max_memory_gib;
+  options.quiet = rerun.quiet;
+  return options;
+}
+
+// What changed since the record: the model, the dataset's prompts, a hypothesis or baseline file.
+std::vector<std::string> changed_inputs(const Json& recorded, const Json& now) {
+  std::vector<std::string> changes;
+  const auto differs = [&](const Json::json_pointer& at, const std::string& what) {
+    const Json before = recorded.contains(at) ? recorded.at(at) : Json();
+    if (before != now.at(at))
+      changes.push_back(fmt::format("{}: sha256 {} now, {} recorded", what, now.at(at).dump(), before.dump()));
+  };
+  differs(Json::json_pointer("/model_sha256"), "the model " + now["model_dir"].get<std::string>());
+  differs(Json::json_pointer("/dataset/content_sha256"), "the dataset's prompts");
+  for (size_t i = 0; i < now["hypotheses"].size(); ++i)
+    differs(Json::json_pointer("/hypotheses/" + std::to_string(i) + "/sha256"),
+            "the hypothesis " + now["hypotheses"][i]["file"].get<std::string>());
+  differs(Json::json_pointer("/baseline/sha256"), "the baseline " + now["baseline"]["file"].get<std::string>());
+  return changes;
+}
+
+// Every value of the result but the machine's (memory), where the model was (model) and the provenance,
+// which is checked above.
+Json comparable(Json result) {
+  for (const char* key : {"memory", "model", "provenance"}) result.erase(key);
+  if (result.contains("hypotheses"))
+    for (Json& entry : result["hypotheses"]) entry.erase("model");
+  return result;
+}
+
+void rerun(const RerunOptions& rerun_options) {
+  const Json record = read_record(rerun_options.record);
+  const Json& recorded = record["provenance"];
+  std::vector<std::string> files;
+  const ExperimentOptions options = options_from(recorded, rerun_options, files);
+  const PreparedExperiment prepared = prepare_experiment(options, files);
+
+  const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
+  if (!changes.empty()) {
+    std::string list;
+    for (const auto& change : changes) list += (list.empty() ? "" : "; ") + change;
+    throw Error(rerun_options.record + ": its inputs have changed since it was recorded: " + list,
+                "rerun needs the recorded files; restore them (e.g. from version control) or run anew");
+  }
+  if (recorded.value("cscrub_version", "") != prepared.provenance["cscrub_version"])
+    fmt::print("note: recorded with cscrub {}, rerun with {}\n", recorded.value("cscrub_version", "?"),
+               prepared.provenance["cscrub_version"].get<std::string>());
+
+  const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
+  const bool compared = record.contains("hypotheses");
+  const Json now = compared ? experiment_json(prepared, result) : hypothesis_json(prepared, result, 0);
+  const Json differences = Json::diff(comparable(record), comparable(now));
+  if (differences.empty()) {
+    fmt::print("reproduced {}: every number is identical ({} of {} prompts of task '{}', {} seed{}, metric {})\n",
+               rerun_options.record, compared ? "compare" : "run", prepared.dataset.examples.size(),
+               prepared.dataset.schema.task, result.seeds, result.seeds == 1 ? "" : "s", scrub::to_string(result.metric));
+    return;
+  }
+  std::string list;
+  for (const Json& difference : differences) {
+    const std::string path = difference.value("path", "");
+    const Json::json_pointer at(path);
+    const std::string before = record.contains(at) ? record.at(at).dump() : "(absent)";
+    const std::string after = now.contains(at) ? now.at(at).dump() : "(absent)";
+    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", path, before, after);
+  }
+  throw Error(rerun_options.record + ": the rerun differs from the record in " + std::to_string(differences.size()) +
+                  " place(s): " + list,
+              "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
+}
+
+}  // namespace
+
+void add_rerun_command(CLI::App& app) {
+  auto options = std::make_shared<RerunOptions>();
+  CLI::App* command = app.add_subcommand(
+      "rerun", "repeat a run or compare from its JSON's provenance and check every number comes out the same");
+  command->add_option("result", options->record, "the --json file of `cscrub run` or `cscrub compare`")->required();
+  command->add_option("--model", options->model, "the model directory, if it moved (its hash must match the record)");
+  command->add_option("--threads", options->threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
+  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(CLI::NonNegativeNumber);
+  command->add_flag("--quiet", options->quiet, "no progress bar");
+  command->callback([options] { rerun(*options); });
+}
+
+}  // namespace cscrub::cli

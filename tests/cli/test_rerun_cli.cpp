@@ -1,0 +1,81 @@
+// `cscrub rerun`: a run or a compare repeated from the provenance of its JSON gives every number again;
+// a changed input file or a changed number is reported with exit 1.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "json_file.hpp"
+#include "test_paths.hpp"
+
+using namespace cscrub::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+CommandResult cscrub_command(const std::string& arguments) {
+  return run_command(shell_quote(cli_path().string()) + " " + arguments + " --quiet");
+}
+
+void write_json(const fs::path& path, const nlohmann::json& value) { std::ofstream(path) << value.dump(2); }
+
+}  // namespace
+
+TEST_CASE("cscrub rerun reproduces a run from its record, and notices changes", "[cli][rerun][provenance]") {
+  const auto dir = scratch_dir("rerun-run");
+  // A hypothesis file of our own, so that changing it does not touch the repository.
+  const fs::path hypothesis = dir / "ioi.toml";
+  fs::copy_file(source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml", hypothesis);
+  const fs::path record = dir / "run.json";
+  const auto run = cscrub_command("run " + shell_quote(hypothesis.string()) + " --n 24 --seeds 2 --seed 3 --json " +
+                                  shell_quote(record.string()));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.output, Catch::Contains("provenance: cscrub ") && Catch::Contains("ioi.toml sha256 "));
+  const nlohmann::json recorded = read_json_file(record);
+  CHECK(recorded["provenance"]["dataset"]["seed"] == 3);
+  CHECK(recorded["provenance"]["hypotheses"][0]["sha256"].get<std::string>().size() == 64);
+
+  const auto again = cscrub_command("rerun " + shell_quote(record.string()) + " --threads 1");
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("every number is identical") && Catch::Contains("24 prompts"));
+
+  // A number that does not come out again is named, with both values.
+  nlohmann::json altered = recorded;
+  altered["recovered"] = recorded["recovered"].get<double>() + 0.125;
+  const fs::path altered_record = dir / "altered.json";
+  write_json(altered_record, altered);
+  const auto differs = cscrub_command("rerun " + shell_quote(altered_record.string()));
+  CHECK(differs.exit_code == 1);
+  CHECK_THAT(differs.output, Catch::Contains("differs from the record in 1 place(s)") && Catch::Contains("/recovered"));
+
+  // An edited hypothesis file is refused before anything runs.
+  std::ofstream(hypothesis, std::ios::app) << "\n# edited after the run\n";
+  const auto edited = cscrub_command("rerun " + shell_quote(record.string()));
+  CHECK(edited.exit_code == 1);
+  CHECK_THAT(edited.output, Catch::Contains("inputs have changed since it was recorded") &&
+                                Catch::Contains("the hypothesis " + hypothesis.string()));
+}
+
+TEST_CASE("cscrub rerun reproduces a compare, and refuses files that are not records", "[cli][rerun][provenance]") {
+  const auto dir = scratch_dir("rerun-compare");
+  const fs::path record = dir / "compare.json";
+  REQUIRE(cscrub_command("compare builtin:full builtin:none --task ioi --n 20 --seeds 1 --json " +
+                         shell_quote(record.string()))
+              .exit_code == 0);
+  const auto again = cscrub_command("rerun " + shell_quote(record.string()));
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("every number is identical (compare of 20 prompts"));
+
+  const fs::path not_a_record = dir / "plain.json";
+  write_json(not_a_record, {{"recovered", 1.0}});
+  const auto refused = cscrub_command("rerun " + shell_quote(not_a_record.string()));
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.output, Catch::Contains("plain.json: has no 'provenance' object"));
+  std::ofstream(dir / "broken.json") << "{\"provenance\": ";
+  const auto broken = cscrub_command("rerun " + shell_quote((dir / "broken.json").string()));
+  CHECK(broken.exit_code == 1);
+  CHECK_THAT(broken.output, Catch::Contains("broken.json: not valid JSON"));
+}
