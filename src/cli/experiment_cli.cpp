@@ -120,10 +120,13 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
                                         ? std::filesystem::file_size(model_dir / "model.safetensors")
                                         : 0;
+  // Measured once, before any prompt is generated: the same for the sample's estimate and the dataset's
+  // (under AddressSanitizer the resident size grows with every allocation made since).
+  const uint64_t program_bytes = resident_bytes();
   auto estimate = [&](const data::Dataset& dataset) {
     scrub::MemoryEstimate memory =
         scrub::estimate_memory(config, dataset, prepared.hypotheses, prepared.baseline, settings);
-    memory.program = resident_bytes();
+    memory.program = program_bytes;
     memory.model_file = model_file_bytes;
     return memory;
   };

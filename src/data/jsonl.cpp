@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/tasks.hpp"
@@ -49,6 +50,26 @@ std::string excerpt(const Json& value) {
   if (value.is_array()) return "an array";
   std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+}
+
+// The deepest nesting of brackets and braces outside strings (of text that may not be valid JSON).
+int nesting_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 // Reading one line, with errors that name the file and line.
@@ -144,6 +165,11 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     ++line_number;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = source_name + ":" + std::to_string(line_number) + ": ";
+    // A dataset line nests three levels deep; deeper text is refused before nlohmann sees it (its parse
+    // with a callback, and its copies, recurse: 100,000 nested brackets overflowed the stack).
+    constexpr int kMaxDepth = 16;
+    if (nesting_depth(text) > kMaxDepth)
+      throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
     Json line;
     try {
       line = Json::parse(text);
