@@ -39,7 +39,9 @@ void compare(const CompareOptions& options) {
              result.model.low, result.model.high, result.baseline_name, result.baseline.value, result.baseline.low,
              result.baseline.high);
   const std::string first = result.hypotheses.front().name;
-  fmt::print("  {:>4}  {:<30} {:>10}  {:<27} {:<30}\n", "rank", "hypothesis", "scrubbed", "recovered [95%]",
+  size_t name_width = 30;  // the names' column fits the longest name
+  for (const auto& score : result.hypotheses) name_width = std::max(name_width, score.name.size());
+  fmt::print("  {:>4}  {:<{}} {:>10}  {:<27} {}\n", "rank", "hypothesis", name_width, "scrubbed", "recovered [95%]",
              "minus " + first + " [95%, paired]");
   for (size_t rank = 0; rank < ranked.size(); ++rank) {
     const scrub::HypothesisScore& score = result.hypotheses[ranked[rank]];
@@ -47,7 +49,7 @@ void compare(const CompareOptions& options) {
         ranked[rank] == 0 ? "-"
                           : fmt::format("{:+.1f} pts [{:+.1f}, {:+.1f}]", 100 * score.difference_to_first.value,
                                         100 * score.difference_to_first.low, 100 * score.difference_to_first.high);
-    fmt::print("  {:>4}  {:<30} {:>10.4f}  {:<27} {:<30}\n", rank + 1, score.name, score.scrubbed.value,
+    fmt::print("  {:>4}  {:<{}} {:>10.4f}  {:<27} {}\n", rank + 1, score.name, name_width, score.scrubbed.value,
                percent_with_interval(score.recovered), difference);
   }
   fmt::print("\n{}\n{}\n{}\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
