@@ -7,7 +7,9 @@
 # usage: tools/fuzz.sh TARGET|all SECONDS
 #   TARGET: safetensors, config, tokenizer, hypothesis, npy or dataset
 # environment: BUILD_DIR (default build-fuzz), CXX (default clang++-14), FUZZ_WORK (the scratch directory;
-#   default a new one under ${TMPDIR:-/tmp}), FUZZ_ARGS (more libFuzzer flags, e.g. -jobs=2)
+#   default a new one under ${TMPDIR:-/tmp}), FUZZ_TIMEOUT (seconds one input may take, default 10; the
+#   first input of a target also loads its fixtures, e.g. GPT-2's vocabulary under ASan), FUZZ_ARGS (more
+#   libFuzzer flags, e.g. -jobs=2)
 set -eu
 
 targets_all="safetensors config tokenizer hypothesis npy dataset"
@@ -70,7 +72,7 @@ for target in $targets; do
   echo "fuzz.sh: $target for ${seconds}s (log: $run_dir/log)"
   status=0
   # shellcheck disable=SC2086
-  TMPDIR="$inputs_dir" nice -n 10 "$build_dir/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 \
+  TMPDIR="$inputs_dir" nice -n 10 "$build_dir/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$run_dir/" $dictionary ${FUZZ_ARGS:-} \
     "$run_dir/corpus" >"$run_dir/log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$run_dir/log" | tail -n 1)
