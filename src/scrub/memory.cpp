@@ -239,7 +239,8 @@ void check_memory(const MemoryEstimate& estimate, const ExperimentSettings& sett
       "a hypothesis that caches fewer activations (it claims heads or MLPs in fewer layers)";
 
   if (settings.max_cache_bytes > 0 && estimate.clean_cache > settings.max_cache_bytes) {
-    const int fit = prompts_that_fit([&](const MemoryEstimate& e) { return e.clean_cache <= spared(settings.max_cache_bytes); });
+    const int fit =
+        prompts_that_fit([&](const MemoryEstimate& e) { return e.clean_cache <= spared(settings.max_cache_bytes); });
     throw Error(cache_text + ", more than its limit of " + memory_text(settings.max_cache_bytes),
                 (fit >= 2 ? "use --n " + std::to_string(fit) + " or fewer, " : std::string("use ")) + fewer_activations +
                     ", or raise the limit");
@@ -256,7 +257,8 @@ void check_memory(const MemoryEstimate& estimate, const ExperimentSettings& sett
                               memory_text(settings.max_memory_bytes) + ": " + parts;
   const bool batch_matters = estimate.batch_working() > settings.max_memory_bytes / 4;
   const std::string smaller_batch = batch_matters ? ", a smaller --batch-size" : "";
-  const int fit = prompts_that_fit([&](const MemoryEstimate& e) { return e.peak() <= spared(settings.max_memory_bytes); });
+  const int fit =
+      prompts_that_fit([&](const MemoryEstimate& e) { return e.peak() <= spared(settings.max_memory_bytes); });
   if (fit < 2)
     throw Error(message, "even --n 2 would need " + memory_text(scaled(estimate, 2).peak()) +
                              ": raise --max-memory (GiB)" +
