@@ -8,6 +8,7 @@
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/suggest.hpp"
 
 namespace cscrub::data {
@@ -41,15 +42,6 @@ Json example_json(const Dataset& dataset, const Example& example, const io::Toke
   line["seed"] = dataset.seed;
   line["generator"] = dataset.generator;
   return line;
-}
-
-// A value quoted in an error: scalars as written, containers only described (dump() would recurse through
-// whatever nesting the line holds, and could overflow the stack while the message is built).
-std::string excerpt(const Json& value) {
-  if (value.is_object()) return "an object";
-  if (value.is_array()) return "an array";
-  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return text.size() > 80 ? text.substr(0, 77) + "..." : text;
 }
 
 // The deepest nesting of brackets and braces outside strings (of text that may not be valid JSON).
@@ -130,7 +122,8 @@ Example read_example(const LineReader& reader, const TaskSchema& schema) {
   for (const Json& position : reader.named("positions", schema.positions, schema.task)) {
     // Checked before narrowing: 2^32 + 14 must not become position 14.
     if (!position.is_number_integer() || position.get<int64_t>() < 0 || position.get<int64_t>() > INT32_MAX)
-      throw Error(reader.where() + "positions must be token indices (integers from 0), not " + excerpt(position));
+      throw Error(reader.where() + "positions must be token indices (integers from 0), not " +
+                  io::json_excerpt(position));
     example.positions.push_back(position.get<int>());
   }
   for (const Json& feature : reader.named("features", schema.features, schema.task)) {

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "cscrub/error.hpp"
-#include "json_excerpt.hpp"
+#include "cscrub/io/json_excerpt.hpp"
 #include "json_unique_keys.hpp"
 
 namespace cscrub::io {

@@ -17,8 +17,8 @@ namespace {
 using Kind = graph::Component::Kind;
 
 constexpr uint64_t kFloat = sizeof(float);
-// The engine pads row counts to a small multiple (8 today) and partial row blocks through a buffer of that
-// many rows; 16 rows bound both.
+// The GEMM packs its left operand in panels of 12 rows (the last one zero-padded) and computes edge tiles
+// through a 12-row buffer; 16 rows bound both.
 constexpr uint64_t kPaddingRows = 16;
 // The GEMM packs its left operand a block of at most this many columns at a time.
 constexpr double kPackColumns = 256;
