@@ -1,6 +1,9 @@
 // The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos.
 #include "cscrub/engine/forward.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <string>
 
 #include "cscrub/error.hpp"
@@ -10,11 +13,10 @@
 #include "unembed_rows.hpp"
 
 namespace cscrub::engine {
-namespace {
 
 // Buffers reused by every layer; every entry is written before it is read.
-struct Workspace {
-  Workspace(const ModelConfig& config, int rows)
+struct ForwardWorkspace {
+  ForwardWorkspace(const ModelConfig& config, int rows)
       : residual(rows, config.d_model),
         normalized(residual.rows(), config.d_model),
         qkv(residual.rows(), 3 * config.d_model),
@@ -25,10 +27,35 @@ struct Workspace {
         scale(static_cast<size_t>(residual.rows()), 1.0f) {
     for (RowMatrix* buffer : {&residual, &normalized, &qkv, &z, &attn_out, &mlp_hidden, &mlp_out})
       advise_huge_pages(*buffer);
+    // Sized for the deepest product up front: growing later would allocate (and fault in) twice.
+    const int deepest = std::max(config.d_model, config.d_mlp);
+    packing.left(gemm::left_packing_floats(rows, deepest));
+    packing.right(gemm::right_packing_floats(deepest, omp_get_max_threads()));
+  }
+  bool fits(const ModelConfig& config, int rows) const {
+    return residual.rows() == rows && residual.cols() == config.d_model && mlp_hidden.cols() == config.d_mlp;
   }
   RowMatrix residual, normalized, qkv, z, attn_out, mlp_hidden, mlp_out;
   std::vector<float> scale;
+  gemm::PackingBuffers packing;
 };
+
+ForwardScratch::ForwardScratch() = default;
+ForwardScratch::~ForwardScratch() = default;
+ForwardScratch::ForwardScratch(ForwardScratch&&) noexcept = default;
+ForwardScratch& ForwardScratch::operator=(ForwardScratch&&) noexcept = default;
+
+ForwardWorkspace& ForwardScratch::workspace(const ModelConfig& config, int rows) {
+  if (!workspace_ || !workspace_->fits(config, rows)) {
+    workspace_.reset();  // the old buffers go before the new ones come
+    workspace_ = std::make_unique<ForwardWorkspace>(config, rows);
+  }
+  return *workspace_;
+}
+
+namespace {
+
+using Workspace = ForwardWorkspace;
 
 // Layer norm of `x` into `out`, exposing the scale and normalized hooks when they are wanted.
 void layer_norm_with_hooks(const RowMatrix& x, float epsilon, const RowVector& weight, const RowVector& bias,
@@ -105,10 +132,10 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 
 // attn_out = z · W_O + b_O, or, when hook_result is wanted, the sum of the (possibly patched) per-head
 // results plus b_O.
-void attention_output(const LayerWeights& weights, const ModelConfig& config, int layer,
-                      const HookSink& hooks, const RowMatrix& z, RowMatrix& attn_out) {
+void attention_output(const LayerWeights& weights, const ModelConfig& config, int layer, const HookSink& hooks,
+                      const RowMatrix& z, RowMatrix& attn_out, gemm::PackingBuffers& packing) {
   if (!hooks.wants(Site::attn_result, layer)) {
-    ops::linear(z, weights.out_weight, &weights.out_bias, attn_out);
+    ops::linear(z, weights.out_weight, &weights.out_bias, attn_out, &packing);
     return;
   }
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
@@ -116,7 +143,7 @@ void attention_output(const LayerWeights& weights, const ModelConfig& config, in
   RowMatrix result(z.rows(), static_cast<Eigen::Index>(heads) * d_model);
   for (int h = 0; h < heads; ++h)
     ops::linear(z.middleCols(h * d_head, d_head), weights.out_weight.middleRows(h * d_head, d_head), nullptr,
-                result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model));
+                result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model), &packing);
   hooks.visit(Site::attn_result, layer, result.data());
   attn_out.setZero();
   for (int h = 0; h < heads; ++h) attn_out += result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model);
@@ -131,7 +158,7 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::resid_pre, layer, w.residual.data());
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, Site::ln1_scale,
                         Site::ln1_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv);
+  ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv, &w.packing);
   if (hooks.active()) {
     offer_qkv_part(Site::attn_q, layer, 0, w.qkv, hooks);
     offer_qkv_part(Site::attn_k, layer, d_model, w.qkv, hooks);
@@ -139,21 +166,49 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   }
   attention(config, batch, positions, layer, hooks, w.qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
-  attention_output(lw, config, layer, hooks, w.z, w.attn_out);
+  attention_output(lw, config, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
   w.residual += w.attn_out;
   hooks.offer(Site::resid_mid, layer, w.residual.data());
 
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
                         Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden);
+  ops::linear(w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
   hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
   ops::gelu_tanh(w.mlp_hidden);
   hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
-  ops::linear(w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out);
+  ops::linear(w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
   hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
   w.residual += w.mlp_out;
   hooks.offer(Site::resid_post, layer, w.residual.data());
+}
+
+// The last block when nothing is hooked and only the rows `kept` (increasing) need logits: attention reads
+// every row's keys and values, but the attention output, the residual stream and the MLP matter for the kept
+// rows alone (a sixteenth of them for last-position logits over 16 tokens). Row for row this is run_block's
+// arithmetic (products, layer norms and GELU treat rows independently), so the logits are the same. Leaves
+// the kept rows' residual stream in the top rows of w.residual.
+void run_last_block_for_rows(const Weights& weights, int batch, int positions, const HookSink& hooks,
+                             std::span<const int> kept, Workspace& w) {
+  const ModelConfig& config = weights.config;
+  const int layer = config.n_layer - 1;
+  const LayerWeights& lw = weights.layers[layer];
+  ops::layer_norm(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
+  ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv, &w.packing);
+  attention(config, batch, positions, layer, hooks, w.qkv, w.z);
+  const auto rows = static_cast<Eigen::Index>(kept.size());
+  for (Eigen::Index i = 0; i < rows; ++i) {  // kept[i] >= i: moving rows up in order overwrites only moved ones
+    w.z.row(i) = w.z.row(kept[static_cast<size_t>(i)]);
+    w.residual.row(i) = w.residual.row(kept[static_cast<size_t>(i)]);
+  }
+  auto residual = w.residual.topRows(rows);
+  ops::linear(w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
+  residual += w.attn_out.topRows(rows);
+  ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
+  ops::linear(w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows), &w.packing);
+  ops::gelu_tanh(w.mlp_hidden.topRows(rows));
+  ops::linear(w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows), &w.packing);
+  residual += w.mlp_out.topRows(rows);
 }
 
 void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hooks, RowMatrix& residual) {
@@ -222,7 +277,7 @@ void check_tokens(const ModelConfig& config, const TokenBatch& tokens) {
 }
 
 RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request,
-                  Interventions* interventions) {
+                  Interventions* interventions, ForwardScratch* scratch) {
   const ModelConfig& config = weights.config;
   check_tokens(config, tokens);
   for (int32_t id : request.token_ids) {
@@ -230,25 +285,36 @@ RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitR
       throw Error("logit request: token id " + std::to_string(id) + " is outside the vocabulary");
   }
   const HookSink hooks(interventions, config, tokens.batch, tokens.positions);
-  Workspace w(config, tokens.batch * tokens.positions);
+  ForwardScratch own_scratch;
+  Workspace& w = (scratch != nullptr ? *scratch : own_scratch).workspace(config, tokens.batch * tokens.positions);
+  const std::vector<int> rows = logit_rows(tokens, request);
+  auto selected_rows_of = [&](const RowMatrix& final_rows) {
+    RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);
+    for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = final_rows.row(rows[i]);
+    return selected;
+  };
 
   embed(weights, tokens, hooks, w.residual);
-  for (int layer = 0; layer < config.n_layer; ++layer) run_block(weights, layer, tokens.batch, tokens.positions, hooks, w);
+  const bool prune_last_block = !hooks.active() && rows.size() < static_cast<size_t>(w.residual.rows());
+  const int full_layers = config.n_layer - (prune_last_block ? 1 : 0);
+  for (int layer = 0; layer < full_layers; ++layer) run_block(weights, layer, tokens.batch, tokens.positions, hooks, w);
+  if (prune_last_block) {
+    run_last_block_for_rows(weights, tokens.batch, tokens.positions, hooks, rows, w);
+    RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
+    ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
+    return unembed_rows(weights, selected, request.token_ids, &w.packing);
+  }
 
   const bool expose_final = hooks.wants(Site::ln_final_scale) || hooks.wants(Site::ln_final_normalized);
-  const std::vector<int> rows = logit_rows(tokens, request);
   if (!expose_final) {
     // Only the requested rows need the final layer norm.
-    RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);
-    for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = w.residual.row(rows[i]);
+    RowMatrix selected = selected_rows_of(w.residual);
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
-    return unembed_rows(weights, selected, request.token_ids);
+    return unembed_rows(weights, selected, request.token_ids, &w.packing);
   }
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
                         Site::ln_final_scale, Site::ln_final_normalized, -1, hooks, w.scale, w.normalized);
-  RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);
-  for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = w.normalized.row(rows[i]);
-  return unembed_rows(weights, selected, request.token_ids);
+  return unembed_rows(weights, selected_rows_of(w.normalized), request.token_ids, &w.packing);
 }
 
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns) {
@@ -257,6 +323,12 @@ double forward_flops(const ModelConfig& config, int batch, int positions, int lo
   // Causal attention: scores and value mixing, each ~ positions/2 keys per query.
   const double attention = 2.0 * 2.0 * tokens * (positions + 1) / 2.0 * d;
   return config.n_layer * (projections + attention) + 2.0 * logit_rows * d * logit_columns;
+}
+
+double skipped_last_block_flops(const ModelConfig& config, int batch, int positions, int logit_rows) {
+  const double d = config.d_model, m = config.d_mlp;
+  const double skipped_rows = static_cast<double>(batch) * positions - logit_rows;
+  return skipped_rows > 0 ? 2.0 * skipped_rows * (d * d + 2 * d * m) : 0.0;
 }
 
 }  // namespace cscrub::engine

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "cscrub/engine/tensor.hpp"
+#include "gemm.hpp"
 
 namespace cscrub::engine::ops {
 
@@ -14,11 +15,13 @@ using MutableRef = Eigen::Ref<RowMatrix>;
 using StridedMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 using MutableStridedMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
-// out = in · weight (+ bias). in: [rows, K]; weight: [K, N]; out: [rows, N].
-void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out);
+// out = in · weight (+ bias). in: [rows, K]; weight: [K, N]; out: [rows, N]. Packs into `buffers` when given.
+void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out,
+            gemm::PackingBuffers* buffers = nullptr);
 
 // out = in · weight_rowsᵀ: the unembedding, weight_rows [N, K] (e.g. wte [vocab, d_model]).
-void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out);
+void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out,
+                       gemm::PackingBuffers* buffers = nullptr);
 
 // Layer norm in TransformerLens' stages: scale = sqrt(var + eps) per row, normalized = (x - mean) / scale.
 // The affine part (weight, bias) is applied by apply_affine.

@@ -5,7 +5,8 @@
 
 namespace cscrub::engine {
 
-RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids) {
+RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids,
+                       gemm::PackingBuffers* buffers) {
   const auto rows = normalized.rows();
   if (!token_ids.empty()) {
     // A few columns: one dot product each, no need for the whole vocabulary.
@@ -17,7 +18,7 @@ RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std:
   }
   RowMatrix logits(rows, weights.token_embedding.rows());
   advise_huge_pages(logits);
-  ops::linear_transposed(normalized, weights.token_embedding, logits);
+  ops::linear_transposed(normalized, weights.token_embedding, logits, buffers);
   return logits;
 }
 

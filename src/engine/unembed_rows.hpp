@@ -6,10 +6,12 @@
 
 #include "cscrub/engine/tensor.hpp"
 #include "cscrub/engine/weights.hpp"
+#include "gemm.hpp"
 
 namespace cscrub::engine {
 
 // normalized: [rows, d_model] -> logits [rows, |token_ids|], or [rows, vocab] when token_ids is empty.
-RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids);
+RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids,
+                       gemm::PackingBuffers* buffers = nullptr);
 
 }  // namespace cscrub::engine

@@ -106,6 +106,7 @@ CleanCache::CleanCache(const engine::Weights& weights, const data::Dataset& data
   engine::LogitRequest no_logits;
   no_logits.positions = engine::LogitRequest::Positions::none;
   int done = 0;
+  engine::ForwardScratch scratch;  // batches of one length reuse the same buffers
   for (int start = 0; start < n;) {
     const size_t length = dataset.examples[order[start]].tokens.size();
     int end = start;
@@ -116,7 +117,8 @@ CleanCache::CleanCache(const engine::Weights& weights, const data::Dataset& data
     for (int example : batch)
       tokens.insert(tokens.end(), dataset.examples[example].tokens.begin(), dataset.examples[example].tokens.end());
     StreamRecorder recorder(targets, batch, offsets_, static_cast<int>(length));
-    engine::forward(weights, {tokens, static_cast<int>(batch.size()), static_cast<int>(length)}, no_logits, &recorder);
+    engine::forward(weights, {tokens, static_cast<int>(batch.size()), static_cast<int>(length)}, no_logits, &recorder,
+                    &scratch);
     done += end - start;
     if (progress) progress(done, n);
     start = end;

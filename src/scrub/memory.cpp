@@ -20,8 +20,10 @@ constexpr uint64_t kFloat = sizeof(float);
 // The GEMM packs its left operand in panels of 12 rows (the last one zero-padded) and computes edge tiles
 // through a 12-row buffer; 16 rows bound both.
 constexpr uint64_t kPaddingRows = 16;
-// The GEMM packs its left operand a block of at most this many columns at a time.
-constexpr double kPackColumns = 256;
+// The GEMM packs its left operand a block of at most this many columns at a time, and each thread packs one
+// panel of at most 32 columns x kPackColumns of its right operand.
+constexpr double kPackColumns = 1024;
+constexpr uint64_t kPackedPanelColumns = 32;
 
 // Floats per row of a batch that Scrubber::evaluate holds at its peak for a node and everything recomputed
 // below it. It follows evaluate's order: each parent subtree is evaluated while the contributions of the
@@ -170,8 +172,10 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Da
   // MLP hidden and output), packing, and each thread's attention scores.
   uint64_t longest = 0;
   const uint64_t clean_rows = largest_clean_batch_rows(dataset, batch_size, &longest) + kPaddingRows;
-  estimate.clean_forward =
-      kFloat * (clean_rows * (8 * d + 2 * static_cast<uint64_t>(config.d_mlp) + 1) + threads * longest * longest);
+  const uint64_t deepest_product = std::max<uint64_t>(d, static_cast<uint64_t>(config.d_mlp));
+  const uint64_t packed_panels = threads * kPackedPanelColumns * std::min<uint64_t>(deepest_product, kPackColumns);
+  const uint64_t per_thread = threads * longest * longest + packed_panels;
+  estimate.clean_forward = kFloat * (clean_rows * (8 * d + 2 * static_cast<uint64_t>(config.d_mlp) + 1) + per_thread);
 
   // Scrubbing one batch: the deepest treeified path of the most demanding hypothesis, each thread's
   // attention scores, and the batch's clean and scrubbed final rows.
@@ -187,14 +191,15 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Da
   for (const auto& hypothesis : hypotheses)
     floats_per_row = std::max(floats_per_row, ScrubFootprint(hypothesis, config).peak(hypothesis.output_node));
   estimate.scrub_batch = static_cast<uint64_t>(floats_per_row * static_cast<double>(batch_rows + kPaddingRows)) * kFloat +
-                         kFloat * (threads * longest * longest + 2 * (batch_references + kPaddingRows) * d);
+                         kFloat * (per_thread + 2 * (batch_references + kPaddingRows) * d);
 
   // The metric on one batch: loss and KL unembed the whole vocabulary (logits and log-probabilities); KL
   // also keeps the model's own log-probabilities of the batch while it is scrubbed. The others need two
   // logits per reference, or one row of the vocabulary for accuracy without a distractor.
   const bool full_vocabulary = settings.metric == Metric::loss || settings.metric == Metric::kl;
   const uint64_t metric_rows = full_vocabulary ? 2 * batch_references + kPaddingRows : kPaddingRows + 1;
-  estimate.metric_batch = kFloat * (metric_rows * vocab + (batch_references + kPaddingRows) * d);
+  estimate.metric_batch =
+      kFloat * (metric_rows * vocab + (batch_references + kPaddingRows) * d + packed_panels);
   estimate.metric_clean = settings.metric == Metric::kl ? kFloat * batch_references * vocab : 0;
 
   // Per reference: every run's seed-averaged values and the model's; and, for the one scrubber that exists

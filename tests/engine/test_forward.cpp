@@ -87,8 +87,12 @@ TEST_CASE("restricted logits agree with the full vocabulary", "[forward]") {
   const RowMatrix few = run(weights, tokens, batch, positions, chosen);
   REQUIRE(few.rows() == batch);
   REQUIRE(few.cols() == 3);
+  // Without hooks the last block finishes only the requested rows: the same numbers, bit for bit.
+  chosen.token_ids.clear();
+  const RowMatrix chosen_rows = run(weights, tokens, batch, positions, chosen);
   for (int b = 0; b < batch; ++b) {
     CHECK(last_rows.row(b) == full.row(b * positions + positions - 1));
+    CHECK(chosen_rows.row(b) == full.row(b * positions + chosen.row_positions[b]));
     for (int j = 0; j < 3; ++j)
       CHECK(few(b, j) == Approx(full(b * positions + chosen.row_positions[b], chosen.token_ids[j])).margin(1e-5));
   }
@@ -195,4 +199,18 @@ TEST_CASE("bad token batches are user errors", "[forward]") {
   CHECK_THROWS_WITH(run(weights, {1, 2, 500}, 1, 3), Catch::Contains("outside the vocabulary"));
   CHECK_THROWS_WITH(run(weights, std::vector<int32_t>(40, 1), 1, 40), Catch::Contains("longer than the model's context"));
   CHECK_THROWS_WITH(run(weights, {1, 2, 3}, 2, 3), Catch::Contains("expected 2 x 3"));
+}
+
+TEST_CASE("a scratch reused across batches of other shapes gives the same logits as fresh buffers", "[forward]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 11);
+  const auto first = random_tokens(3 * 6, weights.config.vocab_size, 12);
+  const auto second = random_tokens(2 * 9, weights.config.vocab_size, 13);
+  LogitRequest last;
+  last.positions = LogitRequest::Positions::last;
+  ForwardScratch scratch;
+  for (int round = 0; round < 2; ++round) {
+    CHECK(forward(weights, {first, 3, 6}, {}, nullptr, &scratch) == run(weights, first, 3, 6));
+    CHECK(forward(weights, {second, 2, 9}, last, nullptr, &scratch) == run(weights, second, 2, 9, last));
+    CHECK(forward(weights, {second, 2, 9}, {}, nullptr, &scratch) == run(weights, second, 2, 9));
+  }
 }

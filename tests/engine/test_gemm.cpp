@@ -1,10 +1,12 @@
 // The packed matrix product against a double-precision reference, on shapes that exercise every edge:
-// partial row and column tiles, several k-blocks with a remainder, both layouts of B, strided views.
+// partial row and column tiles, several k-blocks with a remainder, both layouts of B, strided views, and
+// both ways of sharing the work (threads take rows of C when there are many, columns otherwise).
 #include <omp.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "../../src/engine/gemm.hpp"
 #include "cscrub/engine/tensor.hpp"
@@ -40,7 +42,8 @@ TEST_CASE("the packed product matches a double-precision product on edge shapes"
     int rows, depth, columns;
   };
   for (const Shape shape : {Shape{1, 1, 1}, Shape{5, 7, 3}, Shape{13, 300, 33}, Shape{24, 256, 64},
-                            Shape{37, 529, 95}, Shape{64, 48, 130}}) {
+                            Shape{37, 529, 95}, Shape{64, 48, 130},
+                            Shape{100, 2500, 70}, Shape{150, 1100, 45}}) {
     const RowMatrix a = random_matrix(shape.rows, shape.depth, 1);
     const RowMatrix b = random_matrix(shape.depth, shape.columns, 2);
     const RowMatrix b_transposed = b.transpose();
@@ -78,21 +81,25 @@ TEST_CASE("the packed product reads and writes strided views without touching ou
 
 TEST_CASE("each element of the packed product is bit-identical whatever the rows around it and the threads",
           "[engine][gemm]") {
-  const RowMatrix a = random_matrix(50, 700, 5), b = random_matrix(700, 97, 6);
-  RowMatrix whole(50, 97);
-  gemm::multiply(view(a), view(b), gemm::Layout::k_by_n, nullptr, view(whole), false);
-  // Rows 17..39 alone: they fall on other positions within the row tiles.
-  const RowMatrix part_a = a.middleRows(17, 23);
-  RowMatrix part(23, 97);
-  gemm::multiply(view(part_a), view(b), gemm::Layout::k_by_n, nullptr, view(part), false);
-  CHECK((part.array() == whole.middleRows(17, 23).array()).all());
-  for (const int threads : {1, 2, 3}) {
-    omp_set_num_threads(threads);
-    RowMatrix threaded(50, 97);
-    gemm::multiply(view(a), view(b), gemm::Layout::k_by_n, nullptr, view(threaded), true);
-    CHECK((threaded.array() == whole.array()).all());
+  // 50 rows: the threads split the columns; 150 rows x depth 2,100: they split the rows, over three k-blocks.
+  for (const auto& [rows, depth, columns] : {std::tuple{50, 700, 97}, std::tuple{150, 2100, 70}}) {
+    INFO(rows << " x " << depth << " x " << columns);
+    const RowMatrix a = random_matrix(rows, depth, 5), b = random_matrix(depth, columns, 6);
+    RowMatrix whole(rows, columns);
+    gemm::multiply(view(a), view(b), gemm::Layout::k_by_n, nullptr, view(whole), false);
+    // Rows 17..39 alone: they fall on other positions within the row tiles.
+    const RowMatrix part_a = a.middleRows(17, 23);
+    RowMatrix part(23, columns);
+    gemm::multiply(view(part_a), view(b), gemm::Layout::k_by_n, nullptr, view(part), false);
+    CHECK((part.array() == whole.middleRows(17, 23).array()).all());
+    for (const int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      RowMatrix threaded(rows, columns);
+      gemm::multiply(view(a), view(b), gemm::Layout::k_by_n, nullptr, view(threaded), true);
+      CHECK((threaded.array() == whole.array()).all());
+    }
+    omp_set_num_threads(omp_get_num_procs());
   }
-  omp_set_num_threads(omp_get_num_procs());
 }
 
 TEST_CASE("a product over zero depth is the bias alone", "[engine][gemm]") {

@@ -1,15 +1,21 @@
 // The engine against tuned PyTorch on the same weights, in the same run (issue: >= 1.2x with full logits,
-// >= 1.5x with last-position logits), and as a fraction of the machine's measured FP32 peak.
+// >= 1.5x with last-position logits), and as a fraction of the machine's measured FP32 peak. cscrub's and
+// PyTorch's forwards alternate; the table gives each side's best and the median ratio of adjacent pairs.
 //
-// usage: bench_engine MODEL_DIR [--batch 64] [--positions 16] [--repeat 5] [--no-torch]
+// usage: bench_engine MODEL_DIR [--batch 64] [--positions 16] [--repeat 10] [--no-torch]
 // (tools/bench/run_engine_bench.sh makes a GPT-2-small-shaped random model and runs this.)
 #include <omp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
@@ -20,34 +26,88 @@ namespace {
 
 using namespace cscrub;
 
-double best_seconds(int repeat, const auto& run) {
-  run();  // warm-up
-  double best = 1e30;
-  for (int i = 0; i < repeat; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
+double seconds_of(const auto& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double torch_tokens_per_second(const std::string& model_dir, int batch, int positions, int repeat, bool last_only) {
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n == 0 ? 0 : n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// tools/bench/bench_torch.py --serve: a PyTorch process that times one forward per request, so that its
+// forwards alternate with cscrub's and both meet the same machine.
+class TorchServer {
+ public:
+  explicit TorchServer(const std::string& command) {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0) return;
+    if (::pipe(from_child) != 0) {
+      ::close(to_child[0]);
+      ::close(to_child[1]);
+      return;
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(to_child[0], STDIN_FILENO);
+      ::dup2(from_child[1], STDOUT_FILENO);
+      for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
+      ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    if (pid_ < 0) {
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      return;
+    }
+    requests_ = ::fdopen(to_child[1], "w");
+    answers_ = ::fdopen(from_child[0], "r");
+  }
+  TorchServer(const TorchServer&) = delete;
+  TorchServer& operator=(const TorchServer&) = delete;
+  ~TorchServer() {
+    if (requests_ != nullptr) std::fclose(requests_);  // end of requests: the server exits
+    if (answers_ != nullptr) std::fclose(answers_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+
+  // Seconds of one PyTorch forward, or 0 when the server is not there (no torch, a crash).
+  double seconds(bool last_only) {
+    if (requests_ == nullptr || answers_ == nullptr) return 0;
+    std::fprintf(requests_, "%s\n", last_only ? "last" : "all");
+    std::fflush(requests_);
+    char line[64] = {};
+    if (std::fgets(line, sizeof line, answers_) == nullptr) return 0;
+    return std::atof(line);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* requests_ = nullptr;
+  FILE* answers_ = nullptr;
+};
+
+std::string ratio_text(double ratio) {
+  if (ratio <= 0) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3fx", ratio);
+  return text;
+}
+
+std::string torch_command(const std::string& model_dir, int batch, int positions) {
   // glibc's huge-page tunable: without it PyTorch's fresh tensors are faulted in 4 KiB at a time, which
   // halves its speed on virtual machines (measured 550 -> 1,100 tokens/s with full logits).
   // OPENBLAS_CORETYPE is forced, not inherited: machines here export OPENBLAS_CORETYPE=Haswell, which
   // costs OpenBLAS 40% on this CPU (measured 1,130 -> 690 tokens/s); CSCRUB_BENCH_OPENBLAS_CORETYPE overrides.
-  const std::string command = std::string("GLIBC_TUNABLES=glibc.malloc.hugetlb=1 ") +
-                              "OPENBLAS_CORETYPE=\"${CSCRUB_BENCH_OPENBLAS_CORETYPE:-SkylakeX}\" /usr/bin/python3 " +
-                              CSCRUB_SOURCE_DIR + "/tools/bench/bench_torch.py '" +
-                              model_dir + "' --batch " + std::to_string(batch) + " --positions " +
-                              std::to_string(positions) + " --repeat " + std::to_string(repeat) +
-                              (last_only ? " --last-only" : "");
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return 0;
-  char line[256] = {};
-  const bool read = std::fgets(line, sizeof line, pipe) != nullptr;
-  const int status = ::pclose(pipe);
-  return read && status == 0 ? std::atof(line) : 0;
+  return std::string("GLIBC_TUNABLES=glibc.malloc.hugetlb=1 ") +
+         "OPENBLAS_CORETYPE=\"${CSCRUB_BENCH_OPENBLAS_CORETYPE:-SkylakeX}\" /usr/bin/python3 " + CSCRUB_SOURCE_DIR +
+         "/tools/bench/bench_torch.py '" + model_dir + "' --batch " + std::to_string(batch) + " --positions " +
+         std::to_string(positions) + " --serve";
 }
 
 }  // namespace
@@ -58,7 +118,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string model_dir = argv[1];
-  int batch = 64, positions = 16, repeat = 5;
+  int batch = 64, positions = 16, repeat = 10;
   bool with_torch = true;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -87,19 +147,42 @@ int main(int argc, char** argv) {
     if (with_torch)
       std::printf("PyTorch: OpenBLAS core type %s, 1 torch thread, glibc huge pages\n", coretype ? coretype : "SkylakeX");
     std::printf("\n");
-    std::printf("%-22s %12s %12s %8s %10s %8s\n", "logits", "cscrub tok/s", "torch tok/s", "ratio", "GFLOP/s", "% peak");
+    std::printf("%-15s %12s %12s %11s %13s %9s %7s\n", "logits", "cscrub tok/s", "torch tok/s", "best ratio",
+                "median ratio", "GFLOP/s", "% peak");
+    std::unique_ptr<TorchServer> torch;
+    if (with_torch) torch = std::make_unique<TorchServer>(torch_command(model_dir, batch, positions));
     for (bool last_only : {false, true}) {
       engine::LogitRequest request;
       if (last_only) request.positions = engine::LogitRequest::Positions::last;
-      const double seconds =
-          best_seconds(repeat, [&] { engine::forward(weights, {tokens, batch, positions}, request); });
+      // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch.
+      engine::ForwardScratch scratch;
+      const auto run = [&] { engine::forward(weights, {tokens, batch, positions}, request, nullptr, &scratch); };
+      // Alternating forwards, each side's best, and the median of the paired ratios (each pair ran within
+      // a second of each other).
+      run();
+      if (torch) torch->seconds(last_only);  // warm-ups
+      std::vector<double> ours, theirs, ratios;
+      for (int i = 0; i < repeat; ++i) {
+        ours.push_back(seconds_of(run));
+        const double torch_seconds = torch ? torch->seconds(last_only) : 0;
+        if (torch_seconds > 0) {
+          theirs.push_back(torch_seconds);
+          ratios.push_back(torch_seconds / ours.back());
+        }
+      }
+      const double seconds = *std::min_element(ours.begin(), ours.end());
       const double tokens_per_second = batch * positions / seconds;
+      const double torch_tokens_per_second =
+          theirs.empty() ? 0 : batch * positions / *std::min_element(theirs.begin(), theirs.end());
       const int logit_rows = last_only ? batch : batch * positions;
-      const double gflops = engine::forward_flops(config, batch, positions, logit_rows, config.vocab_size) / seconds / 1e9;
-      const double torch = with_torch ? torch_tokens_per_second(model_dir, batch, positions, repeat, last_only) : 0;
-      std::printf("%-22s %12.1f %12.1f %8s %10.1f %7.1f%%\n", last_only ? "last position" : "all positions",
-                  tokens_per_second, torch, torch > 0 ? (std::to_string(tokens_per_second / torch).substr(0, 5) + "x").c_str() : "-",
-                  gflops, 100 * gflops / peak);
+      // The work actually done: last-position logits skip most of the last block for the other rows.
+      const double flops = engine::forward_flops(config, batch, positions, logit_rows, config.vocab_size) -
+                           engine::skipped_last_block_flops(config, batch, positions, logit_rows);
+      const double gflops = flops / seconds / 1e9;
+      const double best_ratio = torch_tokens_per_second > 0 ? tokens_per_second / torch_tokens_per_second : 0;
+      std::printf("%-15s %12.1f %12.1f %11s %13s %9.1f %6.1f%%\n", last_only ? "last position" : "all positions",
+                  tokens_per_second, torch_tokens_per_second, ratio_text(best_ratio).c_str(),
+                  ratio_text(median(ratios)).c_str(), gflops, 100 * gflops / peak);
     }
   } catch (const cscrub::Error& error) {
     std::fprintf(stderr, "bench_engine: %s\n", error.what());

@@ -7,7 +7,11 @@ one torch thread (torch's threads otherwise fight OpenBLAS's). bench_engine also
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for fresh tensors: 2x faster on virtual machines, where
 page faults are expensive). Prints one line: tokens/s.
 
-usage: bench_torch.py MODEL_DIR --batch 64 --positions 16 --repeat 5 [--last-only]
+With --serve it times one forward per request instead, so that bench_engine can alternate its own forwards
+with PyTorch's (both then see the same machine: on a shared virtual machine the speed drifts by 20% within
+a minute). Requests on stdin, one per line: "all" or "last"; each answer is one line, the seconds taken.
+
+usage: bench_torch.py MODEL_DIR --batch 64 --positions 16 (--repeat 5 [--last-only] | --serve)
 """
 import os
 
@@ -58,12 +62,19 @@ def main():
     parser.add_argument("--positions", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--last-only", action="store_true")
+    parser.add_argument("--serve", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = Model(args.model_dir)
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, model.w["wte.weight"].shape[0], (args.batch, args.positions), generator=generator)
     with torch.inference_mode():
+        if args.serve:
+            for request in sys.stdin:
+                start = time.perf_counter()
+                fast_forward(model, tokens, request.strip() == "last")
+                print(f"{time.perf_counter() - start:.6f}", flush=True)
+            return
         fast_forward(model, tokens, args.last_only)  # warm-up
         best = float("inf")
         for _ in range(args.repeat):

@@ -1,6 +1,7 @@
 // The batched GPT-2 forward pass (Hugging Face semantics: pre-LN blocks, GELU-tanh, tied unembedding).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -27,15 +28,41 @@ struct LogitRequest {
   std::vector<int32_t> token_ids;  // empty: the whole vocabulary; otherwise only these columns
 };
 
+struct ForwardWorkspace;
+
+// The buffers of forward passes, for a caller that runs many (`cscrub forward --repeat`, benchmarks, batch
+// loops): fresh ones are faulted in page by page at every pass, which cost ~8% of a GPT-2-small forward
+// over 64 x 16 tokens on a 2-core virtual machine. Holds the last batch's buffers (about rows x
+// (7 d_model + d_mlp + d_mlp-sized packing) floats) until destroyed or reused for another batch shape.
+class ForwardScratch {
+ public:
+  ForwardScratch();
+  ~ForwardScratch();
+  ForwardScratch(ForwardScratch&&) noexcept;
+  ForwardScratch& operator=(ForwardScratch&&) noexcept;
+
+  // Buffers for `rows` rows of this model, reused when the shape is the one served last.
+  ForwardWorkspace& workspace(const ModelConfig& config, int rows);
+
+ private:
+  std::unique_ptr<ForwardWorkspace> workspace_;
+};
+
 // Result rows: for `all`, batch * pos rows (row b * pos + p); for `last` and `per_row`, one row per
-// sequence; columns: the vocabulary, or the requested token ids in order.
+// sequence; columns: the vocabulary, or the requested token ids in order. Without interventions, the last
+// block finishes only the requested rows (their attention still reads every row's keys and values).
+// Works in `scratch` when given, else in buffers of its own.
 RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request,
-                  Interventions* interventions = nullptr);
+                  Interventions* interventions = nullptr, ForwardScratch* scratch = nullptr);
 
 // Throws cscrub::Error for token ids outside the vocabulary or sequences longer than n_ctx.
 void check_tokens(const ModelConfig& config, const TokenBatch& tokens);
 
-// Floating-point work of one forward (for benchmarks): multiply-adds counted as 2 FLOPs.
+// Floating-point work of one forward (for benchmarks and cost reports): multiply-adds counted as 2 FLOPs,
+// every block over every row.
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns);
+// The part of that work a forward without interventions skips: the last block's attention output and MLP
+// for the rows whose logits are not requested.
+double skipped_last_block_flops(const ModelConfig& config, int batch, int positions, int logit_rows);
 
 }  // namespace cscrub::engine
