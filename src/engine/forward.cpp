@@ -55,8 +55,6 @@ ForwardWorkspace& ForwardScratch::workspace(const ModelConfig& config, int rows)
 
 namespace {
 
-using Workspace = ForwardWorkspace;
-
 // Layer norm of `x` into `out`, exposing the scale and normalized hooks when they are wanted.
 void layer_norm_with_hooks(const RowMatrix& x, float epsilon, const RowVector& weight, const RowVector& bias,
                            Site scale_site, Site normalized_site, int layer, const HookSink& hooks,
@@ -150,7 +148,8 @@ void attention_output(const LayerWeights& weights, const ModelConfig& config, in
   attn_out.rowwise() += weights.out_bias;
 }
 
-void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks, Workspace& w) {
+void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks,
+               ForwardWorkspace& w) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model;
@@ -168,7 +167,7 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::attn_z, layer, w.z.data());
   attention_output(lw, config, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
-  w.residual += w.attn_out;
+  ops::add_in_place(w.residual, w.attn_out);
   hooks.offer(Site::resid_mid, layer, w.residual.data());
 
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
@@ -179,7 +178,7 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
   ops::linear(w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
   hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
-  w.residual += w.mlp_out;
+  ops::add_in_place(w.residual, w.mlp_out);
   hooks.offer(Site::resid_post, layer, w.residual.data());
 }
 
@@ -189,7 +188,7 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
 // arithmetic (products, layer norms and GELU treat rows independently), so the logits are the same. Leaves
 // the kept rows' residual stream in the top rows of w.residual.
 void run_last_block_for_rows(const Weights& weights, int batch, int positions, const HookSink& hooks,
-                             std::span<const int> kept, Workspace& w) {
+                             std::span<const int> kept, ForwardWorkspace& w) {
   const ModelConfig& config = weights.config;
   const int layer = config.n_layer - 1;
   const LayerWeights& lw = weights.layers[layer];
@@ -203,12 +202,12 @@ void run_last_block_for_rows(const Weights& weights, int batch, int positions, c
   }
   auto residual = w.residual.topRows(rows);
   ops::linear(w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
-  residual += w.attn_out.topRows(rows);
+  ops::add_in_place(residual, w.attn_out.topRows(rows));
   ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
   ops::linear(w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows), &w.packing);
   ops::gelu_tanh(w.mlp_hidden.topRows(rows));
   ops::linear(w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows), &w.packing);
-  residual += w.mlp_out.topRows(rows);
+  ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
 void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hooks, RowMatrix& residual) {
@@ -286,7 +285,8 @@ RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitR
   }
   const HookSink hooks(interventions, config, tokens.batch, tokens.positions);
   ForwardScratch own_scratch;
-  Workspace& w = (scratch != nullptr ? *scratch : own_scratch).workspace(config, tokens.batch * tokens.positions);
+  ForwardWorkspace& w =
+      (scratch != nullptr ? *scratch : own_scratch).workspace(config, tokens.batch * tokens.positions);
   const std::vector<int> rows = logit_rows(tokens, request);
   auto selected_rows_of = [&](const RowMatrix& final_rows) {
     RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);

@@ -122,7 +122,8 @@ void pack_b_panel(const ConstView& b, Layout layout, Index columns, Index panel,
     packed_depth = depth / 16 * 16;
     for (int k = 0; k < packed_depth; k += 16)
       for (int half = 0; half < 2; ++half)
-        pack_transposed_16x16(b.data + (first + 16 * half) * b.stride + k0 + k, b.stride, packed + k * kColumns + 16 * half);
+        pack_transposed_16x16(b.data + (first + 16 * half) * b.stride + k0 + k, b.stride,
+                              packed + k * kColumns + 16 * half);
   }
 #endif
   for (int j = 0; j < width; ++j) {
@@ -211,7 +212,8 @@ void multiply(const ConstView& a, const ConstView& b, Layout layout, const float
                         last_block ? bias : nullptr);
       };
       if (split_rows) {
-        for (Index panel = first_row_panel; panel < end_row_panel; ++panel) pack_a_panel(a, panel, k0, depth, a_panel(panel));
+        for (Index panel = first_row_panel; panel < end_row_panel; ++panel)
+          pack_a_panel(a, panel, k0, depth, a_panel(panel));
         for (Index column_panel = 0; column_panel < column_panels; ++column_panel) multiply_column_panel(column_panel);
         continue;
       }

@@ -41,8 +41,8 @@ void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableR
                        gemm::PackingBuffers* buffers) {
   assert(in.cols() == weight_rows.cols() && out.rows() == in.rows() && out.cols() == weight_rows.rows());
   gemm::multiply(view(in), view(weight_rows), gemm::Layout::n_by_k, nullptr,
-                 {out.data(), out.rows(), out.cols(), out.outerStride()}, worth_parallel_product(in, weight_rows.rows()),
-                 buffers);
+                 {out.data(), out.rows(), out.cols(), out.outerStride()},
+                 worth_parallel_product(in, weight_rows.rows()), buffers);
 }
 
 void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale) {
@@ -79,6 +79,13 @@ void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const
     const float scale = std::sqrt(variance + epsilon);
     out.row(r) = ((x.row(r).array() - mean) / scale).matrix().cwiseProduct(weight) + bias;
   }
+}
+
+void add_in_place(MutableRef sum, const ConstRef& addend) {
+  assert(sum.rows() == addend.rows() && sum.cols() == addend.cols());
+  const int rows = static_cast<int>(sum.rows());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, sum.cols()))
+  for (int r = 0; r < rows; ++r) sum.row(r) += addend.row(r);
 }
 
 void gelu_tanh(MutableRef values) {

@@ -31,6 +31,9 @@ void apply_affine(const ConstRef& normalized, const RowVector& weight, const Row
 // All three stages at once (no hooks in between).
 void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const RowVector& bias, MutableRef out);
 
+// sum += addend, element-wise (the residual stream's additions), split across threads when large.
+void add_in_place(MutableRef sum, const ConstRef& addend);
+
 // GELU, tanh approximation ("gelu_new"), element-wise in place.
 void gelu_tanh(MutableRef values);
 

@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
     std::printf("measured FP32 FMA peak: %.0f GFLOP/s\n", peak);
     const char* coretype = std::getenv("CSCRUB_BENCH_OPENBLAS_CORETYPE");
     if (with_torch)
-      std::printf("PyTorch: OpenBLAS core type %s, 1 torch thread, glibc huge pages\n", coretype ? coretype : "SkylakeX");
+      std::printf("PyTorch: OpenBLAS core type %s, 1 torch thread, glibc huge pages\n",
+                  coretype ? coretype : "SkylakeX");
     std::printf("\n");
     std::printf("%-15s %12s %12s %11s %13s %9s %7s\n", "logits", "cscrub tok/s", "torch tok/s", "best ratio",
                 "median ratio", "GFLOP/s", "% peak");
