@@ -139,7 +139,9 @@ int main(int argc, char** argv) {
     std::vector<int32_t> tokens(static_cast<size_t>(batch) * positions);
     for (auto& token : tokens) token = pick(generator);
     const int threads = omp_get_max_threads();
-    const double peak = cscrub::bench::measure_peak_gflops(threads);
+    // The best of five: a moment's contention on a shared machine reads as a lower peak.
+    double peak = 0;
+    for (int attempt = 0; attempt < 5; ++attempt) peak = std::max(peak, cscrub::bench::measure_peak_gflops(threads));
     std::printf("model %s: %d layers x %d heads x %d, vocab %d; batch %d x %d tokens; %d threads\n", model_dir.c_str(),
                 config.n_layer, config.n_head, config.d_model, config.vocab_size, batch, positions, threads);
     std::printf("measured FP32 FMA peak: %.0f GFLOP/s\n", peak);
