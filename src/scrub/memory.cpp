@@ -175,7 +175,8 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Da
   const uint64_t deepest_product = std::max<uint64_t>(d, static_cast<uint64_t>(config.d_mlp));
   const uint64_t packed_panels = threads * kPackedPanelColumns * std::min<uint64_t>(deepest_product, kPackColumns);
   const uint64_t per_thread = threads * longest * longest + packed_panels;
-  estimate.clean_forward = kFloat * (clean_rows * (8 * d + 2 * static_cast<uint64_t>(config.d_mlp) + 1) + per_thread);
+  estimate.clean_forward =
+      kFloat * (clean_rows * (8 * d + 2 * static_cast<uint64_t>(config.d_mlp) + 1) + per_thread);
 
   // Scrubbing one batch: the deepest treeified path of the most demanding hypothesis, each thread's
   // attention scores, and the batch's clean and scrubbed final rows.

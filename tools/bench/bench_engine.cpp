@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
     std::printf("%-15s %12s %12s %11s %13s %9s %7s\n", "logits", "cscrub tok/s", "torch tok/s", "best ratio",
                 "median ratio", "GFLOP/s", "% peak");
+    std::signal(SIGPIPE, SIG_IGN);  // a PyTorch server that died reads as "no result", not as our death
     std::unique_ptr<TorchServer> torch;
     if (with_torch) torch = std::make_unique<TorchServer>(torch_command(model_dir, batch, positions));
     for (bool last_only : {false, true}) {
