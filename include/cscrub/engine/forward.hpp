@@ -33,7 +33,8 @@ struct ForwardWorkspace;
 // The buffers of forward passes, for a caller that runs many (`cscrub forward --repeat`, benchmarks, batch
 // loops): fresh ones are faulted in page by page at every pass, which cost ~8% of a GPT-2-small forward
 // over 64 x 16 tokens on a 2-core virtual machine. Holds the last batch's buffers (rows x (8 d_model +
-// d_mlp) floats and the products' packing) until destroyed or reused for another batch shape.
+// d_mlp) floats and the products' packing) until destroyed or reused for another batch shape. One scratch
+// serves one forward at a time: threads running forwards concurrently each keep their own.
 class ForwardScratch {
  public:
   ForwardScratch();
