@@ -97,7 +97,6 @@ DraftNode define_node(const NodeSpec& spec, const std::string& context) {
   DraftNode draft;
   draft.node.name = spec.name;
   draft.node.location = spec.where;
-  draft.node.source_line = spec.where.line;
   draft.node.components_location = spec.where;
   draft.node.positions_location = spec.where;
   draft.node.feature_location = spec.where;
@@ -115,7 +114,6 @@ DraftNode define_output(const NodeSpec& spec) {
   draft.node.components = {output_component()};
   draft.node.feature = {"prompt"};
   draft.node.location = spec.where;
-  draft.node.source_line = spec.where.line;
   draft.node.components_location = spec.where;
   draft.node.positions_location = spec.where;
   draft.node.feature_location = spec.where;
@@ -311,7 +309,6 @@ Hypothesis finish(Draft draft, const std::filesystem::path& file) {
       edge.child = static_cast<int>(child);
       edge.ports = parent.ports;
       edge.location = parent.where;
-      edge.source_line = parent.where.line;
       hypothesis.edges.push_back(std::move(edge));
     }
   }

@@ -70,17 +70,15 @@ std::vector<int> Scrubber::positions_of(int node_index, int example_index) const
   for (const std::string& label : node.positions.labels) {
     auto index = dataset.schema.position_index(label);
     if (!index)
-      throw Error(hypothesis_.source_file + ":" + std::to_string(node.source_line) + ": node '" + node.name +
-                  "': task '" + dataset.schema.task + "' has no position '" + label + "'" +
-                  did_you_mean(label, dataset.schema.positions));
+      throw Error(node.positions_location.to_string() + ": node '" + node.name + "': task '" + dataset.schema.task +
+                  "' has no position '" + label + "'" + did_you_mean(label, dataset.schema.positions));
     positions.push_back(example.positions[static_cast<size_t>(*index)]);
   }
   for (int index : node.positions.indices) {
     const int p = index < 0 ? length + index : index;
     if (p < 0 || p >= length)
-      throw Error(hypothesis_.source_file + ":" + std::to_string(node.source_line) + ": node '" + node.name +
-                  "': position " + std::to_string(index) + " is outside a prompt of " + std::to_string(length) +
-                  " tokens");
+      throw Error(node.positions_location.to_string() + ": node '" + node.name + "': position " +
+                  std::to_string(index) + " is outside a prompt of " + std::to_string(length) + " tokens");
     positions.push_back(p);
   }
   std::sort(positions.begin(), positions.end());

@@ -17,7 +17,7 @@ graph::Hypothesis chain(int nodes, const std::vector<std::pair<int, int>>& edges
     node.components = {graph::head_component(i, 0)};
     hypothesis.nodes.push_back(node);
   }
-  for (auto [parent, child] : edges) hypothesis.edges.push_back(graph::InterpEdge{parent, child, {}, 0, {}});
+  for (auto [parent, child] : edges) hypothesis.edges.push_back(graph::InterpEdge{parent, child, {}, {}});
   hypothesis.output_node = nodes - 1;
   return hypothesis;
 }

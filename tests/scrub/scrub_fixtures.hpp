@@ -55,7 +55,7 @@ struct HypothesisBuilder {
     return static_cast<int>(hypothesis.nodes.size()) - 1;
   }
   HypothesisBuilder& edge(int parent, int child, std::vector<graph::Port> ports = {}) {
-    hypothesis.edges.push_back({parent, child, std::move(ports), 0, {}});
+    hypothesis.edges.push_back({parent, child, std::move(ports), {}});
     return *this;
   }
 };

@@ -51,9 +51,8 @@ struct InterpNode {
   // method's default) or "same" (computed on this node's own input: the whole sub-model below matters).
   enum class Rest { random, same };
   Rest rest = Rest::random;
-  int source_line = 0;
   // Where the node and its parts were written (a variant's [edit.X] may change a key of a node that its
-  // base file defined, so each part keeps its own file); source_line == location.line.
+  // base file defined, so each part keeps its own file).
   SourceLocation location;
   SourceLocation components_location;
   SourceLocation positions_location;
@@ -64,8 +63,7 @@ struct InterpEdge {
   int parent = -1;          // index into Hypothesis::nodes
   int child = -1;
   std::vector<Port> ports;  // ports of the child's components the parent feeds; empty: all of them
-  int source_line = 0;
-  SourceLocation location;  // the parent's entry in the child's `parents`; source_line == location.line
+  SourceLocation location;  // the parent's entry in the child's `parents`
 };
 
 struct Defaults {
