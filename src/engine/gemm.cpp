@@ -75,6 +75,18 @@ void pack_a_16_columns(const float* rows, Eigen::Index stride, float* packed) {
 #pragma GCC diagnostic pop
 #endif
 
+// The scalar part of a transposing pack: packed[k * width + j] = lines[j][k] for the `count` lines that exist
+// (`stride` floats apart, from `first_line`) and k in [from, depth); lines count..width-1 are zero padding.
+void pack_lines_transposed(const float* first_line, Index stride, int count, int width, int from, int depth,
+                           float* packed) {
+  for (int j = 0; j < count; ++j) {
+    const float* source = first_line + j * stride;
+    for (int k = from; k < depth; ++k) packed[k * width + j] = source[k];
+  }
+  for (int j = count; j < width; ++j)
+    for (int k = 0; k < depth; ++k) packed[k * width + j] = 0.0f;
+}
+
 // Packs rows [panel * kRows, +kRows) and columns [k0, k0 + depth) of A, k-major, zero rows past the end.
 // Full panels go 16 columns at a time through a register transpose where AVX-512 allows.
 void pack_a_panel(const ConstView& a, Index panel, Index k0, int depth, float* packed) {
@@ -88,12 +100,7 @@ void pack_a_panel(const ConstView& a, Index panel, Index k0, int depth, float* p
       pack_a_16_columns(a.data + first_row * a.stride + k0 + k, a.stride, packed + k * kRows);
   }
 #endif
-  for (int r = 0; r < rows; ++r) {
-    const float* source = a.data + (first_row + r) * a.stride + k0;
-    for (int k = packed_depth; k < depth; ++k) packed[k * kRows + r] = source[k];
-  }
-  for (int r = rows; r < kRows; ++r)
-    for (int k = 0; k < depth; ++k) packed[k * kRows + r] = 0.0f;
+  pack_lines_transposed(a.data + first_row * a.stride + k0, a.stride, rows, kRows, packed_depth, depth, packed);
 }
 
 // Packs columns [panel * kColumns, +kColumns) and depth [k0, k0 + depth) of B, k-major, zero columns past
@@ -126,12 +133,7 @@ void pack_b_panel(const ConstView& b, Layout layout, Index columns, Index panel,
                               packed + k * kColumns + 16 * half);
   }
 #endif
-  for (int j = 0; j < width; ++j) {
-    const float* source = b.data + (first + j) * b.stride + k0;
-    for (int k = packed_depth; k < depth; ++k) packed[k * kColumns + j] = source[k];
-  }
-  for (int j = width; j < kColumns; ++j)
-    for (int k = 0; k < depth; ++k) packed[k * kColumns + j] = 0.0f;
+  pack_lines_transposed(b.data + first * b.stride + k0, b.stride, width, kColumns, packed_depth, depth, packed);
 }
 
 // One kRows x kColumns tile of C; edge tiles go through a full-size buffer so that they take the same
