@@ -234,7 +234,9 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   if (options.repeat > 0) {
     const auto start = std::chrono::steady_clock::now();
     engine::ForwardScratch scratch;
-    for (int i = 0; i < options.repeat; ++i) (void)engine::forward(weights, batch, request, nullptr, &scratch);
+    engine::RowMatrix repeated_logits;
+    for (int i = 0; i < options.repeat; ++i)
+      engine::forward_into(weights, batch, request, repeated_logits, nullptr, &scratch);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double tokens = static_cast<double>(options.repeat) * prompt.batch * prompt.positions;
     fmt::print("repeat: {} forwards of {} x {} tokens in {:.3f} s: {:.1f} ms per forward, {:.0f} tokens/s\n",

@@ -88,7 +88,9 @@ RowMatrix unembed(const Weights& weights, const RowMatrix& resid_rows, std::span
   const ModelConfig& config = weights.config;
   RowMatrix normalized(resid_rows.rows(), resid_rows.cols());
   ops::layer_norm(resid_rows, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, normalized);
-  return unembed_rows(weights, normalized, token_ids);
+  RowMatrix logits;
+  unembed_rows(weights, normalized, token_ids, logits);
+  return logits;
 }
 
 }  // namespace cscrub::engine

@@ -277,6 +277,13 @@ void check_tokens(const ModelConfig& config, const TokenBatch& tokens) {
 
 RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request,
                   Interventions* interventions, ForwardScratch* scratch) {
+  RowMatrix logits;
+  forward_into(weights, tokens, request, logits, interventions, scratch);
+  return logits;
+}
+
+void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request, RowMatrix& logits,
+                  Interventions* interventions, ForwardScratch* scratch) {
   const ModelConfig& config = weights.config;
   check_tokens(config, tokens);
   for (int32_t id : request.token_ids) {
@@ -302,7 +309,8 @@ RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitR
     run_last_block_for_rows(weights, tokens.batch, tokens.positions, hooks, rows, w);
     RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
-    return unembed_rows(weights, selected, request.token_ids, &w.packing);
+    unembed_rows(weights, selected, request.token_ids, logits, &w.packing);
+    return;
   }
 
   const bool expose_final = hooks.wants(Site::ln_final_scale) || hooks.wants(Site::ln_final_normalized);
@@ -310,11 +318,12 @@ RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitR
     // Only the requested rows need the final layer norm.
     RowMatrix selected = selected_rows_of(w.residual);
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
-    return unembed_rows(weights, selected, request.token_ids, &w.packing);
+    unembed_rows(weights, selected, request.token_ids, logits, &w.packing);
+    return;
   }
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
                         Site::ln_final_scale, Site::ln_final_normalized, -1, hooks, w.scale, w.normalized);
-  return unembed_rows(weights, selected_rows_of(w.normalized), request.token_ids, &w.packing);
+  unembed_rows(weights, selected_rows_of(w.normalized), request.token_ids, logits, &w.packing);
 }
 
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns) {

@@ -11,7 +11,8 @@
 namespace cscrub::engine {
 
 // normalized: [rows, d_model] -> logits [rows, |token_ids|], or [rows, vocab] when token_ids is empty.
-RowMatrix unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids,
-                       gemm::PackingBuffers* buffers = nullptr);
+// `logits` is resized only when its shape differs, so a caller that keeps it keeps its memory.
+void unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids,
+                  RowMatrix& logits, gemm::PackingBuffers* buffers = nullptr);
 
 }  // namespace cscrub::engine

@@ -214,3 +214,26 @@ TEST_CASE("a scratch reused across batches of other shapes gives the same logits
     CHECK(forward(weights, {second, 2, 9}, {}, nullptr, &scratch) == run(weights, second, 2, 9));
   }
 }
+
+TEST_CASE("logits written into a kept matrix equal fresh ones and keep its memory while the shape holds",
+          "[forward]") {
+  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 14);
+  const auto tokens = random_tokens(3 * 7, weights.config.vocab_size, 15);
+  LogitRequest last, two_ids;
+  last.positions = LogitRequest::Positions::last;
+  two_ids.token_ids = {4, 1};
+  ForwardScratch scratch;
+  RowMatrix logits = RowMatrix::Constant(2, 2, 7.0f);  // a shape no request has: resized on first use
+  auto check_against_fresh = [&](const LogitRequest& request) {
+    forward_into(weights, {tokens, 3, 7}, request, logits, nullptr, &scratch);
+    const RowMatrix fresh = run(weights, tokens, 3, 7, request);
+    REQUIRE(logits.rows() == fresh.rows());
+    REQUIRE(logits.cols() == fresh.cols());
+    CHECK(logits == fresh);
+  };
+  check_against_fresh({});
+  const float* kept = logits.data();
+  check_against_fresh({});
+  CHECK(logits.data() == kept);
+  for (const LogitRequest& request : {last, two_ids, LogitRequest{}}) check_against_fresh(request);
+}

@@ -159,9 +159,12 @@ int main(int argc, char** argv) {
     for (bool last_only : {false, true}) {
       engine::LogitRequest request;
       if (last_only) request.positions = engine::LogitRequest::Positions::last;
-      // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch.
+      // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch and one logits matrix.
       engine::ForwardScratch scratch;
-      const auto run = [&] { engine::forward(weights, {tokens, batch, positions}, request, nullptr, &scratch); };
+      engine::RowMatrix logits;
+      const auto run = [&] {
+        engine::forward_into(weights, {tokens, batch, positions}, request, logits, nullptr, &scratch);
+      };
       // Alternating forwards, each side's best, and the median of the paired ratios (each pair ran within
       // a second of each other).
       run();

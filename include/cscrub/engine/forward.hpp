@@ -55,6 +55,11 @@ class ForwardScratch {
 // Works in `scratch` when given, else in buffers of its own.
 RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request,
                   Interventions* interventions = nullptr, ForwardScratch* scratch = nullptr);
+// The same, into `logits`, which is resized only when its shape differs: a caller running many forwards
+// keeps the logits' memory too (64 x 16 tokens' full logits are 206 MB, faulted in afresh by every
+// `forward`).
+void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request, RowMatrix& logits,
+                  Interventions* interventions = nullptr, ForwardScratch* scratch = nullptr);
 
 // Throws cscrub::Error for token ids outside the vocabulary or sequences longer than n_ctx.
 void check_tokens(const ModelConfig& config, const TokenBatch& tokens);
