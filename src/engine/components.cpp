@@ -46,6 +46,7 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
   const Eigen::OuterStride<> stride(d_head);
 #pragma omp parallel if (ops::worth_parallel_attention(batch, positions, d_head))
   {
+    ops::AttentionWorkspace workspace(positions, d_head);
     RowMatrix scores(positions, positions);
 #pragma omp for schedule(static)
     for (int b = 0; b < batch; ++b) {
@@ -54,9 +55,9 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
       ops::StridedMap k_b(k.data() + offset, positions, d_head, stride);
       ops::StridedMap v_b(v.data() + offset, positions, d_head, stride);
       ops::MutableStridedMap z_b(z.data() + offset, positions, d_head, stride);
-      ops::attention_scores(q_b, k_b, scores);
+      ops::attention_scores(q_b, k_b, scores, workspace);
       ops::causal_softmax(scores);
-      ops::mix_values(scores, v_b, z_b);
+      ops::mix_values(scores, v_b, z_b, workspace);
     }
   }
   RowMatrix out(z.rows(), d_model);

@@ -98,13 +98,14 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
   if (!expose) {
 #pragma omp parallel if (parallel)
     {
+      ops::AttentionWorkspace workspace(positions, d_head);
       RowMatrix scores(positions, positions);
 #pragma omp for schedule(static)
       for (int pair = 0; pair < pairs; ++pair) {
         auto [q, k, v, z_out] = views(pair);
-        ops::attention_scores(q, k, scores);
+        ops::attention_scores(q, k, scores, workspace);
         ops::causal_softmax(scores);
-        ops::mix_values(scores, v, z_out);
+        ops::mix_values(scores, v, z_out, workspace);
       }
     }
     return;
@@ -112,19 +113,27 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
   // [batch, head, query, key]: pair-major, so pair p's matrix starts at p * positions².
   RowMatrix all_scores(static_cast<Eigen::Index>(pairs) * positions, positions);
   auto pair_block = [&](int pair) { return all_scores.middleRows(static_cast<Eigen::Index>(pair) * positions, positions); };
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int pair = 0; pair < pairs; ++pair) {
-    auto [q, k, v, z_out] = views(pair);
-    ops::attention_scores(q, k, pair_block(pair));
+#pragma omp parallel if (parallel)
+  {
+    ops::AttentionWorkspace workspace(positions, d_head);
+#pragma omp for schedule(static)
+    for (int pair = 0; pair < pairs; ++pair) {
+      auto [q, k, v, z_out] = views(pair);
+      ops::attention_scores(q, k, pair_block(pair), workspace);
+    }
   }
   hooks.offer(Site::attn_scores, layer, all_scores.data());
 #pragma omp parallel for schedule(static) if (parallel)
   for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(pair_block(pair));
   hooks.offer(Site::attn_pattern, layer, all_scores.data());
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int pair = 0; pair < pairs; ++pair) {
-    auto [q, k, v, z_out] = views(pair);
-    ops::mix_values(pair_block(pair), v, z_out);
+#pragma omp parallel if (parallel)
+  {
+    ops::AttentionWorkspace workspace(positions, d_head);
+#pragma omp for schedule(static)
+    for (int pair = 0; pair < pairs; ++pair) {
+      auto [q, k, v, z_out] = views(pair);
+      ops::mix_values(pair_block(pair), v, z_out, workspace);
+    }
   }
 }
 
@@ -182,24 +191,46 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::resid_post, layer, w.residual.data());
 }
 
-// The last block when nothing is hooked and only the rows `kept` (increasing) need logits: attention reads
-// every row's keys and values, but the attention output, the residual stream and the MLP matter for the kept
-// rows alone (a sixteenth of them for last-position logits over 16 tokens). Row for row this is run_block's
-// arithmetic (products, layer norms and GELU treat rows independently), so the logits are the same. Leaves
-// the kept rows' residual stream in the top rows of w.residual.
-void run_last_block_for_rows(const Weights& weights, int batch, int positions, const HookSink& hooks,
-                             std::span<const int> kept, ForwardWorkspace& w) {
+// The last block when nothing is hooked and only the rows `kept` (increasing) need logits: keys and values
+// are needed for every row, but the queries, the attention output, the residual stream and the MLP only for
+// the kept rows (a sixteenth of them for last-position logits over 16 tokens). Row for row this is
+// run_block's arithmetic (products, layer norms and GELU treat rows and columns independently; attend_row
+// matches the batched attention), so the logits are the same. Leaves the kept rows' residual stream in the
+// top rows of w.residual.
+void run_last_block_for_rows(const Weights& weights, int positions, std::span<const int> kept,
+                             ForwardWorkspace& w) {
   const ModelConfig& config = weights.config;
-  const int layer = config.n_layer - 1;
-  const LayerWeights& lw = weights.layers[layer];
+  const LayerWeights& lw = weights.layers[config.n_layer - 1];
+  const int d_model = config.d_model, heads = config.n_head, d_head = config.d_head();
   ops::layer_norm(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
-  ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv, &w.packing);
-  attention(config, batch, positions, layer, hooks, w.qkv, w.z);
+  const RowVector key_value_bias = lw.qkv_bias.tail(2 * d_model);
+  ops::linear(w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias, w.qkv.rightCols(2 * d_model),
+              &w.packing);
   const auto rows = static_cast<Eigen::Index>(kept.size());
   for (Eigen::Index i = 0; i < rows; ++i) {  // kept[i] >= i: moving rows up in order overwrites only moved ones
-    w.z.row(i) = w.z.row(kept[static_cast<size_t>(i)]);
+    w.normalized.row(i) = w.normalized.row(kept[static_cast<size_t>(i)]);
     w.residual.row(i) = w.residual.row(kept[static_cast<size_t>(i)]);
   }
+  auto queries = w.mlp_out.topRows(rows);  // free until the MLP
+  const RowVector query_bias = lw.qkv_bias.head(d_model);
+  ops::linear(w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries, &w.packing);
+
+  const int pairs = static_cast<int>(rows) * heads;
+  const Eigen::OuterStride<> qkv_stride(3 * d_model);
+#pragma omp parallel if (ops::worth_parallel_attention(pairs, positions, d_head))
+  {
+    ops::AttentionWorkspace workspace(positions, d_head);
+#pragma omp for schedule(static)
+    for (int pair = 0; pair < pairs; ++pair) {
+      const int i = pair / heads, h = pair % heads;
+      const int sequence = kept[static_cast<size_t>(i)] / positions, position = kept[static_cast<size_t>(i)] % positions;
+      const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
+      ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
+                      ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, workspace,
+                      w.z.row(i).data() + h * d_head);
+    }
+  }
+
   auto residual = w.residual.topRows(rows);
   ops::linear(w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
   ops::add_in_place(residual, w.attn_out.topRows(rows));
@@ -306,7 +337,7 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
   const int full_layers = config.n_layer - (prune_last_block ? 1 : 0);
   for (int layer = 0; layer < full_layers; ++layer) run_block(weights, layer, tokens.batch, tokens.positions, hooks, w);
   if (prune_last_block) {
-    run_last_block_for_rows(weights, tokens.batch, tokens.positions, hooks, rows, w);
+    run_last_block_for_rows(weights, tokens.positions, rows, w);
     RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
     unembed_rows(weights, selected, request.token_ids, logits, &w.packing);

@@ -1,10 +1,11 @@
 #include "ops.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
-#include <limits>
 
 #include "gemm.hpp"
+#include "ordered_sum.hpp"
 
 namespace cscrub::engine::ops {
 namespace {
@@ -21,6 +22,21 @@ bool worth_parallel_product(const ConstRef& in, Eigen::Index output_columns) {
 
 bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns) {
   return static_cast<double>(rows) * static_cast<double>(columns) >= kParallelElementWork;
+}
+
+struct RowStatistics {
+  float mean, scale;  // scale = sqrt(variance + epsilon)
+};
+
+float row_mean(const float* row, int width) {
+  return ordered_sum(width, [row](int j) { return row[j]; }) / static_cast<float>(width);
+}
+
+// Row statistics summed in a fixed order (ordered_sum.hpp): the same wherever the row lies in the batch.
+RowStatistics row_statistics(const float* row, int width, float epsilon) {
+  const float mean = row_mean(row, width);
+  const float squares = ordered_sum(width, [row, mean](int j) { return (row[j] - mean) * (row[j] - mean); });
+  return {mean, std::sqrt(squares / static_cast<float>(width) + epsilon)};
 }
 
 gemm::ConstView view(const ConstRef& matrix) {
@@ -46,38 +62,44 @@ void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableR
 }
 
 void layer_norm_scale(const ConstRef& x, float epsilon, std::span<float> scale) {
-  const int rows = static_cast<int>(x.rows());
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, x.cols()))
-  for (int r = 0; r < rows; ++r) {
-    const float mean = x.row(r).mean();
-    const float variance = (x.row(r).array() - mean).square().mean();
-    scale[r] = std::sqrt(variance + epsilon);
-  }
+  const int rows = static_cast<int>(x.rows()), width = static_cast<int>(x.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, width))
+  for (int r = 0; r < rows; ++r) scale[r] = row_statistics(x.row(r).data(), width, epsilon).scale;
 }
 
 void layer_norm_normalize(const ConstRef& x, std::span<const float> scale, MutableRef normalized) {
-  const int rows = static_cast<int>(x.rows());
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, x.cols()))
+  const int rows = static_cast<int>(x.rows()), width = static_cast<int>(x.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, width))
   for (int r = 0; r < rows; ++r) {
-    const float mean = x.row(r).mean();
-    normalized.row(r) = (x.row(r).array() - mean) / scale[r];
+    const float* in = x.row(r).data();
+    const float mean = row_mean(in, width);
+    float* out = normalized.row(r).data();
+    for (int j = 0; j < width; ++j) out[j] = (in[j] - mean) / scale[r];
   }
 }
 
 void apply_affine(const ConstRef& normalized, const RowVector& weight, const RowVector& bias, MutableRef out) {
-  const int rows = static_cast<int>(normalized.rows());
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, normalized.cols()))
-  for (int r = 0; r < rows; ++r) out.row(r) = normalized.row(r).cwiseProduct(weight) + bias;
+  const int rows = static_cast<int>(normalized.rows()), width = static_cast<int>(normalized.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, width))
+  for (int r = 0; r < rows; ++r) {
+    const float* in = normalized.row(r).data();
+    float* result = out.row(r).data();
+    for (int j = 0; j < width; ++j) result[j] = in[j] * weight[j] + bias[j];
+  }
 }
 
 void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const RowVector& bias, MutableRef out) {
-  const int rows = static_cast<int>(x.rows());
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, x.cols()))
+  const int rows = static_cast<int>(x.rows()), width = static_cast<int>(x.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, width))
   for (int r = 0; r < rows; ++r) {
-    const float mean = x.row(r).mean();
-    const float variance = (x.row(r).array() - mean).square().mean();
-    const float scale = std::sqrt(variance + epsilon);
-    out.row(r) = ((x.row(r).array() - mean) / scale).matrix().cwiseProduct(weight) + bias;
+    const float* in = x.row(r).data();
+    const RowStatistics statistics = row_statistics(in, width, epsilon);
+    float* result = out.row(r).data();
+    // The staged functions' arithmetic: normalise, round, then scale and shift.
+    for (int j = 0; j < width; ++j) {
+      const float normalized = (in[j] - statistics.mean) / statistics.scale;
+      result[j] = normalized * weight[j] + bias[j];
+    }
   }
 }
 
@@ -89,46 +111,33 @@ void add_in_place(MutableRef sum, const ConstRef& addend) {
 }
 
 void gelu_tanh(MutableRef values) {
-  const int rows = static_cast<int>(values.rows());
-  const float sqrt_2_over_pi = 0.7978845608028654f;
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * values.cols()))
+  using Lanes = Eigen::Array<float, kOrderedSumLanes, 1>;
+  const auto gelu = [](auto x) {
+    const float sqrt_2_over_pi = 0.7978845608028654f;
+    return 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
+  };
+  const int rows = static_cast<int>(values.rows()), width = static_cast<int>(values.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * width))
   for (int r = 0; r < rows; ++r) {
-    auto x = values.row(r).array();
-    x = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
+    float* row = values.row(r).data();
+    // Whole chunks (the last one zero-padded) so that every element takes the same vector tanh: Eigen's
+    // scalar tanh for a row's unaligned ends would give other bits depending on where the row lies.
+    int j0 = 0;
+    for (; j0 + kOrderedSumLanes <= width; j0 += kOrderedSumLanes) {
+      Eigen::Map<Lanes> chunk(row + j0);
+      chunk = gelu(Lanes(chunk));
+    }
+    if (j0 < width) {
+      Lanes tail = Lanes::Zero();
+      std::copy(row + j0, row + width, tail.data());
+      tail = gelu(tail);
+      std::copy(tail.data(), tail.data() + (width - j0), row + j0);
+    }
   }
 }
 
 bool worth_parallel_attention(int sequences, int positions, int d_head) {
   return static_cast<double>(sequences) * positions * positions * d_head >= kParallelProductWork / 4;
-}
-
-void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores) {
-  const int positions = static_cast<int>(q.rows());
-  const float inverse_sqrt_d = 1.0f / std::sqrt(static_cast<float>(q.cols()));
-  const float masked = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < positions; ++i) {
-    for (int j = 0; j <= i; ++j) scores(i, j) = q.row(i).dot(k.row(j)) * inverse_sqrt_d;
-    for (int j = i + 1; j < positions; ++j) scores(i, j) = masked;
-  }
-}
-
-void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern) {
-  const int positions = static_cast<int>(scores_to_pattern.rows());
-  for (int i = 0; i < positions; ++i) {
-    auto visible = scores_to_pattern.row(i).head(i + 1).array();
-    const float max = visible.maxCoeff();
-    visible = (visible - max).exp();
-    visible /= visible.sum();
-    scores_to_pattern.row(i).tail(positions - i - 1).setZero();
-  }
-}
-
-void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z) {
-  const int positions = static_cast<int>(pattern.rows());
-  for (int i = 0; i < positions; ++i) {
-    z.row(i).setZero();
-    for (int j = 0; j <= i; ++j) z.row(i) += pattern(i, j) * v.row(j);
-  }
 }
 
 }  // namespace cscrub::engine::ops

@@ -4,6 +4,7 @@
 // across thread counts and batch sizes.
 #pragma once
 #include <span>
+#include <vector>
 
 #include "cscrub/engine/tensor.hpp"
 #include "gemm.hpp"
@@ -40,10 +41,36 @@ void gelu_tanh(MutableRef values);
 // Whether attention over `sequences` (batch x heads) is worth splitting across threads.
 bool worth_parallel_attention(int sequences, int positions, int d_head);
 
-// Causal attention of one head over one sequence of `positions` tokens.
+// Causal attention of one head over one sequence of `positions` tokens (attention.cpp).
 // q, k, v: [positions, d_head] views (rows may be strided); scores/pattern: [positions, positions].
-void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores);
+// Each value is computed the same way by every function here, so a single query row (attend_row) matches
+// the corresponding row of the batched functions bit for bit.
+
+// A thread's working memory for the functions below, sized for sequences of up to `positions` tokens.
+class AttentionWorkspace {
+ public:
+  AttentionWorkspace(int positions, int d_head);
+  // k's first `keys` rows transposed: [d_head, keys_t_stride()], zero-padded to whole vectors.
+  const float* transposed_keys(const StridedMap& k, int keys);
+  // v's first `keys` rows, each zero-padded to values_stride() floats.
+  const float* padded_values(const StridedMap& v, int keys);
+  float* scores() { return scores_.data(); }  // room for one row of scores
+  Eigen::Index keys_t_stride() const { return keys_t_stride_; }
+  Eigen::Index values_stride() const { return values_stride_; }
+
+ private:
+  using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
+  Eigen::Index keys_t_stride_, values_stride_;
+  Buffer keys_t_, values_, scores_;
+};
+
+void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores,
+                      AttentionWorkspace& workspace);
 void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern);
-void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z);
+void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z,
+                AttentionWorkspace& workspace);
+// One query (d_head floats at `query`) at `position` against keys and values 0..position: its z row.
+void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
+                AttentionWorkspace& workspace, float* z_row);
 
 }  // namespace cscrub::engine::ops

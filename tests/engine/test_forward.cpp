@@ -237,3 +237,37 @@ TEST_CASE("logits written into a kept matrix equal fresh ones and keep its memor
   CHECK(logits.data() == kept);
   for (const LogitRequest& request : {last, two_ids, LogitRequest{}}) check_against_fresh(request);
 }
+
+TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hooks' path, single query rows, "
+          "another place in the batch",
+          "[forward][determinism]") {
+  // Widths that are not whole vectors (d_model 40, heads of 20: rows start at every alignment), 19 positions
+  // (query rows in groups and alone), at 1 and 2 threads.
+  ModelConfig config = cscrub::test::small_config();
+  config.d_model = 40;
+  config.n_head = 2;
+  config.d_mlp = 160;
+  const Weights weights = cscrub::test::random_weights(config, 16);
+  const int batch = 2, positions = 19;
+  const auto tokens = random_tokens(batch * positions, config.vocab_size, 17);
+  for (int threads : {1, 2}) {
+    ThreadCount thread_count(threads);
+    const RowMatrix full = run(weights, tokens, batch, positions);
+    ActivationCache pattern_cache({{Site::attn_pattern, 1}, {Site::attn_scores, 2}});
+    CHECK(run(weights, tokens, batch, positions, {}, &pattern_cache) == full);
+
+    LogitRequest last, chosen;
+    last.positions = LogitRequest::Positions::last;
+    chosen.positions = LogitRequest::Positions::per_row;
+    chosen.row_positions = {9, 0};
+    const RowMatrix last_rows = run(weights, tokens, batch, positions, last);
+    const RowMatrix chosen_rows = run(weights, tokens, batch, positions, chosen);
+    for (int b = 0; b < batch; ++b) {
+      INFO("sequence " << b << ", " << threads << " threads");
+      CHECK(last_rows.row(b) == full.row(b * positions + positions - 1));
+      CHECK(chosen_rows.row(b) == full.row(b * positions + chosen.row_positions[b]));
+    }
+    const std::vector<int32_t> second(tokens.begin() + positions, tokens.end());
+    CHECK(run(weights, second, 1, positions) == full.bottomRows(positions));
+  }
+}
