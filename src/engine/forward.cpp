@@ -368,7 +368,10 @@ double forward_flops(const ModelConfig& config, int batch, int positions, int lo
 double skipped_last_block_flops(const ModelConfig& config, int batch, int positions, int logit_rows) {
   const double d = config.d_model, m = config.d_mlp;
   const double skipped_rows = static_cast<double>(batch) * positions - logit_rows;
-  return skipped_rows > 0 ? 2.0 * skipped_rows * (d * d + 2 * d * m) : 0.0;
+  if (skipped_rows <= 0) return 0.0;
+  // Their queries, attention (as forward_flops counts it), attention output and MLP.
+  const double attention = 2.0 * 2.0 * (positions + 1) / 2.0 * d;
+  return skipped_rows * (2.0 * (2 * d * d + 2 * d * m) + attention);
 }
 
 }  // namespace cscrub::engine

@@ -23,6 +23,10 @@ using Eigen::Index;
 constexpr int kBlockDepth = 1024;
 // Below this many row panels per thread, the threads split the columns of C instead of its rows.
 constexpr Index kRowPanelsPerThread = 4;
+// Up to this many rows of C, a product with B stored [N, K] and no bias runs transposed
+// (multiply_few_rows_by_transposed). Measured for the unembedding (K = 768, N = 50,257) on 2 Zen 5 cores,
+// against the standard path: 1.3x faster at 8 rows, 1.8x at 32, 1.45x at 64, 1.2x at 256, equal at 1,024.
+constexpr Index kFewRows = 1024;
 
 #if defined(__AVX512F__)
 static_assert(kColumns == 32, "two 16-wide halves per B panel");
@@ -156,6 +160,59 @@ void multiply_tile(const MutableView& c, Index row_panel, Index column_panel, in
   for (int r = 0; r < rows; ++r) std::copy(tile + r * kColumns, tile + r * kColumns + width, target + r * c.stride);
 }
 
+// C = A · Bᵀ for B [N, K] row-major and an A of few rows (the last-position unembedding: 64 x 768 against
+// 50,257 x 768), computed as Cᵀ = B · Aᵀ: B's rows are the broadcast operand, read in place, and the small A
+// is packed as the vector operand. This skips the transposing pass over the large B that the standard path
+// makes (a third of its time for such shapes). Each element is the standard path's arithmetic (the
+// products commute; the same chains, k-blocks and additions), so the results are the same bits.
+void multiply_few_rows_by_transposed(const ConstView& a, const ConstView& b, const MutableView& c, bool parallel,
+                                     PackingBuffers& packing) {
+  const Index depth_total = a.cols, block_depth = std::min<Index>(kBlockDepth, depth_total);
+  const Index blocks = (depth_total + kBlockDepth - 1) / kBlockDepth;
+  const Index a_panels = (c.rows + kColumns - 1) / kColumns;  // A's rows are Cᵀ's columns
+  const Index b_panels = (c.cols + kRows - 1) / kRows;        // B's rows are Cᵀ's rows
+  const Index panel_floats = kColumns * block_depth;
+  float* const a_packed = packing.left(static_cast<size_t>(blocks * a_panels * panel_floats));
+  for (Index block = 0; block < blocks; ++block)
+    for (Index panel = 0; panel < a_panels; ++panel)
+      pack_b_panel(a, Layout::n_by_k, c.rows, panel, block * kBlockDepth,
+                   static_cast<int>(std::min<Index>(kBlockDepth, depth_total - block * kBlockDepth)),
+                   a_packed + (block * a_panels + panel) * panel_floats);
+
+#pragma omp parallel if (parallel)
+  {
+    std::vector<float, Eigen::aligned_allocator<float>> edge_panel;  // B's last rows, zero-padded
+#pragma omp for schedule(static)
+    for (Index panel = 0; panel < b_panels; ++panel) {
+      const Index first = panel * kRows;
+      const int rows = static_cast<int>(std::min<Index>(kRows, c.cols - first));
+      for (Index a_panel = 0; a_panel < a_panels; ++a_panel) {
+        alignas(kernel::kVectorBytes) float tile[kRows * kColumns];
+        for (Index block = 0; block < blocks; ++block) {
+          const Index k0 = block * kBlockDepth;
+          const int depth = static_cast<int>(std::min<Index>(kBlockDepth, depth_total - k0));
+          const float* a_block = a_packed + (block * a_panels + a_panel) * panel_floats;
+          if (rows == kRows) {
+            kernel::multiply_tile_rows_in_place(depth, b.data + first * b.stride + k0, b.stride, a_block, tile,
+                                                kColumns, block > 0);
+            continue;
+          }
+          edge_panel.resize(static_cast<size_t>(kRows) * depth);
+          pack_a_panel(b, panel, k0, depth, edge_panel.data());
+          kernel::multiply_tile(depth, edge_panel.data(), a_block, tile, kColumns, block > 0, nullptr);
+        }
+        // tile[r][m] = C(a_panel * kColumns + m, first + r)
+        const Index first_row_of_c = a_panel * kColumns;
+        const int columns_of_tile = static_cast<int>(std::min<Index>(kColumns, c.rows - first_row_of_c));
+        for (int m = 0; m < columns_of_tile; ++m) {
+          float* target = c.data + (first_row_of_c + m) * c.stride + first;
+          for (int r = 0; r < rows; ++r) target[r] = tile[r * kColumns + m];
+        }
+      }
+    }
+  }
+}
+
 void fill_with_bias(const float* bias, const MutableView& c) {
   for (Index r = 0; r < c.rows; ++r) {
     float* row = c.data + r * c.stride;
@@ -183,12 +240,15 @@ void multiply(const ConstView& a, const ConstView& b, Layout layout, const float
   if (c.rows == 0 || c.cols == 0) return;
   if (depth_total == 0) return fill_with_bias(bias, c);
 
+  PackingBuffers own_buffers;
+  PackingBuffers& packing = buffers != nullptr ? *buffers : own_buffers;
+  if (layout == Layout::n_by_k && bias == nullptr && c.rows <= kFewRows)
+    return multiply_few_rows_by_transposed(a, b, c, parallel, packing);
+
   const Index row_panels = (c.rows + kRows - 1) / kRows;
   const Index column_panels = (c.cols + kColumns - 1) / kColumns;
   const int threads = parallel ? omp_get_max_threads() : 1;
   // Packed A (one k-block of every row panel) and one B panel per thread.
-  PackingBuffers own_buffers;
-  PackingBuffers& packing = buffers != nullptr ? *buffers : own_buffers;
   float* const a_packed = packing.left(left_packing_floats(c.rows, depth_total));
   float* const b_packed = packing.right(right_packing_floats(depth_total, threads));
   // With enough rows each thread takes its own rows of C, packs only their panels of A and keeps them in

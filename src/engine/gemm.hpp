@@ -1,5 +1,6 @@
 // The engine's matrix product: C = A · B (+ bias), single precision, packed and register-blocked
-// (Goto/BLIS style), split across the cores over the rows of C (or its columns when it has few rows).
+// (Goto/BLIS style), split across the cores over the rows of C (or its columns when it has few rows). A product
+// with B stored [N, K] (the unembedding) and up to 1,024 rows runs transposed, reading B in place.
 //
 // Why not Eigen's product: on 2 cores its GEMM reached ~40% of the FMA peak and zero-fills the
 // destination before accumulating into it (a second pass over 206 MB of logits for 64 x 16 tokens).

@@ -52,19 +52,21 @@ inline Vector add(Vector a, Vector b) { return a + b; }
 inline constexpr int kColumns = 2 * kLanes;
 inline constexpr int kVectorBytes = kLanes * static_cast<int>(sizeof(float));
 
-// tile (kRows x kColumns, row stride `stride`) = [tile +] a_panel · b_panel [+ bias].
-// a_panel: depth x kRows floats (k-major); b_panel: depth x kColumns floats, aligned to kVectorBytes.
-inline void multiply_tile(int depth, const float* a_panel, const float* b_panel, float* tile, Eigen::Index stride,
-                          bool accumulate, const float* bias) {
+// tile (kRows x kColumns, row stride `stride`) = [tile +] A · b_panel [+ bias], where a_at(k) points at
+// A's column k (row r at a_at(k)[r * a_row_step]); b_panel: depth x kColumns floats, aligned to kVectorBytes.
+// Each element is one multiply-add chain in increasing k, started from zero, then the optional sums.
+template <typename AColumn>
+inline void multiply_tile_with(int depth, AColumn a_at, Eigen::Index a_row_step, const float* b_panel, float* tile,
+                               Eigen::Index stride, bool accumulate, const float* bias) {
   Vector sums[kRows][2];
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) sums[r][0] = sums[r][1] = zero();
   for (int k = 0; k < depth; ++k) {
     const Vector b0 = load_aligned(b_panel + k * kColumns), b1 = load_aligned(b_panel + k * kColumns + kLanes);
-    const float* a = a_panel + k * kRows;
+    const float* a = a_at(k);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
-      const Vector a_r = broadcast(a + r);
+      const Vector a_r = broadcast(a + r * a_row_step);
       sums[r][0] = multiply_add(a_r, b0, sums[r][0]);
       sums[r][1] = multiply_add(a_r, b1, sums[r][1]);
     }
@@ -79,6 +81,20 @@ inline void multiply_tile(int depth, const float* a_panel, const float* b_panel,
       store(out, value);
     }
   }
+}
+
+// A packed: a_panel holds depth x kRows floats, k-major.
+inline void multiply_tile(int depth, const float* a_panel, const float* b_panel, float* tile, Eigen::Index stride,
+                          bool accumulate, const float* bias) {
+  multiply_tile_with(
+      depth, [a_panel](int k) { return a_panel + k * kRows; }, 1, b_panel, tile, stride, accumulate, bias);
+}
+
+// A read in place: kRows rows of a row-major matrix, `a_stride` floats apart, from column 0 of the block.
+inline void multiply_tile_rows_in_place(int depth, const float* a_rows, Eigen::Index a_stride, const float* b_panel,
+                                        float* tile, Eigen::Index stride, bool accumulate) {
+  multiply_tile_with(
+      depth, [a_rows](int k) { return a_rows + k; }, a_stride, b_panel, tile, stride, accumulate, nullptr);
 }
 
 }  // namespace cscrub::engine::gemm::kernel

@@ -199,8 +199,10 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Da
   // logits per reference, or one row of the vocabulary for accuracy without a distractor.
   const bool full_vocabulary = settings.metric == Metric::loss || settings.metric == Metric::kl;
   const uint64_t metric_rows = full_vocabulary ? 2 * batch_references + kPaddingRows : kPaddingRows + 1;
+  // Besides the logits: the rows scored (up to two per reference) and the unembedding's packed copy of them
+  // (panels of kPackedPanelColumns rows).
   estimate.metric_batch =
-      kFloat * (metric_rows * vocab + (batch_references + kPaddingRows) * d + packed_panels);
+      kFloat * (metric_rows * vocab + (3 * batch_references + kPaddingRows + kPackedPanelColumns) * d + packed_panels);
   estimate.metric_clean = settings.metric == Metric::kl ? kFloat * batch_references * vocab : 0;
 
   // Per reference: every run's seed-averaged values and the model's; and, for the one scrubber that exists
