@@ -222,8 +222,8 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
     ops::AttentionWorkspace workspace(positions, d_head);
 #pragma omp for schedule(static)
     for (int pair = 0; pair < pairs; ++pair) {
-      const int i = pair / heads, h = pair % heads;
-      const int sequence = kept[static_cast<size_t>(i)] / positions, position = kept[static_cast<size_t>(i)] % positions;
+      const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
+      const int sequence = row / positions, position = row % positions;
       const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
       ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
                       ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, workspace,

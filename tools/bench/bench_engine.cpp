@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
     for (bool last_only : {false, true}) {
       engine::LogitRequest request;
       if (last_only) request.positions = engine::LogitRequest::Positions::last;
-      // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch and one logits matrix.
+      // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch
+      // and one logits matrix.
       engine::ForwardScratch scratch;
       engine::RowMatrix logits;
       const auto run = [&] {
