@@ -7,6 +7,7 @@
 // So the batched pass, the hooks' path (scores and pattern materialised) and single query rows (the pruned
 // last block) agree bit for bit.
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 
@@ -57,12 +58,17 @@ void mix_rows(const float* pattern, Eigen::Index pattern_stride, int first_query
   for (int d0 = 0; d0 < d_head; d0 += kLanes) {
     Vector sums[R];
     for (int r = 0; r < R; ++r) sums[r] = simd::zero();
-    for (int j = 0; j < first_query + R; ++j) {
+    // Keys every row of the group sees, then the group's own diagonal (row r sees up to first_query + r).
+    for (int j = 0; j <= first_query; ++j) {
       const Vector value = simd::load_aligned(values + j * values_stride + d0);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
-        if (j <= first_query + r)
-          sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
+        sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
+    }
+    for (int j = first_query + 1; j < first_query + R; ++j) {
+      const Vector value = simd::load_aligned(values + j * values_stride + d0);
+      for (int r = j - first_query; r < R; ++r)
+        sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
     }
     const int width = std::min(kLanes, d_head - d0);
     for (int r = 0; r < R; ++r) {
@@ -108,6 +114,7 @@ AttentionWorkspace::AttentionWorkspace(int positions, int d_head)
 
 const float* AttentionWorkspace::transposed_keys(const StridedMap& k, int keys) {
   const int d_head = static_cast<int>(k.cols());
+  assert(keys <= keys_t_stride_ && static_cast<size_t>(d_head * keys_t_stride_) <= keys_t_.size());
   for (int d = 0; d < d_head; ++d) {
     float* line = keys_t_.data() + d * keys_t_stride_;
     for (int j = 0; j < keys; ++j) line[j] = k(j, d);
@@ -118,6 +125,7 @@ const float* AttentionWorkspace::transposed_keys(const StridedMap& k, int keys) 
 
 const float* AttentionWorkspace::padded_values(const StridedMap& v, int keys) {
   const int d_head = static_cast<int>(v.cols());
+  assert(d_head <= values_stride_ && static_cast<size_t>(keys * values_stride_) <= values_.size());
   for (int j = 0; j < keys; ++j) {
     float* line = values_.data() + j * values_stride_;
     std::copy(v.row(j).data(), v.row(j).data() + d_head, line);

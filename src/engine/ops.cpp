@@ -111,28 +111,14 @@ void add_in_place(MutableRef sum, const ConstRef& addend) {
 }
 
 void gelu_tanh(MutableRef values) {
-  using Lanes = Eigen::Array<float, kOrderedSumLanes, 1>;
-  const auto gelu = [](auto x) {
-    const float sqrt_2_over_pi = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
-  };
-  const int rows = static_cast<int>(values.rows()), width = static_cast<int>(values.cols());
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * width))
+  const int rows = static_cast<int>(values.rows());
+  const float sqrt_2_over_pi = 0.7978845608028654f;
+  // Element-wise: Eigen's float tanh is the same rational approximation for vectors and for a row's
+  // unaligned ends, so an element's value does not depend on where its row lies (tested).
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * values.cols()))
   for (int r = 0; r < rows; ++r) {
-    float* row = values.row(r).data();
-    // Whole chunks (the last one zero-padded) so that every element takes the same vector tanh: Eigen's
-    // scalar tanh for a row's unaligned ends would give other bits depending on where the row lies.
-    int j0 = 0;
-    for (; j0 + kOrderedSumLanes <= width; j0 += kOrderedSumLanes) {
-      Eigen::Map<Lanes> chunk(row + j0);
-      chunk = gelu(Lanes(chunk));
-    }
-    if (j0 < width) {
-      Lanes tail = Lanes::Zero();
-      std::copy(row + j0, row + width, tail.data());
-      tail = gelu(tail);
-      std::copy(tail.data(), tail.data() + (width - j0), row + j0);
-    }
+    auto x = values.row(r).array();
+    x = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "huge_pages.hpp"
 #include "ops.hpp"
+#include "ordered_sum.hpp"
 
 namespace cscrub::engine {
 
@@ -9,11 +10,18 @@ void unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span
                   RowMatrix& logits, gemm::PackingBuffers* buffers) {
   const auto rows = normalized.rows();
   if (!token_ids.empty()) {
-    // A few columns: one dot product each, no need for the whole vocabulary.
+    // A few columns: one dot product each, no need for the whole vocabulary; summed in a fixed order so that
+    // a row's logits do not depend on where it lies in the batch.
+    const int width = static_cast<int>(normalized.cols());
     logits.resize(rows, static_cast<Eigen::Index>(token_ids.size()));
-    for (Eigen::Index r = 0; r < rows; ++r)
-      for (size_t j = 0; j < token_ids.size(); ++j)
-        logits(r, static_cast<Eigen::Index>(j)) = normalized.row(r).dot(weights.token_embedding.row(token_ids[j]));
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const float* row = normalized.row(r).data();
+      for (size_t j = 0; j < token_ids.size(); ++j) {
+        const float* embedding = weights.token_embedding.row(token_ids[j]).data();
+        logits(r, static_cast<Eigen::Index>(j)) =
+            ordered_sum(width, [row, embedding](int k) { return row[k] * embedding[k]; });
+      }
+    }
     return;
   }
   const auto vocab = weights.token_embedding.rows();

@@ -241,12 +241,12 @@ TEST_CASE("logits written into a kept matrix equal fresh ones and keep its memor
 TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hooks' path, single query rows, "
           "another place in the batch",
           "[forward][determinism]") {
-  // Widths that are not whole vectors (d_model 40, heads of 20: rows start at every alignment), 19 positions
-  // (query rows in groups and alone), at 1 and 2 threads.
+  // Widths that are not whole vectors (d_model 40, heads of 20, d_mlp 150: rows start at every alignment),
+  // 19 positions (query rows in groups and alone), at 1 and 2 threads.
   ModelConfig config = cscrub::test::small_config();
   config.d_model = 40;
   config.n_head = 2;
-  config.d_mlp = 160;
+  config.d_mlp = 150;
   const Weights weights = cscrub::test::random_weights(config, 16);
   const int batch = 2, positions = 19;
   const auto tokens = random_tokens(batch * positions, config.vocab_size, 17);
@@ -269,5 +269,10 @@ TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hook
     }
     const std::vector<int32_t> second(tokens.begin() + positions, tokens.end());
     CHECK(run(weights, second, 1, positions) == full.bottomRows(positions));
+    // A few logits (the scrubber's metrics) for the second sequence: the same as its row in the batch.
+    LogitRequest few;
+    few.positions = LogitRequest::Positions::last;
+    few.token_ids = {3, 50, 7};
+    CHECK(run(weights, second, 1, positions, few).row(0) == run(weights, tokens, batch, positions, few).row(1));
   }
 }
