@@ -14,6 +14,7 @@
 #include "gemm_kernel.hpp"
 #include "ops.hpp"
 #include "ordered_sum.hpp"
+#include "transpose_16x16.hpp"
 
 namespace cscrub::engine::ops {
 namespace {
@@ -27,6 +28,14 @@ namespace simd = gemm::kernel;
 constexpr int kGroupRows = 8;
 
 Eigen::Index padded(Eigen::Index count) { return (count + kLanes - 1) / kLanes * kLanes; }
+
+// Stores the first `width` lanes of `value` at `target`.
+void store_first(float* target, Vector value, int width) {
+  if (width == kLanes) return simd::store(target, value);
+  alignas(64) float lanes[kLanes];
+  simd::store(lanes, value);
+  std::copy(lanes, lanes + width, target);
+}
 
 // scores[r * scores_stride + j] = scale * q_r · k_j for rows r < R and keys j < keys; q row r at
 // q + r * q_stride; keys_t: [d_head, padded keys], zero past `keys`.
@@ -42,16 +51,13 @@ void score_rows(const float* q, Eigen::Index q_stride, int d_head, const float* 
       for (int r = 0; r < R; ++r) sums[r] = simd::multiply_add(simd::broadcast(q + r * q_stride + d), key, sums[r]);
     }
     const int width = std::min(kLanes, keys - j0);
-    for (int r = 0; r < R; ++r) {
-      alignas(64) float lanes[kLanes];
-      simd::store(lanes, sums[r]);
-      for (int l = 0; l < width; ++l) scores[r * scores_stride + j0 + l] = lanes[l] * scale;
-    }
+    const Vector scales = simd::broadcast(&scale);
+    for (int r = 0; r < R; ++r) store_first(scores + r * scores_stride + j0, simd::multiply(sums[r], scales), width);
   }
 }
 
 // z row r (at z + r * z_stride) = sum over keys j <= first_query + r of pattern(r, j) * v_j, for r < R.
-// values: [keys, padded d_head], zero past d_head.
+// values: [keys, >= d_head rounded up to whole vectors] (what lies past d_head does not reach z).
 template <int R>
 void mix_rows(const float* pattern, Eigen::Index pattern_stride, int first_query, const float* values,
               Eigen::Index values_stride, int d_head, float* z, Eigen::Index z_stride) {
@@ -60,46 +66,69 @@ void mix_rows(const float* pattern, Eigen::Index pattern_stride, int first_query
     for (int r = 0; r < R; ++r) sums[r] = simd::zero();
     // Keys every row of the group sees, then the group's own diagonal (row r sees up to first_query + r).
     for (int j = 0; j <= first_query; ++j) {
-      const Vector value = simd::load_aligned(values + j * values_stride + d0);
+      const Vector value = simd::load(values + j * values_stride + d0);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
         sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
     }
     for (int j = first_query + 1; j < first_query + R; ++j) {
-      const Vector value = simd::load_aligned(values + j * values_stride + d0);
+      const Vector value = simd::load(values + j * values_stride + d0);
       for (int r = j - first_query; r < R; ++r)
         sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
     }
     const int width = std::min(kLanes, d_head - d0);
-    for (int r = 0; r < R; ++r) {
-      alignas(64) float lanes[kLanes];
-      simd::store(lanes, sums[r]);
-      std::copy(lanes, lanes + width, z + r * z_stride + d0);
-    }
+    for (int r = 0; r < R; ++r) store_first(z + r * z_stride + d0, sums[r], width);
   }
 }
 
-// Softmax of row[0, n) in place: every entry's exp through the vector path (whole chunks, the last one
-// padded), the sum in a fixed order.
+// Softmax of row[0, n) in place. Every entry's exp goes through the same vector path and the sum through
+// ordered_sum's order (16 running lane sums, then a fixed tree), so that a row's values depend neither on
+// its address nor on how its length divides into vectors.
+#if defined(__AVX512F__)
 void softmax_row(float* row, int n) {
-  using Lanes = Eigen::Array<float, kLanes, 1>;
+  static_assert(kOrderedSumLanes == 16, "one AVX-512 vector per 16 lanes");
+  auto first = [n](int j0) { return static_cast<__mmask16>((1u << std::min(16, n - j0)) - 1); };
+  const __m512 negative_infinity = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 maxima = negative_infinity;
+  for (int j0 = 0; j0 < n; j0 += 16)
+    maxima = _mm512_max_ps(maxima, _mm512_mask_loadu_ps(negative_infinity, first(j0), row + j0));
+  const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(maxima));
+  __m512 sums = _mm512_setzero_ps();
+  for (int j0 = 0; j0 < n; j0 += 16) {
+    const __m512 shifted = _mm512_sub_ps(_mm512_mask_loadu_ps(max, first(j0), row + j0), max);
+    const __m512 exps = _mm512_maskz_mov_ps(first(j0), Eigen::internal::pexp(shifted));
+    sums = _mm512_add_ps(sums, exps);
+    _mm512_mask_storeu_ps(row + j0, first(j0), exps);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, sums);
+  const __m512 sum = _mm512_set1_ps(ordered_sum(16, [&lanes](int l) { return lanes[l]; }));
+  for (int j0 = 0; j0 < n; j0 += 16)
+    _mm512_mask_storeu_ps(row + j0, first(j0), _mm512_div_ps(_mm512_maskz_loadu_ps(first(j0), row + j0), sum));
+}
+#else
+void softmax_row(float* row, int n) {
+  using Chunk = Eigen::Array<float, kOrderedSumLanes, 1>;
   const float max = *std::max_element(row, row + n);
-  for (int j0 = 0; j0 < n; j0 += kLanes) {
-    const int width = std::min(kLanes, n - j0);
-    Lanes chunk = Lanes::Constant(max);
+  for (int j0 = 0; j0 < n; j0 += kOrderedSumLanes) {
+    const int width = std::min(kOrderedSumLanes, n - j0);
+    Chunk chunk = Chunk::Constant(max);
     std::copy(row + j0, row + j0 + width, chunk.data());
     chunk = (chunk - max).exp();
     std::copy(chunk.data(), chunk.data() + width, row + j0);
   }
   const float sum = ordered_sum(n, [row](int j) { return row[j]; });
-  for (int j = 0; j < n; ++j) row[j] /= sum;
+  Eigen::Map<Eigen::ArrayXf>(row, n) /= sum;
 }
+#endif
 
-// Runs `kernel<R>(first_row)` over rows [0, rows) in groups of kGroupRows, then single rows.
+// Runs `kernel<R>(first_row)` over rows [0, rows) in groups of kGroupRows, then of 4, then single rows.
 template <typename Kernel>
 void over_row_groups(int rows, Kernel&& kernel) {
+  static_assert(kGroupRows > 4);
   int row = 0;
   for (; row + kGroupRows <= rows; row += kGroupRows) kernel.template operator()<kGroupRows>(row);
+  for (; row + 4 <= rows; row += 4) kernel.template operator()<4>(row);
   for (; row < rows; ++row) kernel.template operator()<1>(row);
 }
 
@@ -115,23 +144,37 @@ AttentionWorkspace::AttentionWorkspace(int positions, int d_head)
 const float* AttentionWorkspace::transposed_keys(const StridedMap& k, int keys) {
   const int d_head = static_cast<int>(k.cols());
   assert(keys <= keys_t_stride_ && static_cast<size_t>(d_head * keys_t_stride_) <= keys_t_.size());
+  float* const keys_t = keys_t_.data();
+  int whole_keys = 0, whole_dims = 0;  // the part transposed in 16 x 16 register blocks
+#if defined(__AVX512F__)
+  whole_keys = keys / 16 * 16;
+  whole_dims = d_head / 16 * 16;
+  for (int j0 = 0; j0 < whole_keys; j0 += 16)
+    for (int d0 = 0; d0 < whole_dims; d0 += 16) {
+      __m512 block[16];
+      for (int j = 0; j < 16; ++j) block[j] = _mm512_loadu_ps(k.row(j0 + j).data() + d0);
+      transpose_16x16(block);
+      for (int d = 0; d < 16; ++d) _mm512_storeu_ps(keys_t + (d0 + d) * keys_t_stride_ + j0, block[d]);
+    }
+#endif
   for (int d = 0; d < d_head; ++d) {
-    float* line = keys_t_.data() + d * keys_t_stride_;
-    for (int j = 0; j < keys; ++j) line[j] = k(j, d);
+    float* line = keys_t + d * keys_t_stride_;
+    for (int j = d < whole_dims ? whole_keys : 0; j < keys; ++j) line[j] = k(j, d);
     std::fill(line + keys, line + padded(keys), 0.0f);
   }
-  return keys_t_.data();
+  return keys_t;
 }
 
-const float* AttentionWorkspace::padded_values(const StridedMap& v, int keys) {
+AttentionWorkspace::Rows AttentionWorkspace::value_rows(const StridedMap& v, int keys) {
   const int d_head = static_cast<int>(v.cols());
+  if (d_head % kLanes == 0) return {v.data(), v.outerStride()};
   assert(d_head <= values_stride_ && static_cast<size_t>(keys * values_stride_) <= values_.size());
   for (int j = 0; j < keys; ++j) {
     float* line = values_.data() + j * values_stride_;
     std::copy(v.row(j).data(), v.row(j).data() + d_head, line);
     std::fill(line + d_head, line + values_stride_, 0.0f);
   }
-  return values_.data();
+  return {values_.data(), values_stride_};
 }
 
 void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores,
@@ -158,10 +201,10 @@ void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern) {
 void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z,
                 AttentionWorkspace& workspace) {
   const int positions = static_cast<int>(pattern.rows()), d_head = static_cast<int>(v.cols());
-  const float* values = workspace.padded_values(v, positions);
+  const AttentionWorkspace::Rows values = workspace.value_rows(v, positions);
   over_row_groups(positions, [&]<int R>(int first) {
-    mix_rows<R>(pattern.data() + first * pattern.outerStride(), pattern.outerStride(), first, values,
-                workspace.values_stride(), d_head, z.data() + first * z.outerStride(), z.outerStride());
+    mix_rows<R>(pattern.data() + first * pattern.outerStride(), pattern.outerStride(), first, values.data,
+                values.stride, d_head, z.data() + first * z.outerStride(), z.outerStride());
   });
 }
 
@@ -173,7 +216,8 @@ void attend_row(const float* query, const StridedMap& k, const StridedMap& v, in
   float* scores = workspace.scores();
   score_rows<1>(query, 0, d_head, keys_t, workspace.keys_t_stride(), keys, scale, scores, 0);
   softmax_row(scores, keys);
-  mix_rows<1>(scores, 0, position, workspace.padded_values(v, keys), workspace.values_stride(), d_head, z_row, 0);
+  const AttentionWorkspace::Rows values = workspace.value_rows(v, keys);
+  mix_rows<1>(scores, 0, position, values.data, values.stride, d_head, z_row, 0);
 }
 
 }  // namespace cscrub::engine::ops

@@ -21,6 +21,7 @@ inline void store(float* p, Vector v) { _mm512_storeu_ps(p, v); }
 inline Vector broadcast(const float* p) { return _mm512_set1_ps(*p); }
 inline Vector multiply_add(Vector a, Vector b, Vector c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vector add(Vector a, Vector b) { return _mm512_add_ps(a, b); }
+inline Vector multiply(Vector a, Vector b) { return _mm512_mul_ps(a, b); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vector = __m256;
 inline constexpr int kLanes = 8;
@@ -32,6 +33,7 @@ inline void store(float* p, Vector v) { _mm256_storeu_ps(p, v); }
 inline Vector broadcast(const float* p) { return _mm256_broadcast_ss(p); }
 inline Vector multiply_add(Vector a, Vector b, Vector c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vector add(Vector a, Vector b) { return _mm256_add_ps(a, b); }
+inline Vector multiply(Vector a, Vector b) { return _mm256_mul_ps(a, b); }
 #else
 using Vector = float __attribute__((vector_size(16)));
 inline constexpr int kLanes = 4;
@@ -47,6 +49,7 @@ inline void store(float* p, Vector v) { __builtin_memcpy(p, &v, sizeof v); }
 inline Vector broadcast(const float* p) { return Vector{} + *p; }
 inline Vector multiply_add(Vector a, Vector b, Vector c) { return a * b + c; }
 inline Vector add(Vector a, Vector b) { return a + b; }
+inline Vector multiply(Vector a, Vector b) { return a * b; }
 #endif
 
 inline constexpr int kColumns = 2 * kLanes;

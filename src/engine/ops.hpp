@@ -52,11 +52,15 @@ class AttentionWorkspace {
   AttentionWorkspace(int positions, int d_head);
   // k's first `keys` rows transposed: [d_head, keys_t_stride()], zero-padded to whole vectors.
   const float* transposed_keys(const StridedMap& k, int keys);
-  // v's first `keys` rows, each zero-padded to values_stride() floats.
-  const float* padded_values(const StridedMap& v, int keys);
+  // v's first `keys` rows, each readable in whole vectors: in place when d_head is a whole number of
+  // vectors, else copied and zero-padded (a vector past the last head's d_head would leave the matrix).
+  struct Rows {
+    const float* data;
+    Eigen::Index stride;
+  };
+  Rows value_rows(const StridedMap& v, int keys);
   float* scores() { return scores_.data(); }  // room for one row of scores
   Eigen::Index keys_t_stride() const { return keys_t_stride_; }
-  Eigen::Index values_stride() const { return values_stride_; }
 
  private:
   using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;

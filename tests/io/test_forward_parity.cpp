@@ -144,6 +144,7 @@ std::vector<ParityCase> parity_cases() {
   cases.push_back({model(2, 4, 64, 97, 32, "F16", false, 5), 4, 9});
   cases.push_back({model(1, 1, 32, 50, 16, "BF16", false, 6), 2, 1});   // one head, one position
   cases.push_back({model(2, 8, 128, 200, 16, "F32", false, 7), 2, 16});  // sequences filling n_ctx
+  cases.push_back({model(2, 2, 64, 97, 64, "F32", false, 8), 2, 37});  // keys past whole blocks of 16
   return cases;
 }
 
