@@ -31,9 +31,6 @@ constexpr Index kFewRows = 1024;
 
 #if defined(__AVX512F__)
 static_assert(kColumns == 32, "two 16-wide halves per B panel");
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__m512 __Y = __Y;` (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // packed[k * kColumns + j] = rows[j][k] for j, k = 0..15 (rows `stride` floats apart).
 void pack_transposed_16x16(const float* rows, Eigen::Index stride, float* packed) {
@@ -52,7 +49,6 @@ void pack_a_16_columns(const float* rows, Eigen::Index stride, float* packed) {
   transpose_16x16(block);
   for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(packed + k * kRows, 0x0FFF, block[k]);
 }
-#pragma GCC diagnostic pop
 #endif
 
 // The scalar part of a transposing pack: packed[k * width + j] = lines[j][k] for the `count` lines that exist
