@@ -37,22 +37,75 @@ void store_first(float* target, Vector value, int width) {
   std::copy(lanes, lanes + width, target);
 }
 
+// Vectors of keys (or of d_head) per pass over a group of query rows: two where the registers hold 2 x 8
+// accumulators (AVX-512), so that each broadcast feeds two multiply-adds and loads stop being the bound.
+constexpr int kVectorsPerPass = kLanes == 16 ? 2 : 1;
+
+// Columns [j0, j0 + V * kLanes) of score_rows, clipped to `keys`.
+template <int R, int V>
+void score_block(const float* q, Eigen::Index q_stride, int d_head, const float* keys_t,
+                 Eigen::Index keys_t_stride, int j0, int keys, float scale, float* scores,
+                 Eigen::Index scores_stride) {
+  Vector sums[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) sums[r][v] = simd::zero();
+  for (int d = 0; d < d_head; ++d) {
+    Vector key[V];
+    for (int v = 0; v < V; ++v) key[v] = simd::load_aligned(keys_t + d * keys_t_stride + j0 + v * kLanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const Vector query = simd::broadcast(q + r * q_stride + d);
+      for (int v = 0; v < V; ++v) sums[r][v] = simd::multiply_add(query, key[v], sums[r][v]);
+    }
+  }
+  const Vector scales = simd::broadcast(&scale);
+  for (int v = 0; v < V; ++v) {
+    const int first = j0 + v * kLanes, width = std::min(kLanes, keys - first);
+    if (width <= 0) break;
+    for (int r = 0; r < R; ++r)
+      store_first(scores + r * scores_stride + first, simd::multiply(sums[r][v], scales), width);
+  }
+}
+
 // scores[r * scores_stride + j] = scale * q_r · k_j for rows r < R and keys j < keys; q row r at
 // q + r * q_stride; keys_t: [d_head, padded keys], zero past `keys`.
 template <int R>
 void score_rows(const float* q, Eigen::Index q_stride, int d_head, const float* keys_t, Eigen::Index keys_t_stride,
                 int keys, float scale, float* scores, Eigen::Index scores_stride) {
-  for (int j0 = 0; j0 < keys; j0 += kLanes) {
-    Vector sums[R];
-    for (int r = 0; r < R; ++r) sums[r] = simd::zero();
-    for (int d = 0; d < d_head; ++d) {
-      const Vector key = simd::load_aligned(keys_t + d * keys_t_stride + j0);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) sums[r] = simd::multiply_add(simd::broadcast(q + r * q_stride + d), key, sums[r]);
+  for (int j0 = 0; j0 < keys;) {
+    if (kVectorsPerPass == 2 && keys - j0 > kLanes) {
+      score_block<R, kVectorsPerPass>(q, q_stride, d_head, keys_t, keys_t_stride, j0, keys, scale, scores,
+                                      scores_stride);
+      j0 += kVectorsPerPass * kLanes;
+      continue;
     }
-    const int width = std::min(kLanes, keys - j0);
-    const Vector scales = simd::broadcast(&scale);
-    for (int r = 0; r < R; ++r) store_first(scores + r * scores_stride + j0, simd::multiply(sums[r], scales), width);
+    score_block<R, 1>(q, q_stride, d_head, keys_t, keys_t_stride, j0, keys, scale, scores, scores_stride);
+    j0 += kLanes;
+  }
+}
+
+// Columns [d0, d0 + V * kLanes) of mix_rows, clipped to d_head.
+template <int R, int V>
+void mix_block(const float* pattern, Eigen::Index pattern_stride, int first_query, const float* values,
+               Eigen::Index values_stride, int d0, int d_head, float* z, Eigen::Index z_stride) {
+  Vector sums[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) sums[r][v] = simd::zero();
+  auto add_key = [&](int j, int first_row) {
+    Vector value[V];
+    for (int v = 0; v < V; ++v) value[v] = simd::load(values + j * values_stride + d0 + v * kLanes);
+#pragma GCC unroll 8
+    for (int r = first_row; r < R; ++r) {
+      const Vector weight = simd::broadcast(pattern + r * pattern_stride + j);
+      for (int v = 0; v < V; ++v) sums[r][v] = simd::multiply_add(weight, value[v], sums[r][v]);
+    }
+  };
+  // Keys every row of the group sees, then the group's own diagonal (row r sees up to first_query + r).
+  for (int j = 0; j <= first_query; ++j) add_key(j, 0);
+  for (int j = first_query + 1; j < first_query + R; ++j) add_key(j, j - first_query);
+  for (int v = 0; v < V; ++v) {
+    const int first = d0 + v * kLanes, width = std::min(kLanes, d_head - first);
+    for (int r = 0; r < R; ++r) store_first(z + r * z_stride + first, sums[r][v], width);
   }
 }
 
@@ -61,23 +114,15 @@ void score_rows(const float* q, Eigen::Index q_stride, int d_head, const float* 
 template <int R>
 void mix_rows(const float* pattern, Eigen::Index pattern_stride, int first_query, const float* values,
               Eigen::Index values_stride, int d_head, float* z, Eigen::Index z_stride) {
-  for (int d0 = 0; d0 < d_head; d0 += kLanes) {
-    Vector sums[R];
-    for (int r = 0; r < R; ++r) sums[r] = simd::zero();
-    // Keys every row of the group sees, then the group's own diagonal (row r sees up to first_query + r).
-    for (int j = 0; j <= first_query; ++j) {
-      const Vector value = simd::load(values + j * values_stride + d0);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r)
-        sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
+  for (int d0 = 0; d0 < d_head;) {
+    if (kVectorsPerPass == 2 && d_head - d0 > kLanes) {
+      mix_block<R, kVectorsPerPass>(pattern, pattern_stride, first_query, values, values_stride, d0, d_head, z,
+                                    z_stride);
+      d0 += kVectorsPerPass * kLanes;
+      continue;
     }
-    for (int j = first_query + 1; j < first_query + R; ++j) {
-      const Vector value = simd::load(values + j * values_stride + d0);
-      for (int r = j - first_query; r < R; ++r)
-        sums[r] = simd::multiply_add(simd::broadcast(pattern + r * pattern_stride + j), value, sums[r]);
-    }
-    const int width = std::min(kLanes, d_head - d0);
-    for (int r = 0; r < R; ++r) store_first(z + r * z_stride + d0, sums[r], width);
+    mix_block<R, 1>(pattern, pattern_stride, first_query, values, values_stride, d0, d_head, z, z_stride);
+    d0 += kLanes;
   }
 }
 
