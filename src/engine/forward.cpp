@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <string>
 
+#include "cscrub/engine/huge_pages.hpp"
 #include "cscrub/error.hpp"
 #include "hook_sink.hpp"
-#include "huge_pages.hpp"
 #include "ops.hpp"
 #include "unembed_rows.hpp"
 

@@ -1,6 +1,6 @@
 #include "unembed_rows.hpp"
 
-#include "huge_pages.hpp"
+#include "cscrub/engine/huge_pages.hpp"
 #include "ops.hpp"
 #include "ordered_sum.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <cassert>
 
-#include "huge_pages.hpp"
+#include "cscrub/engine/huge_pages.hpp"
 
 namespace cscrub::engine {
 

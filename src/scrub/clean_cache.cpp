@@ -5,6 +5,7 @@
 
 #include "cscrub/engine/components.hpp"
 #include "cscrub/engine/forward.hpp"
+#include "cscrub/engine/huge_pages.hpp"
 #include "cscrub/error.hpp"
 
 namespace cscrub::scrub {
@@ -95,6 +96,7 @@ CleanCache::CleanCache(const engine::Weights& weights, const data::Dataset& data
   for (const Stream& stream : streams) {
     RowMatrix& matrix = streams_[stream];
     matrix.resize(rows, weights.config.d_model);
+    engine::advise_huge_pages(matrix);  // GPT-2 small, 200 prompts: 232 MB; with 4 KiB pages 0.4 s of faults
     targets[hook_of(stream, n_layer)] = &matrix;
   }
   // Batches of equal-length examples, in dataset order within each length.

@@ -1,6 +1,6 @@
-// Large activation buffers are allocated fresh by every forward pass (glibc serves them with mmap), and
-// first-touching them 4 KiB page by page dominates the full-vocabulary unembedding on virtual machines
-// (measured: 0.65 s to fault in the 206 MB of logits of 64 x 16 tokens, 0.03 s with 2 MiB pages).
+// Large buffers (weights, logits, activation caches) are allocated fresh (glibc serves them with mmap), and
+// first-touching them 4 KiB page by page is slow on virtual machines (measured: 0.65 s to fault in the
+// 206 MB of logits of 64 x 16 tokens, 0.03 s with 2 MiB pages).
 #pragma once
 #include "cscrub/engine/tensor.hpp"
 
