@@ -253,6 +253,13 @@ void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v,
   });
 }
 
+void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, Eigen::Ref<RowMatrix> scores,
+                      MutableStridedMap z, AttentionWorkspace& workspace) {
+  attention_scores(q, k, scores, workspace);
+  causal_softmax(scores);
+  mix_values(scores, v, z, workspace);
+}
+
 void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
                 AttentionWorkspace& workspace, float* z_row) {
   const int d_head = static_cast<int>(k.cols()), keys = position + 1;

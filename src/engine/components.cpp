@@ -55,9 +55,7 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
       ops::StridedMap k_b(k.data() + offset, positions, d_head, stride);
       ops::StridedMap v_b(v.data() + offset, positions, d_head, stride);
       ops::MutableStridedMap z_b(z.data() + offset, positions, d_head, stride);
-      ops::attention_scores(q_b, k_b, scores, workspace);
-      ops::causal_softmax(scores);
-      ops::mix_values(scores, v_b, z_b, workspace);
+      ops::causal_attention(q_b, k_b, v_b, scores, z_b, workspace);
     }
   }
   RowMatrix out(z.rows(), d_model);

@@ -103,9 +103,7 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
       for (int pair = 0; pair < pairs; ++pair) {
         auto [q, k, v, z_out] = views(pair);
-        ops::attention_scores(q, k, scores, workspace);
-        ops::causal_softmax(scores);
-        ops::mix_values(scores, v, z_out, workspace);
+        ops::causal_attention(q, k, v, scores, z_out, workspace);
       }
     }
     return;

@@ -73,6 +73,9 @@ void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMa
 void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern);
 void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z,
                 AttentionWorkspace& workspace);
+// The three above for one sequence: scores (into `scores`), pattern, then z.
+void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, Eigen::Ref<RowMatrix> scores,
+                      MutableStridedMap z, AttentionWorkspace& workspace);
 // One query (d_head floats at `query`) at `position` against keys and values 0..position: its z row.
 void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
                 AttentionWorkspace& workspace, float* z_row);

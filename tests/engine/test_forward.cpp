@@ -1,5 +1,7 @@
 #include <omp.h>
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "cscrub/engine/components.hpp"
@@ -241,16 +243,23 @@ TEST_CASE("logits written into a kept matrix equal fresh ones and keep its memor
 TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hooks' path, single query rows, "
           "another place in the batch",
           "[forward][determinism]") {
-  // Widths that are not whole vectors (d_model 40, heads of 20, d_mlp 150: rows start at every alignment),
-  // 19 positions (query rows in groups and alone), at 1 and 2 threads.
+  // Widths that are not whole vectors (d_model 40, heads of 20, d_mlp 150: rows start at every alignment;
+  // values copied and padded), and heads of 32 (values read in place, two vectors per pass); 19 and 37
+  // positions (query rows in groups of 8, of 4 and alone; keys past whole blocks); at 1 and 2 threads.
+  struct Shape {
+    int d_model, n_head, d_mlp, positions;
+  };
+  const Shape shape = GENERATE(Shape{40, 2, 150, 19}, Shape{64, 2, 96, 37});
   ModelConfig config = cscrub::test::small_config();
-  config.d_model = 40;
-  config.n_head = 2;
-  config.d_mlp = 150;
+  config.d_model = shape.d_model;
+  config.n_head = shape.n_head;
+  config.d_mlp = shape.d_mlp;
+  config.n_ctx = std::max(config.n_ctx, shape.positions);
   const Weights weights = cscrub::test::random_weights(config, 16);
-  const int batch = 2, positions = 19;
+  const int batch = 2, positions = shape.positions;
   const auto tokens = random_tokens(batch * positions, config.vocab_size, 17);
   for (int threads : {1, 2}) {
+    INFO("d_model " << shape.d_model << ", " << positions << " positions");
     ThreadCount thread_count(threads);
     const RowMatrix full = run(weights, tokens, batch, positions);
     ActivationCache pattern_cache({{Site::attn_pattern, 1}, {Site::attn_scores, 2}});
