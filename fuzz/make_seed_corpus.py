@@ -140,6 +140,7 @@ def hypothesis_seeds():
         "found_quote_in_value": b'extends =8"E./../../hypotheses\xcf\x98\x8f\xddv"smal/li.toml"\n',
         "found_table_header": b"[=\n",
         "found_long_extends": b'extends = "' + b"a" * 300 + b'.toml"\n',
+        "found_bracket_in_value": b'[remove]\nnodes =3["backu`_nam\x11\xcb\x96\x00\x10a\x00\x00]\n',
     }
     for name, text in found.items():
         write(os.path.join(out, name + ".toml"), text)

@@ -2,12 +2,14 @@
 //
 // Its test for Unicode white space ends in a switch whose default is marked unreachable, and that default
 // is reached by many non-ASCII characters (U+00A1..U+0499, for instance): undefined behaviour wherever the
-// parser asks "is this white space?" of a non-ASCII character. It asks between tokens and after a
-// line-ending backslash in a """ string (marzer/tomlplusplus issues 190 and 295); Debian's build then
-// silently accepts or drops text such as `a§ = 1`. Valid TOML has non-ASCII text only inside strings and
-// comments, so a non-ASCII character anywhere else is refused here, before toml++ sees it, and so is one
-// that a line-ending backslash's trimming would reach. Strings count as such only where TOML allows one
-// to start: in `x = 8"é"` toml++ scans `8"é"` as one malformed bare value.
+// parser asks "is this white space?" of a non-ASCII character. It asks between tokens, after any
+// backslash in a """ string and after a line-ending one (marzer/tomlplusplus issues 190 and 295);
+// Debian's build then silently accepts or drops text such as `a§ = 1`. Valid TOML has non-ASCII text only
+// inside strings and comments, so a non-ASCII character anywhere else is refused here, before toml++ sees
+// it, and so is one right after a backslash or that a line-ending backslash's trimming would reach.
+// Strings count as such only where TOML allows one to start, and toml++ scans a bare value (a number,
+// date, boolean) up to white space or one of ] } , #: in `x = 8"é"` and `x = 3["é"]` everything after the
+// = is one malformed bare value, quotes included.
 #include <string>
 #include <vector>
 
@@ -29,13 +31,18 @@ class Scanner {
       const char c = peek();
       if (static_cast<unsigned char>(c) >= 0x80) fail("non-ASCII character outside a string or comment");
       if (c == '#') {
+        in_bare_value_ = false;
         while (!at_end() && peek() != '\n') advance();
-      } else if ((c == '"' || c == '\'') && opens_string(last)) {
+      } else if ((c == '"' || c == '\'') && !in_bare_value_ && opens_string(last)) {
         string(c);
         last = c;
       } else {
         advance();
         if (c != ' ' && c != '\t' && c != '\r') last = c;
+        if (in_bare_value_ && !ends_bare_value(c)) continue;  // [ { = " included
+        // A date-time's time after a space (`1979-05-27 07:32:00`), which toml++ scans as the same value,
+        // starts with a digit: a bare value of its own here.
+        in_bare_value_ = !in_key_ && !separates_tokens(c);
         follow_structure(c);
       }
     }
@@ -47,6 +54,16 @@ class Scanner {
   // looking at the characters after it as if between tokens.
   bool opens_string(char last) const {
     return last == '\n' || last == '=' || last == '[' || last == ',' || last == '{' || (last == '.' && in_key_);
+  }
+
+  // What ends a bare value for toml++ (its is_value_terminator, white space being ASCII here).
+  static bool ends_bare_value(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ']' || c == '}' || c == ',' || c == '#';
+  }
+
+  // Characters that are no part of a bare value's text: after them a value may still start.
+  static bool separates_tokens(char c) {
+    return ends_bare_value(c) || c == '[' || c == '{' || c == '=' || c == '"' || c == '\'';
   }
 
   // Whether a key or a value comes next, so that a dot is known to join key parts (`a."é"`) rather than
@@ -97,6 +114,8 @@ class Scanner {
       if (c == '\\' && quote == '"') {
         advance();
         if (multi_line && line_ending_backslash()) continue;
+        if (static_cast<unsigned char>(peek()) >= 0x80)  // toml++ then asks "is it white space?"
+          fail("a backslash before a non-ASCII character (no TOML escape)", "write the character alone");
         if (!at_end() && peek() != '\n') advance();  // the escaped character
         continue;
       }
@@ -120,6 +139,7 @@ class Scanner {
   std::string_view text_;
   const std::string& file_;
   bool in_key_ = true;
+  bool in_bare_value_ = false;  // inside a value that is not a string, array or inline table
   std::vector<char> brackets_;
   size_t position_ = 0;
   int line_ = 1;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "cscrub/data/toml_guard.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/graph/check.hpp"
 #include "cscrub/graph/hypothesis_file.hpp"
@@ -151,6 +152,17 @@ TEST_CASE("TOML that toml++ 3.3 would misread is a syntax error at its line and 
   CHECK_THAT(error_of("extends =8\"E./../\xcf\x98\x8f\xddv\"smal/li.toml\"\n"),
              Contains(at + "1:18: TOML syntax error: non-ASCII"));
   CHECK_THAT(error_of("n = 1.\"\xc3\xa9\"\n"), Contains(at + "1:8: TOML syntax error: non-ASCII"));
+  // ... and through brackets, braces and = signs, which end no bare value (the last found in CI's fuzzing).
+  CHECK_THAT(error_of("n = 3[\"\xc3\xa9\"]\n"), Contains(at + "1:8: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("n = [3{\"\xc3\xa9\"}]\n"), Contains(at + "1:9: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("n = 3=\"\xc3\xa9\"\n"), Contains(at + "1:8: TOML syntax error: non-ASCII"));
+  CHECK_THAT(error_of("[remove]\nnodes =3[\"backu`_nam\x11\xcb\x96\x00\x10" "a\x00\x00]\n"),
+             Contains(at + "2:22: TOML syntax error: non-ASCII"));
+  // A date, one space and a digit is one date-time to toml++, whatever follows.
+  CHECK_THAT(error_of("n = 1979-05-27 0[\"\xc3\xa9\"]\n"), Contains(at + "1:19: TOML syntax error: non-ASCII"));
+  // After a backslash in a \"\"\" string, toml++ asks whether the next character is white space.
+  CHECK_THAT(error_of("n = \"\"\"\\\xc3\xa9\"\"\"\n"),
+             Contains(at + "1:9: TOML syntax error: a backslash before a non-ASCII character"));
   CHECK_THAT(error_of("[="), Contains(at + "1:") && Contains("TOML syntax error"));
   CHECK_THAT(error_of("[[[1]]]"), Contains("TOML syntax error"));
 
@@ -173,6 +185,16 @@ TEST_CASE("TOML that toml++ 3.3 would misread is a syntax error at its line and 
   CHECK(fine.nodes[0].feature == std::vector<std::string>{"io_name", "\xc3\xa9"});
   REQUIRE(fine.edges.size() == 1);
   CHECK(fine.edges[0].parent == 0);
+}
+
+TEST_CASE("the TOML pre-check lets through every valid bare value next to non-ASCII strings", "[graph][check]") {
+  // Numbers, dates (one with a space inside), booleans and special floats end where toml++ ends them, so
+  // the string after them opens normally.
+  const std::string valid =
+      "a = [1,\"\xc3\xa9\"]\nb = {x=2,y=\"\xc3\xa9\"}\nc = [ -1.5e3, '\xc3\xa9', +inf, \"\xc3\xa9\" ]\n"
+      "d = 1979-05-27 07:32:00Z # \xc3\xa9\ne = [true,\"\xc3\xa9\",{z=nan,w=[0x1f,\"\xc3\xa9\"]}]\n"
+      "[t.\"\xc3\xa9\"]\nf = 1_000#\xc3\xa9\ng = [\n  1979-05-27,\n  \"\xc3\xa9\",\n]\n";
+  CHECK_NOTHROW(cscrub::data::refuse_what_toml_cannot_read(valid, "valid.toml"));
 }
 
 // Found by fuzzing: a name the file system refuses (too long) made std::filesystem throw its own error.
