@@ -141,6 +141,7 @@ def hypothesis_seeds():
         "found_table_header": b"[=\n",
         "found_long_extends": b'extends = "' + b"a" * 300 + b'.toml"\n',
         "found_bracket_in_value": b'[remove]\nnodes =3["backu`_nam\x11\xcb\x96\x00\x10a\x00\x00]\n',
+        "found_backslash_non_ascii": b'a = """\\\xef\xbb\xbb"""\n',
     }
     for name, text in found.items():
         write(os.path.join(out, name + ".toml"), text)

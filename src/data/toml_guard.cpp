@@ -114,8 +114,6 @@ class Scanner {
       if (c == '\\' && quote == '"') {
         advance();
         if (multi_line && line_ending_backslash()) continue;
-        if (static_cast<unsigned char>(peek()) >= 0x80)  // toml++ then asks "is it white space?"
-          fail("a backslash before a non-ASCII character (no TOML escape)", "write the character alone");
         if (!at_end() && peek() != '\n') advance();  // the escaped character
         continue;
       }
@@ -123,12 +121,16 @@ class Scanner {
     }
   }
 
-  // After a backslash in a """ string: if only spaces remain on the line, skip the white space that
-  // TOML trims there, and refuse a non-ASCII character right after it.
+  // After a backslash in a """ string, toml++ skips the spaces and tabs that follow and asks "is this white
+  // space?" of the next character; when that ends the line (a line-ending backslash), it skips the white
+  // space TOML trims there, newlines included, and asks again. A non-ASCII character at either place is
+  // refused. Returns whether the backslash ended its line (its trimmed white space then skipped).
   bool line_ending_backslash() {
-    size_t ahead = 0;
-    while (peek(ahead) == ' ' || peek(ahead) == '\t') ++ahead;
-    if (peek(ahead) != '\n' && !(peek(ahead) == '\r' && peek(ahead + 1) == '\n')) return false;
+    while (peek() == ' ' || peek() == '\t') advance();
+    if (static_cast<unsigned char>(peek()) >= 0x80)
+      fail("non-ASCII character after a backslash and white space (toml++ 3.3 misreads it)",
+           "escape only what TOML escapes, and write a non-ASCII character without a backslash before it");
+    if (peek() != '\n' && !(peek() == '\r' && peek(1) == '\n')) return false;
     while (peek() == ' ' || peek() == '\t' || peek() == '\r' || peek() == '\n') advance();
     if (static_cast<unsigned char>(peek()) >= 0x80)
       fail("non-ASCII character right after a line-ending backslash (toml++ 3.3 misreads it)",

@@ -160,9 +160,13 @@ TEST_CASE("TOML that toml++ 3.3 would misread is a syntax error at its line and 
              Contains(at + "2:22: TOML syntax error: non-ASCII"));
   // A date, one space and a digit is one date-time to toml++, whatever follows.
   CHECK_THAT(error_of("n = 1979-05-27 0[\"\xc3\xa9\"]\n"), Contains(at + "1:19: TOML syntax error: non-ASCII"));
-  // After a backslash in a \"\"\" string, toml++ asks whether the next character is white space.
+  // After a backslash in a \"\"\" string (and the spaces after it), toml++ asks whether the next
+  // character is white space.
   CHECK_THAT(error_of("n = \"\"\"\\\xc3\xa9\"\"\"\n"),
-             Contains(at + "1:9: TOML syntax error: a backslash before a non-ASCII character"));
+             Contains(at + "1:9: TOML syntax error: non-ASCII character after a backslash"));
+  CHECK_THAT(error_of("n = \"\"\"a\\ \t\xc3\xa9\"\"\"\n"),
+             Contains(at + "1:12: TOML syntax error: non-ASCII character after a backslash"));
+  CHECK_THAT(error_of("\"\"\"\\\xef\xbb\xbb"), Contains(at + "1:5: TOML syntax error: non-ASCII"));
   CHECK_THAT(error_of("[="), Contains(at + "1:") && Contains("TOML syntax error"));
   CHECK_THAT(error_of("[[[1]]]"), Contains("TOML syntax error"));
 
@@ -193,7 +197,8 @@ TEST_CASE("the TOML pre-check lets through every valid bare value next to non-AS
   const std::string valid =
       "a = [1,\"\xc3\xa9\"]\nb = {x=2,y=\"\xc3\xa9\"}\nc = [ -1.5e3, '\xc3\xa9', +inf, \"\xc3\xa9\" ]\n"
       "d = 1979-05-27 07:32:00Z # \xc3\xa9\ne = [true,\"\xc3\xa9\",{z=nan,w=[0x1f,\"\xc3\xa9\"]}]\n"
-      "[t.\"\xc3\xa9\"]\nf = 1_000#\xc3\xa9\ng = [\n  1979-05-27,\n  \"\xc3\xa9\",\n]\n";
+      "[t.\"\xc3\xa9\"]\nf = 1_000#\xc3\xa9\ng = [\n  1979-05-27,\n  \"\xc3\xa9\",\n]\n"
+      "h = \"\"\"\\\\\xc3\xa9 \\t\xc3\xa9 \\  \n  x\"\"\"\n";
   CHECK_NOTHROW(cscrub::data::refuse_what_toml_cannot_read(valid, "valid.toml"));
 }
 
