@@ -157,6 +157,19 @@ def dataset_seeds():
             shutil.copy(os.path.join(source, name), os.path.join(out, name))
 
 
+def task_seeds():
+    # The first byte picks the task (fuzz_task.cpp): 0 IOI, 1 induction, 2 pronouns. Seeds: each task's own
+    # file and the bad-input corpus's task files (laid out like induction.toml).
+    out = fresh_dir("task")
+    for selector, name in enumerate(["ioi_paper_vocabulary.toml", "induction.toml", "pronoun.toml"]):
+        with open(os.path.join(SOURCE_DIR, "datasets", name), "rb") as handle:
+            write(os.path.join(out, name), bytes([selector]) + handle.read())
+    source = os.path.join(SOURCE_DIR, "tests", "bad_inputs", "tasks")
+    for name in sorted(os.listdir(source)):
+        with open(os.path.join(source, name), "rb") as handle:
+            write(os.path.join(out, "bad_" + name), b"\x01" + handle.read())
+
+
 def tokenizer_seeds():
     out = fresh_dir("tokenizer")
     with open(os.path.join(SOURCE_DIR, "tests", "io", "tokenizer_cases", "edge_cases.json")) as handle:
@@ -188,6 +201,7 @@ def main():
     npy_seeds()
     hypothesis_seeds()
     dataset_seeds()
+    task_seeds()
     tokenizer_seeds()
 
 

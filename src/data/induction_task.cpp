@@ -47,8 +47,10 @@ std::vector<int> draw_distinct(Rng& rng, int size, int count) {
 
 Dataset make_induction_dataset(int n, uint64_t seed, const io::Tokenizer& tokenizer, const TaskOptions& options) {
   const OptionReader reader("induction", options, induction_options());
-  const std::vector<PoolWord> pool = read_pool(task_file(reader.text("vocabulary"), "induction.toml"), tokenizer);
-  const int length = reader.integer("length", 2, static_cast<int>(pool.size()));
+  const std::filesystem::path pool_file = task_file(reader.text("vocabulary"), "induction.toml");
+  const std::vector<PoolWord> pool = read_pool(pool_file, tokenizer);
+  const int length = reader.integer("length", 2, static_cast<int>(pool.size()),
+                                    pool_file.string() + " lists " + std::to_string(pool.size()) + " words");
   const bool random_repeat = reader.text("repeat") == "random";
   const int fixed_repeat = random_repeat ? 0 : reader.integer("repeat", 1, length - 1);
 

@@ -53,13 +53,14 @@ std::string OptionReader::choice(const std::string& key, const std::vector<std::
               did_you_mean(value, allowed));
 }
 
-int OptionReader::integer(const std::string& key, int min, int max) const {
+int OptionReader::integer(const std::string& key, int min, int max, const std::string& bound_from) const {
   std::string value = text(key);
   int parsed = 0;
   auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
   if (error != std::errc() || end != value.data() + value.size() || parsed < min || parsed > max)
-    throw Error("task '" + task_ + "': option " + key + "='" + value + "' must be an integer in [" +
-                    std::to_string(min) + ", " + std::to_string(max) + "]",
+    throw Error("task '" + task_ + "': option " + key + "='" + value + "'" + (given(key) ? "" : " (the default)") +
+                    " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]" +
+                    (bound_from.empty() ? "" : ": " + bound_from),
                 key + " accepts " + spec(key).values);
   return parsed;
 }

@@ -15,8 +15,9 @@ class OptionReader {
 
   // The value of `key` (its default if not given); must be one of `allowed`.
   std::string choice(const std::string& key, const std::vector<std::string>& allowed) const;
-  // The value of `key` as an integer in [min, max].
-  int integer(const std::string& key, int min, int max) const;
+  // The value of `key` as an integer in [min, max]; `bound_from` says where a bound comes from when it is
+  // not the option's own (e.g. "FILE lists 5 words"), for the error.
+  int integer(const std::string& key, int min, int max, const std::string& bound_from = {}) const;
   // The value of `key` as given, or its default.
   std::string text(const std::string& key) const;
   bool given(const std::string& key) const { return options_.count(key) > 0; }
