@@ -41,6 +41,17 @@ void store_first(float* target, Vector value, int width) {
 // accumulators (AVX-512), so that each broadcast feeds two multiply-adds and loads stop being the bound.
 constexpr int kVectorsPerPass = kLanes == 16 ? 2 : 1;
 
+// Runs `block<V>(start)` over [0, total) in blocks of kVectorsPerPass vectors while more than one vector is
+// left, then of one (a block clips its last vector to `total`).
+template <typename Block>
+void over_vector_blocks(int total, Block&& block) {
+  int start = 0;
+  if constexpr (kVectorsPerPass > 1)
+    for (; total - start > kLanes; start += kVectorsPerPass * kLanes)
+      block.template operator()<kVectorsPerPass>(start);
+  for (; start < total; start += kLanes) block.template operator()<1>(start);
+}
+
 // Columns [j0, j0 + V * kLanes) of score_rows, clipped to `keys`.
 template <int R, int V>
 void score_block(const float* q, Eigen::Index q_stride, int d_head, const float* keys_t,
@@ -72,16 +83,9 @@ void score_block(const float* q, Eigen::Index q_stride, int d_head, const float*
 template <int R>
 void score_rows(const float* q, Eigen::Index q_stride, int d_head, const float* keys_t, Eigen::Index keys_t_stride,
                 int keys, float scale, float* scores, Eigen::Index scores_stride) {
-  for (int j0 = 0; j0 < keys;) {
-    if (kVectorsPerPass == 2 && keys - j0 > kLanes) {
-      score_block<R, kVectorsPerPass>(q, q_stride, d_head, keys_t, keys_t_stride, j0, keys, scale, scores,
-                                      scores_stride);
-      j0 += kVectorsPerPass * kLanes;
-      continue;
-    }
-    score_block<R, 1>(q, q_stride, d_head, keys_t, keys_t_stride, j0, keys, scale, scores, scores_stride);
-    j0 += kLanes;
-  }
+  over_vector_blocks(keys, [&]<int V>(int j0) {
+    score_block<R, V>(q, q_stride, d_head, keys_t, keys_t_stride, j0, keys, scale, scores, scores_stride);
+  });
 }
 
 // Columns [d0, d0 + V * kLanes) of mix_rows, clipped to d_head.
@@ -114,16 +118,9 @@ void mix_block(const float* pattern, Eigen::Index pattern_stride, int first_quer
 template <int R>
 void mix_rows(const float* pattern, Eigen::Index pattern_stride, int first_query, const float* values,
               Eigen::Index values_stride, int d_head, float* z, Eigen::Index z_stride) {
-  for (int d0 = 0; d0 < d_head;) {
-    if (kVectorsPerPass == 2 && d_head - d0 > kLanes) {
-      mix_block<R, kVectorsPerPass>(pattern, pattern_stride, first_query, values, values_stride, d0, d_head, z,
-                                    z_stride);
-      d0 += kVectorsPerPass * kLanes;
-      continue;
-    }
-    mix_block<R, 1>(pattern, pattern_stride, first_query, values, values_stride, d0, d_head, z, z_stride);
-    d0 += kLanes;
-  }
+  over_vector_blocks(d_head, [&]<int V>(int d0) {
+    mix_block<R, V>(pattern, pattern_stride, first_query, values, values_stride, d0, d_head, z, z_stride);
+  });
 }
 
 // Softmax of row[0, n) in place. Every entry's exp goes through the same vector path and the sum through
