@@ -46,8 +46,9 @@ std::string repaired_head(std::string_view text) {
   return digits[0] + "." + digits[1];
 }
 
-std::vector<Component> read_heads(const TableReader& reader) {
-  const toml::node* value = reader.get("heads");
+// The elements of a component list (`heads`, `mlps`): an array, or one value standing alone; never empty.
+std::vector<const toml::node*> listed_elements(const TableReader& reader, const std::string& key) {
+  const toml::node* value = reader.get(key);
   std::vector<const toml::node*> elements;
   if (value->is_array()) {
     for (const toml::node& element : *value->as_array()) elements.push_back(&element);
@@ -55,9 +56,14 @@ std::vector<Component> read_heads(const TableReader& reader) {
     elements.push_back(value);
   }
   if (elements.empty())
-    reader.fail(reader.where(*value), "in " + reader.context() + ": 'heads' is an empty list", "omit the key instead");
+    reader.fail(reader.where(*value), "in " + reader.context() + ": '" + key + "' is an empty list",
+                "omit the key instead");
+  return elements;
+}
+
+std::vector<Component> read_heads(const TableReader& reader) {
   std::vector<Component> heads;
-  for (const toml::node* element : elements) {
+  for (const toml::node* element : listed_elements(reader, "heads")) {
     if (element->is_floating_point() || element->is_integer())
       reader.fail(reader.where(*element),
                   "in " + reader.context() + ": heads are strings \"LAYER.HEAD\", not " + describe(*element),
@@ -79,17 +85,8 @@ std::vector<Component> read_heads(const TableReader& reader) {
 }
 
 std::vector<Component> read_mlps(const TableReader& reader) {
-  const toml::node* value = reader.get("mlps");
-  std::vector<const toml::node*> elements;
-  if (value->is_array()) {
-    for (const toml::node& element : *value->as_array()) elements.push_back(&element);
-  } else {
-    elements.push_back(value);
-  }
-  if (elements.empty())
-    reader.fail(reader.where(*value), "in " + reader.context() + ": 'mlps' is an empty list", "omit the key instead");
   std::vector<Component> mlps;
-  for (const toml::node* element : elements) {
+  for (const toml::node* element : listed_elements(reader, "mlps")) {
     if (!element->is_integer() || element->as_integer()->get() < 0 || element->as_integer()->get() > (1 << 20))
       reader.fail_type("mlps", *element, "a list of layer numbers (integers >= 0), e.g. mlps = [0, 1]");
     Component mlp = mlp_component(static_cast<int>(element->as_integer()->get()));
