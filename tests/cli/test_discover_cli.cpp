@@ -27,13 +27,8 @@ const fs::path& model_dir() {
     if (!fs::exists(bundled / "encoder.json") || !fs::exists(bundled / "vocab.bpe"))
       FAIL("GPT-2's tokenizer files are missing from " << bundled.string() << ": run tools/fetch_tokenizer.sh");
     const fs::path model = cscrub::test::scratch_dir("cli-discover") / "model";
-    cscrub::test::RandomModelOptions options;
-    options.layers = 2;
-    options.heads = 4;
-    options.d_model = 32;
-    options.vocab = 50257;
-    options.n_ctx = 64;
-    options.seed = 5;
+    cscrub::test::RandomModelOptions options{.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64,
+        .seed = 5};
     cscrub::test::make_random_model(model, options);
     fs::copy_file(bundled / "encoder.json", model / "encoder.json");
     fs::copy_file(bundled / "vocab.bpe", model / "vocab.bpe");

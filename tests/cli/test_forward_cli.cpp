@@ -66,9 +66,8 @@ const Fixture& fixture() {
     Fixture f;
     f.dir = cscrub::test::scratch_dir("cli-forward");
     f.model = f.dir / "model";
-    cscrub::test::RandomModelOptions options;  // 2 layers, 4 heads, d_model 64, vocab 97, n_ctx 32
-    options.seed = 31;
-    options.dtype = "BF16";
+    // 2 layers, 4 heads, d_model 64, vocab 97, n_ctx 32
+    cscrub::test::RandomModelOptions options{.dtype = "BF16", .seed = 31};
     cscrub::test::make_random_model(f.model, options);
     // int64, as numpy writes token ids by default.
     const std::string code = "import numpy as np; np.save('tokens.npy', np.array([[5, 17, 3, 96, 40, 2], "
@@ -181,9 +180,7 @@ TEST_CASE("cli forward: --repeat reports throughput; --model defaults to $CSCRUB
 TEST_CASE("cli forward: --text with the model's tokenizer; token texts in the table", "[cli][forward]") {
   // A tiny byte-level BPE (the 256 byte tokens plus four merges) on a 260-token random model.
   const fs::path dir = cscrub::test::scratch_dir("cli-forward-text");
-  cscrub::test::RandomModelOptions options;
-  options.vocab = 260;
-  options.seed = 32;
+  cscrub::test::RandomModelOptions options{.vocab = 260, .seed = 32};
   cscrub::test::make_random_model(dir, options);
   const std::string code = R"(
 import json

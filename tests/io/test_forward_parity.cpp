@@ -124,17 +124,8 @@ std::string describe(const ParityCase& c) {
 std::vector<ParityCase> parity_cases() {
   std::vector<ParityCase> cases;
   auto model = [](int layers, int heads, int d_model, int vocab, int n_ctx, const char* dtype, bool variants, int seed) {
-    test::RandomModelOptions options;
-    options.layers = layers;
-    options.heads = heads;
-    options.d_model = d_model;
-    options.vocab = vocab;
-    options.n_ctx = n_ctx;
-    options.dtype = dtype;
-    options.prefix = variants;
-    options.lm_head = variants;
-    options.buffers = variants;
-    options.seed = seed;
+    test::RandomModelOptions options{.layers = layers, .heads = heads, .d_model = d_model, .vocab = vocab,
+        .n_ctx = n_ctx, .dtype = dtype, .prefix = variants, .lm_head = variants, .buffers = variants, .seed = seed};
     return options;
   };
   cases.push_back({model(2, 4, 64, 97, 32, "F32", false, 1), 1, 7});
@@ -178,13 +169,7 @@ TEST_CASE("forward parity: logits and every hook match the PyTorch reference", "
 
 TEST_CASE("forward parity: logit requests select the reference's rows and columns", "[io][parity]") {
   const fs::path dir = test::scratch_dir("parity-requests");
-  test::RandomModelOptions options;
-  options.layers = 2;
-  options.heads = 2;
-  options.d_model = 32;
-  options.vocab = 70;
-  options.n_ctx = 16;
-  options.seed = 11;
+  test::RandomModelOptions options{.layers = 2, .heads = 2, .d_model = 32, .vocab = 70, .n_ctx = 16, .seed = 11};
   test::make_random_model(dir / "model", options);
   const int batch = 3, positions = 6;
   const auto tokens = random_tokens(batch * positions, options.vocab, 5);
@@ -228,9 +213,7 @@ TEST_CASE("forward parity: logit requests select the reference's rows and column
 
 TEST_CASE("forward parity: patches change the forward exactly as the reference's patches do", "[io][parity]") {
   const fs::path dir = test::scratch_dir("parity-patch");
-  test::RandomModelOptions options;  // 2 layers, 4 heads, d_model 64, vocab 97
-  options.seed = 21;
-  options.dtype = "F16";
+  test::RandomModelOptions options{.dtype = "F16", .seed = 21};  // 2 layers, 4 heads, d_model 64, vocab 97
   test::make_random_model(dir / "model", options);
   const int batch = 2, positions = 9;
   const auto clean = random_tokens(batch * positions, options.vocab, 1);
@@ -309,13 +292,8 @@ TEST_CASE("forward parity: patches change the forward exactly as the reference's
 
 TEST_CASE("forward parity: a GPT-2-small-shaped random model", "[io][parity][slow]") {
   const fs::path dir = test::scratch_dir("parity-gpt2-small");
-  test::RandomModelOptions options;
-  options.layers = 12;
-  options.heads = 12;
-  options.d_model = 768;
-  options.vocab = 50257;
-  options.n_ctx = 1024;
-  options.seed = 12;
+  test::RandomModelOptions options{.layers = 12, .heads = 12, .d_model = 768, .vocab = 50257, .n_ctx = 1024,
+      .seed = 12};
   test::make_random_model(dir / "model", options);
   const int batch = 2, positions = 12;
   const auto tokens = random_tokens(batch * positions, options.vocab, 7);

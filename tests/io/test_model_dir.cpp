@@ -174,13 +174,7 @@ TEST_CASE("model dir: every dtype and naming variant loads, converted exactly", 
   // The same seed in F32 and in F16/BF16: the low-precision weights must be exactly the F32 values
   // rounded to that type (Eigen's rounding is the independent check), wherever tensor_slots puts them.
   const fs::path root = cscrub::test::scratch_dir("model-dtypes");
-  cscrub::test::RandomModelOptions options;
-  options.layers = 3;
-  options.heads = 2;
-  options.d_model = 48;
-  options.vocab = 61;
-  options.n_ctx = 20;
-  options.seed = 7;
+  cscrub::test::RandomModelOptions options{.layers = 3, .heads = 2, .d_model = 48, .vocab = 61, .n_ctx = 20, .seed = 7};
   cscrub::test::make_random_model(root / "f32", options);
   auto reference = cscrub::io::load_weights(root / "f32");
   CHECK(reference.config.n_layer == 3);
