@@ -35,11 +35,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::require(std::string_view(error.what()).starts_with(path.string()), "npy errors name the file");
     return 0;
   }
-  size_t count = 1;
+  // As numpy counts: the non-zero extents' product must fit (even when an extent is zero, which empties it).
+  size_t product = 1;
+  bool empty = false;
   for (int64_t extent : array.shape) {
     fuzz::require(extent >= 0, "extents are non-negative");
-    fuzz::require(!__builtin_mul_overflow(count, static_cast<size_t>(extent), &count), "count fits");
+    if (extent == 0) empty = true;
+    else fuzz::require(!__builtin_mul_overflow(product, static_cast<size_t>(extent), &product), "count fits");
   }
+  const size_t count = empty ? 0 : product;
   std::visit([&](const auto& values) { fuzz::require(values.size() == count, "product(shape) values"); }, array.values);
 
   const fs::path copy = fuzz::scratch_dir() / "copy.npy";

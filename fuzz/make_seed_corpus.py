@@ -119,6 +119,11 @@ def npy_seeds():
         np.lib.format.write_array(handle, np.arange(4, dtype="<f4"), version=(2, 0))
     with open(os.path.join(out, "i8_v3.npy"), "wb") as handle:
         np.lib.format.write_array(handle, np.arange(3, dtype="<i8"), version=(3, 0))
+    # Found by fuzzing: an empty array (one extent is 0) whose other extents multiply past 2^63; written back,
+    # the count overflowed int64 before reaching the 0. numpy refuses such a shape.
+    with open(os.path.join(out, "found_empty_overflowing_shape.npy"), "wb") as handle:
+        dict_text = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1209,64,83648,2,19648,2,9602,2,0,20,264), }"
+        handle.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + dict_text.ljust(117) + b"\n")
 
 
 def hypothesis_seeds():

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,15 +31,28 @@ std::string shape_tuple(std::span<const int64_t> shape) {
   return text + ")";
 }
 
+// The number of elements of an array of this shape (extents >= 0), or nullopt when the product of its non-zero
+// extents does not fit in size_t: numpy refuses such a shape even when another extent is zero, and so do the
+// reader and the writer here.
+std::optional<size_t> element_count(std::span<const int64_t> shape) {
+  size_t product = 1;
+  bool empty = false;
+  for (int64_t extent : shape) {
+    if (extent == 0) empty = true;
+    else if (__builtin_mul_overflow(product, static_cast<size_t>(extent), &product)) return std::nullopt;
+  }
+  return empty ? 0 : product;
+}
+
 template <typename T>
 void write_array(const std::filesystem::path& path, std::span<const T> values, std::span<const int64_t> shape,
                  std::string_view descr) {
-  int64_t count = 1;
   for (int64_t extent : shape) {
     if (extent < 0) throw Error(path.string() + ": cannot write an array with negative extent " + std::to_string(extent));
-    count *= extent;
   }
-  if (static_cast<size_t>(count) != values.size()) {
+  const std::optional<size_t> count = element_count(shape);
+  if (!count) throw Error(path.string() + ": cannot write an array of shape " + shape_tuple(shape) + ": too large");
+  if (*count != values.size()) {
     throw Error(path.string() + ": cannot write " + std::to_string(values.size()) + " values as shape " +
                 shape_tuple(shape));
   }
@@ -230,11 +244,9 @@ NpyArray read_npy(const std::filesystem::path& path) {
   if (header.fortran_order && non_trivial > 1)
     throw Error(path.string() + ": array is in Fortran order", "save it with np.ascontiguousarray(...)");
 
-  size_t count = 1;
-  for (int64_t extent : header.shape) {
-    if (__builtin_mul_overflow(count, static_cast<size_t>(extent), &count))
-      throw Error(path.string() + ": shape too large");
-  }
+  const std::optional<size_t> elements = element_count(header.shape);
+  if (!elements) throw Error(path.string() + ": shape too large");
+  const size_t count = *elements;
   const size_t data_offset = preamble + header_length;
   const size_t data_bytes = view.size() - data_offset;
   size_t needed = 0;

@@ -54,6 +54,30 @@ TEST_CASE("npy: float32 and int32 round trip, any rank", "[io][npy]") {
                     Contains("cannot write 5 values as shape (2, 3)"));
 }
 
+TEST_CASE("npy: an empty array of a large shape round-trips; one whose other extents overflow is refused",
+          "[io][npy][fuzz]") {
+  const fs::path dir = cscrub::test::scratch_dir("npy-empty-shapes");
+  // numpy writes and reads (2^40, 0, 2^20): no elements, and the non-zero extents multiply to 2^60.
+  const std::vector<int64_t> large_empty = {int64_t{1} << 40, 0, int64_t{1} << 20};
+  write_npy(dir / "empty.npy", std::vector<float>{}, large_empty);
+  const auto empty = read_npy(dir / "empty.npy");
+  CHECK(empty.shape == large_empty);
+  REQUIRE(std::holds_alternative<std::vector<float>>(empty.values));
+  CHECK(std::get<std::vector<float>>(empty.values).empty());
+  python(dir, "assert np.load('empty.npy').shape == (2**40, 0, 2**20)");
+
+  // (2^62, 4, 0): numpy refuses it ("array is too big"): 2^62 x 4 does not fit in 64 bits. Writing it
+  // multiplied past int64 before reaching the 0 (found by fuzzing).
+  const std::vector<int64_t> overflowing = {int64_t{1} << 62, 4, 0};
+  CHECK_THROWS_WITH(write_npy(dir / "x.npy", std::vector<float>{}, overflowing),
+                    Contains("x.npy: cannot write an array of shape (4611686018427387904, 4, 0): too large"));
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4, 0), }";
+  const std::string header = dict + std::string(128 - 10 - dict.size() - 1, ' ') + "\n";
+  std::ofstream(dir / "huge_empty.npy", std::ios::binary)
+      << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(header.size()) << '\0' << header;
+  CHECK_THROWS_WITH(read_npy(dir / "huge_empty.npy"), Contains("huge_empty.npy: shape too large"));
+}
+
 TEST_CASE("npy: numpy reads what cscrub writes", "[io][npy]") {
   const fs::path dir = cscrub::test::scratch_dir("npy-to-numpy");
   std::vector<float> values(2 * 3 * 4);
