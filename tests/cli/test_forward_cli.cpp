@@ -168,7 +168,7 @@ TEST_CASE("cli forward: --logits-out shapes and values for ids, 1-D and 2-D .npy
   }
 }
 
-TEST_CASE("cli forward: --repeat reports throughput; --model defaults to $CSCRUB_MODEL", "[cli][forward]") {
+TEST_CASE("cli forward: --repeat reports throughput, --model defaults to $CSCRUB_MODEL", "[cli][forward]") {
   const Fixture& f = fixture();
   const CommandResult result =
       run_cli("--tokens 1,2,3 --repeat 3", "CSCRUB_MODEL=" + shell_quote(f.model.string()) + " OMP_NUM_THREADS=1");
@@ -177,7 +177,7 @@ TEST_CASE("cli forward: --repeat reports throughput; --model defaults to $CSCRUB
   CHECK(std::regex_search(result.output, std::regex(R"(repeat: 3 forwards of 1 x 3 tokens in [\d.]+ s: [\d.]+ ms per forward, \d+ tokens/s)")));
 }
 
-TEST_CASE("cli forward: --text with the model's tokenizer; token texts in the table", "[cli][forward]") {
+TEST_CASE("cli forward: --text with the model's tokenizer, token texts in the table", "[cli][forward]") {
   // A tiny byte-level BPE (the 256 byte tokens plus four merges) on a 260-token random model.
   const fs::path dir = cscrub::test::scratch_dir("cli-forward-text");
   cscrub::test::RandomModelOptions options{.vocab = 260, .seed = 32};

@@ -100,7 +100,7 @@ TEST_CASE("restricted logits agree with the full vocabulary", "[forward]") {
   }
 }
 
-TEST_CASE("patching with a prompt's own activations changes nothing; another prompt's changes only later positions",
+TEST_CASE("patching with a prompt's own activations changes nothing, another prompt's changes only later positions",
           "[forward][interventions]") {
   const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 9);
   const int positions = 6;

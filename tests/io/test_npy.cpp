@@ -54,7 +54,7 @@ TEST_CASE("npy: float32 and int32 round trip, any rank", "[io][npy]") {
                     Contains("cannot write 5 values as shape (2, 3)"));
 }
 
-TEST_CASE("npy: an empty array of a large shape round-trips; one whose other extents overflow is refused",
+TEST_CASE("npy: an empty array of a large shape round-trips, one whose other extents overflow is refused",
           "[io][npy][fuzz]") {
   const fs::path dir = cscrub::test::scratch_dir("npy-empty-shapes");
   // numpy writes and reads (2^40, 0, 2^20): no elements, and the non-zero extents multiply to 2^60.
@@ -96,7 +96,7 @@ TEST_CASE("npy: numpy reads what cscrub writes", "[io][npy]") {
   CHECK_THAT(out, Contains("numpy ok"));
 }
 
-TEST_CASE("npy: reads numpy's files (v1, v2; float32, int32, int64)", "[io][npy]") {
+TEST_CASE("npy: reads numpy's files (v1, v2, float32, int32, int64)", "[io][npy]") {
   const fs::path dir = cscrub::test::scratch_dir("npy-from-numpy");
   python(dir,
          "np.save('f32.npy', np.arange(6, dtype=np.float32).reshape(2, 3) / 4)\n"

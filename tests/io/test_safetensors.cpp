@@ -50,7 +50,7 @@ void expect_error(const std::filesystem::path& path, const std::string& needle) 
 
 }  // namespace
 
-TEST_CASE("safetensors: reads names, dtypes, shapes and bytes; ignores __metadata__", "[io][safetensors]") {
+TEST_CASE("safetensors: reads names, dtypes, shapes and bytes, and ignores __metadata__", "[io][safetensors]") {
   const auto path = cscrub::test::scratch_dir("st-valid") / "m.safetensors";
   // A header of odd length puts the data at an unaligned address: the reader must cope.
   const std::string header =

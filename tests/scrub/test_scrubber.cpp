@@ -107,7 +107,7 @@ TEST_CASE("the sampled inputs matter: another seed gives other values", "[scrub]
   CHECK((one - two).cwiseAbs().maxCoeff() > 1e-2);
 }
 
-TEST_CASE("everything-matters reproduces the model; nothing-matters reads random inputs", "[scrub][invariants]") {
+TEST_CASE("everything-matters reproduces the model, nothing-matters reads random inputs", "[scrub][invariants]") {
   Setup setup;
   const std::vector<graph::Hypothesis> hypotheses{full_hypothesis(), none_hypothesis()};
   const auto cache = make_cache(setup.weights, setup.dataset, hypotheses);
