@@ -22,6 +22,7 @@ namespace {
 
 struct ForwardOptions {
   std::string model;
+  std::string matmul;
   std::string text;
   std::string tokens;
   std::string tokens_npy;
@@ -198,15 +199,18 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   if (options.top_k < 1) throw Error("--top-k must be at least 1");
   if (options.repeat < 0) throw Error("--repeat must not be negative");
   const std::filesystem::path model_dir = options.model;
-  const engine::Weights weights = io::load_weights(model_dir);
+  const engine::MatmulKernel matmul = matmul_kernel_for(options.matmul);
+  engine::Weights weights = io::load_weights(model_dir);
+  weights.matmul = matmul;
   const engine::ModelConfig& config = weights.config;
   const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(model_dir);
   const Prompt prompt = read_prompt(options, tokenizer, model_dir, given);
   const engine::TokenBatch batch{prompt.ids, prompt.batch, prompt.positions};
   engine::check_tokens(config, batch);
 
-  fmt::print("model: {} ({} layers, {} heads, d_model {}, vocab {}, n_ctx {})\n", model_dir.string(), config.n_layer,
-             config.n_head, config.d_model, config.vocab_size, config.n_ctx);
+  fmt::print("model: {} ({} layers, {} heads, d_model {}, vocab {}, n_ctx {}; products {})\n", model_dir.string(),
+             config.n_layer, config.n_head, config.d_model, config.vocab_size, config.n_ctx,
+             engine::to_string(weights.matmul));
   // Only the last position's logits are needed unless all of them are to be saved.
   engine::LogitRequest request;
   const bool all_positions = !options.logits_out.empty() && !options.last_only;
@@ -251,6 +255,7 @@ void add_forward_command(CLI::App& app) {
   auto options = std::make_shared<ForwardOptions>();
   CLI::App* command = app.add_subcommand("forward", "run the model on a prompt and print the likeliest next tokens");
   add_model_option(*command, options->model);
+  add_matmul_option(*command, options->matmul);
   CLI::Option* text = command->add_option("--text", options->text, "prompt text (needs the model's tokenizer)");
   CLI::Option* tokens = command->add_option("--tokens", options->tokens, "prompt as comma-separated token ids")
                             ->type_name("1,2,3");

@@ -135,7 +135,7 @@ void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
   check_combination(options);
   const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
-  const LoadedModel model = load_model_and_tokenizer(options.prompts.model);
+  const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::PairedDataset pairs =
       discover::make_paired_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer,
                                     task_options);

@@ -5,8 +5,10 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "commands.hpp"
+#include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
 #include "experiment_cli.hpp"
 
@@ -17,7 +19,8 @@ using Json = nlohmann::json;
 
 struct RerunOptions {
   std::string record;
-  std::string model;  // empty: the recorded model directory
+  std::string model;   // empty: the recorded model directory
+  std::string matmul;  // empty: the recorded kernel (auto for records that name none)
   int threads = 0;
   double max_memory_gib = 0;
   bool quiet = false;
@@ -45,6 +48,7 @@ ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun
   try {
     const Json& dataset = field(provenance, "dataset");
     options.model = rerun.model.empty() ? field(provenance, "model_dir").get<std::string>() : rerun.model;
+    options.matmul = !rerun.matmul.empty() ? rerun.matmul : provenance.value("matmul", std::string("auto"));
     options.task = field(dataset, "task").get<std::string>();
     options.n = field(dataset, "n").get<int>();
     options.dataset_file = field(dataset, "file").get<std::string>();
@@ -96,6 +100,12 @@ void rerun(const RerunOptions& rerun_options) {
   const Json& recorded = record["provenance"];
   std::vector<std::string> files;
   const ExperimentOptions options = options_from(recorded, rerun_options, files);
+  const std::optional<engine::MatmulKernel> recorded_kernel = engine::matmul_kernel_named(options.matmul);
+  if (rerun_options.matmul.empty() && recorded_kernel == engine::MatmulKernel::amx_split_bf16 && !engine::amx_usable())
+    throw Error(rerun_options.record +
+                    ": recorded with the amx-split-bf16 products (Intel AMX), which this machine "
+                    "cannot run",
+                "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last digits");
   const PreparedExperiment prepared = prepare_experiment(options, files);
 
   const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
@@ -140,6 +150,10 @@ void add_rerun_command(CLI::App& app) {
       "rerun", "repeat a run or compare from its JSON's provenance and check every number comes out the same");
   command->add_option("result", options->record, "the --json file of `cscrub run` or `cscrub compare`")->required();
   command->add_option("--model", options->model, "the model directory, if it moved (its hash must match the record)");
+  command
+      ->add_option("--matmul", options->matmul,
+                   "the products' kernel (default: the recorded one; another may change the last digits)")
+      ->type_name("KERNEL");
   command->add_option("--threads", options->threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
   command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(CLI::NonNegativeNumber);
   command->add_flag("--quiet", options->quiet, "no progress bar");

@@ -16,6 +16,7 @@ namespace cscrub::cli {
 
 void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches) {
   add_model_option(command, options.model);
+  add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
   command.add_option("--n", options.n, "number of prompts")->capture_default_str();
   command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
@@ -41,12 +42,15 @@ void require_finite_metric(double value, const std::string& what) {
               "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
 }
 
-LoadedModel load_model_and_tokenizer(const std::string& dir) {
+LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
+  const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
   std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(dir);
   if (!tokenizer)
     throw Error(dir + " has no tokenizer files, and prompts need one",
                 "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
-  return {.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
+  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
+  model.weights.matmul = kernel;
+  return model;
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {

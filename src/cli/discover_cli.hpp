@@ -17,6 +17,7 @@ namespace cscrub::cli {
 
 struct PromptOptions {
   std::string model;
+  std::string matmul;
   std::string task = "ioi";
   int n = 200;
   uint64_t seed = 0;
@@ -24,7 +25,7 @@ struct PromptOptions {
   int batch_size = 64;
   bool quiet = false;
 };
-// --model, --task, --n, --seed, --option, and for commands that run batches of prompts --batch-size, --quiet.
+// --model, --matmul, --task, --n, --seed, --option, and for commands that run batches of prompts --batch-size, --quiet.
 void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches = true);
 // Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
 void check_prompt_options(const PromptOptions& options);
@@ -37,8 +38,9 @@ struct LoadedModel {
   engine::Weights weights;
   io::Tokenizer tokenizer;
 };
-// The weights and tokenizer of a model directory; throws cscrub::Error if it has no tokenizer files.
-LoadedModel load_model_and_tokenizer(const std::string& dir);
+// The weights (products in the kernel `matmul` names, see matmul_kernel_for) and tokenizer of a model
+// directory; throws cscrub::Error if it has no tokenizer files.
+LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul);
 
 struct GridOutputs {
   std::string npy;

@@ -65,6 +65,7 @@ std::string hypothesis_hash(const graph::Hypothesis& hypothesis) {
 
 void add_experiment_options(CLI::App& command, ExperimentOptions& options) {
   add_model_option(command, options.model);
+  add_matmul_option(command, options.matmul);
   command.add_option("--n", options.n, "number of prompts (default: the hypothesis' [defaults] n)");
   command.add_option("--seeds", options.seeds, "scrubbing seeds (default: the hypothesis' [defaults] seeds)");
   command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")->capture_default_str();
@@ -92,6 +93,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   if (options.threads > 0) omp_set_num_threads(options.threads);
   const std::filesystem::path model_dir = options.model;
   const engine::ModelConfig config = io::read_config(model_dir / "config.json");
+  const engine::MatmulKernel matmul = matmul_kernel_for(options.matmul);
   PreparedExperiment prepared;
   for (const std::string& file : files) prepared.hypotheses.push_back(graph::load_hypothesis(file, config, options.task));
   const graph::Hypothesis& first = prepared.hypotheses.front();
@@ -125,7 +127,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   const uint64_t program_bytes = resident_bytes();
   auto estimate = [&](const data::Dataset& dataset) {
     scrub::MemoryEstimate memory =
-        scrub::estimate_memory(config, dataset, prepared.hypotheses, prepared.baseline, settings);
+        scrub::estimate_memory(config, matmul, dataset, prepared.hypotheses, prepared.baseline, settings);
     memory.program = program_bytes;
     memory.model_file = model_file_bytes;
     return memory;
@@ -148,6 +150,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   prepared.memory = estimate(prepared.dataset);
   scrub::check_memory(prepared.memory, settings);
   prepared.weights = io::load_weights(model_dir);
+  prepared.weights.matmul = matmul;
 
   nlohmann::json hypotheses = nlohmann::json::array();
   for (const auto& hypothesis : prepared.hypotheses)
@@ -162,6 +165,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"cscrub_version", CSCRUB_VERSION},
       {"model_dir", model_dir.string()},
       {"model_sha256", io::sha256_file(model_dir / "model.safetensors")},
+      {"matmul", engine::to_string(matmul)},
       {"dataset",
        {{"task", task},
         {"n", prepared.dataset.examples.size()},
@@ -310,8 +314,8 @@ std::string provenance_summary(const PreparedExperiment& prepared) {
   const nlohmann::json& provenance = prepared.provenance;
   const auto short_hash = [](const nlohmann::json& hash) { return hash.get<std::string>().substr(0, 12); };
   std::string text = "provenance: cscrub " + provenance["cscrub_version"].get<std::string>() + ", model sha256 " +
-                     short_hash(provenance["model_sha256"]) + ", dataset seed " +
-                     provenance["dataset"]["seed"].dump() + " (prompts sha256 " +
+                     short_hash(provenance["model_sha256"]) + " (products " + provenance["matmul"].get<std::string>() +
+                     "), dataset seed " + provenance["dataset"]["seed"].dump() + " (prompts sha256 " +
                      short_hash(provenance["dataset"]["content_sha256"]) + ")";
   for (const nlohmann::json& hypothesis : provenance["hypotheses"])
     text += ", " + std::filesystem::path(hypothesis["file"].get<std::string>()).filename().string() + " sha256 " +

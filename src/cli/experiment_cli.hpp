@@ -16,6 +16,7 @@ namespace cscrub::cli {
 
 struct ExperimentOptions {
   std::string model;
+  std::string matmul = "auto";  // see matmul_kernel_for
   int n = 0;       // 0: the first hypothesis' default
   int seeds = 0;   // 0: the first hypothesis' default
   uint64_t seed = 0;

@@ -1,7 +1,9 @@
 #include "model_option.hpp"
 
 #include <array>
+#include <cstdlib>
 
+#include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 
 namespace cscrub::cli {
@@ -11,6 +13,27 @@ CLI::Option* add_model_option(CLI::App& command, std::string& dir) {
   return command.add_option("--model", dir, "model directory (config.json, model.safetensors, tokenizer files)")
       ->type_name("DIR")
       ->capture_default_str();
+}
+
+CLI::Option* add_matmul_option(CLI::App& command, std::string& choice) {
+  const char* from_environment = std::getenv("CSCRUB_MATMUL");
+  choice = from_environment != nullptr && *from_environment != '\0' ? from_environment : "auto";
+  return command
+      .add_option("--matmul", choice,
+                  "arithmetic of the model's matrix products: auto (the fastest here), fp32-fma, or amx-split-bf16 "
+                  "(Intel AMX; as accurate as FP32); default $CSCRUB_MATMUL, else auto")
+      ->type_name("KERNEL")
+      ->capture_default_str();
+}
+
+engine::MatmulKernel matmul_kernel_for(const std::string& choice) {
+  if (choice == "auto") return engine::fastest_matmul_kernel();
+  const std::optional<engine::MatmulKernel> kernel = engine::matmul_kernel_named(choice);
+  if (!kernel) throw Error("--matmul " + choice + ": unknown kernel", "use auto, fp32-fma or amx-split-bf16");
+  if (*kernel == engine::MatmulKernel::amx_split_bf16 && !engine::amx_usable())
+    throw Error("--matmul amx-split-bf16: this CPU has no AMX-BF16 tiles, or the operating system does not grant them",
+                "use --matmul fp32-fma (or auto)");
+  return *kernel;
 }
 
 std::optional<io::Tokenizer> load_tokenizer_if_present(const std::filesystem::path& model_dir) {

@@ -9,10 +9,12 @@ namespace cscrub::engine {
 namespace {
 
 // ln_1 of `resid` projected onto one head's columns of c_attn starting at `column`: [rows, d_head].
-RowMatrix head_projection(const LayerWeights& lw, const ModelConfig& config, const RowMatrix& normalized, int column) {
+RowMatrix head_projection(const Weights& weights, int layer, const RowMatrix& normalized, int column) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
   RowMatrix projected(normalized.rows(), config.d_head());
   const RowVector bias = lw.qkv_bias.segment(column, config.d_head());
-  ops::linear(normalized, lw.qkv_weight.middleCols(column, config.d_head()), &bias, projected);
+  ops::linear(weights.matmul, normalized, lw.qkv_weight.middleCols(column, config.d_head()), &bias, projected);
   return projected;
 }
 
@@ -38,9 +40,9 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
   const RowMatrix normalized_v = &resid_for_v == &resid_for_q   ? normalized_q
                                  : &resid_for_v == &resid_for_k ? normalized_k
                                                                 : ln1(lw, config, resid_for_v);
-  const RowMatrix q = head_projection(lw, config, normalized_q, head * d_head);
-  const RowMatrix k = head_projection(lw, config, normalized_k, d_model + head * d_head);
-  const RowMatrix v = head_projection(lw, config, normalized_v, 2 * d_model + head * d_head);
+  const RowMatrix q = head_projection(weights, layer, normalized_q, head * d_head);
+  const RowMatrix k = head_projection(weights, layer, normalized_k, d_model + head * d_head);
+  const RowMatrix v = head_projection(weights, layer, normalized_v, 2 * d_model + head * d_head);
 
   RowMatrix z = RowMatrix::Zero(q.rows(), d_head);
   const Eigen::OuterStride<> stride(d_head);
@@ -59,14 +61,15 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
     }
   }
   RowMatrix out(z.rows(), d_model);
-  ops::linear(z, lw.out_weight.middleRows(head * d_head, d_head), nullptr, out);
+  ops::linear(weights.matmul, z, lw.out_weight.middleRows(head * d_head, d_head), nullptr, out);
   return out;
 }
 
 RowMatrix head_output_from_z(const Weights& weights, int layer, int head, const RowMatrix& z) {
   const ModelConfig& config = weights.config;
   RowMatrix out(z.rows(), config.d_model);
-  ops::linear(z, weights.layers[layer].out_weight.middleRows(head * config.d_head(), config.d_head()), nullptr, out);
+  ops::linear(weights.matmul, z, weights.layers[layer].out_weight.middleRows(head * config.d_head(), config.d_head()),
+              nullptr, out);
   return out;
 }
 
@@ -76,10 +79,10 @@ RowMatrix mlp_output(const Weights& weights, int layer, const RowMatrix& resid) 
   RowMatrix normalized(resid.rows(), resid.cols());
   ops::layer_norm(resid, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, normalized);
   RowMatrix hidden(normalized.rows(), config.d_mlp);
-  ops::linear(normalized, lw.fc_weight, &lw.fc_bias, hidden);
+  ops::linear(weights.matmul, normalized, lw.fc_weight, &lw.fc_bias, hidden);
   ops::gelu_tanh(hidden);
   RowMatrix out(normalized.rows(), config.d_model);
-  ops::linear(hidden, lw.proj_weight, &lw.proj_bias, out);
+  ops::linear(weights.matmul, hidden, lw.proj_weight, &lw.proj_bias, out);
   return out;
 }
 

@@ -16,7 +16,7 @@ namespace cscrub::engine {
 
 // Buffers reused by every layer; every entry is written before it is read.
 struct ForwardWorkspace {
-  ForwardWorkspace(const ModelConfig& config, int rows)
+  ForwardWorkspace(const ModelConfig& config, MatmulKernel kernel, int rows)
       : residual(rows, config.d_model),
         normalized(residual.rows(), config.d_model),
         qkv(residual.rows(), 3 * config.d_model),
@@ -27,10 +27,16 @@ struct ForwardWorkspace {
         scale(static_cast<size_t>(residual.rows()), 1.0f) {
     for (RowMatrix* buffer : {&residual, &normalized, &qkv, &z, &attn_out, &mlp_hidden, &mlp_out})
       advise_huge_pages(*buffer);
-    // Sized for the deepest product up front: growing later would allocate (and fault in) twice.
-    const int deepest = std::max(config.d_model, config.d_mlp);
-    packing.left(gemm::left_packing_floats(rows, deepest));
-    packing.right(gemm::right_packing_floats(deepest, omp_get_max_threads()));
+    // Sized for the largest product up front: growing later would allocate (and fault in) twice.
+    gemm::PackingSizes largest{0, 0};
+    const int d = config.d_model, d_mlp = config.d_mlp;
+    for (const auto& [depth, columns] : {std::pair{d, 3 * d}, std::pair{d, d_mlp}, std::pair{d_mlp, d}}) {
+      const gemm::PackingSizes sizes =
+          gemm::packing_sizes(kernel, gemm::Layout::k_by_n, true, rows, depth, columns, omp_get_max_threads());
+      largest = {std::max(largest.left, sizes.left), std::max(largest.right, sizes.right)};
+    }
+    packing.left(largest.left);
+    packing.right(largest.right);
   }
   bool fits(const ModelConfig& config, int rows) const {
     return residual.rows() == rows && residual.cols() == config.d_model && mlp_hidden.cols() == config.d_mlp;
@@ -45,10 +51,10 @@ ForwardScratch::~ForwardScratch() = default;
 ForwardScratch::ForwardScratch(ForwardScratch&&) noexcept = default;
 ForwardScratch& ForwardScratch::operator=(ForwardScratch&&) noexcept = default;
 
-ForwardWorkspace& ForwardScratch::workspace(const ModelConfig& config, int rows) {
+ForwardWorkspace& ForwardScratch::workspace(const ModelConfig& config, MatmulKernel kernel, int rows) {
   if (!workspace_ || !workspace_->fits(config, rows)) {
     workspace_.reset();  // the old buffers go before the new ones come
-    workspace_ = std::make_unique<ForwardWorkspace>(config, rows);
+    workspace_ = std::make_unique<ForwardWorkspace>(config, kernel, rows);
   }
   return *workspace_;
 }
@@ -137,17 +143,17 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 
 // attn_out = z · W_O + b_O, or, when hook_result is wanted, the sum of the (possibly patched) per-head
 // results plus b_O.
-void attention_output(const LayerWeights& weights, const ModelConfig& config, int layer, const HookSink& hooks,
-                      const RowMatrix& z, RowMatrix& attn_out, gemm::PackingBuffers& packing) {
+void attention_output(const LayerWeights& weights, const ModelConfig& config, MatmulKernel kernel, int layer,
+                      const HookSink& hooks, const RowMatrix& z, RowMatrix& attn_out, gemm::PackingBuffers& packing) {
   if (!hooks.wants(Site::attn_result, layer)) {
-    ops::linear(z, weights.out_weight, &weights.out_bias, attn_out, &packing);
+    ops::linear(kernel, z, weights.out_weight, &weights.out_bias, attn_out, &packing);
     return;
   }
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
   // result [rows, head, d_model] stored as [rows, head * d_model].
   RowMatrix result(z.rows(), static_cast<Eigen::Index>(heads) * d_model);
   for (int h = 0; h < heads; ++h)
-    ops::linear(z.middleCols(h * d_head, d_head), weights.out_weight.middleRows(h * d_head, d_head), nullptr,
+    ops::linear(kernel, z.middleCols(h * d_head, d_head), weights.out_weight.middleRows(h * d_head, d_head), nullptr,
                 result.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model), &packing);
   hooks.visit(Site::attn_result, layer, result.data());
   attn_out.setZero();
@@ -164,7 +170,7 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::resid_pre, layer, w.residual.data());
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, Site::ln1_scale,
                         Site::ln1_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv, &w.packing);
+  ops::linear(weights.matmul, w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv, &w.packing);
   if (hooks.active()) {
     offer_qkv_part(Site::attn_q, layer, 0, w.qkv, hooks);
     offer_qkv_part(Site::attn_k, layer, d_model, w.qkv, hooks);
@@ -172,18 +178,18 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   }
   attention(config, batch, positions, layer, hooks, w.qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
-  attention_output(lw, config, layer, hooks, w.z, w.attn_out, w.packing);
+  attention_output(lw, config, weights.matmul, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
   ops::add_in_place(w.residual, w.attn_out);
   hooks.offer(Site::resid_mid, layer, w.residual.data());
 
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
                         Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
+  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
   hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
   ops::gelu_tanh(w.mlp_hidden);
   hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
-  ops::linear(w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
+  ops::linear(weights.matmul, w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
   hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
   ops::add_in_place(w.residual, w.mlp_out);
   hooks.offer(Site::resid_post, layer, w.residual.data());
@@ -202,8 +208,8 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
   const int d_model = config.d_model, heads = config.n_head, d_head = config.d_head();
   ops::layer_norm(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
   const RowVector key_value_bias = lw.qkv_bias.tail(2 * d_model);
-  ops::linear(w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias, w.qkv.rightCols(2 * d_model),
-              &w.packing);
+  ops::linear(weights.matmul, w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias,
+              w.qkv.rightCols(2 * d_model), &w.packing);
   const auto rows = static_cast<Eigen::Index>(kept.size());
   for (Eigen::Index i = 0; i < rows; ++i) {  // kept[i] >= i: moving rows up in order overwrites only moved ones
     w.normalized.row(i) = w.normalized.row(kept[static_cast<size_t>(i)]);
@@ -211,7 +217,8 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
   }
   auto queries = w.mlp_out.topRows(rows);  // free until the MLP
   const RowVector query_bias = lw.qkv_bias.head(d_model);
-  ops::linear(w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries, &w.packing);
+  ops::linear(weights.matmul, w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries,
+              &w.packing);
 
   const int pairs = static_cast<int>(rows) * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model);
@@ -230,12 +237,14 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
   }
 
   auto residual = w.residual.topRows(rows);
-  ops::linear(w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
+  ops::linear(weights.matmul, w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
   ops::add_in_place(residual, w.attn_out.topRows(rows));
   ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
-  ops::linear(w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows), &w.packing);
+  ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
+              &w.packing);
   ops::gelu_tanh(w.mlp_hidden.topRows(rows));
-  ops::linear(w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows), &w.packing);
+  ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
+              &w.packing);
   ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
@@ -322,7 +331,7 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
   const HookSink hooks(interventions, config, tokens.batch, tokens.positions);
   ForwardScratch own_scratch;
   ForwardWorkspace& w =
-      (scratch != nullptr ? *scratch : own_scratch).workspace(config, tokens.batch * tokens.positions);
+      (scratch != nullptr ? *scratch : own_scratch).workspace(config, weights.matmul, tokens.batch * tokens.positions);
   const std::vector<int> rows = logit_rows(tokens, request);
   auto selected_rows_of = [&](const RowMatrix& final_rows) {
     RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);

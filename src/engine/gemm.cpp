@@ -6,6 +6,8 @@
 
 #include <omp.h>
 
+#include "cscrub/error.hpp"
+#include "gemm_amx.hpp"
 #include "gemm_kernel.hpp"
 #include "transpose_16x16.hpp"
 
@@ -132,6 +134,12 @@ void multiply_tile(const MutableView& c, Index row_panel, Index column_panel, in
   for (int r = 0; r < rows; ++r) std::copy(tile + r * kColumns, tile + r * kColumns + width, target + r * c.stride);
 }
 
+// What multiply_few_rows_by_transposed packs: every k-block of A's rows, in panels of kColumns.
+size_t few_rows_packing_floats(Index rows, Index depth) {
+  const Index blocks = (depth + kBlockDepth - 1) / kBlockDepth, a_panels = (rows + kColumns - 1) / kColumns;
+  return static_cast<size_t>(blocks * a_panels * kColumns * std::min<Index>(kBlockDepth, depth));
+}
+
 // C = A · Bᵀ for B [N, K] row-major and an A of few rows (the last-position unembedding: 64 x 768 against
 // 50,257 x 768), computed as Cᵀ = B · Aᵀ: B's rows are the broadcast operand, read in place, and the small A
 // is packed as the vector operand. This skips the transposing pass over the large B that the standard path
@@ -144,7 +152,7 @@ void multiply_few_rows_by_transposed(const ConstView& a, const ConstView& b, con
   const Index a_panels = (c.rows + kColumns - 1) / kColumns;  // A's rows are Cᵀ's columns
   const Index b_panels = (c.cols + kRows - 1) / kRows;        // B's rows are Cᵀ's rows
   const Index panel_floats = kColumns * block_depth;
-  float* const a_packed = packing.left(static_cast<size_t>(blocks * a_panels * panel_floats));
+  float* const a_packed = packing.left(few_rows_packing_floats(c.rows, depth_total));
   for (Index block = 0; block < blocks; ++block)
     for (Index panel = 0; panel < a_panels; ++panel)
       pack_b_panel(a, Layout::n_by_k, c.rows, panel, block * kBlockDepth,
@@ -193,8 +201,7 @@ void fill_with_bias(const float* bias, const MutableView& c) {
   }
 }
 
-}  // namespace
-
+// What the standard fp32-fma path packs: one k-block of A's row panels, and one panel of B per thread.
 size_t left_packing_floats(Index rows, Index depth) {
   return static_cast<size_t>((rows + kRows - 1) / kRows * kRows * std::min<Index>(kBlockDepth, depth));
 }
@@ -203,8 +210,25 @@ size_t right_packing_floats(Index depth, int threads) {
   return static_cast<size_t>(threads) * kColumns * static_cast<size_t>(std::min<Index>(kBlockDepth, depth));
 }
 
-void multiply(const ConstView& a, const ConstView& b, Layout layout, const float* bias, const MutableView& c,
-              bool parallel, PackingBuffers* buffers) {
+// The fp32-fma product of few rows against B stored [N, K], without bias, runs transposed.
+bool runs_transposed(Layout layout, bool bias, Index rows) {
+  return layout == Layout::n_by_k && !bias && rows <= kFewRows;
+}
+
+}  // namespace
+
+PackingSizes packing_sizes([[maybe_unused]] MatmulKernel kernel, Layout layout, bool bias, Index rows, Index depth,
+                           Index columns, int threads) {
+  if (rows == 0 || depth == 0 || columns == 0) return {0, 0};
+#if defined(CSCRUB_WITH_AMX)
+  if (kernel == MatmulKernel::amx_split_bf16) return amx_packing_sizes(rows, depth, columns, threads);
+#endif
+  if (runs_transposed(layout, bias, rows)) return {few_rows_packing_floats(rows, depth), 0};
+  return {left_packing_floats(rows, depth), right_packing_floats(depth, threads)};
+}
+
+void multiply(MatmulKernel kernel, const ConstView& a, const ConstView& b, Layout layout, const float* bias,
+              const MutableView& c, bool parallel, PackingBuffers* buffers) {
   const Index depth_total = a.cols;
   assert(c.rows == a.rows);
   assert(layout == Layout::k_by_n ? (b.rows == depth_total && b.cols == c.cols)
@@ -214,7 +238,15 @@ void multiply(const ConstView& a, const ConstView& b, Layout layout, const float
 
   PackingBuffers own_buffers;
   PackingBuffers& packing = buffers != nullptr ? *buffers : own_buffers;
-  if (layout == Layout::n_by_k && bias == nullptr && c.rows <= kFewRows)
+  // amx_usable() also asks the OS for the tile state, which the first tile instruction needs. A build without
+  // the AMX kernels has it false.
+  if (kernel == MatmulKernel::amx_split_bf16 && !amx_usable())
+    throw Error("the matrix product kernel amx-split-bf16 needs a CPU with AMX-BF16 and an OS that grants it",
+                "use the fp32-fma kernel");
+#if defined(CSCRUB_WITH_AMX)
+  if (kernel == MatmulKernel::amx_split_bf16) return multiply_with_amx(a, b, layout, bias, c, parallel, packing);
+#endif
+  if (runs_transposed(layout, bias != nullptr, c.rows))
     return multiply_few_rows_by_transposed(a, b, c, parallel, packing);
 
   const Index row_panels = (c.rows + kRows - 1) / kRows;
@@ -260,3 +292,14 @@ void multiply(const ConstView& a, const ConstView& b, Layout layout, const float
 }
 
 }  // namespace cscrub::engine::gemm
+
+namespace cscrub::engine {
+
+uint64_t matmul_packing_bytes(MatmulKernel kernel, const ProductShape& shape, int threads) {
+  const gemm::PackingSizes sizes =
+      gemm::packing_sizes(kernel, shape.b_transposed ? gemm::Layout::n_by_k : gemm::Layout::k_by_n, shape.bias,
+                          shape.rows, shape.depth, shape.columns, threads);
+  return sizeof(float) * (sizes.left + sizes.right);
+}
+
+}  // namespace cscrub::engine

@@ -45,18 +45,18 @@ gemm::ConstView view(const ConstRef& matrix) {
 
 }  // namespace
 
-void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out,
+void linear(MatmulKernel kernel, const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out,
             gemm::PackingBuffers* buffers) {
   assert(in.cols() == weight.rows() && out.rows() == in.rows() && out.cols() == weight.cols());
-  gemm::multiply(view(in), view(weight), gemm::Layout::k_by_n, bias != nullptr ? bias->data() : nullptr,
+  gemm::multiply(kernel, view(in), view(weight), gemm::Layout::k_by_n, bias != nullptr ? bias->data() : nullptr,
                  {out.data(), out.rows(), out.cols(), out.outerStride()}, worth_parallel_product(in, weight.cols()),
                  buffers);
 }
 
-void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out,
+void linear_transposed(MatmulKernel kernel, const ConstRef& in, const ConstRef& weight_rows, MutableRef out,
                        gemm::PackingBuffers* buffers) {
   assert(in.cols() == weight_rows.cols() && out.rows() == in.rows() && out.cols() == weight_rows.rows());
-  gemm::multiply(view(in), view(weight_rows), gemm::Layout::n_by_k, nullptr,
+  gemm::multiply(kernel, view(in), view(weight_rows), gemm::Layout::n_by_k, nullptr,
                  {out.data(), out.rows(), out.cols(), out.outerStride()},
                  worth_parallel_product(in, weight_rows.rows()), buffers);
 }

@@ -16,12 +16,13 @@ using MutableRef = Eigen::Ref<RowMatrix>;
 using StridedMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 using MutableStridedMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
-// out = in · weight (+ bias). in: [rows, K]; weight: [K, N]; out: [rows, N]. Packs into `buffers` when given.
-void linear(const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out,
+// out = in · weight (+ bias) in `kernel`'s arithmetic. in: [rows, K]; weight: [K, N]; out: [rows, N]. Packs
+// into `buffers` when given.
+void linear(MatmulKernel kernel, const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out,
             gemm::PackingBuffers* buffers = nullptr);
 
 // out = in · weight_rowsᵀ: the unembedding, weight_rows [N, K] (e.g. wte [vocab, d_model]).
-void linear_transposed(const ConstRef& in, const ConstRef& weight_rows, MutableRef out,
+void linear_transposed(MatmulKernel kernel, const ConstRef& in, const ConstRef& weight_rows, MutableRef out,
                        gemm::PackingBuffers* buffers = nullptr);
 
 // Layer norm in TransformerLens' stages: scale = sqrt(var + eps) per row, normalized = (x - mean) / scale.

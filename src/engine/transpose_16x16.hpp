@@ -10,7 +10,9 @@ namespace cscrub::engine {
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 // A 16 x 16 transpose in registers: on return, lane j of block[k] is what lane k of block[j] was.
-inline void transpose_16x16(__m512 (&block)[16]) {
+// Internal linkage: amx_kernels.cpp compiles it for another target than the rest of the engine, and the
+// linker must not pick one translation unit's copy for another.
+static inline void transpose_16x16(__m512 (&block)[16]) {
   __m512 t[16], u[16];
   for (int j = 0; j < 16; j += 2) {
     t[j] = _mm512_unpacklo_ps(block[j], block[j + 1]);

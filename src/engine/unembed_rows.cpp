@@ -30,7 +30,7 @@ void unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span
     logits.resize(rows, vocab);
     advise_huge_pages(logits);
   }
-  ops::linear_transposed(normalized, weights.token_embedding, logits, buffers);
+  ops::linear_transposed(weights.matmul, normalized, weights.token_embedding, logits, buffers);
 }
 
 }  // namespace cscrub::engine

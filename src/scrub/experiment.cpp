@@ -129,7 +129,8 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   // Fails for a metric the task cannot support (only KL reads the clean rows, per batch later).
   if (settings.metric != Metric::kl) (void)MetricEvaluator(weights, dataset, settings.metric, references, engine::RowMatrix());
 
-  const MemoryEstimate memory = estimate_memory(weights.config, dataset, hypotheses, baseline, settings);
+  const MemoryEstimate memory =
+      estimate_memory(weights.config, weights.matmul, dataset, hypotheses, baseline, settings);
   check_memory(memory, settings);
 
   ExperimentResult result;

@@ -17,13 +17,47 @@ namespace {
 using Kind = graph::Component::Kind;
 
 constexpr uint64_t kFloat = sizeof(float);
-// The GEMM packs its left operand in panels of 12 rows (the last one zero-padded) and computes edge tiles
-// through a 12-row buffer; 16 rows bound both.
+// Rows a batch's buffers may hold beyond its own (the fp32-fma GEMM computes edge tiles through a 12-row
+// buffer; the engine's own buffers round up): 16 rows bound them.
 constexpr uint64_t kPaddingRows = 16;
-// The GEMM packs its left operand a block of at most this many columns at a time, and each thread packs one
-// panel of at most 32 columns x kPackColumns of its right operand.
-constexpr double kPackColumns = 1024;
-constexpr uint64_t kPackedPanelColumns = 32;
+
+// What the products of recomputing a component (or its clean output) pack, at most, for `rows` rows:
+// the engine says (engine::matmul_packing_bytes), for the kernel the weights use.
+class ProductPacking {
+ public:
+  ProductPacking(const engine::ModelConfig& config, engine::MatmulKernel kernel, int threads)
+      : config_(config), kernel_(kernel), threads_(threads) {}
+
+  uint64_t of(const engine::ProductShape& shape) const {
+    return engine::matmul_packing_bytes(kernel_, shape, threads_);
+  }
+  // q, k and v projections of one head (d_model -> d_head, with bias), and its output (d_head -> d_model).
+  uint64_t head(uint64_t rows) const {
+    const int64_t r = static_cast<int64_t>(rows), d = config_.d_model, head = config_.d_head();
+    return std::max(of({r, d, head, false, true}), head_output(rows));
+  }
+  uint64_t head_output(uint64_t rows) const {
+    return of({static_cast<int64_t>(rows), config_.d_head(), config_.d_model, false, false});
+  }
+  uint64_t mlp(uint64_t rows) const {
+    const int64_t r = static_cast<int64_t>(rows), d = config_.d_model, m = config_.d_mlp;
+    return std::max(of({r, d, m, false, true}), of({r, m, d, false, true}));
+  }
+  // The forward pass's largest product (q/k/v, MLP in and out, attention output).
+  uint64_t forward(uint64_t rows) const {
+    const int64_t r = static_cast<int64_t>(rows), d = config_.d_model;
+    return std::max({of({r, d, 3 * d, false, true}), mlp(rows), of({r, d, d, false, true})});
+  }
+  // The unembedding of `rows` rows over the whole vocabulary.
+  uint64_t unembedding(uint64_t rows) const {
+    return of({static_cast<int64_t>(rows), config_.d_model, config_.vocab_size, true, false});
+  }
+
+ private:
+  const engine::ModelConfig& config_;
+  engine::MatmulKernel kernel_;
+  int threads_;
+};
 
 // Floats per row of a batch that Scrubber::evaluate holds at its peak for a node and everything recomputed
 // below it. It follows evaluate's order: each parent subtree is evaluated while the contributions of the
@@ -76,16 +110,19 @@ class ScrubFootprint {
   double clean_output_transient(const graph::InterpNode& node) const {
     const bool has_head = std::any_of(node.components.begin(), node.components.end(),
                                       [](const graph::Component& c) { return c.kind == Kind::head; });
-    return has_head ? 2 * d_ + head_ + std::min<double>(head_, kPackColumns) : 0;
+    return has_head ? 2 * d_ + head_ : 0;
   }
 
-  // Beyond its result: what recomputing one component allocates.
+  // Beyond its result: what recomputing one component allocates, but for its products' packing (which
+  // ProductPacking counts: it is not proportional to the rows).
   double component_work(const graph::Component& component) const {
     switch (component.kind) {
-      // Base stream, q/k/v inputs, their layer norms, per-head projections and z, the padded output, packing.
-      case Kind::head: return 8 * d_ + 4 * head_ + std::min<double>(d_, kPackColumns);
-      // Base stream, input, its layer norm, the hidden layer, the padded output, packing.
-      case Kind::mlp: return 4 * d_ + mlp_ + std::min<double>(mlp_, kPackColumns);
+      // Base stream, q/k/v inputs, their layer norms, per-head projections and z, the padded output.
+      case Kind::head:
+        return 8 * d_ + 4 * head_;
+      // Base stream, input, its layer norm, the hidden layer, the padded output.
+      case Kind::mlp:
+        return 4 * d_ + mlp_;
       case Kind::output: return 2 * d_;  // base stream and input
       case Kind::embed: return 0;         // a clean output, counted in the values
     }
@@ -124,6 +161,15 @@ uint64_t largest_clean_batch_rows(const data::Dataset& dataset, int batch_size, 
   return rows;
 }
 
+// Whether any of the hypotheses recomputes a component of this kind.
+bool recomputes(const std::vector<const graph::Hypothesis*>& hypotheses, Kind kind) {
+  for (const graph::Hypothesis* hypothesis : hypotheses)
+    for (const auto& node : hypothesis->nodes)
+      for (const graph::Component& component : node.components)
+        if (component.kind == kind) return true;
+  return false;
+}
+
 // Distinct feature lists of a hypothesis: each one's agreement classes are built once per scrubber.
 size_t feature_lists(const graph::Hypothesis& hypothesis) {
   std::set<std::vector<std::string>> lists{{"none"}};
@@ -152,12 +198,13 @@ uint64_t MemoryEstimate::peak() const {
   return program + weights + std::max({model_file, scrubbing, summarising});
 }
 
-MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Dataset& dataset,
-                               const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
-                               const ExperimentSettings& settings) {
+MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::MatmulKernel matmul,
+                               const data::Dataset& dataset, const std::vector<graph::Hypothesis>& hypotheses,
+                               const graph::Hypothesis& baseline, const ExperimentSettings& settings) {
   MemoryEstimate estimate;
   const uint64_t d = static_cast<uint64_t>(config.d_model), vocab = static_cast<uint64_t>(config.vocab_size);
   const uint64_t threads = static_cast<uint64_t>(std::max(1, omp_get_max_threads()));
+  const ProductPacking packing(config, matmul, static_cast<int>(threads));
   const int batch_size = std::max(1, settings.batch_size);
   estimate.weights = weight_bytes(config);
 
@@ -169,14 +216,12 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Da
   estimate.clean_cache = CleanCache::bytes_needed(dataset, streams, config.d_model);
 
   // The forward pass of the clean cache: its workspace (residual, normalized, qkv, z, attention output,
-  // MLP hidden and output), packing, and each thread's attention scores.
+  // MLP hidden and output), its products' packing, and each thread's attention scores.
   uint64_t longest = 0;
   const uint64_t clean_rows = largest_clean_batch_rows(dataset, batch_size, &longest) + kPaddingRows;
-  const uint64_t deepest_product = std::max<uint64_t>(d, static_cast<uint64_t>(config.d_mlp));
-  const uint64_t packed_panels = threads * kPackedPanelColumns * std::min<uint64_t>(deepest_product, kPackColumns);
-  const uint64_t per_thread = threads * longest * longest + packed_panels;
-  estimate.clean_forward =
-      kFloat * (clean_rows * (8 * d + 2 * static_cast<uint64_t>(config.d_mlp) + 1) + per_thread);
+  const uint64_t attention_scores = kFloat * threads * longest * longest;
+  estimate.clean_forward = kFloat * clean_rows * (8 * d + static_cast<uint64_t>(config.d_mlp) + 1) +
+                           packing.forward(clean_rows) + attention_scores;
 
   // Scrubbing one batch: the deepest treeified path of the most demanding hypothesis, each thread's
   // attention scores, and the batch's clean and scrubbed final rows.
@@ -189,20 +234,28 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Da
     batch_references = std::max<uint64_t>(batch_references, batch.size());
   }
   double floats_per_row = ScrubFootprint(baseline, config).peak(baseline.output_node);
-  for (const auto& hypothesis : hypotheses)
+  std::vector<const graph::Hypothesis*> scrubbed{&baseline};
+  for (const auto& hypothesis : hypotheses) {
     floats_per_row = std::max(floats_per_row, ScrubFootprint(hypothesis, config).peak(hypothesis.output_node));
-  estimate.scrub_batch = static_cast<uint64_t>(floats_per_row * static_cast<double>(batch_rows + kPaddingRows)) * kFloat +
-                         kFloat * (per_thread + 2 * (batch_references + kPaddingRows) * d);
+    scrubbed.push_back(&hypothesis);
+  }
+  // One product at a time packs: the largest of the components recomputed.
+  const uint64_t padded_batch_rows = batch_rows + kPaddingRows;
+  uint64_t component_packing = 0;
+  if (recomputes(scrubbed, Kind::head)) component_packing = packing.head(padded_batch_rows);
+  if (recomputes(scrubbed, Kind::mlp)) component_packing = std::max(component_packing, packing.mlp(padded_batch_rows));
+  estimate.scrub_batch = static_cast<uint64_t>(floats_per_row * static_cast<double>(padded_batch_rows)) * kFloat +
+                         component_packing + attention_scores + kFloat * 2 * (batch_references + kPaddingRows) * d;
 
   // The metric on one batch: loss and KL unembed the whole vocabulary (logits and log-probabilities); KL
   // also keeps the model's own log-probabilities of the batch while it is scrubbed. The others need two
   // logits per reference, or one row of the vocabulary for accuracy without a distractor.
   const bool full_vocabulary = settings.metric == Metric::loss || settings.metric == Metric::kl;
   const uint64_t metric_rows = full_vocabulary ? 2 * batch_references + kPaddingRows : kPaddingRows + 1;
-  // Besides the logits: the rows scored (up to two per reference) and the unembedding's packed copy of them
-  // (panels of kPackedPanelColumns rows).
-  estimate.metric_batch =
-      kFloat * (metric_rows * vocab + (3 * batch_references + kPaddingRows + kPackedPanelColumns) * d + packed_panels);
+  // Besides the logits: the rows scored (up to two per reference) and their normalised copy, and the
+  // packing of the unembedding over the whole vocabulary (the other metrics read a few logits, without it).
+  estimate.metric_batch = kFloat * (metric_rows * vocab + (3 * batch_references + kPaddingRows) * d) +
+                          (full_vocabulary ? packing.unembedding(batch_references) : 0);
   estimate.metric_clean = settings.metric == Metric::kl ? kFloat * batch_references * vocab : 0;
 
   // Per reference: every run's seed-averaged values and the model's; and, for the one scrubber that exists

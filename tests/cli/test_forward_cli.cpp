@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "../io/random_model.hpp"
+#include "cscrub/engine/matmul.hpp"
 #include "cscrub/io/npy.hpp"
 #include "test_paths.hpp"
 
@@ -175,6 +176,41 @@ TEST_CASE("cli forward: --repeat reports throughput, --model defaults to $CSCRUB
   REQUIRE(result.exit_code == 0);
   CHECK_THAT(result.output, Contains("model: " + f.model.string()));
   CHECK(std::regex_search(result.output, std::regex(R"(repeat: 3 forwards of 1 x 3 tokens in [\d.]+ s: [\d.]+ ms per forward, \d+ tokens/s)")));
+}
+
+TEST_CASE("cli forward: --matmul (and $CSCRUB_MATMUL) choose the products' kernel, each matching the reference",
+          "[cli][forward]") {
+  const Fixture& f = fixture();
+  const std::string model =
+      "--model " + shell_quote(f.model.string()) + " --tokens-npy " + shell_quote(f.tokens_npy.string());
+  const fs::path out = cscrub::test::scratch_dir("cli-forward-matmul");
+  std::vector<std::string> kernels = {"fp32-fma"};
+  if (cscrub::engine::amx_usable()) kernels.push_back("amx-split-bf16");
+  for (const std::string& kernel : kernels) {
+    INFO(kernel);
+    const fs::path logits = out / (kernel + ".npy");
+    const CommandResult flag = run_cli(model + " --matmul " + kernel + " --logits-out " + shell_quote(logits.string()));
+    REQUIRE(flag.exit_code == 0);
+    CHECK_THAT(flag.output, Contains("products " + kernel));
+    check_logits_file(logits, {2, 6, 97}, 2, false);
+    const CommandResult environment = run_cli(model, "CSCRUB_MATMUL=" + kernel);
+    REQUIRE(environment.exit_code == 0);
+    CHECK_THAT(environment.output, Contains("products " + kernel));
+  }
+  const CommandResult automatic = run_cli(model + " --matmul auto");
+  REQUIRE(automatic.exit_code == 0);
+  CHECK_THAT(automatic.output,
+             Contains(std::string("products ") + (cscrub::engine::amx_usable() ? "amx-split-bf16" : "fp32-fma")));
+
+  const CommandResult unknown = run_cli(model + " --matmul bf16");
+  CHECK(unknown.exit_code == 1);
+  CHECK_THAT(unknown.output, Contains("cscrub: error: --matmul bf16: unknown kernel") &&
+                                 Contains("use auto, fp32-fma or amx-split-bf16"));
+  if (!cscrub::engine::amx_usable()) {
+    const CommandResult refused = run_cli(model + " --matmul amx-split-bf16");
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.output, Contains("this CPU has no AMX-BF16 tiles"));
+  }
 }
 
 TEST_CASE("cli forward: --text with the model's tokenizer, token texts in the table", "[cli][forward]") {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cscrub/engine/matmul.hpp"
 #include "json_file.hpp"
 #include "test_paths.hpp"
 
@@ -78,4 +79,38 @@ TEST_CASE("cscrub rerun reproduces a compare, and refuses files that are not rec
   const auto broken = cscrub_command("rerun " + shell_quote((dir / "broken.json").string()));
   CHECK(broken.exit_code == 1);
   CHECK_THAT(broken.output, Catch::Contains("broken.json: not valid JSON"));
+}
+
+TEST_CASE("cscrub rerun repeats the products' kernel the record names", "[cli][rerun][provenance]") {
+  const auto dir = scratch_dir("rerun-matmul");
+  const std::string hypothesis = shell_quote((source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml").string());
+  const fs::path fp32_record = dir / "fp32.json", auto_record = dir / "auto.json";
+  REQUIRE(cscrub_command("run " + hypothesis + " --n 16 --seeds 1 --matmul fp32-fma --json " +
+                         shell_quote(fp32_record.string()))
+              .exit_code == 0);
+  const auto automatic =
+      cscrub_command("run " + hypothesis + " --n 16 --seeds 1 --json " + shell_quote(auto_record.string()));
+  REQUIRE(automatic.exit_code == 0);
+  const std::string fastest = cscrub::engine::amx_usable() ? "amx-split-bf16" : "fp32-fma";
+  CHECK_THAT(automatic.output, Catch::Contains("(products " + fastest + ")"));
+  CHECK(read_json_file(fp32_record)["provenance"]["matmul"] == "fp32-fma");
+  CHECK(read_json_file(auto_record)["provenance"]["matmul"] == fastest);
+  // Rerun without --matmul: the recorded kernel, whatever this machine's fastest, so every number again.
+  for (const fs::path& record : {fp32_record, auto_record}) {
+    const auto again = cscrub_command("rerun " + shell_quote(record.string()));
+    INFO(again.output);
+    CHECK(again.exit_code == 0);
+    CHECK_THAT(again.output, Catch::Contains("every number is identical"));
+  }
+  // A record of the AMX kernel, on a machine without it (only such a machine can check this): refused, with
+  // the way to rerun in FP32.
+  if (!cscrub::engine::amx_usable()) {
+    nlohmann::json amx = read_json_file(fp32_record);
+    amx["provenance"]["matmul"] = "amx-split-bf16";
+    write_json(dir / "amx.json", amx);
+    const auto amx_rerun = cscrub_command("rerun " + shell_quote((dir / "amx.json").string()));
+    CHECK(amx_rerun.exit_code == 1);
+    CHECK_THAT(amx_rerun.output, Catch::Contains("recorded with the amx-split-bf16 products") &&
+                                     Catch::Contains("rerun with --matmul fp32-fma"));
+  }
 }

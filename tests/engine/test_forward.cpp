@@ -1,13 +1,13 @@
 #include <omp.h>
 
 #include <algorithm>
-
 #include <catch2/catch.hpp>
 
 #include "cscrub/engine/components.hpp"
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/engine/interventions.hpp"
 #include "cscrub/error.hpp"
+#include "matmul_kernels.hpp"
 #include "random_weights.hpp"
 
 using namespace cscrub::engine;
@@ -24,6 +24,12 @@ RowMatrix as_matrix(const StoredActivation& stored, int64_t rows) {
   return Eigen::Map<const RowMatrix>(stored.values.data(), rows, static_cast<int64_t>(stored.values.size()) / rows);
 }
 
+// The weights, their products in `kernel`: each test runs in every kernel this machine has.
+Weights in_kernel(Weights weights, MatmulKernel kernel) {
+  weights.matmul = kernel;
+  return weights;
+}
+
 // Restores the OpenMP thread count when a test changes it.
 struct ThreadCount {
   explicit ThreadCount(int threads) : saved(omp_get_max_threads()) { omp_set_num_threads(threads); }
@@ -34,7 +40,8 @@ struct ThreadCount {
 }  // namespace
 
 TEST_CASE("logits are bit-identical at 1 and 2 threads", "[forward][determinism]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 1);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 1),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const auto tokens = random_tokens(6 * 11, weights.config.vocab_size, 2);
   RowMatrix one, two;
   {
@@ -50,7 +57,8 @@ TEST_CASE("logits are bit-identical at 1 and 2 threads", "[forward][determinism]
 }
 
 TEST_CASE("a sequence's activations do not depend on the rest of the batch", "[forward][determinism]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 3);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 3),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int batch = 5, positions = 7;
   const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 4);
   const RowMatrix together = run(weights, tokens, batch, positions);
@@ -62,7 +70,8 @@ TEST_CASE("a sequence's activations do not depend on the rest of the batch", "[f
 }
 
 TEST_CASE("right padding does not change the real tokens' logits", "[forward]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 5);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 5),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const auto tokens = random_tokens(5, weights.config.vocab_size, 6);
   std::vector<int32_t> padded = tokens;
   padded.resize(9, 0);
@@ -72,7 +81,8 @@ TEST_CASE("right padding does not change the real tokens' logits", "[forward]") 
 }
 
 TEST_CASE("restricted logits agree with the full vocabulary", "[forward]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 7);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 7),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int batch = 3, positions = 6;
   const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 8);
   const RowMatrix full = run(weights, tokens, batch, positions);
@@ -102,7 +112,8 @@ TEST_CASE("restricted logits agree with the full vocabulary", "[forward]") {
 
 TEST_CASE("patching with a prompt's own activations changes nothing, another prompt's changes only later positions",
           "[forward][interventions]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 9);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 9),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int positions = 6;
   const auto clean = random_tokens(positions, weights.config.vocab_size, 10);
   const auto corrupt = random_tokens(positions, weights.config.vocab_size, 11);
@@ -125,7 +136,8 @@ TEST_CASE("patching with a prompt's own activations changes nothing, another pro
 }
 
 TEST_CASE("zeroing one head's result removes exactly its contribution from attn_out", "[forward][interventions]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 12);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 12),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int batch = 2, positions = 5, layer = 1, head = 2;
   const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 13);
   const HookPoint result{Site::attn_result, layer}, out{Site::attn_out, layer};
@@ -147,7 +159,8 @@ TEST_CASE("zeroing one head's result removes exactly its contribution from attn_
 }
 
 TEST_CASE("components recomputed from cached residuals match the forward pass", "[components]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 14);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 14),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int batch = 3, positions = 7, layer = 2, rows = batch * positions;
   const auto tokens = random_tokens(rows, weights.config.vocab_size, 15);
   const HookPoint resid_pre{Site::resid_pre, layer}, result{Site::attn_result, layer},
@@ -172,7 +185,8 @@ TEST_CASE("components recomputed from cached residuals match the forward pass", 
 }
 
 TEST_CASE("queries, keys and values can come from different prompts", "[components]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 16);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 16),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int positions = 6, layer = 1, head = 0;
   const auto a = random_tokens(positions, weights.config.vocab_size, 17);
   const auto b = random_tokens(positions, weights.config.vocab_size, 18);
@@ -204,7 +218,8 @@ TEST_CASE("bad token batches are user errors", "[forward]") {
 }
 
 TEST_CASE("a scratch reused across batches of other shapes gives the same logits as fresh buffers", "[forward]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 11);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 11),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const auto first = random_tokens(3 * 6, weights.config.vocab_size, 12);
   const auto second = random_tokens(2 * 9, weights.config.vocab_size, 13);
   LogitRequest last;
@@ -219,7 +234,8 @@ TEST_CASE("a scratch reused across batches of other shapes gives the same logits
 
 TEST_CASE("logits written into a kept matrix equal fresh ones and keep its memory while the shape holds",
           "[forward]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 14);
+  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 14),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const auto tokens = random_tokens(3 * 7, weights.config.vocab_size, 15);
   LogitRequest last, two_ids;
   last.positions = LogitRequest::Positions::last;
@@ -255,7 +271,8 @@ TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hook
   config.n_head = shape.n_head;
   config.d_mlp = shape.d_mlp;
   config.n_ctx = std::max(config.n_ctx, shape.positions);
-  const Weights weights = cscrub::test::random_weights(config, 16);
+  const Weights weights =
+      in_kernel(cscrub::test::random_weights(config, 16), GENERATE(from_range(cscrub::test::matmul_kernels_here())));
   const int batch = 2, positions = shape.positions;
   const auto tokens = random_tokens(batch * positions, config.vocab_size, 17);
   for (int threads : {1, 2}) {

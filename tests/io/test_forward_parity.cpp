@@ -1,6 +1,7 @@
 // Golden tests in llm.c's style: engine::forward on random GPT-2 models (tools/make_random_model.py)
 // against the independent PyTorch reference (tools/reference_forward.py), comparing the logits and every
-// hook point, reads and patches alike, and printing the largest difference per hook.
+// hook point, reads and patches alike, and printing the largest difference per hook; in every matrix-product
+// kernel this machine runs.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <iomanip>
@@ -12,6 +13,7 @@
 #include "cscrub/engine/interventions.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "matmul_kernels.hpp"
 #include "random_model.hpp"
 #include "test_paths.hpp"
 
@@ -152,17 +154,22 @@ TEST_CASE("forward parity: logits and every hook match the PyTorch reference", "
       const fs::path tokens_npy = write_tokens(dir, "tokens.npy", tokens, c.batch, c.positions);
       test::run_reference(dir / "model", tokens_npy, dir / "reference");
 
-      const engine::Weights weights = io::load_weights(dir / "model");
-      auto cache = engine::ActivationCache::record_all(weights.config);
-      const engine::TokenBatch batch{tokens, c.batch, c.positions};
-      const engine::RowMatrix logits = engine::forward(weights, batch, {}, &cache);
-      CHECK(cache.all().size() == static_cast<size_t>(4 + 18 * c.model.layers));  // every hook was offered
-      check_against_reference(cache, logits, c.batch, c.positions, dir / "reference", describe(c));
+      engine::Weights weights = io::load_weights(dir / "model");
+      for (const engine::MatmulKernel kernel : test::matmul_kernels_here()) {
+        INFO(engine::to_string(kernel));
+        weights.matmul = kernel;
+        auto cache = engine::ActivationCache::record_all(weights.config);
+        const engine::TokenBatch batch{tokens, c.batch, c.positions};
+        const engine::RowMatrix logits = engine::forward(weights, batch, {}, &cache);
+        CHECK(cache.all().size() == static_cast<size_t>(4 + 18 * c.model.layers));  // every hook was offered
+        check_against_reference(cache, logits, c.batch, c.positions, dir / "reference",
+                                describe(c) + ", " + std::string(engine::to_string(kernel)));
 
-      // Recording must not change the result: the plain forward gives the same logits.
-      const engine::RowMatrix plain = engine::forward(weights, batch, {});
-      REQUIRE(plain.rows() == logits.rows());
-      CHECK((plain - logits).cwiseAbs().maxCoeff() <= 1e-5f);
+        // Recording must not change the result: the plain forward gives the same logits.
+        const engine::RowMatrix plain = engine::forward(weights, batch, {});
+        REQUIRE(plain.rows() == logits.rows());
+        CHECK((plain - logits).cwiseAbs().maxCoeff() <= 1e-5f);
+      }
     }
   }
 }
@@ -179,7 +186,9 @@ TEST_CASE("forward parity: logit requests select the reference's rows and column
   const auto& all = std::get<std::vector<float>>(reference.values);
   auto expected = [&](int b, int p, int token) { return all[(static_cast<size_t>(b) * positions + p) * options.vocab + token]; };
 
-  const engine::Weights weights = io::load_weights(dir / "model");
+  engine::Weights weights = io::load_weights(dir / "model");
+  weights.matmul = GENERATE(from_range(test::matmul_kernels_here()));
+  INFO(engine::to_string(weights.matmul));
   const engine::TokenBatch token_batch{tokens, batch, positions};
   const std::vector<int32_t> columns = {3, 0, 69, 3};
 
@@ -223,7 +232,9 @@ TEST_CASE("forward parity: patches change the forward exactly as the reference's
   test::run_reference(dir / "model", clean_npy, dir / "clean");
   test::run_reference(dir / "model", corrupt_npy, dir / "corrupt");
 
-  const engine::Weights weights = io::load_weights(dir / "model");
+  engine::Weights weights = io::load_weights(dir / "model");
+  weights.matmul = GENERATE(from_range(test::matmul_kernels_here()));
+  INFO(engine::to_string(weights.matmul));
   const engine::ModelConfig& config = weights.config;
   auto corrupt_cache = engine::ActivationCache::record_all(config);
   (void)engine::forward(weights, {corrupt, batch, positions}, {}, &corrupt_cache);
@@ -311,13 +322,18 @@ TEST_CASE("forward parity: a GPT-2-small-shaped random model", "[io][parity][slo
   test::run_reference(dir / "model", write_tokens(dir, "tokens.npy", tokens, batch, positions), dir / "reference",
                       hooks_argument);
 
-  const engine::Weights weights = io::load_weights(dir / "model");
+  engine::Weights weights = io::load_weights(dir / "model");
   std::set<engine::HookPoint> hooks;
   for (const auto& name : names) hooks.insert(engine::parse_hook_name(name, weights.config));
-  engine::ActivationCache cache(hooks);
-  const engine::RowMatrix logits = engine::forward(weights, {tokens, batch, positions}, {}, &cache);
-  CHECK(cache.all().size() == names.size());
-  check_against_reference(cache, logits, batch, positions, dir / "reference",
-                          "GPT-2-small shape: " + options.describe() + "; batch 2 x 12 tokens");
+  for (const engine::MatmulKernel kernel : test::matmul_kernels_here()) {
+    INFO(engine::to_string(kernel));
+    weights.matmul = kernel;
+    engine::ActivationCache cache(hooks);
+    const engine::RowMatrix logits = engine::forward(weights, {tokens, batch, positions}, {}, &cache);
+    CHECK(cache.all().size() == names.size());
+    check_against_reference(cache, logits, batch, positions, dir / "reference",
+                            "GPT-2-small shape: " + options.describe() + "; batch 2 x 12 tokens, " +
+                                std::string(engine::to_string(kernel)));
+  }
   fs::remove_all(dir / "model");  // ~500 MB
 }

@@ -10,6 +10,7 @@
 #include "cscrub/scrub/experiment.hpp"
 #include "cscrub/scrub/memory.hpp"
 #include "heap_tracking.hpp"
+#include "matmul_kernels.hpp"
 #include "scrub_fixtures.hpp"
 
 using namespace cscrub;
@@ -113,9 +114,11 @@ void check_same_numbers(const scrub::ExperimentResult& a, const scrub::Experimen
 
 TEST_CASE("the cache estimate is the bytes the cache allocates", "[scrub][memory]") {
   Setup setup;
+  setup.weights.matmul = GENERATE(from_range(test::matmul_kernels_here()));
+  INFO(engine::to_string(setup.weights.matmul));
   const auto settings = settings_with(16, 1);
-  const scrub::MemoryEstimate estimate =
-      scrub::estimate_memory(setup.weights.config, setup.dataset, setup.hypotheses, setup.baseline, settings);
+  const scrub::MemoryEstimate estimate = scrub::estimate_memory(
+      setup.weights.config, setup.weights.matmul, setup.dataset, setup.hypotheses, setup.baseline, settings);
   std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config.n_layer);
   for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, 4));
   CHECK(estimate.streams == static_cast<int>(streams.size()));
@@ -140,15 +143,18 @@ TEST_CASE("the estimated peak bounds the measured heap peak, and not loosely", "
     WARN("heap tracking is unavailable in this build (sanitizers): peak not measured");
     return;
   }
-  const Setup small_vocabulary, large_vocabulary(20000);
+  const engine::MatmulKernel kernel = GENERATE(from_range(test::matmul_kernels_here()));
+  INFO(engine::to_string(kernel));
+  Setup small_vocabulary, large_vocabulary(20000);
+  small_vocabulary.weights.matmul = large_vocabulary.weights.matmul = kernel;
   scrub::run_experiment(small_vocabulary.weights, small_vocabulary.dataset, small_vocabulary.hypotheses,
                         small_vocabulary.baseline, settings_with(16, 1));  // warm-up
   for (scrub::Metric metric : {scrub::Metric::logit_diff, scrub::Metric::kl, scrub::Metric::loss})
     for (int batch_size : {4, 16, 64}) {
       const Setup& setup = metric == scrub::Metric::logit_diff ? small_vocabulary : large_vocabulary;
       const auto settings = settings_with(batch_size, 2, metric);
-      const scrub::MemoryEstimate estimate =
-          scrub::estimate_memory(setup.weights.config, setup.dataset, setup.hypotheses, setup.baseline, settings);
+      const scrub::MemoryEstimate estimate = scrub::estimate_memory(
+          setup.weights.config, setup.weights.matmul, setup.dataset, setup.hypotheses, setup.baseline, settings);
       const int64_t measured = heap_growth(
           [&] { scrub::run_experiment(setup.weights, setup.dataset, setup.hypotheses, setup.baseline, settings); });
       // The weights exist before the run; the estimate's other parts are what the run allocates.
@@ -184,8 +190,9 @@ TEST_CASE("peak memory follows the batch, not the seeds or the references beyond
   const data::Dataset twice = interleaved_dataset(180, memory_config().vocab_size, 43);
   const int64_t doubled = measure(twice, 8, 1);
   auto estimated = [&](const data::Dataset& dataset) {
-    return static_cast<int64_t>(
-        scrub::estimate_memory(setup.weights.config, dataset, setup.hypotheses, setup.baseline, settings_with(8, 1)).peak());
+    return static_cast<int64_t>(scrub::estimate_memory(setup.weights.config, setup.weights.matmul, dataset,
+                                                       setup.hypotheses, setup.baseline, settings_with(8, 1))
+                                    .peak());
   };
   INFO("90 prompts: " << one_seed << " bytes, 180 prompts: " << doubled << "; estimates " << estimated(setup.dataset)
                       << ", " << estimated(twice));
@@ -224,8 +231,8 @@ TEST_CASE("same numbers whatever the batch size, threads and number of seeds", "
 TEST_CASE("a run over the limit is refused before allocating, with a number of prompts that fits", "[scrub][memory]") {
   Setup setup;
   auto settings = settings_with(16, 2);
-  const scrub::MemoryEstimate estimate =
-      scrub::estimate_memory(setup.weights.config, setup.dataset, setup.hypotheses, setup.baseline, settings);
+  const scrub::MemoryEstimate estimate = scrub::estimate_memory(
+      setup.weights.config, setup.weights.matmul, setup.dataset, setup.hypotheses, setup.baseline, settings);
   settings.max_memory_bytes = estimate.peak() - estimate.clean_cache / 2;
   std::string message, hint;
   const int64_t allocated = heap_growth([&] {
@@ -250,8 +257,9 @@ TEST_CASE("a run over the limit is refused before allocating, with a number of p
   CHECK(fits > 90 / 4);  // half the cache over the limit: about half the prompts fit
   data::Dataset smaller = setup.dataset;
   smaller.examples.resize(static_cast<size_t>(fits));
-  CHECK(scrub::estimate_memory(setup.weights.config, smaller, setup.hypotheses, setup.baseline, settings).peak() <=
-        settings.max_memory_bytes);
+  CHECK(scrub::estimate_memory(setup.weights.config, setup.weights.matmul, smaller, setup.hypotheses, setup.baseline,
+                               settings)
+            .peak() <= settings.max_memory_bytes);
   CHECK_NOTHROW(scrub::run_experiment(setup.weights, smaller, setup.hypotheses, setup.baseline, settings));
 
   // The cache alone has its own limit.

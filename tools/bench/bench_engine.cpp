@@ -1,5 +1,6 @@
 // The engine against tuned PyTorch on the same weights, in the same run (issue: >= 1.2x with full logits,
-// >= 1.5x with last-position logits), and as a fraction of the machine's measured FP32 peak. cscrub's and
+// >= 1.5x with last-position logits), in each matrix-product kernel this machine runs, and as a fraction of
+// the machine's measured FP32 FMA peak (the AMX kernel does not use FMAs, so it can pass 100%). cscrub's and
 // PyTorch's forwards alternate; the table gives each side's best and the median ratio of adjacent pairs.
 //
 // usage: bench_engine MODEL_DIR [--batch 64] [--positions 16] [--repeat 10] [--no-torch]
@@ -68,6 +69,9 @@ class TorchServer {
     }
     requests_ = ::fdopen(to_child[1], "w");
     answers_ = ::fdopen(from_child[0], "r");
+    // The server's first line, "ready CORE", once its model is loaded; nothing if it died on the way.
+    const std::string first = answer();
+    if (first.rfind("ready ", 0) == 0) openblas_core_ = first.substr(6);
   }
   TorchServer(const TorchServer&) = delete;
   TorchServer& operator=(const TorchServer&) = delete;
@@ -77,17 +81,28 @@ class TorchServer {
     if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
   }
 
+  bool ready() const { return !openblas_core_.empty(); }
+  // The core type of the OpenBLAS PyTorch runs on (its kernels decide PyTorch's speed).
+  const std::string& openblas_core() const { return openblas_core_; }
+
   // Seconds of one PyTorch forward, or 0 when the server is not there (no torch, a crash).
   double seconds(bool last_only) {
-    if (requests_ == nullptr || answers_ == nullptr) return 0;
+    if (requests_ == nullptr) return 0;
     std::fprintf(requests_, "%s\n", last_only ? "last" : "all");
     std::fflush(requests_);
-    char line[64] = {};
-    if (std::fgets(line, sizeof line, answers_) == nullptr) return 0;
-    return std::atof(line);
+    return std::atof(answer().c_str());
   }
 
  private:
+  std::string answer() {
+    char line[256] = {};
+    if (answers_ == nullptr || std::fgets(line, sizeof line, answers_) == nullptr) return {};
+    std::string text = line;
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  }
+
+  std::string openblas_core_;
   pid_t pid_ = -1;
   FILE* requests_ = nullptr;
   FILE* answers_ = nullptr;
@@ -102,11 +117,9 @@ std::string ratio_text(double ratio) {
 
 std::string torch_command(const std::string& model_dir, int batch, int positions) {
   // glibc's huge-page tunable: without it PyTorch's fresh tensors are faulted in 4 KiB at a time, which
-  // halves its speed on virtual machines (measured 550 -> 1,100 tokens/s with full logits).
-  // OPENBLAS_CORETYPE is forced, not inherited: machines here export OPENBLAS_CORETYPE=Haswell, which
-  // costs OpenBLAS 40% on this CPU (measured 1,130 -> 690 tokens/s); CSCRUB_BENCH_OPENBLAS_CORETYPE overrides.
-  return std::string("GLIBC_TUNABLES=glibc.malloc.hugetlb=1 ") +
-         "OPENBLAS_CORETYPE=\"${CSCRUB_BENCH_OPENBLAS_CORETYPE:-SkylakeX}\" /usr/bin/python3 " + CSCRUB_SOURCE_DIR +
+  // halves its speed on virtual machines (measured 550 -> 1,100 tokens/s with full logits). bench_torch.py
+  // chooses OpenBLAS's core type for this CPU (CSCRUB_BENCH_OPENBLAS_CORETYPE overrides).
+  return std::string("GLIBC_TUNABLES=glibc.malloc.hugetlb=1 /usr/bin/python3 ") + CSCRUB_SOURCE_DIR +
          "/tools/bench/bench_torch.py '" + model_dir + "' --batch " + std::to_string(batch) + " --positions " +
          std::to_string(positions) + " --serve";
 }
@@ -133,7 +146,10 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    const engine::Weights weights = io::load_weights(model_dir);
+    engine::Weights weights = io::load_weights(model_dir);
+    // Every kernel this machine runs, each against PyTorch.
+    std::vector<engine::MatmulKernel> kernels{engine::MatmulKernel::fp32_fma};
+    if (engine::amx_usable()) kernels.push_back(engine::MatmulKernel::amx_split_bf16);
     const engine::ModelConfig& config = weights.config;
     std::mt19937 generator(0);
     std::uniform_int_distribution<int32_t> pick(0, config.vocab_size - 1);
@@ -146,53 +162,59 @@ int main(int argc, char** argv) {
     std::printf("model %s: %d layers x %d heads x %d, vocab %d; batch %d x %d tokens; %d threads\n", model_dir.c_str(),
                 config.n_layer, config.n_head, config.d_model, config.vocab_size, batch, positions, threads);
     std::printf("measured FP32 FMA peak: %.0f GFLOP/s\n", peak);
-    const char* coretype = std::getenv("CSCRUB_BENCH_OPENBLAS_CORETYPE");
-    if (with_torch)
-      std::printf("PyTorch: OpenBLAS core type %s, 1 torch thread, glibc huge pages\n",
-                  coretype ? coretype : "SkylakeX");
-    std::printf("\n");
-    std::printf("%-15s %12s %12s %11s %13s %9s %7s\n", "logits", "cscrub tok/s", "torch tok/s", "best ratio",
-                "median ratio", "GFLOP/s", "% peak");
     std::signal(SIGPIPE, SIG_IGN);  // a PyTorch server that died reads as "no result", not as our death
     std::unique_ptr<TorchServer> torch;
-    if (with_torch) torch = std::make_unique<TorchServer>(torch_command(model_dir, batch, positions));
-    for (bool last_only : {false, true}) {
-      engine::LogitRequest request;
-      if (last_only) request.positions = engine::LogitRequest::Positions::last;
-      // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch
-      // and one logits matrix.
-      engine::ForwardScratch scratch;
-      engine::RowMatrix logits;
-      const auto run = [&] {
-        engine::forward_into(weights, {tokens, batch, positions}, request, logits, nullptr, &scratch);
-      };
-      // Alternating forwards, each side's best, and the median of the paired ratios (each pair ran within
-      // a second of each other).
-      run();
-      if (torch) torch->seconds(last_only);  // warm-ups
-      std::vector<double> ours, theirs, ratios;
-      for (int i = 0; i < repeat; ++i) {
-        ours.push_back(seconds_of(run));
-        const double torch_seconds = torch ? torch->seconds(last_only) : 0;
-        if (torch_seconds > 0) {
+    if (with_torch) {
+      torch = std::make_unique<TorchServer>(torch_command(model_dir, batch, positions));
+      if (!torch->ready())
+        throw Error(
+            "the PyTorch reference did not start (its error is above); --no-torch "
+            "measures cscrub alone");
+      std::printf("PyTorch: OpenBLAS core type %s, 1 torch thread, glibc huge pages\n", torch->openblas_core().c_str());
+    }
+    std::printf("\n");
+    std::printf("%-15s %-15s %12s %12s %11s %13s %9s %10s\n", "logits", "matmul", "cscrub tok/s", "torch tok/s",
+                "best ratio", "median ratio", "GFLOP/s", "% FMA peak");
+    for (bool last_only : {false, true})
+      for (const engine::MatmulKernel kernel : kernels) {
+        weights.matmul = kernel;
+        engine::LogitRequest request;
+        if (last_only) request.positions = engine::LogitRequest::Positions::last;
+        // As a caller running many forwards does (`cscrub forward --repeat`, the activation cache): one scratch
+        // and one logits matrix.
+        engine::ForwardScratch scratch;
+        engine::RowMatrix logits;
+        const auto run = [&] {
+          engine::forward_into(weights, {tokens, batch, positions}, request, logits, nullptr, &scratch);
+        };
+        // Alternating forwards, each side's best, and the median of the paired ratios (each pair ran within
+        // a second of each other).
+        run();
+        if (torch) torch->seconds(last_only);  // warm-ups
+        std::vector<double> ours, theirs, ratios;
+        for (int i = 0; i < repeat; ++i) {
+          ours.push_back(seconds_of(run));
+          if (!torch) continue;
+          const double torch_seconds = torch->seconds(last_only);
+          if (torch_seconds <= 0) throw Error("the PyTorch reference stopped answering (its error is above)");
           theirs.push_back(torch_seconds);
           ratios.push_back(torch_seconds / ours.back());
         }
+        const double seconds = *std::min_element(ours.begin(), ours.end());
+        const double tokens_per_second = batch * positions / seconds;
+        const double torch_tokens_per_second =
+            theirs.empty() ? 0 : batch * positions / *std::min_element(theirs.begin(), theirs.end());
+        const int logit_rows = last_only ? batch : batch * positions;
+        // The work actually done: last-position logits skip most of the last block for the other rows.
+        const double flops = engine::forward_flops(config, batch, positions, logit_rows, config.vocab_size) -
+                             engine::skipped_last_block_flops(config, batch, positions, logit_rows);
+        const double gflops = flops / seconds / 1e9;
+        const double best_ratio = torch_tokens_per_second > 0 ? tokens_per_second / torch_tokens_per_second : 0;
+        std::printf("%-15s %-15s %12.1f %12.1f %11s %13s %9.1f %9.1f%%\n",
+                    last_only ? "last position" : "all positions", std::string(engine::to_string(kernel)).c_str(),
+                    tokens_per_second, torch_tokens_per_second, ratio_text(best_ratio).c_str(),
+                    ratio_text(median(ratios)).c_str(), gflops, 100 * gflops / peak);
       }
-      const double seconds = *std::min_element(ours.begin(), ours.end());
-      const double tokens_per_second = batch * positions / seconds;
-      const double torch_tokens_per_second =
-          theirs.empty() ? 0 : batch * positions / *std::min_element(theirs.begin(), theirs.end());
-      const int logit_rows = last_only ? batch : batch * positions;
-      // The work actually done: last-position logits skip most of the last block for the other rows.
-      const double flops = engine::forward_flops(config, batch, positions, logit_rows, config.vocab_size) -
-                           engine::skipped_last_block_flops(config, batch, positions, logit_rows);
-      const double gflops = flops / seconds / 1e9;
-      const double best_ratio = torch_tokens_per_second > 0 ? tokens_per_second / torch_tokens_per_second : 0;
-      std::printf("%-15s %12.1f %12.1f %11s %13s %9.1f %6.1f%%\n", last_only ? "last position" : "all positions",
-                  tokens_per_second, torch_tokens_per_second, ratio_text(best_ratio).c_str(),
-                  ratio_text(median(ratios)).c_str(), gflops, 100 * gflops / peak);
-    }
   } catch (const cscrub::Error& error) {
     std::fprintf(stderr, "bench_engine: %s\n", error.what());
     return 1;

@@ -2,23 +2,41 @@
 """PyTorch's best CPU forward of a GPT-2 model directory, for bench_engine's comparison.
 
 Tuned as a PyTorch user would tune it on this machine: Debian's torch with OpenBLAS (libopenblas0-pthread),
-OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 does not know this CPU and would fall back to SSE3 kernels) and
-one torch thread (torch's threads otherwise fight OpenBLAS's). bench_engine also runs it with
+on a CPU with AVX-512 OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 does not know Zen 4 and 5 and would fall back
+to SSE3 kernels; elsewhere OpenBLAS's own detection, since SkylakeX kernels die of an illegal instruction
+without AVX-512), and one torch thread (torch's threads otherwise fight OpenBLAS's). bench_engine also runs it with
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for fresh tensors: 2x faster on virtual machines, where
 page faults are expensive). Prints one line: tokens/s.
 
 With --serve it times one forward per request instead, so that bench_engine can alternate its own forwards
 with PyTorch's (both then see the same machine: on a shared virtual machine the speed drifts by 20% within
-a minute). Requests on stdin, one per line: "all" or "last"; each answer is one line, the seconds taken.
+a minute). It first prints "ready CORE" (the OpenBLAS core type in use) once the model is loaded. Requests on
+stdin, one per line: "all" or "last"; each answer is one line, the seconds taken.
 
 usage: bench_torch.py MODEL_DIR --batch 64 --positions 16 (--repeat 5 [--last-only] | --serve)
 """
 import os
 
-# Forced, not defaulted: an inherited OPENBLAS_CORETYPE=Haswell (exported on these machines) costs 40%.
-os.environ["OPENBLAS_CORETYPE"] = os.environ.get("CSCRUB_BENCH_OPENBLAS_CORETYPE", "SkylakeX")
+
+def choose_openblas_core():
+    """CSCRUB_BENCH_OPENBLAS_CORETYPE if set; else SkylakeX on a CPU with AVX-512, else OpenBLAS's own choice.
+
+    Never inherited: an OPENBLAS_CORETYPE=Haswell exported on AVX-512 machines here cost 40%."""
+    core = os.environ.get("CSCRUB_BENCH_OPENBLAS_CORETYPE")
+    if core is None:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
+        core = "SkylakeX" if "avx512f" in flags else ""
+    if core:
+        os.environ["OPENBLAS_CORETYPE"] = core
+    else:
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+
+
+choose_openblas_core()  # before torch loads OpenBLAS
 
 import argparse  # noqa: E402
+import ctypes  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -55,6 +73,17 @@ def fast_forward(model, tokens, last_only):
     return x @ w["wte.weight"].T
 
 
+def openblas_core_in_use():
+    """The core type of the OpenBLAS that torch loaded, or a note that torch runs without OpenBLAS."""
+    with open("/proc/self/maps") as maps:
+        libraries = sorted({line.split()[-1] for line in maps if "libopenblas" in line})
+    if not libraries:
+        return "none (reference BLAS: install libopenblas0-pthread)"
+    corename = ctypes.CDLL(libraries[0]).openblas_get_corename
+    corename.restype = ctypes.c_char_p
+    return corename().decode()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model_dir")
@@ -70,6 +99,7 @@ def main():
     tokens = torch.randint(0, model.w["wte.weight"].shape[0], (args.batch, args.positions), generator=generator)
     with torch.inference_mode():
         if args.serve:
+            print(f"ready {openblas_core_in_use()}", flush=True)
             for request in sys.stdin:
                 start = time.perf_counter()
                 fast_forward(model, tokens, request.strip() == "last")

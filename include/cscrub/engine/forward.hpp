@@ -43,7 +43,7 @@ class ForwardScratch {
   ForwardScratch& operator=(ForwardScratch&&) noexcept;
 
   // Buffers for `rows` rows of this model, reused when the shape is the one served last.
-  ForwardWorkspace& workspace(const ModelConfig& config, int rows);
+  ForwardWorkspace& workspace(const ModelConfig& config, MatmulKernel kernel, int rows);
 
  private:
   std::unique_ptr<ForwardWorkspace> workspace_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cscrub/engine/config.hpp"
+#include "cscrub/engine/matmul.hpp"
 #include "cscrub/engine/tensor.hpp"
 
 namespace cscrub::engine {
@@ -30,6 +31,8 @@ struct Weights {
   RowMatrix position_embedding;  // wpe [n_ctx, D]
   std::vector<LayerWeights> layers;
   RowVector ln_final_weight, ln_final_bias;  // [D]
+  // The arithmetic of every product with these weights (forward passes, components, logits).
+  MatmulKernel matmul = fastest_matmul_kernel();
 };
 
 // Allocates every tensor with the shape `config` implies (values uninitialised).

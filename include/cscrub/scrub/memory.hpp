@@ -10,6 +10,7 @@
 
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/engine/config.hpp"
+#include "cscrub/engine/matmul.hpp"
 #include "cscrub/graph/hypothesis.hpp"
 #include "cscrub/scrub/experiment.hpp"
 
@@ -38,10 +39,11 @@ struct MemoryEstimate {
   uint64_t peak() const;
 };
 
-// The estimate for `run_experiment` with these arguments (program and model_file left at 0).
-MemoryEstimate estimate_memory(const engine::ModelConfig& config, const data::Dataset& dataset,
-                               const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
-                               const ExperimentSettings& settings);
+// The estimate for `run_experiment` with these arguments, for weights of this shape whose products run in
+// `matmul` (program and model_file left at 0).
+MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::MatmulKernel matmul,
+                               const data::Dataset& dataset, const std::vector<graph::Hypothesis>& hypotheses,
+                               const graph::Hypothesis& baseline, const ExperimentSettings& settings);
 
 // The estimate with its per-prompt parts (cache, results, statistics, tokens) scaled to `prompts` prompts
 // like the estimated ones; batch parts kept, which is conservative for fewer prompts.
