@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include <omp.h>
 
+#include "cscrub/engine/huge_pages.hpp"
 #include "cscrub/error.hpp"
 #include "gemm_amx.hpp"
 #include "gemm_kernel.hpp"
@@ -216,6 +219,22 @@ bool runs_transposed(Layout layout, bool bias, Index rows) {
 }
 
 }  // namespace
+
+float* PackingBuffers::Buffer::at_least(size_t floats) {
+  if (floats_ < floats) {
+    data_.reset();  // not both sizes at once
+    floats_ = 0;
+    constexpr size_t kLine = 64;
+    const size_t bytes = (floats * sizeof(float) + kLine - 1) / kLine * kLine;
+    data_.reset(static_cast<float*>(std::aligned_alloc(kLine, bytes)));
+    if (!data_) throw std::bad_alloc();
+    advise_huge_pages(data_.get(), bytes);
+    floats_ = floats;
+  }
+  return data_.get();
+}
+
+void PackingBuffers::Buffer::Free::operator()(float* data) const { std::free(data); }
 
 PackingSizes packing_sizes([[maybe_unused]] MatmulKernel kernel, Layout layout, bool bias, Index rows, Index depth,
                            Index columns, int threads) {

@@ -15,7 +15,7 @@
 // compositions (for one kernel: the two kernels round differently).
 #pragma once
 #include <Eigen/Core>
-#include <vector>
+#include <memory>
 
 #include "cscrub/engine/matmul.hpp"
 
@@ -39,20 +39,22 @@ enum class Layout { k_by_n, n_by_k };
 // buffers are faulted in page by page at every product, which cost 12% of a GPT-2 forward pass here.
 class PackingBuffers {
  public:
-  // `floats` floats, aligned for the kernel; the contents are not kept.
-  float* left(size_t floats) { return grown(left_, floats); }
-  float* right(size_t floats) { return grown(right_, floats); }
+  // `floats` floats, aligned to a cache line (64 bytes); the contents are not kept, nor initialised.
+  float* left(size_t floats) { return left_.at_least(floats); }
+  float* right(size_t floats) { return right_.at_least(floats); }
 
  private:
-  using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
-  static float* grown(Buffer& buffer, size_t floats) {
-    if (buffer.size() < floats) {
-      buffer.clear();
-      buffer.shrink_to_fit();  // not both sizes at once
-      buffer.resize(floats);
-    }
-    return buffer.data();
-  }
+  class Buffer {
+   public:
+    float* at_least(size_t floats);  // grows (asking for huge pages), never shrinks
+
+   private:
+    struct Free {
+      void operator()(float* data) const;
+    };
+    std::unique_ptr<float, Free> data_;
+    size_t floats_ = 0;
+  };
   Buffer left_, right_;
 };
 

@@ -23,8 +23,6 @@ constexpr Index kPassSteps = 32;
 constexpr size_t kChunkBytes = size_t{1} << 20;
 // Below this many blocks of rows per thread, the threads split the panels of B instead of the rows.
 constexpr Index kBlocksPerThread = 2;
-// Buffers start on a cache line: a tile row is one line.
-constexpr size_t kAlignmentFloats = 16;
 
 Index blocks_of(Index count, Index size) { return (count + size - 1) / size; }
 
@@ -56,10 +54,11 @@ struct Plan {
     return split_rows ? static_cast<size_t>(panels * steps) * kStepValues
                       : static_cast<size_t>(threads) * pass_values();
   }
-  // Left: packed A, then the accumulators. Right: packed B, then one block of C per thread.
+  // Left: packed A, then the accumulators. Right: packed B, then one block of C per thread. Each part starts
+  // on a cache line (PackingBuffers' are aligned, every part is a multiple of 64 bytes), as tile rows must.
   PackingSizes sizes() const {
-    return {packed_a_blocks() * pass_values() / 2 + accumulator_floats() + kAlignmentFloats,
-            packed_b_values() / 2 + static_cast<size_t>(threads) * kBlockFloats + kAlignmentFloats};
+    return {packed_a_blocks() * pass_values() / 2 + accumulator_floats(),
+            packed_b_values() / 2 + static_cast<size_t>(threads) * kBlockFloats};
   }
 
   Index row_blocks, panels, steps, passes, pass_steps;
@@ -67,12 +66,6 @@ struct Plan {
   bool split_rows;
   Index chunk_blocks;
 };
-
-float* aligned(float* buffer) {
-  const auto address = reinterpret_cast<std::uintptr_t>(buffer);
-  const std::uintptr_t line = kAlignmentFloats * sizeof(float);
-  return reinterpret_cast<float*>((address + line - 1) & ~(line - 1));
-}
 
 // The depth range of one pass: [k0, k0 + depth), in `steps` steps from `first_step`.
 struct Pass {
@@ -133,8 +126,8 @@ void multiply_with_amx(const ConstView& a, const ConstView& b, Layout layout, co
                        bool parallel, PackingBuffers& packing) {
   const Plan plan(c.rows, a.cols, c.cols, parallel ? omp_get_max_threads() : 1);
   const PackingSizes sizes = plan.sizes();
-  float* const left = aligned(packing.left(sizes.left));
-  float* const right = aligned(packing.right(sizes.right));
+  float* const left = packing.left(sizes.left);
+  float* const right = packing.right(sizes.right);
   const size_t pass_values = plan.pass_values();
   auto* const packed_a = reinterpret_cast<uint16_t*>(left);
   float* const accumulators = left + plan.packed_a_blocks() * pass_values / 2;
