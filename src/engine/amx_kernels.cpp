@@ -34,8 +34,9 @@ struct Parts {
 
 // x = high + middle + low exactly: high is x truncated to bf16 (it cannot round past the largest float),
 // middle the nearest bf16 to the rest, and low what is left, which has at most 8 significant bits (bf16's)
-// since high and middle took 8 each of x's 24. Both subtractions are exact. An infinite x is all high (its
-// products stay infinite); NaN stays NaN.
+// since high and middle took 8 each of x's 24. Both subtractions are exact. An infinite x is all high and NaN
+// stays NaN, so the result is not finite (NaN where the infinity meets the other operand's zero lower parts).
+// Below 2^-110 or so the lower parts are subnormal, which the tiles read as zero: values there lose precision.
 Parts split(__m512 x) {
   const __m512 high =
       _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
