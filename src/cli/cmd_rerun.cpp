@@ -100,12 +100,17 @@ void rerun(const RerunOptions& rerun_options) {
   const Json& recorded = record["provenance"];
   std::vector<std::string> files;
   const ExperimentOptions options = options_from(recorded, rerun_options, files);
-  const std::optional<engine::MatmulKernel> recorded_kernel = engine::matmul_kernel_named(options.matmul);
-  if (rerun_options.matmul.empty() && recorded_kernel == engine::MatmulKernel::amx_split_bf16 && !engine::amx_usable())
-    throw Error(rerun_options.record +
-                    ": recorded with the amx-split-bf16 products (Intel AMX), which this machine "
-                    "cannot run",
-                "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last digits");
+  if (rerun_options.matmul.empty() && options.matmul != "auto") {  // the recorded kernel
+    const std::optional<engine::MatmulKernel> recorded = engine::matmul_kernel_named(options.matmul);
+    if (!recorded)
+      throw Error(rerun_options.record + ": records an unknown products kernel '" + options.matmul + "'",
+                  "rerun with --matmul auto, fp32-fma or amx-split-bf16");
+    if (*recorded == engine::MatmulKernel::amx_split_bf16 && !engine::amx_usable())
+      throw Error(rerun_options.record + ": recorded with the amx-split-bf16 products (Intel AMX), which this "
+                                         "machine cannot run",
+                  "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last "
+                  "digits");
+  }
   const PreparedExperiment prepared = prepare_experiment(options, files);
 
   const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);

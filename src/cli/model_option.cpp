@@ -29,9 +29,12 @@ CLI::Option* add_matmul_option(CLI::App& command, std::string& choice) {
 engine::MatmulKernel matmul_kernel_for(const std::string& choice) {
   if (choice == "auto") return engine::fastest_matmul_kernel();
   const std::optional<engine::MatmulKernel> kernel = engine::matmul_kernel_named(choice);
-  if (!kernel) throw Error("--matmul " + choice + ": unknown kernel", "use auto, fp32-fma or amx-split-bf16");
+  // The choice may come from $CSCRUB_MATMUL: the messages name both.
+  if (!kernel)
+    throw Error("--matmul (or $CSCRUB_MATMUL) " + choice + ": unknown kernel", "use auto, fp32-fma or amx-split-bf16");
   if (*kernel == engine::MatmulKernel::amx_split_bf16 && !engine::amx_usable())
-    throw Error("--matmul amx-split-bf16: this CPU has no AMX-BF16 tiles, or the operating system does not grant them",
+    throw Error("--matmul (or $CSCRUB_MATMUL) amx-split-bf16: this CPU has no AMX-BF16 tiles, or the operating "
+                "system does not grant them",
                 "use --matmul fp32-fma (or auto)");
   return *kernel;
 }

@@ -14,6 +14,22 @@
 
 namespace cscrub::engine {
 
+namespace {
+
+// What a block's products (q/k/v, MLP in and out; the attention output is smaller) pack, at most, per buffer.
+gemm::PackingSizes block_packing(const ModelConfig& config, MatmulKernel kernel, int rows, int threads) {
+  gemm::PackingSizes largest{0, 0};
+  const int d = config.d_model, d_mlp = config.d_mlp;
+  for (const auto& [depth, columns] : {std::pair{d, 3 * d}, std::pair{d, d_mlp}, std::pair{d_mlp, d}}) {
+    const gemm::PackingSizes sizes =
+        gemm::packing_sizes(kernel, gemm::Layout::k_by_n, true, rows, depth, columns, threads);
+    largest = {std::max(largest.left, sizes.left), std::max(largest.right, sizes.right)};
+  }
+  return largest;
+}
+
+}  // namespace
+
 // Buffers reused by every layer; every entry is written before it is read.
 struct ForwardWorkspace {
   ForwardWorkspace(const ModelConfig& config, MatmulKernel kernel, int rows)
@@ -28,15 +44,9 @@ struct ForwardWorkspace {
     for (RowMatrix* buffer : {&residual, &normalized, &qkv, &z, &attn_out, &mlp_hidden, &mlp_out})
       advise_huge_pages(*buffer);
     // Sized for the largest product up front: growing later would allocate (and fault in) twice.
-    gemm::PackingSizes largest{0, 0};
-    const int d = config.d_model, d_mlp = config.d_mlp;
-    for (const auto& [depth, columns] : {std::pair{d, 3 * d}, std::pair{d, d_mlp}, std::pair{d_mlp, d}}) {
-      const gemm::PackingSizes sizes =
-          gemm::packing_sizes(kernel, gemm::Layout::k_by_n, true, rows, depth, columns, omp_get_max_threads());
-      largest = {std::max(largest.left, sizes.left), std::max(largest.right, sizes.right)};
-    }
-    packing.left(largest.left);
-    packing.right(largest.right);
+    const gemm::PackingSizes sizes = block_packing(config, kernel, rows, omp_get_max_threads());
+    packing.left(sizes.left);
+    packing.right(sizes.right);
   }
   bool fits(const ModelConfig& config, int rows) const {
     return residual.rows() == rows && residual.cols() == config.d_model && mlp_hidden.cols() == config.d_mlp;
@@ -370,6 +380,11 @@ double forward_flops(const ModelConfig& config, int batch, int positions, int lo
   // Causal attention: scores and value mixing, each ~ positions/2 keys per query.
   const double attention = 2.0 * 2.0 * tokens * (positions + 1) / 2.0 * d;
   return config.n_layer * (projections + attention) + 2.0 * logit_rows * d * logit_columns;
+}
+
+uint64_t forward_packing_bytes(const ModelConfig& config, MatmulKernel kernel, int rows, int threads) {
+  const gemm::PackingSizes sizes = block_packing(config, kernel, rows, threads);
+  return sizeof(float) * (sizes.left + sizes.right);
 }
 
 double skipped_last_block_flops(const ModelConfig& config, int batch, int positions, int logit_rows) {

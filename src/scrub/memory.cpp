@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/graph/model_graph.hpp"
 #include "cscrub/scrub/clean_cache.hpp"
@@ -28,25 +29,18 @@ class ProductPacking {
   ProductPacking(const engine::ModelConfig& config, engine::MatmulKernel kernel, int threads)
       : config_(config), kernel_(kernel), threads_(threads) {}
 
-  uint64_t of(const engine::ProductShape& shape) const {
-    return engine::matmul_packing_bytes(kernel_, shape, threads_);
-  }
   // q, k and v projections of one head (d_model -> d_head, with bias), and its output (d_head -> d_model).
   uint64_t head(uint64_t rows) const {
     const int64_t r = static_cast<int64_t>(rows), d = config_.d_model, head = config_.d_head();
-    return std::max(of({r, d, head, false, true}), head_output(rows));
-  }
-  uint64_t head_output(uint64_t rows) const {
-    return of({static_cast<int64_t>(rows), config_.d_head(), config_.d_model, false, false});
+    return std::max(of({r, d, head, false, true}), of({r, head, d, false, false}));
   }
   uint64_t mlp(uint64_t rows) const {
     const int64_t r = static_cast<int64_t>(rows), d = config_.d_model, m = config_.d_mlp;
     return std::max(of({r, d, m, false, true}), of({r, m, d, false, true}));
   }
-  // The forward pass's largest product (q/k/v, MLP in and out, attention output).
+  // What a forward pass's workspace keeps for its products.
   uint64_t forward(uint64_t rows) const {
-    const int64_t r = static_cast<int64_t>(rows), d = config_.d_model;
-    return std::max({of({r, d, 3 * d, false, true}), mlp(rows), of({r, d, d, false, true})});
+    return engine::forward_packing_bytes(config_, kernel_, static_cast<int>(rows), threads_);
   }
   // The unembedding of `rows` rows over the whole vocabulary.
   uint64_t unembedding(uint64_t rows) const {
@@ -54,6 +48,10 @@ class ProductPacking {
   }
 
  private:
+  uint64_t of(const engine::ProductShape& shape) const {
+    return engine::matmul_packing_bytes(kernel_, shape, threads_);
+  }
+
   const engine::ModelConfig& config_;
   engine::MatmulKernel kernel_;
   int threads_;

@@ -204,7 +204,7 @@ TEST_CASE("cli forward: --matmul (and $CSCRUB_MATMUL) choose the products' kerne
 
   const CommandResult unknown = run_cli(model + " --matmul bf16");
   CHECK(unknown.exit_code == 1);
-  CHECK_THAT(unknown.output, Contains("cscrub: error: --matmul bf16: unknown kernel") &&
+  CHECK_THAT(unknown.output, Contains("cscrub: error: --matmul (or $CSCRUB_MATMUL) bf16: unknown kernel") &&
                                  Contains("use auto, fp32-fma or amx-split-bf16"));
   if (!cscrub::engine::amx_usable()) {
     const CommandResult refused = run_cli(model + " --matmul amx-split-bf16");

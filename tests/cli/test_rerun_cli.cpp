@@ -102,6 +102,13 @@ TEST_CASE("cscrub rerun repeats the products' kernel the record names", "[cli][r
     CHECK(again.exit_code == 0);
     CHECK_THAT(again.output, Catch::Contains("every number is identical"));
   }
+  // A kernel no cscrub knows: refused, naming it.
+  nlohmann::json unknown = read_json_file(fp32_record);
+  unknown["provenance"]["matmul"] = "fp64-exact";
+  write_json(dir / "unknown.json", unknown);
+  const auto unknown_rerun = cscrub_command("rerun " + shell_quote((dir / "unknown.json").string()));
+  CHECK(unknown_rerun.exit_code == 1);
+  CHECK_THAT(unknown_rerun.output, Catch::Contains("records an unknown products kernel 'fp64-exact'"));
   // A record of the AMX kernel, on a machine without it (only such a machine can check this): refused, with
   // the way to rerun in FP32.
   if (!cscrub::engine::amx_usable()) {

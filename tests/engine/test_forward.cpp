@@ -42,6 +42,7 @@ struct ThreadCount {
 TEST_CASE("logits are bit-identical at 1 and 2 threads", "[forward][determinism]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 1),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const auto tokens = random_tokens(6 * 11, weights.config.vocab_size, 2);
   RowMatrix one, two;
   {
@@ -59,6 +60,7 @@ TEST_CASE("logits are bit-identical at 1 and 2 threads", "[forward][determinism]
 TEST_CASE("a sequence's activations do not depend on the rest of the batch", "[forward][determinism]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 3),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int batch = 5, positions = 7;
   const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 4);
   const RowMatrix together = run(weights, tokens, batch, positions);
@@ -72,6 +74,7 @@ TEST_CASE("a sequence's activations do not depend on the rest of the batch", "[f
 TEST_CASE("right padding does not change the real tokens' logits", "[forward]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 5),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const auto tokens = random_tokens(5, weights.config.vocab_size, 6);
   std::vector<int32_t> padded = tokens;
   padded.resize(9, 0);
@@ -83,6 +86,7 @@ TEST_CASE("right padding does not change the real tokens' logits", "[forward]") 
 TEST_CASE("restricted logits agree with the full vocabulary", "[forward]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 7),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int batch = 3, positions = 6;
   const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 8);
   const RowMatrix full = run(weights, tokens, batch, positions);
@@ -114,6 +118,7 @@ TEST_CASE("patching with a prompt's own activations changes nothing, another pro
           "[forward][interventions]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 9),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int positions = 6;
   const auto clean = random_tokens(positions, weights.config.vocab_size, 10);
   const auto corrupt = random_tokens(positions, weights.config.vocab_size, 11);
@@ -138,6 +143,7 @@ TEST_CASE("patching with a prompt's own activations changes nothing, another pro
 TEST_CASE("zeroing one head's result removes exactly its contribution from attn_out", "[forward][interventions]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 12),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int batch = 2, positions = 5, layer = 1, head = 2;
   const auto tokens = random_tokens(batch * positions, weights.config.vocab_size, 13);
   const HookPoint result{Site::attn_result, layer}, out{Site::attn_out, layer};
@@ -161,6 +167,7 @@ TEST_CASE("zeroing one head's result removes exactly its contribution from attn_
 TEST_CASE("components recomputed from cached residuals match the forward pass", "[components]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 14),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int batch = 3, positions = 7, layer = 2, rows = batch * positions;
   const auto tokens = random_tokens(rows, weights.config.vocab_size, 15);
   const HookPoint resid_pre{Site::resid_pre, layer}, result{Site::attn_result, layer},
@@ -187,6 +194,7 @@ TEST_CASE("components recomputed from cached residuals match the forward pass", 
 TEST_CASE("queries, keys and values can come from different prompts", "[components]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 16),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int positions = 6, layer = 1, head = 0;
   const auto a = random_tokens(positions, weights.config.vocab_size, 17);
   const auto b = random_tokens(positions, weights.config.vocab_size, 18);
@@ -220,6 +228,7 @@ TEST_CASE("bad token batches are user errors", "[forward]") {
 TEST_CASE("a scratch reused across batches of other shapes gives the same logits as fresh buffers", "[forward]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 11),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const auto first = random_tokens(3 * 6, weights.config.vocab_size, 12);
   const auto second = random_tokens(2 * 9, weights.config.vocab_size, 13);
   LogitRequest last;
@@ -236,6 +245,7 @@ TEST_CASE("logits written into a kept matrix equal fresh ones and keep its memor
           "[forward]") {
   const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 14),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const auto tokens = random_tokens(3 * 7, weights.config.vocab_size, 15);
   LogitRequest last, two_ids;
   last.positions = LogitRequest::Positions::last;
@@ -273,6 +283,7 @@ TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hook
   config.n_ctx = std::max(config.n_ctx, shape.positions);
   const Weights weights =
       in_kernel(cscrub::test::random_weights(config, 16), GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
   const int batch = 2, positions = shape.positions;
   const auto tokens = random_tokens(batch * positions, config.vocab_size, 17);
   for (int threads : {1, 2}) {

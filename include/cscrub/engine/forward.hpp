@@ -67,6 +67,9 @@ void check_tokens(const ModelConfig& config, const TokenBatch& tokens);
 // Floating-point work of one forward (for benchmarks and cost reports): multiply-adds counted as 2 FLOPs,
 // every block over every row.
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns);
+// The bytes a forward's workspace holds for its products' packing (engine::matmul_packing_bytes), for `rows`
+// rows on `threads` threads: what the block products need, beyond what the unembedding may add.
+uint64_t forward_packing_bytes(const ModelConfig& config, MatmulKernel kernel, int rows, int threads);
 // The part of that work a forward without interventions skips: the last block's queries, attention,
 // attention output and MLP for the rows whose logits are not requested.
 double skipped_last_block_flops(const ModelConfig& config, int batch, int positions, int logit_rows);
