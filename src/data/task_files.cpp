@@ -3,11 +3,10 @@
 #include <toml++/toml.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
 
 #ifndef CSCRUB_DATASETS_DIR
 #error "CSCRUB_DATASETS_DIR must name the datasets/ directory (set in CMakeLists.txt)"
@@ -34,15 +33,10 @@ TaskFile::TaskFile(const std::filesystem::path& path) : path_(path), table_(std:
     throw Error("task file " + path.string() + " does not exist",
                 "set CSCRUB_DATASETS_DIR to the directory holding the task .toml files, or pass "
                 "--option vocabulary=FILE");
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(path, ignored)) throw Error(path.string() + ": is a directory, not a task file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read task file " + path.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  refuse_what_toml_cannot_read(text.str(), path.string());
+  const std::string text = io::read_input_file(path, io::input_limits::task_file);
+  refuse_what_toml_cannot_read(text, path.string());
   try {
-    table_->table = toml::parse(text.str(), path.string());
+    table_->table = toml::parse(text, path.string());
   } catch (const toml::parse_error& error) {
     throw Error(path.string() + ":" + std::to_string(error.source().begin.line) + ": " +
                 std::string(error.description()));
