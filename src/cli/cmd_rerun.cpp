@@ -13,6 +13,7 @@
 #include "cscrub/io/json_depth.hpp"
 #include "experiment_cli.hpp"
 #include "json_differences.hpp"
+#include "option_checks.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -159,8 +160,8 @@ void add_rerun_command(CLI::App& app) {
       ->add_option("--matmul", options->matmul,
                    "the products' kernel (default: the recorded one; another may change the last digits)")
       ->type_name("KERNEL");
-  command->add_option("--threads", options->threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
-  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(CLI::NonNegativeNumber);
+  command->add_option("--threads", options->threads, "threads (does not change results)")->check(thread_count());
+  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(memory_gib());
   command->add_flag("--quiet", options->quiet, "no progress bar");
   command->callback([options] { rerun(*options); });
 }

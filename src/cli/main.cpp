@@ -10,6 +10,17 @@
 #include "cscrub/io/output_file.hpp"
 #include "one_line.hpp"
 
+namespace {
+
+// Where the usage of the command that failed to parse is explained.
+std::string usage_hint(const CLI::App& app) {
+  for (const CLI::App* command : app.get_subcommands())
+    return "run `cscrub " + command->get_name() + " --help` for its options";
+  return "run `cscrub --help` for the commands";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   cscrub::io::remove_temporary_files_on_signals();
   CLI::App app{"cscrub: causal scrubbing of GPT-2 circuits, from hypothesis files"};
@@ -31,7 +42,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // --help and --version end parsing with exit code 0; every other parse error is a usage error, told on
+    // one line like any other error and with the same exit code.
+    if (error.get_exit_code() == 0) return app.exit(error);
+    fmt::print(stderr, "cscrub: error: {}\n", cscrub::cli::one_line(error.what()));
+    fmt::print(stderr, "  hint: {}\n", usage_hint(app));
+    return 1;
   } catch (const cscrub::Error& error) {
     fmt::print(stderr, "cscrub: error: {}\n", cscrub::cli::one_line(error.what()));
     if (!error.hint().empty()) fmt::print(stderr, "  hint: {}\n", cscrub::cli::one_line(error.hint()));

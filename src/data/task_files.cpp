@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 
 #include <cstdlib>
+#include <map>
+#include <string_view>
 
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/error.hpp"
@@ -65,9 +67,16 @@ std::vector<TaskFile::Entry> TaskFile::entries(const std::string& key) const {
   };
   if (!array || array->empty()) throw Error(where(*node) + "'" + key + "' must be a non-empty array of strings");
   std::vector<Entry> values;
+  std::map<std::string_view, int> line_of;  // a word listed twice would be drawn as two different ones
   for (const toml::node& element : *array) {
     const auto* value = element.as_string();
     if (!value) throw Error(where(element) + "'" + key + "' holds something that is not a string");
+    const auto [earlier, first] = line_of.emplace(value->get(), static_cast<int>(element.source().begin.line));
+    if (!first)
+      throw Error(where(element) + "'" + key + "' lists \"" + value->get() + "\" twice (also on line " +
+                      std::to_string(earlier->second) + ")",
+                  "each entry once: two draws of one entry (an IOI name as both IO and S, say) make prompts whose "
+                  "answer is their distractor");
     values.push_back({value->get(), static_cast<int>(element.source().begin.line)});
   }
   return values;

@@ -13,7 +13,6 @@ namespace cscrub::io {
 namespace {
 
 std::string kind_of(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
@@ -28,18 +27,22 @@ std::string size_text(uint64_t bytes) {
 
 }  // namespace
 
-InputFile::InputFile(const std::filesystem::path& path) {
+InputFile::InputFile(const std::filesystem::path& path, std::string_view format) {
+  const auto cannot_open = [&](int error) {
+    return Error(path.string() + ": cannot open the " + std::string(format) + ": " + std::strerror(error));
+  };
   // O_NONBLOCK: opening a FIFO to read would otherwise wait for a writer. A regular file ignores it.
   fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd_ < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
+  if (fd_ < 0) throw cannot_open(errno);
   struct stat status {};
   if (::fstat(fd_, &status) != 0) {
     const int error = errno;
     ::close(fd_);
-    throw Error(path.string() + ": cannot open: " + std::strerror(error));
+    throw cannot_open(error);
   }
   if (!S_ISREG(status.st_mode)) {
     ::close(fd_);
+    if (S_ISDIR(status.st_mode)) throw Error(path.string() + ": is a directory, not a " + std::string(format));
     throw Error(path.string() + ": is not a regular file (it is " + kind_of(status.st_mode) + ")");
   }
   size_ = static_cast<uint64_t>(status.st_size);
@@ -48,7 +51,7 @@ InputFile::InputFile(const std::filesystem::path& path) {
 InputFile::~InputFile() { ::close(fd_); }
 
 std::string read_input_file(const std::filesystem::path& path, const InputLimit& limit) {
-  const InputFile file(path);
+  const InputFile file(path, limit.format);
   const auto too_large = [&](const std::string& size) {
     return Error(path.string() + ": " + size + ", more than a " + std::string(limit.format) + " may have (" +
                      size_text(limit.max_bytes) + ")",

@@ -25,7 +25,7 @@ namespace cscrub::io {
 // ---- MappedFile ----
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
-  const InputFile file(path);  // a regular file: its size bounds everything read from it
+  const InputFile file(path, "safetensors file");  // a regular file: its size bounds everything read from it
   size_ = static_cast<size_t>(file.size());
   if (size_ > 0) {  // mmap refuses empty lengths; an empty file is an empty span
     void* mapped = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.descriptor(), 0);
@@ -195,7 +195,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
                    std::to_string(bytes.size()) + " bytes)");
 
   const auto* header_begin = reinterpret_cast<const char*>(bytes.data() + 8);
-  refuse_deep_json(std::string_view(header_begin, header_size), path.string() + " header");
+  refuse_deep_json(std::string_view(header_begin, header_size), path.string() + ": header");
   std::string duplicate_key;
   json header = parse_json_noting_duplicate_keys(std::string_view(header_begin, header_size),
                                                  /*allow_exceptions=*/false, duplicate_key);

@@ -22,17 +22,17 @@ inline constexpr InputLimit hypothesis{"hypothesis file", 4 * kMiB};      // a f
 inline constexpr InputLimit task_file{"task file", 4 * kMiB};             // the IOI vocabulary: 3 KB
 inline constexpr InputLimit model_config{"model config", 4 * kMiB};       // config.json: 1 KB
 inline constexpr InputLimit tokenizer_file{"tokenizer file", 256 * kMiB}; // GPT-2's encoder.json: 1 MB
-inline constexpr InputLimit run_record{"result record", 64 * kMiB};       // a run's --json: 10 KB
-inline constexpr InputLimit dataset{"dataset", 4096 * kMiB};              // 10^6 prompts: ~400 MB
-inline constexpr InputLimit npy_array{".npy array", 4096 * kMiB};
+inline constexpr InputLimit run_record{"result file", 64 * kMiB};         // a run's --json: 10 KB
+inline constexpr InputLimit dataset{"dataset file", 4096 * kMiB};         // 10^6 prompts: ~400 MB
+inline constexpr InputLimit npy_array{".npy file", 4096 * kMiB};
 }  // namespace input_limits
 
 // An open regular file, for readers that stream or map it (the safetensors weights, hashing). Throws
-// cscrub::Error "PATH: cannot open: REASON" or "PATH: is not a regular file (it is a FIFO)" without ever
-// blocking on a FIFO.
+// cscrub::Error "PATH: cannot open the FORMAT: REASON", "PATH: is a directory, not a FORMAT" or "PATH: is
+// not a regular file (it is a FIFO)", without ever blocking on a FIFO.
 class InputFile {
  public:
-  explicit InputFile(const std::filesystem::path& path);
+  explicit InputFile(const std::filesystem::path& path, std::string_view format = "regular file");
   ~InputFile();
   InputFile(const InputFile&) = delete;
   InputFile& operator=(const InputFile&) = delete;
