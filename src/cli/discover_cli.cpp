@@ -20,7 +20,7 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
   command.add_option("--n", options.n, "number of prompts")->capture_default_str()->check(at_least(1));
-  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
+  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str()->check(seed_value());
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
       ->type_name("KEY=VALUE");
   if (!batches) return;

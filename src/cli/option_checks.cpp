@@ -43,6 +43,19 @@ CLI::Validator at_least(long long minimum) {
                        "a whole number of at least " + std::to_string(minimum));
 }
 
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        unsigned long long value = 0;
+        const char* end = input.data() + input.size();
+        const auto [stop, error] = std::from_chars(input.data(), end, value);
+        if (error != std::errc() || stop != end)
+          return "must be a whole number from 0 to 18446744073709551615 (got " + input + ")";
+        return {};
+      },
+      "SEED");
+}
+
 CLI::Validator finite_positive() {
   return CLI::Validator(
       [](std::string& input) -> std::string {

@@ -8,6 +8,8 @@ namespace cscrub::cli {
 
 // A whole number >= minimum.
 CLI::Validator at_least(long long minimum);
+// A seed: a whole number from 0 to 2^64 - 1 (CLI11 alone reads -1 as 2^64 - 1, and larger numbers wrap).
+CLI::Validator seed_value();
 // A finite number > 0.
 CLI::Validator finite_positive();
 // --threads: from 1 to 4 x the machine's hardware threads (each OpenMP thread takes a stack and memory;
