@@ -18,7 +18,7 @@
 #include "cscrub/io/input_file.hpp"
 #include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
-#include "json_unique_keys.hpp"
+#include "cscrub/io/json_unique_keys.hpp"
 
 namespace cscrub::io {
 

@@ -25,6 +25,8 @@ inline constexpr InputLimit tokenizer_file{"tokenizer file", 256 * kMiB}; // GPT
 inline constexpr InputLimit run_record{"result file", 64 * kMiB};         // a run's --json: 10 KB
 inline constexpr InputLimit dataset{"dataset file", 4096 * kMiB};         // 10^6 prompts: ~400 MB
 inline constexpr InputLimit npy_array{".npy file", 4096 * kMiB};
+inline constexpr InputLimit pair_file{"pair file", 4096 * kMiB};          // like a dataset
+inline constexpr InputLimit graph_json{"graph file", 512 * kMiB};         // GPT-2 small's 32,491 edges: ~5 MB
 }  // namespace input_limits
 
 // An open regular file, for readers that stream or map it (the safetensors weights, hashing). Throws

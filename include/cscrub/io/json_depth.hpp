@@ -16,6 +16,9 @@ inline constexpr int kMaxJsonDepth = 64;
 // (brackets inside strings do not count).
 std::optional<size_t> line_nested_deeper_than(std::string_view text, int max_depth);
 
+// The deepest nesting of arrays and objects in `text` (brackets inside strings do not count).
+int json_nesting_depth(std::string_view text);
+
 // Throws cscrub::Error "SOURCE:LINE: JSON values nested more than MAX_DEPTH levels deep (the limit)".
 void refuse_deep_json(std::string_view text, const std::string& source, int max_depth = kMaxJsonDepth);
 
