@@ -173,7 +173,8 @@ PairedDataset read_pairs(std::istream& in, const std::string& source_name, const
 
 PairedDataset read_pair_file(const std::filesystem::path& file, const engine::ModelConfig& config,
                              const io::Tokenizer* tokenizer) {
-  std::istringstream in(io::read_input_file(file, io::input_limits::pair_file));
+  std::istringstream in;
+  in.str(io::read_input_file(file, io::input_limits::pair_file));
   return read_pairs(in, file.string(), config, tokenizer);
 }
 
