@@ -15,7 +15,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-// Graph JSON of GPT-2 XL is ~5 MB; anything far beyond a model cscrub can load is not a graph file.
 
 [[noreturn]] void fail(const std::string& origin, const std::string& message, const std::string& hint = {}) {
   throw Error(origin + ": " + message, hint);
