@@ -9,7 +9,15 @@
 namespace cscrub::cli {
 
 CLI::Option* add_model_option(CLI::App& command, std::string& dir) {
-  dir = io::default_model_dir().string();
+  // Without $CSCRUB_MODEL and bundled files the option has no default: a command that is not given --model
+  // then says why, when it runs (--help must still work).
+  try {
+    dir = io::default_model_dir().string();
+  } catch (const Error& error) {
+    command.parse_complete_callback([&command, message = std::string(error.what()), hint = error.hint()] {
+      if (command.count("--model") == 0) throw Error(message, "give --model DIR, or " + hint);
+    });
+  }
   return command.add_option("--model", dir, "model directory (config.json, model.safetensors, tokenizer files)")
       ->type_name("DIR")
       ->capture_default_str();
