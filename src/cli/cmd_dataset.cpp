@@ -7,11 +7,11 @@
 #include <set>
 
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "model_option.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -42,7 +42,7 @@ std::string tasks_help() {
 void run_dataset(const DatasetOptions& options) {
   data::task_schema(options.task);  // an unknown task fails before anything is loaded
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
-  const data::TaskOptions task_options = parse_task_options(options.options);
+  const data::TaskOptions task_options = app::parse_task_options(options.options);
   const io::Tokenizer tokenizer = io::Tokenizer::load(options.model);
   const data::Dataset dataset = data::make_dataset(options.task, options.n, options.seed, tokenizer, task_options);
   if (options.out == "-") {

@@ -8,13 +8,13 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
 #include "cscrub/discover/activation_patching.hpp"
 #include "cscrub/discover/path_patching.hpp"
 #include "cscrub/error.hpp"
 #include "discover_cli.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -134,7 +134,7 @@ void print_table(const discover::Sweep& sweep, const discover::Grid& ranked_by, 
 void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
   check_combination(options);
-  const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
+  const data::TaskOptions task_options = app::parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::PairedDataset pairs =
       discover::make_paired_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer,

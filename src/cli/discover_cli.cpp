@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "cscrub/app/model_choice.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
@@ -43,8 +44,8 @@ void require_finite_metric(double value, const std::string& what) {
 }
 
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
-  const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
-  std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(dir);
+  const engine::MatmulKernel kernel = app::matmul_kernel_for(matmul);
+  std::optional<io::Tokenizer> tokenizer = app::load_tokenizer_if_present(dir);
   if (!tokenizer)
     throw Error(dir + " has no tokenizer files, and prompts need one",
                 "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");

@@ -1,4 +1,4 @@
-#include "experiment_cli.hpp"
+#include "cscrub/app/experiment.hpp"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
@@ -18,11 +20,8 @@
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/memory.hpp"
-#include "model_option.hpp"
-#include "progress.hpp"
-#include "task_option.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 namespace {
 
 uint64_t physical_memory_bytes() {
@@ -62,32 +61,6 @@ std::string hypothesis_hash(const graph::Hypothesis& hypothesis) {
 }
 
 }  // namespace
-
-void add_experiment_options(CLI::App& command, ExperimentOptions& options) {
-  add_model_option(command, options.model);
-  add_matmul_option(command, options.matmul);
-  command.add_option("--n", options.n, "number of prompts (default: the hypothesis' [defaults] n)");
-  command.add_option("--seeds", options.seeds, "scrubbing seeds (default: the hypothesis' [defaults] seeds)");
-  command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")->capture_default_str();
-  command.add_option("--metric", options.metric, "logit_diff, loss, kl or accuracy (default: the hypothesis')");
-  command.add_option("--task", options.task, "task to generate prompts of (default: the hypothesis')");
-  command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
-      ->type_name("KEY=VALUE");
-  command.add_option("--dataset", options.dataset_file, "use a saved dataset (from `cscrub dataset`) instead");
-  command.add_option("--baseline", options.baseline, "hypothesis whose value counts as 0% recovered")
-      ->capture_default_str();
-  command.add_option("--batch-size", options.batch_size,
-                     "prompts scrubbed together; memory grows with it, results do not change")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  command.add_option("--max-memory", options.max_memory_gib,
-                     "refuse, before loading the model, runs whose estimated peak memory exceeds this (GiB; default "
-                     "half the RAM)")
-      ->check(CLI::NonNegativeNumber);
-  command.add_option("--threads", options.threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
-  command.add_flag("--quiet", options.quiet, "no progress bar");
-  command.add_option("--json", options.json_out, "write the results as JSON to this file");
-}
 
 PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& files) {
   if (options.threads > 0) omp_set_num_threads(options.threads);
@@ -182,13 +155,6 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"bootstrap_resamples", settings.bootstrap_resamples},
   };
   return prepared;
-}
-
-scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet) {
-  ProgressBar bar(!quiet);
-  return scrub::run_experiment(prepared.weights, prepared.dataset, prepared.hypotheses, prepared.baseline,
-                               prepared.settings,
-                               [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
 }
 
 namespace {
@@ -287,13 +253,6 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
           {"provenance", prepared.provenance}};
 }
 
-void write_json_file(const std::string& path, const nlohmann::json& json) {
-  std::ofstream out(path);
-  if (!out) throw Error(path + ": cannot be written");
-  out << json.dump(2) << '\n';
-  if (!out) throw Error(path + ": write failed");
-}
-
 std::string percent_with_interval(const scrub::Estimate& estimate) {
   return fmt::format("{:.1f}% [{:.1f}%, {:.1f}%]", 100 * estimate.value, 100 * estimate.low, 100 * estimate.high);
 }
@@ -328,4 +287,4 @@ std::string memory_summary(const PreparedExperiment& prepared) {
          scrub::memory_text(prepared.settings.max_memory_bytes) + " (--max-memory)";
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app
