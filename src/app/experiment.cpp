@@ -36,16 +36,25 @@ uint64_t resident_bytes() {
   return resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
 }
 
+bool given_dataset(const ExperimentOptions& options) {
+  return !options.dataset_file.empty() || options.dataset != nullptr;
+}
+
+std::string dataset_source(const ExperimentOptions& options) {
+  return options.dataset != nullptr ? "the given dataset" : options.dataset_file;
+}
+
 data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::string& task, int n,
                                    const std::filesystem::path& model_dir) {
-  if (!options.dataset_file.empty()) {
-    data::Dataset dataset = data::read_jsonl(options.dataset_file);
-    data::check_tokens(dataset, io::Tokenizer::load(model_dir), options.dataset_file);
+  if (given_dataset(options)) {
+    const std::string source = dataset_source(options);
+    data::Dataset dataset = options.dataset != nullptr ? *options.dataset : data::read_jsonl(options.dataset_file);
+    data::check_tokens(dataset, io::Tokenizer::load(model_dir), source);
     if (dataset.schema.task != task)
-      throw Error(options.dataset_file + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
+      throw Error(source + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
                   task + "'");
     if (options.n > static_cast<int>(dataset.examples.size()))
-      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset_file + " (" +
+      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + source + " (" +
                       std::to_string(dataset.examples.size()) + " prompts)",
                   "use --n " + std::to_string(dataset.examples.size()) + " or fewer");
     if (options.n > 0) dataset.examples.resize(static_cast<size_t>(options.n));
@@ -109,7 +118,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   // same task's prompts, scaled to n, gives an estimate. Prompt lengths vary, so it is only approximate:
   // it refuses when it exceeds twice the limit, and the exact estimate below decides the rest.
   constexpr int kEstimateSample = 256;
-  if (options.dataset_file.empty() && n > kEstimateSample) {
+  if (!given_dataset(options) && n > kEstimateSample) {
     ExperimentOptions sample_options = options;
     sample_options.n = kEstimateSample;
     const scrub::MemoryEstimate sampled =
@@ -119,7 +128,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   // The dataset is small; the estimate is made and checked before the weights and the cache are allocated.
   prepared.dataset = load_or_make_dataset(options, task, n, model_dir);
   data::check_fits_model(prepared.dataset, config,
-                         options.dataset_file.empty() ? "the generated '" + task + "' dataset" : options.dataset_file);
+                         given_dataset(options) ? dataset_source(options) : "the generated '" + task + "' dataset");
   prepared.memory = estimate(prepared.dataset);
   scrub::check_memory(prepared.memory, settings);
   prepared.weights = io::load_weights(model_dir);
@@ -142,7 +151,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"dataset",
        {{"task", task},
         {"n", prepared.dataset.examples.size()},
-        {"seed", options.dataset_file.empty() ? nlohmann::json(options.seed) : nlohmann::json(prepared.dataset.seed)},
+        {"seed", given_dataset(options) ? nlohmann::json(prepared.dataset.seed) : nlohmann::json(options.seed)},
         {"file", options.dataset_file},
         {"options", options.task_options},
         {"generator", prepared.dataset.generator},

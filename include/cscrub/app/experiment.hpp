@@ -23,6 +23,7 @@ struct ExperimentOptions {
   std::string task;    // empty: the hypothesis' task
   std::vector<std::string> task_options;
   std::string dataset_file;
+  const data::Dataset* dataset = nullptr;  // a dataset in memory (the Python module's), used like dataset_file
   std::string baseline = "builtin:none";
   int batch_size = 64;
   double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
