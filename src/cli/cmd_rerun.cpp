@@ -11,7 +11,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/input_file.hpp"
 #include "cscrub/io/json_depth.hpp"
-#include "experiment_cli.hpp"
+#include "experiment_options.hpp"
 #include "json_differences.hpp"
 #include "option_checks.hpp"
 
@@ -42,12 +42,12 @@ Json read_record(const std::string& path) {
 }
 
 // The run's options, read from the record's provenance; a field of the wrong type names itself.
-ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
+app::ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
   const auto field = [&](const Json& object, const char* key) -> const Json& {
     if (!object.is_object() || !object.contains(key)) throw Error(rerun.record + ": provenance lacks '" + key + "'");
     return object.at(key);
   };
-  ExperimentOptions options;
+  app::ExperimentOptions options;
   try {
     const Json& dataset = field(provenance, "dataset");
     options.model = rerun.model.empty() ? field(provenance, "model_dir").get<std::string>() : rerun.model;
@@ -102,7 +102,7 @@ void rerun(const RerunOptions& rerun_options) {
   const Json record = read_record(rerun_options.record);
   const Json& recorded = record["provenance"];
   std::vector<std::string> files;
-  const ExperimentOptions options = options_from(recorded, rerun_options, files);
+  const app::ExperimentOptions options = options_from(recorded, rerun_options, files);
   if (rerun_options.matmul.empty() && options.matmul != "auto") {  // the recorded kernel
     const std::optional<engine::MatmulKernel> recorded = engine::matmul_kernel_named(options.matmul);
     if (!recorded)
@@ -114,7 +114,7 @@ void rerun(const RerunOptions& rerun_options) {
                   "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last "
                   "digits");
   }
-  const PreparedExperiment prepared = prepare_experiment(options, files);
+  const app::PreparedExperiment prepared = app::prepare_experiment(options, files);
 
   const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
   if (!changes.empty()) {
@@ -129,7 +129,7 @@ void rerun(const RerunOptions& rerun_options) {
 
   const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
-  const Json now = compared ? experiment_json(prepared, result) : hypothesis_json(prepared, result, 0);
+  const Json now = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
   const JsonDifferences differences = json_differences(comparable(record), comparable(now), 10);
   if (differences.count == 0) {
     fmt::print("reproduced {}: every number is identical ({} of {} prompts of task '{}', {} seed{}, metric {})\n",
