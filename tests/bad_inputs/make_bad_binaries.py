@@ -385,6 +385,13 @@ def hostile_cases(out):
     write("task_table_header.toml", "[" + ".".join(["a"] * 200000) + "]\n")
     # Past the 4 MiB limit of a hypothesis file (comments: it would parse).
     write("huge_hypothesis.toml", ("# " + "x" * 1000 + "\n") * 5000)
+    # 40,000 nodes giving one head to all: the checks compared every pair (hours, 800 million problems).
+    write("many_nodes.toml", 'name = "many"\n[defaults]\ntask = "ioi"\n' +
+          "".join(f'[nodes.n{i}]\nheads = "0.1"\nfeature = "io_name"\n' for i in range(40000)) +
+          '[output]\nparents = ["n0"]\n')
+    write("many_positions.toml", 'name = "wide"\n[defaults]\ntask = "ioi"\n[nodes.a]\nheads = "0.1"\n'
+          'feature = "io_name"\npositions = [' + ",".join(str(i) for i in range(100000)) + ']\n'
+          '[output]\nparents = ["a"]\n')
     # A run record whose `recovered` is 300,000 nested arrays.
     write("record_nested.json", '{"recovered": ' + "[" * 300000 + "1" + "]" * 300000 + ', "provenance": {}}')
     bundled_model_with(os.path.join(directory, "config_nested"), "config.json",
