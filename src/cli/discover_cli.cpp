@@ -91,7 +91,7 @@ void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
   command.add_option("--top", outputs.top, "how many of the strongest cells to print")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command.add_option("--limit", outputs.limit,
                      "colour scale of the SVG from -X to X (same scale across figures); default: the largest |value|, "
                      "rounded up")

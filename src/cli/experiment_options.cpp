@@ -1,7 +1,5 @@
 #include "experiment_options.hpp"
 
-#include <fstream>
-
 #include "cscrub/error.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
@@ -16,7 +14,9 @@ void add_experiment_options(CLI::App& command, app::ExperimentOptions& options) 
   command.add_option("--n", options.n, "number of prompts (default: the hypothesis' [defaults] n)")->check(at_least(2));
   command.add_option("--seeds", options.seeds, "scrubbing seeds (default: the hypothesis' [defaults] seeds)")
       ->check(at_least(1));
-  command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")->capture_default_str()->check(seed_value());
+  command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")
+      ->capture_default_str()
+      ->check(seed_value());
   command.add_option("--metric", options.metric, "logit_diff, loss, kl or accuracy (default: the hypothesis')");
   command.add_option("--task", options.task, "task to generate prompts of (default: the hypothesis')");
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
