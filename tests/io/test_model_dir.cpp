@@ -202,13 +202,16 @@ TEST_CASE("model dir: every dtype and naming variant loads, converted exactly", 
         REQUIRE(slots.size() == reference_slots.size());
         size_t mismatches = 0;
         for (size_t s = 0; s < slots.size(); ++s) {
-          for (size_t i = 0; i < slots[s].data.size(); ++i) {
-            const float exact = reference_slots[s].data[i];
+          std::vector<float> values(static_cast<size_t>(slots[s].element_count())), exact_values(values.size());
+          slots[s].read(values);
+          reference_slots[s].read(exact_values);
+          for (size_t i = 0; i < values.size(); ++i) {
+            const float exact = exact_values[i];
             const float expected = dtype == "F32"   ? exact
                                    : dtype == "F16" ? static_cast<float>(Eigen::half(exact))
                                                     : static_cast<float>(Eigen::bfloat16(exact));
-            if (slots[s].data[i] != expected && ++mismatches <= 3)
-              WARN(slots[s].name << "[" << i << "] = " << slots[s].data[i] << ", expected " << expected);
+            if (values[i] != expected && ++mismatches <= 3)
+              WARN(slots[s].name << "[" << i << "] = " << values[i] << ", expected " << expected);
           }
         }
         CHECK(mismatches == 0);

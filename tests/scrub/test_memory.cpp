@@ -119,8 +119,8 @@ TEST_CASE("the cache estimate is the bytes the cache allocates", "[scrub][memory
   const auto settings = settings_with(16, 1);
   const scrub::MemoryEstimate estimate = scrub::estimate_memory(
       setup.weights.config, setup.weights.matmul, setup.dataset, setup.hypotheses, setup.baseline, settings);
-  std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config.n_layer);
-  for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, 4));
+  std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config);
+  for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, setup.weights.config));
   CHECK(estimate.streams == static_cast<int>(streams.size()));
   CHECK(estimate.tokens == 90u / 3 * (12 + 14 + 16));
 
