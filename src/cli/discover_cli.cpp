@@ -47,7 +47,7 @@ LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& 
   std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(dir);
   if (!tokenizer)
     throw Error(dir + " has no tokenizer files, and prompts need one",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
   LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
   model.weights.matmul = kernel;
   return model;
