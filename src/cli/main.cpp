@@ -1,4 +1,4 @@
-// cscrub: test interpretability hypotheses on GPT-2 with causal scrubbing.
+// cscrub: test interpretability hypotheses on GPT-2, GPT-Neo and GPT-NeoX (Pythia) with causal scrubbing.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -10,7 +10,7 @@
 #include "one_line.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"cscrub: causal scrubbing of GPT-2 circuits, from hypothesis files"};
+  CLI::App app{"cscrub: causal scrubbing of GPT-2, GPT-Neo and Pythia circuits, from hypothesis files"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(CSCRUB_VERSION));
   // Registered commands (each in its own file). Keep one line per command.

@@ -23,7 +23,7 @@ CLI::Option* add_matmul_option(CLI::App& command, std::string& choice);
 // name or a kernel this machine cannot run.
 engine::MatmulKernel matmul_kernel_for(const std::string& choice);
 
-// The tokenizer of `model_dir`, or nullopt if the directory has none of GPT-2's tokenizer files (a model
+// The tokenizer of `model_dir`, or nullopt if the directory has no tokenizer file (tokenizer.json, GPT-2's) (a model
 // can be run on token ids alone). Broken tokenizer files still throw cscrub::Error.
 std::optional<io::Tokenizer> load_tokenizer_if_present(const std::filesystem::path& model_dir);
 
