@@ -6,14 +6,15 @@
 #include <limits>
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attention.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/npy.hpp"
 #include "discover_cli.hpp"
 #include "svg_heatmap.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -62,7 +63,7 @@ Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokeniz
                     " prompts",
                 "give 0 to " + std::to_string(options.prompts.n - 1) + " (or a larger --n)");
   const data::Dataset dataset = data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed,
-                                                   tokenizer, parse_task_options(options.prompts.task_options));
+                                                   tokenizer, app::parse_task_options(options.prompts.task_options));
   const data::Example& example = dataset.examples[static_cast<size_t>(options.index)];
   prompt.text = example.text;
   prompt.tokens = example.tokens;
@@ -78,9 +79,10 @@ Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokeniz
 }
 
 void run_attention(const AttentionOptions& options, bool text_given, bool index_given) {
+  check_discover_files(options.prompts, options.npy, options.svg);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
-  const Prompt prompt = read_prompt(options, model.tokenizer, text_given, index_given);
+  const Prompt prompt = read_prompt(options, model.tokenizer(), text_given, index_given);
   const engine::RowMatrix pattern = discover::attention_pattern(model.weights, prompt.tokens, head);
   const int positions = static_cast<int>(prompt.tokens.size());
 

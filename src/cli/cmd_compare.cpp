@@ -3,13 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <numeric>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/error.hpp"
-#include "experiment_cli.hpp"
+#include "cscrub/io/output_file.hpp"
+#include "experiment_options.hpp"
 #include "svg_bar_chart.hpp"
 
 namespace cscrub::cli {
@@ -18,11 +19,14 @@ namespace {
 struct CompareOptions {
   std::vector<std::string> hypotheses;
   std::string plot;
-  ExperimentOptions experiment;
+  app::ExperimentOptions experiment;
 };
 
 void compare(const CompareOptions& options) {
-  const PreparedExperiment prepared = prepare_experiment(options.experiment, options.hypotheses);
+  io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
+  files.add_output(options.plot, "--plot");
+  files.check();
+  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, options.hypotheses);
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const std::string metric = scrub::to_string(result.metric);
 
@@ -50,9 +54,9 @@ void compare(const CompareOptions& options) {
                           : fmt::format("{:+.1f} pts [{:+.1f}, {:+.1f}]", 100 * score.difference_to_first.value,
                                         100 * score.difference_to_first.low, 100 * score.difference_to_first.high);
     fmt::print("  {:>4}  {:<{}} {:>10.4f}  {:<27} {}\n", rank + 1, score.name, name_width, score.scrubbed.value,
-               percent_with_interval(score.recovered), difference);
+               app::percent_with_interval(score.recovered), difference);
   }
-  fmt::print("\n{}\n{}\n{}\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
+  fmt::print("\n{}\n{}\n{}\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
   fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
 
   if (!options.plot.empty()) {
@@ -61,15 +65,13 @@ void compare(const CompareOptions& options) {
       const auto& score = result.hypotheses[index];
       bars.push_back({score.name, score.recovered.value, score.recovered.low, score.recovered.high});
     }
-    std::ofstream out(options.plot);
-    if (!out) throw Error(options.plot + ": cannot be written");
-    out << svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
+    io::write_file_atomically(options.plot, svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
                                      prepared.dataset.schema.task, result.seeds),
-                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars);
+                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars));
     fmt::print("wrote {}\n", options.plot);
   }
   if (!options.experiment.json_out.empty()) {
-    write_json_file(options.experiment.json_out, experiment_json(prepared, result));
+    write_json_file(options.experiment.json_out, app::experiment_json(prepared, result));
     fmt::print("wrote {}\n", options.experiment.json_out);
   }
 }

@@ -11,7 +11,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/model_dir.hpp"
-#include "json_unique_keys.hpp"
+#include "cscrub/io/json_unique_keys.hpp"
 
 namespace cscrub::io {
 
