@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -339,4 +340,35 @@ TEST_CASE("a record of 10^6 per-seed values is compared at once, and its differe
   CHECK_THAT(rerun.errors, Contains("/recovered_per_seed/2 0.5 recorded, (absent) now") && Contains("and 999990 more"));
   CHECK(rerun.errors.size() < 4000);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(120));
+}
+
+// Names are user text: a hypothesis named with markup, quotes, a newline and a control character stays text in
+// the SVG (no element of its own), in the JSON (read back whole) and in the DOT (its comment ends at the line).
+TEST_CASE("a hypothesis name holding markup and a newline is text in the SVG, the JSON and the DOT", "[cli][lose_nothing]") {
+  const fs::path dir = make_workspace("lose-nothing-user-text");
+  const std::string hostile = "a<b & \"c\" ]]> </text><script>x</script>\n// newline\x01";
+  std::string text = read_text(dir / "h.toml");
+  const size_t name = text.find("\nname = ");
+  REQUIRE(name != std::string::npos);
+  text.replace(name + 1, text.find('\n', name + 1) - name - 1,
+               "name = \"a<b & \\\"c\\\" ]]> </text><script>x</script>\\n// newline\\u0001\"");
+  std::ofstream(dir / "evil.toml") << text;
+  const Outcome compare =
+      cscrub_in(dir, "compare evil.toml builtin:full --n 10 --seeds 1 --quiet --plot evil.svg --json evil.json");
+  INFO(compare.errors);
+  REQUIRE(compare.exit_code == 0);
+  const std::string svg = read_text(dir / "evil.svg");
+  CHECK(svg.find("<script") == std::string::npos);
+  CHECK_THAT(svg, Contains("a&lt;b &amp; &quot;c&quot; ]]&gt; &lt;/text&gt;&lt;script&gt;x&lt;/script&gt;"));
+  CHECK(svg.find('\x01') == std::string::npos);  // not a character XML allows
+  const nlohmann::json record = read_json_file(dir / "evil.json");
+  std::vector<std::string> names;
+  for (const nlohmann::json& hypothesis : record["hypotheses"]) names.push_back(hypothesis["hypothesis"].get<std::string>());
+  CHECK(std::find(names.begin(), names.end(), hostile) != names.end());
+  const Outcome graph = cscrub_in(dir, "graph evil.toml --dot evil.dot");
+  INFO(graph.errors);
+  REQUIRE(graph.exit_code == 0);
+  const std::string dot = read_text(dir / "evil.dot");
+  CHECK(dot.substr(0, dot.find('\n')).find("</script>\\n// newline") != std::string::npos);  // one comment line
+  CHECK(dot.substr(dot.find('\n') + 1).starts_with("digraph hypothesis {"));
 }
