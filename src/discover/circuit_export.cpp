@@ -137,7 +137,7 @@ std::string circuit_dot(const ScoredGraph& unpruned, const CircuitText& text) {
   out << "// " << text.name << (text.origin.empty() ? "" : " (from " + text.origin + ")") << ", drawn by cscrub circuit\n"
       << "digraph circuit {\n"
       << "  graph [rankdir=BT, newrank=true, nodesep=0.25, ranksep=0.5, fontname=\"Helvetica\", labelloc=t,\n"
-      << "         label=" << quoted(text.name + " (" + std::to_string(circuit.edges_in_graph()) + " edges)") << "];\n"
+      << "         label=" << quoted(text.name) << "];\n"
       << "  node [fontname=\"Helvetica\", fontsize=12, style=filled, penwidth=1.2];\n"
       << "  edge [arrowsize=0.7, fontname=\"Helvetica\", fontsize=10];\n";
   // One row per layer's heads, one per MLP, the input below and the logits above.
