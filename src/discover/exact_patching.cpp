@@ -1,6 +1,7 @@
 #include "cscrub/discover/exact_patching.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "cscrub/discover/circuit_evaluation.hpp"
 #include "cscrub/engine/components.hpp"
@@ -35,10 +36,18 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
   if (options.max_rows <= 0) throw Error("exact patching: max_rows must be positive");
   const std::vector<PairBatchPlan> plans = plan_pair_batches(pairs, options.batch_size, CircuitAblation::counterfactual);
   const int edges = graph.edge_count(), layers = config.n_layer;
+  std::vector<uint8_t> scored(static_cast<size_t>(graph.destination_count()), options.destinations.empty() ? 1 : 0);
+  int scored_edges = options.destinations.empty() ? edges : 0;
+  for (int destination : options.destinations) {
+    if (destination < 0 || destination >= graph.destination_count())
+      throw Error("exact patching: destination " + std::to_string(destination) + " is not in the graph");
+    if (!scored[static_cast<size_t>(destination)]) scored_edges += graph.readable_sources(destination);
+    scored[static_cast<size_t>(destination)] = 1;
+  }
   // Per edge, per pair (dataset order): the metric's change; summed in the pairs' order at the end, so the
   // scores do not depend on how pairs were batched.
   std::vector<std::vector<double>> changes(static_cast<size_t>(edges), std::vector<double>(pairs.clean.examples.size()));
-  const int total = edges * static_cast<int>(plans.size());
+  const int total = scored_edges * static_cast<int>(plans.size());
   int done = 0;
   engine::ForwardScratch scratch;
 
@@ -63,6 +72,7 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
     };
 
     for (int destination = 0; destination < graph.destination_count(); ++destination) {
+      if (!scored[static_cast<size_t>(destination)]) continue;
       const Destination child = graph.destination(destination);
       const int parents = graph.readable_sources(destination);
       for (int first = 0; first < parents; first += chunk) {
@@ -105,7 +115,8 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
     }
   }
   std::vector<double> scores(static_cast<size_t>(edges));
-  for (size_t e = 0; e < scores.size(); ++e) scores[e] = mean_of(changes[e]);
+  for (size_t e = 0; e < scores.size(); ++e)
+    scores[e] = scored[static_cast<size_t>(graph.edges()[e].destination)] ? mean_of(changes[e]) : std::nan("");
   return scores;
 }
 

@@ -19,6 +19,7 @@ struct ExactPatchingOptions {
   PairMetricKind metric = PairMetricKind::logit_diff;
   int batch_size = 32;     // pairs recorded together (does not change the scores)
   int max_rows = 4096;     // rows of one patched run: edges into one child x pairs x positions (nor does this)
+  std::vector<int> destinations = {};  // score only the edges into these destinations (the others get NaN); empty: all
 };
 
 // Per edge of `graph` (its order), the exact patching score. Progress counts edges x batches.
