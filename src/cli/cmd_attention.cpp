@@ -82,7 +82,7 @@ void run_attention(const AttentionOptions& options, bool text_given, bool index_
   check_discover_files(options.prompts, options.npy, options.svg);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
-  const Prompt prompt = read_prompt(options, model.tokenizer, text_given, index_given);
+  const Prompt prompt = read_prompt(options, model.tokenizer(), text_given, index_given);
   const engine::RowMatrix pattern = discover::attention_pattern(model.weights, prompt.tokens, head);
   const int positions = static_cast<int>(prompt.tokens.size());
 

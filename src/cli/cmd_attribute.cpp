@@ -46,7 +46,7 @@ void run_attribute(const AttributeOptions& options) {
   const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const data::Dataset dataset =
-      data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer, task_options);
+      data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer(), task_options);
   discover::Attribution attribution;
   {
     ProgressBar bar(!options.prompts.quiet);

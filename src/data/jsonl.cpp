@@ -9,6 +9,7 @@
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "cscrub/suggest.hpp"
@@ -44,26 +45,6 @@ Json example_json(const Dataset& dataset, const Example& example, const io::Toke
   line["seed"] = dataset.seed;
   line["generator"] = dataset.generator;
   return line;
-}
-
-// The deepest nesting of brackets and braces outside strings (of text that may not be valid JSON).
-int nesting_depth(std::string_view text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 // Reading one line, with errors that name the file and line.
@@ -161,7 +142,7 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     // A dataset line nests three levels deep; deeper text is refused before nlohmann sees it (its parse
     // with a callback, and its copies, recurse: 100,000 nested brackets overflowed the stack).
     constexpr int kMaxDepth = 16;
-    if (nesting_depth(text) > kMaxDepth)
+    if (io::json_nesting_depth(text) > kMaxDepth)
       throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
     Json line;
     try {
