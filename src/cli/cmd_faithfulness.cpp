@@ -1,5 +1,5 @@
-// `cscrub faithfulness GRAPH.json ... [--task T --n N --seed S] [--ablation counterfactual|mean] [--sizes ...]
-// [--svg OUT.svg] [--json OUT.json]`: MIB's faithfulness curves of one or more score files on the same pairs:
+// `cscrub faithfulness GRAPH.json ... (--pairs FILE | --task T --n N --seed S) [--ablation counterfactual|mean]
+// [--sizes ...] [--metric M] [--svg OUT.svg] [--json OUT.json]`: MIB's faithfulness curves of one or more score files on the same pairs:
 // circuits of the top edges at each size, each evaluated with the edges outside it ablated; the normalized
 // faithfulness, CPR and CMD; one table per file, one plot for all.
 #include <fmt/format.h>
@@ -17,7 +17,6 @@
 #include "discover_cli.hpp"
 #include "graph_file.hpp"
 #include "svg_line_chart.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -111,10 +110,11 @@ void run_faithfulness(const FaithfulnessOptions& options) {
   check_prompt_options(options.prompts);
   const std::vector<double> sizes = parse_sizes(options.sizes);
   const discover::CircuitAblation ablation = discover::parse_circuit_ablation(options.ablation);
-  const discover::PairMetricKind metric = discover::parse_pair_metric(options.metric);
+  const discover::Metric metric = discover::parse_metric(options.metric);
   if (options.signed_order != "auto") discover::parse_ranking(options.signed_order);
   io::CommandFiles files;
   for (const std::string& graph : options.graphs) files.add_input(graph);
+  files.add_input(options.prompts.pairs);
   files.add_model_inputs(options.prompts.model);
   add_task_option_inputs(files, options.prompts.task_options);
   files.add_output(options.svg, "--svg");
@@ -126,9 +126,7 @@ void run_faithfulness(const FaithfulnessOptions& options) {
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::GraphShape shape = discover::graph_shape(model.weights.config);
   for (const GraphFile& file : graphs) discover::check_graph_matches(file.graph, shape, file.path);
-  const discover::PairedDataset pairs =
-      discover::make_paired_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer,
-                                    parse_task_options(options.prompts.task_options));
+  const discover::PairedDataset pairs = load_pairs(options.prompts, model);
   const discover::EdgeGraph graph(shape);
 
   discover::CircuitEvaluator evaluator(model.weights, graph, pairs, ablation, metric, options.prompts.batch_size, false);
@@ -144,10 +142,11 @@ void run_faithfulness(const FaithfulnessOptions& options) {
   require_finite_metric(reference.model, "mean " + options.metric);
   fmt::print("model: {} ({} layers x {} heads, {} edges)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head, graph.edge_count());
-  fmt::print("pairs: {} {} prompts (seed {}), corrupted: {}\n", pairs.clean.examples.size(), options.prompts.task,
-             options.prompts.seed, pairs.corruption);
-  fmt::print("metric: {} at the last position; model {:.4f}, empty circuit {:.4f}\n", options.metric, reference.model,
-             reference.empty);
+  fmt::print("pairs: {}, corrupted: {}\n", describe_prompts(options.prompts, pairs.clean.examples.size()),
+             pairs.corruption);
+  fmt::print("metric: {} = {} at the last position ({} is better); model {:.4f}, empty circuit {:.4f}\n",
+             options.metric, discover::describe(metric), discover::higher_is_better(metric) ? "higher" : "lower",
+             reference.model, reference.empty);
   fmt::print("circuits: the top edges at each size ({}), pruned; the edges outside each carry {}\n",
              options.greedy ? "grown greedily from the logits" : "MIB's top-n",
              ablation == discover::CircuitAblation::counterfactual ? "the corrupted prompt's activations"
@@ -159,8 +158,8 @@ void run_faithfulness(const FaithfulnessOptions& options) {
     LineChart chart{.title = "Faithfulness of circuits by size",
                     .subtitle = fmt::format("{} \u00b7 {} {} pairs ({}) \u00b7 {} ablation \u00b7 {}; solid: by |score|, "
                                             "dashed: by signed score",
-                                            model_name(model.dir), pairs.clean.examples.size(), options.prompts.task,
-                                            pairs.corruption, discover::to_string(ablation), options.metric),
+                                            model_name(model.dir), pairs.clean.examples.size(),
+                                            pairs.clean.schema.task, pairs.corruption, discover::to_string(ablation), options.metric),
                     .x_label = "circuit size (share of the edges, log scale)",
                     .y_label = "normalized faithfulness",
                     .reference_lines = {0.0, 1.0},
@@ -183,8 +182,8 @@ void run_faithfulness(const FaithfulnessOptions& options) {
   if (!options.json.empty()) {
     nlohmann::ordered_json root;
     root["model"] = model.dir.string();
-    root["task"] = options.prompts.task;
-    root["seed"] = options.prompts.seed;
+    root["prompts"] = describe_prompts(options.prompts, pairs.clean.examples.size());
+    root["task"] = pairs.clean.schema.task;
     root["pairs"] = pairs.clean.examples.size();
     root["corruption"] = pairs.corruption;
     root["metric"] = options.metric;
@@ -218,6 +217,7 @@ void add_faithfulness_command(CLI::App& app) {
       ->required()
       ->type_name("GRAPH.json ...");
   add_prompt_options(*command, options->prompts);
+  add_pairs_option(*command, options->prompts);
   command->add_option("--ablation", options->ablation,
                       "what an edge outside a circuit carries: counterfactual (the corrupted prompt's activation) or "
                       "mean (its mean over the corrupted prompts)")
@@ -225,7 +225,8 @@ void add_faithfulness_command(CLI::App& app) {
   command->add_option("--sizes", options->sizes, "circuit sizes as fractions of the edges (default MIB's grid, "
                                                  "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
       ->type_name("F,F,...");
-  command->add_option("--metric", options->metric, "metric at the last position: logit_diff or kl")->capture_default_str();
+  command->add_option("--metric", options->metric, "metric at the last position: logit_diff, prob_diff, kl or loss")
+      ->capture_default_str();
   command->add_option("--signed-order", options->signed_order,
                       "for CPR, which signed scores come first: auto (from the file's record; else positive, as MIB), "
                       "descending or ascending")

@@ -121,7 +121,7 @@ struct CircuitEvaluator::Recorded {
 };
 
 CircuitEvaluator::CircuitEvaluator(const engine::Weights& weights, const EdgeGraph& graph, const PairedDataset& pairs,
-                                   CircuitAblation ablation, PairMetricKind metric, int batch_size, bool resident)
+                                   CircuitAblation ablation, Metric metric, int batch_size, bool resident)
     : weights_(weights),
       graph_(graph),
       pairs_(pairs),

@@ -9,19 +9,19 @@
 #include "edge_fixtures.hpp"
 
 using namespace cscrub;
-using discover::PairMetricKind;
+using discover::Metric;
 
 TEST_CASE("ACDC with tau = infinity keeps nothing: the corrupted run", "[acdc]") {
   const test::DiscoverFixture fixture;
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(2);
   const auto result = discover::acdc(fixture.weights, graph, pairs,
-                                     {.metric = PairMetricKind::kl, .threshold = std::numeric_limits<double>::infinity()});
+                                     {.metric = Metric::kl, .threshold = std::numeric_limits<double>::infinity()});
   CHECK(result.kept == 0);
   CHECK(result.graph.edges_in_graph() == 0);
   CHECK(result.graph.nodes_in_graph() == 0);
   discover::CircuitEvaluator evaluator(fixture.weights, graph, pairs, discover::CircuitAblation::counterfactual,
-                                       PairMetricKind::kl, 8, false);
+                                       Metric::kl, 8, false);
   const double corrupted = evaluator.mean(std::vector<uint8_t>(static_cast<size_t>(graph.edge_count()), 0));
   CHECK(corrupted > 0.01);
   CHECK(result.pruned_metric == corrupted);
@@ -34,10 +34,10 @@ TEST_CASE("ACDC with tau = 0 keeps every edge that matters and reproduces the mo
   const test::DiscoverFixture fixture;
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(2);
-  const auto result = discover::acdc(fixture.weights, graph, pairs, {.metric = PairMetricKind::kl, .threshold = 0.0});
+  const auto result = discover::acdc(fixture.weights, graph, pairs, {.metric = Metric::kl, .threshold = 0.0});
   CHECK(result.final_metric == result.model_metric);  // only changes of exactly 0 were accepted
   CHECK(result.pruned_metric == Approx(result.model_metric).margin(1e-6));
-  const std::vector<double> exact = discover::exact_edge_scores(fixture.weights, graph, pairs, {.metric = PairMetricKind::kl});
+  const std::vector<double> exact = discover::exact_edge_scores(fixture.weights, graph, pairs, {.metric = Metric::kl});
   int mattering = 0;
   for (size_t e = 0; e < exact.size(); ++e) {
     if (exact[e] <= 1e-6) continue;
@@ -53,8 +53,8 @@ TEST_CASE("ACDC records each change it measured and keeps exactly the edges that
   const test::DiscoverFixture fixture;
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(2);
-  const PairMetricKind metric = GENERATE(PairMetricKind::kl, PairMetricKind::logit_diff);
-  const double threshold = metric == PairMetricKind::kl ? 0.002 : 0.1;
+  const Metric metric = GENERATE(Metric::kl, Metric::logit_diff);
+  const double threshold = metric == Metric::kl ? 0.002 : 0.1;
   INFO(discover::to_string(metric));
   discover::AcdcResult result = discover::acdc(fixture.weights, graph, pairs, {.metric = metric, .threshold = threshold});
   CHECK(result.kept > 0);

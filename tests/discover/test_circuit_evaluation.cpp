@@ -12,7 +12,7 @@
 using namespace cscrub;
 using discover::CircuitAblation;
 using discover::CircuitEvaluator;
-using discover::PairMetricKind;
+using discover::Metric;
 
 namespace {
 
@@ -59,7 +59,7 @@ TEST_CASE("a circuit's metric is the sum of what each destination's sources cont
   const discover::PairedDataset pairs = test::pairs_with_common_prefix();
   const CircuitAblation ablation = GENERATE(CircuitAblation::counterfactual, CircuitAblation::mean);
   INFO(discover::to_string(ablation));
-  CircuitEvaluator evaluator(weights, graph, pairs, ablation, PairMetricKind::logit_diff, 3, false);
+  CircuitEvaluator evaluator(weights, graph, pairs, ablation, Metric::logit_diff, 3, false);
   const std::vector<engine::RowMatrix> means =
       ablation == CircuitAblation::mean ? means_by_hand(weights, graph, pairs.corrupted) : std::vector<engine::RowMatrix>{};
 
@@ -91,7 +91,7 @@ TEST_CASE("the full circuit is the clean forward pass and the empty one the corr
   const test::DiscoverFixture fixture;
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix();
-  CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, PairMetricKind::logit_diff, 4,
+  CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, Metric::logit_diff, 4,
                              true);
   const auto values = evaluator.per_pair({std::vector<uint8_t>(static_cast<size_t>(graph.edge_count()), 1),
                                           std::vector<uint8_t>(static_cast<size_t>(graph.edge_count()), 0)});
@@ -110,8 +110,8 @@ TEST_CASE("circuit values do not depend on the batch size or on keeping batches"
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(5);
   const std::vector<std::vector<uint8_t>> circuits = {random_circuit(graph.edge_count(), 0.3, 5)};
   const CircuitAblation ablation = GENERATE(CircuitAblation::counterfactual, CircuitAblation::mean);
-  CircuitEvaluator one(fixture.weights, graph, pairs, ablation, PairMetricKind::kl, 1, false);
-  CircuitEvaluator all(fixture.weights, graph, pairs, ablation, PairMetricKind::kl, 64, true);
+  CircuitEvaluator one(fixture.weights, graph, pairs, ablation, Metric::kl, 1, false);
+  CircuitEvaluator all(fixture.weights, graph, pairs, ablation, Metric::kl, 64, true);
   const auto by_one = one.per_pair(circuits), by_all = all.per_pair(circuits);
   CHECK(by_one == by_all);
   CHECK(all.per_pair(circuits) == by_all);  // the resident batches give the same again

@@ -169,7 +169,7 @@ TEST_CASE("an exact score is the circuit of every edge but that one, measured ag
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(2);
   const std::vector<double> scores = discover::exact_edge_scores(fixture.weights, graph, pairs, {});
   discover::CircuitEvaluator evaluator(fixture.weights, graph, pairs, discover::CircuitAblation::counterfactual,
-                                       discover::PairMetricKind::logit_diff, 8, true);
+                                       discover::Metric::logit_diff, 8, true);
   for (int e = 0; e < graph.edge_count(); e += 7) {
     std::vector<uint8_t> all_but_one(static_cast<size_t>(graph.edge_count()), 1);
     all_but_one[static_cast<size_t>(e)] = 0;
@@ -190,7 +190,7 @@ TEST_CASE("exact scores do not depend on batch size, run size or thread count", 
   ThreadCount threads(2);
   CHECK(discover::exact_edge_scores(fixture.weights, graph, pairs, {.batch_size = 6, .max_rows = 4096}) == reference);
   const auto kl = discover::exact_edge_scores(fixture.weights, graph, pairs,
-                                              {.metric = discover::PairMetricKind::kl, .batch_size = 2, .max_rows = 64});
+                                              {.metric = discover::Metric::kl, .batch_size = 2, .max_rows = 64});
   for (double score : kl) CHECK(score >= 0.0);  // KL from the clean run can only grow
 }
 

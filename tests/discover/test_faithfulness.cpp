@@ -19,7 +19,7 @@ TEST_CASE("the full circuit is exactly 1 and the empty one exactly 0", "[faithfu
   scores.scores = exact_edge_scores(fixture.weights, graph, pairs, {});
   const CircuitAblation ablation = GENERATE(CircuitAblation::counterfactual, CircuitAblation::mean);
   INFO(to_string(ablation));
-  CircuitEvaluator evaluator(fixture.weights, graph, pairs, ablation, PairMetricKind::logit_diff, 4, false);
+  CircuitEvaluator evaluator(fixture.weights, graph, pairs, ablation, Metric::logit_diff, 4, false);
   FaithfulnessReference reference;
   const auto curves = faithfulness_curves(evaluator, scores, mib_sizes(),
                                           {Ranking::absolute, Ranking::ascending}, false, reference);
@@ -44,7 +44,7 @@ TEST_CASE("each point is the normalized metric of its circuit, and the areas are
   std::normal_distribution<double> normal(0.0, 1.0);
   for (double& score : scores.scores) score = normal(generator);
   const std::vector<double> sizes = {0.01, 0.1, 0.3, 1.0};
-  CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, PairMetricKind::logit_diff,
+  CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, Metric::logit_diff,
                              8, true);
   FaithfulnessReference reference;
   const auto curve = faithfulness_curves(evaluator, scores, sizes, {Ranking::descending}, true, reference).front();
@@ -92,7 +92,7 @@ TEST_CASE("circuits cut from exact scores are more faithful than from shuffled s
   ScoredGraph shuffled = exact;
   std::mt19937 generator(9);
   std::shuffle(shuffled.scores.begin(), shuffled.scores.end(), generator);
-  CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, PairMetricKind::logit_diff,
+  CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, Metric::logit_diff,
                              8, true);
   FaithfulnessReference reference;
   const auto ours = faithfulness_curves(evaluator, exact, mib_sizes(), {Ranking::absolute}, false, reference).front();

@@ -82,7 +82,7 @@ TEST_CASE("a circuit scrubbed with feature 'prompt' everywhere is its patching e
   std::vector<std::vector<uint8_t>> masks;
   for (const auto& circuit : circuits) masks.push_back(circuit.edge_in_graph);
   discover::CircuitEvaluator evaluator(weights, graph, pairs, discover::CircuitAblation::counterfactual,
-                                       discover::PairMetricKind::logit_diff, 4, false);
+                                       discover::Metric::logit_diff, 4, false);
   const auto patched = evaluator.per_pair(masks);
 
   std::vector<int> references(dataset.examples.size());

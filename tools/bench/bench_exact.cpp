@@ -224,7 +224,7 @@ void run_acdc(const std::string& model_dir, int count, double threshold) {
   const io::Tokenizer tokenizer = io::Tokenizer::load(model_dir);
   const discover::PairedDataset pairs = discover::make_paired_dataset("ioi", count, 0, tokenizer);
   const discover::EdgeGraph graph(discover::graph_shape(weights.config));
-  for (const auto metric : {discover::PairMetricKind::kl, discover::PairMetricKind::logit_diff}) {
+  for (const auto metric : {discover::Metric::kl, discover::Metric::logit_diff}) {
     const auto start = std::chrono::steady_clock::now();
     const auto result = discover::acdc(weights, graph, pairs, {.metric = metric, .threshold = threshold, .batch_size = 32});
     const double seconds = seconds_since(start);
@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
     for (int layer = 0; layer <= config.n_layer; ++layer) {
       const std::string name = layer == config.n_layer ? "logits" : std::to_string(layer);
       if (!layer_list.empty() && ("," + layer_list + ",").find("," + name + ",") == std::string::npos) continue;
-      discover::ExactPatchingOptions options{.metric = discover::PairMetricKind::logit_diff, .batch_size = count};
+      discover::ExactPatchingOptions options{.metric = discover::Metric::logit_diff, .batch_size = count};
       int edges = 0;
       if (layer == config.n_layer) options.destinations = {graph.destination_count() - 1};
       for (int d = 0; layer < config.n_layer && d < per_layer; ++d) options.destinations.push_back(layer * per_layer + d);

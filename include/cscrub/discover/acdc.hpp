@@ -18,7 +18,7 @@
 namespace cscrub::discover {
 
 struct AcdcOptions {
-  PairMetricKind metric = PairMetricKind::kl;
+  Metric metric = Metric::kl;
   double threshold = 0.0;  // tau, >= 0 (infinity allowed)
   int batch_size = 32;     // pairs recorded together (does not change the result)
 };

@@ -31,7 +31,7 @@ class CircuitEvaluator {
   // `resident`: keep every batch's recorded runs between calls (ACDC evaluates thousands of circuits);
   // otherwise each call records the batches again and frees them as it goes.
   CircuitEvaluator(const engine::Weights& weights, const EdgeGraph& graph, const PairedDataset& pairs,
-                   CircuitAblation ablation, PairMetricKind metric, int batch_size, bool resident);
+                   CircuitAblation ablation, Metric metric, int batch_size, bool resident);
   ~CircuitEvaluator();
 
   // Per circuit (edge marks of `graph`), the metric of every pair, in the dataset's order. Progress counts
@@ -54,7 +54,7 @@ class CircuitEvaluator {
   EdgeGraph graph_;
   const PairedDataset& pairs_;
   CircuitAblation ablation_;
-  PairMetricKind metric_;
+  Metric metric_;
   std::vector<PairBatchPlan> plans_;
   engine::RowMatrix means_;  // mean ablation: per source
   bool resident_;

@@ -16,7 +16,7 @@
 namespace cscrub::discover {
 
 struct ExactPatchingOptions {
-  PairMetricKind metric = PairMetricKind::logit_diff;
+  Metric metric = Metric::logit_diff;
   int batch_size = 32;     // pairs recorded together (does not change the scores)
   int max_rows = 4096;     // rows of one patched run: edges into one child x pairs x positions (nor does this)
   std::vector<int> destinations = {};  // score only the edges into these destinations (the others get NaN); empty: all
