@@ -10,7 +10,7 @@
 #include "commands.hpp"
 #include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
-#include "experiment_cli.hpp"
+#include "experiment_options.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -39,12 +39,12 @@ Json read_record(const std::string& path) {
 }
 
 // The run's options, read from the record's provenance; a field of the wrong type names itself.
-ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
+app::ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
   const auto field = [&](const Json& object, const char* key) -> const Json& {
     if (!object.is_object() || !object.contains(key)) throw Error(rerun.record + ": provenance lacks '" + key + "'");
     return object.at(key);
   };
-  ExperimentOptions options;
+  app::ExperimentOptions options;
   try {
     const Json& dataset = field(provenance, "dataset");
     options.model = rerun.model.empty() ? field(provenance, "model_dir").get<std::string>() : rerun.model;
@@ -99,7 +99,7 @@ void rerun(const RerunOptions& rerun_options) {
   const Json record = read_record(rerun_options.record);
   const Json& recorded = record["provenance"];
   std::vector<std::string> files;
-  const ExperimentOptions options = options_from(recorded, rerun_options, files);
+  const app::ExperimentOptions options = options_from(recorded, rerun_options, files);
   if (rerun_options.matmul.empty() && options.matmul != "auto") {  // the recorded kernel
     const std::optional<engine::MatmulKernel> recorded = engine::matmul_kernel_named(options.matmul);
     if (!recorded)
@@ -111,7 +111,7 @@ void rerun(const RerunOptions& rerun_options) {
                   "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last "
                   "digits");
   }
-  const PreparedExperiment prepared = prepare_experiment(options, files);
+  const app::PreparedExperiment prepared = app::prepare_experiment(options, files);
 
   const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
   if (!changes.empty()) {
@@ -126,7 +126,7 @@ void rerun(const RerunOptions& rerun_options) {
 
   const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
-  const Json now = compared ? experiment_json(prepared, result) : hypothesis_json(prepared, result, 0);
+  const Json now = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
   const Json differences = Json::diff(comparable(record), comparable(now));
   if (differences.empty()) {
     fmt::print("reproduced {}: every number is identical ({} of {} prompts of task '{}', {} seed{}, metric {})\n",
