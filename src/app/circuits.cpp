@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cscrub/app/model_choice.hpp"
 #include "cscrub/app/task_options.hpp"
@@ -14,6 +12,7 @@
 #include "cscrub/discover/circuit_selection.hpp"
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "cscrub/io/model_dir.hpp"
 
 namespace cscrub::app {
@@ -40,12 +39,9 @@ nlohmann::ordered_json curve_json(const discover::FaithfulnessCurve& curve) {
 }  // namespace
 
 GraphFile read_graph_file(const std::string& path) {
-  GraphFile file{.path = path, .graph = discover::read_graph_json(path), .provenance = std::nullopt};
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  file.provenance = discover::parse_graph_provenance(text.str(), path);
-  return file;
+  const std::string text = io::read_input_file(path, io::input_limits::graph_json);
+  return {.path = path, .graph = discover::parse_graph_json(text, path),
+          .provenance = discover::parse_graph_provenance(text, path)};
 }
 
 std::string graph_label(const GraphFile& file) {
