@@ -8,6 +8,11 @@
 
 namespace cscrub::discover {
 
+uint64_t acdc_bytes(const engine::ModelConfig& config, const PairedDataset& pairs, const AcdcOptions& options) {
+  return circuit_evaluation_bytes(config, pairs, CircuitAblation::counterfactual, options.metric, options.batch_size,
+                                  /*resident=*/true);
+}
+
 AcdcResult acdc(const engine::Weights& weights, const EdgeGraph& graph, const PairedDataset& pairs,
                 const AcdcOptions& options, const Progress& progress) {
   if (!(options.threshold >= 0.0))  // also refuses NaN

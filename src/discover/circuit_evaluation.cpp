@@ -178,6 +178,31 @@ double CircuitEvaluator::mean(std::span<const uint8_t> in_circuit) {
 
 double CircuitEvaluator::clean_mean() const { return mean_of(clean_); }
 
+uint64_t circuit_evaluation_bytes(const engine::ModelConfig& config, const PairedDataset& pairs,
+                                  CircuitAblation ablation, Metric metric, int batch_size, bool resident) {
+  const bool full_vocabulary = metric != Metric::logit_diff;
+  const uint64_t d = static_cast<uint64_t>(config.d_model);
+  const uint64_t sources = 1 + static_cast<uint64_t>(config.n_layer) * (static_cast<uint64_t>(config.n_head) + 1);
+  uint64_t kept = 0, largest_kept = 0, transient = 0;
+  for (const PairBatchPlan& plan : plan_pair_batches(pairs, batch_size, ablation)) {
+    const int size = static_cast<int>(plan.pairs.size());
+    const PairBatchMemory batch = pair_batch_memory(config, size, plan.positions, plan.start, full_vocabulary);
+    kept += batch.kept;
+    largest_kept = std::max(largest_kept, batch.kept);
+    const uint64_t suffix_rows = static_cast<uint64_t>(size) * static_cast<uint64_t>(plan.positions - plan.start);
+    // An evaluation: every source's recomputed output, the inputs built for one layer, the MLP's hidden layer, the
+    // logits.
+    const uint64_t evaluation =
+        sizeof(float) * suffix_rows * (sources * d + (3 * static_cast<uint64_t>(config.n_head) + 4) * d +
+                                       static_cast<uint64_t>(config.d_mlp)) +
+        (full_vocabulary ? sizeof(float) * static_cast<uint64_t>(size) * static_cast<uint64_t>(config.vocab_size) : 0);
+    transient = std::max({transient, batch.recording, evaluation});
+  }
+  // Mean ablation: one mean per source.
+  const uint64_t means = ablation == CircuitAblation::mean ? sizeof(float) * sources * d : 0;
+  return (resident ? kept : largest_kept) + transient + means;
+}
+
 double mean_of(const std::vector<double>& values) {
   if (values.empty()) return 0.0;
   return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());

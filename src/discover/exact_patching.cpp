@@ -155,3 +155,32 @@ ExactPatchingCost exact_patching_cost(const engine::ModelConfig& config, const E
 }
 
 }  // namespace cscrub::discover
+
+namespace cscrub::discover {
+
+uint64_t exact_patching_bytes(const engine::ModelConfig& config, const PairedDataset& pairs,
+                              const ExactPatchingOptions& options) {
+  const uint64_t d = static_cast<uint64_t>(config.d_model);
+  const uint64_t sources = 1 + static_cast<uint64_t>(config.n_layer) * (static_cast<uint64_t>(config.n_head) + 1);
+  const bool full_vocabulary = options.metric != Metric::logit_diff;
+  uint64_t largest = 0;
+  for (const PairBatchPlan& plan : plan_pair_batches(pairs, options.batch_size, CircuitAblation::counterfactual)) {
+    const int size = static_cast<int>(plan.pairs.size());
+    const PairBatchMemory batch = pair_batch_memory(config, size, plan.positions, plan.start, full_vocabulary);
+    const uint64_t suffix_rows = static_cast<uint64_t>(size) * static_cast<uint64_t>(plan.positions - plan.start);
+    const uint64_t run_rows = std::max<uint64_t>(static_cast<uint64_t>(options.max_rows), suffix_rows);
+    // The parents' changes; a patched run's inputs and temporaries (~6 matrices of d_model per row), the resumed
+    // workspace (8 d_model + d_mlp per row) and, for metrics over the vocabulary, its logits.
+    const uint64_t patched = sizeof(float) * (sources * suffix_rows * d +
+                                              run_rows * (14 * d + static_cast<uint64_t>(config.d_mlp)) +
+                                              (full_vocabulary ? run_rows / std::max(1, plan.positions - plan.start) *
+                                                                     static_cast<uint64_t>(config.vocab_size)
+                                                               : 0));
+    largest = std::max(largest, batch.kept + std::max(batch.recording, patched));
+  }
+  // The per-edge, per-pair changes, kept until the end.
+  return largest + sizeof(double) * static_cast<uint64_t>(EdgeGraph(graph_shape(config)).edge_count()) *
+                       pairs.clean.examples.size();
+}
+
+}  // namespace cscrub::discover

@@ -206,3 +206,25 @@ RowMatrix last_positions(const RowMatrix& suffix, int length) {
 }
 
 }  // namespace cscrub::discover
+
+namespace cscrub::discover {
+
+PairBatchMemory pair_batch_memory(const engine::ModelConfig& config, int size, int positions, int start,
+                                  bool full_vocabulary) {
+  const uint64_t d = static_cast<uint64_t>(config.d_model), layers = static_cast<uint64_t>(config.n_layer);
+  const uint64_t sources = 1 + layers * (static_cast<uint64_t>(config.n_head) + 1);
+  const uint64_t all_rows = static_cast<uint64_t>(size) * static_cast<uint64_t>(positions);
+  const uint64_t suffix_rows = static_cast<uint64_t>(size) * static_cast<uint64_t>(positions - start);
+  PairBatchMemory memory;
+  memory.kept = sizeof(float) * (layers * all_rows * 3 * d              // the clean q|k|v
+                                 + 2 * sources * suffix_rows * d        // source outputs, clean and ablated
+                                 + (4 * layers + 2) * suffix_rows * d)  // streams, clean and ablated
+                + (full_vocabulary ? sizeof(float) * static_cast<uint64_t>(size) * static_cast<uint64_t>(config.vocab_size) : 0);
+  // The recording pass: its hooks (embeddings, z, MLP outputs, two streams per layer), q|k|v, and the forward's
+  // workspace (8 d_model + d_mlp floats per row).
+  memory.recording = sizeof(float) * all_rows * ((4 * layers + 2) * d + layers * 3 * d + 8 * d +
+                                                 static_cast<uint64_t>(config.d_mlp));
+  return memory;
+}
+
+}  // namespace cscrub::discover

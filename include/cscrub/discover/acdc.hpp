@@ -34,6 +34,9 @@ struct AcdcResult {
   double pruned_metric = 0;  // with the pruned circuit, measured again
 };
 
+// The peak memory of acdc beyond the weights: every batch's recorded runs kept, and one circuit evaluation.
+uint64_t acdc_bytes(const engine::ModelConfig& config, const PairedDataset& pairs, const AcdcOptions& options);
+
 // Progress counts edges visited.
 AcdcResult acdc(const engine::Weights& weights, const EdgeGraph& graph, const PairedDataset& pairs,
                 const AcdcOptions& options, const Progress& progress = {});

@@ -62,6 +62,11 @@ class CircuitEvaluator {
   std::vector<double> clean_;
 };
 
+// The peak memory of a CircuitEvaluator beyond the weights: the recorded batches (every one when resident, else
+// one at a time), the recording pass, one circuit evaluation.
+uint64_t circuit_evaluation_bytes(const engine::ModelConfig& config, const PairedDataset& pairs,
+                                  CircuitAblation ablation, Metric metric, int batch_size, bool resident);
+
 // Mean of `values` in their order.
 double mean_of(const std::vector<double>& values);
 

@@ -27,6 +27,11 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
                                       const PairedDataset& pairs, const ExactPatchingOptions& options,
                                       const Progress& progress = {});
 
+// The peak memory of exact_edge_scores beyond the weights: one recorded batch at a time, the parents' changes,
+// and one patched run (its inputs and the resumed forward's workspace).
+uint64_t exact_patching_bytes(const engine::ModelConfig& config, const PairedDataset& pairs,
+                              const ExactPatchingOptions& options);
+
 // Floating-point work of exact_edge_scores and of the naive way (a full forward per edge and batch), for cost
 // reports: {exact, naive}.
 struct ExactPatchingCost {

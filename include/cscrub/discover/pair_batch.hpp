@@ -66,6 +66,15 @@ std::vector<int> repeated_pairs(int size, int copies);
 PairBatch record_pair_batch(const engine::Weights& weights, const EdgeGraph& graph, const PairedDataset& pairs,
                             const PairBatchPlan& plan, CircuitAblation ablation, const engine::RowMatrix* means);
 
+// The bytes a recorded batch of `size` pairs of `positions` tokens, recomputed from `start`, holds (PairBatch and
+// its metric), and the peak of the pass that records it on top of them.
+struct PairBatchMemory {
+  uint64_t kept = 0;       // the PairBatch and its metric's clean logits (kl, prob_diff, loss: the vocabulary)
+  uint64_t recording = 0;  // the recorded forward's hooks and workspace, freed once the batch is made
+};
+PairBatchMemory pair_batch_memory(const engine::ModelConfig& config, int size, int positions, int start,
+                                  bool full_vocabulary);
+
 // The rows of `suffix` ([copies * size * length, width]) at each copy's last position: [copies * size, width].
 engine::RowMatrix last_positions(const engine::RowMatrix& suffix, int length);
 
