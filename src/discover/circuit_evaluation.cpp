@@ -87,6 +87,8 @@ std::vector<double> evaluate_circuit(const engine::Weights& weights, const EdgeG
   RowMatrix stream = first_layer < layers ? batch.clean_pre[static_cast<size_t>(first_layer)] : batch.clean_final;
   for (int layer = first_layer; layer < layers; ++layer) {
     built.clear();
+    // A parallel block's MLP reads the block's input (its graph has no edges from the same layer's heads).
+    const RowMatrix block_input = config.parallel_attn_mlp ? stream : RowMatrix();
     RowMatrix z(rows.rows(), config.d_model);
     for (int head = 0; head < heads; ++head) {
       auto port_input = [&](Port port) {
@@ -104,7 +106,9 @@ std::vector<double> evaluate_circuit(const engine::Weights& weights, const EdgeG
     stream += engine::attention_output(weights, layer, z);
     built.clear();
     const RowMatrix* mlp_input =
-        input_of(graph.index_of(Destination{Port::mlp, layer, -1}), stream, batch.ablated_mid[static_cast<size_t>(layer)]);
+        config.parallel_attn_mlp
+            ? input_of(graph.index_of(Destination{Port::mlp, layer, -1}), block_input, batch.ablated_pre[static_cast<size_t>(layer)])
+            : input_of(graph.index_of(Destination{Port::mlp, layer, -1}), stream, batch.ablated_mid[static_cast<size_t>(layer)]);
     const auto mlp = static_cast<size_t>(graph.index_of(Source{Source::Kind::mlp, layer, -1}));
     recomputed[mlp] = engine::mlp_output(weights, layer, *mlp_input);
     run_out[mlp] = &recomputed[mlp];

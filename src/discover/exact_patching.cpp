@@ -21,6 +21,13 @@ RowMatrix repeated(const RowMatrix& rows, int copies, Added&& added) {
   return stacked;
 }
 
+// Where a patched run resumes after a change to a head of `layer`: before that layer's MLP, which reads the
+// head, or at the next layer when the MLP runs beside the heads (parallel blocks).
+engine::ResumePoint head_resume_point(const engine::ModelConfig& config, int layer) {
+  if (config.parallel_attn_mlp) return {layer + 1, engine::ResumePoint::Stage::attention};
+  return {layer, engine::ResumePoint::Stage::mlp};
+}
+
 // The parents of a child handled in one patched run: as many as fit in `max_rows` rows.
 int parents_per_run(const PairBatch& batch, int max_rows) {
   return std::max(1, max_rows / std::max(1, batch.size() * batch.length()));
@@ -36,6 +43,7 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
   if (options.max_rows <= 0) throw Error("exact patching: max_rows must be positive");
   const std::vector<PairBatchPlan> plans = plan_pair_batches(pairs, options.batch_size, CircuitAblation::counterfactual);
   const int edges = graph.edge_count(), layers = config.n_layer;
+  const bool parallel = config.parallel_attn_mlp;
   std::vector<uint8_t> scored(static_cast<size_t>(graph.destination_count()), options.destinations.empty() ? 1 : 0);
   int scored_edges = options.destinations.empty() ? edges : 0;
   for (int destination : options.destinations) {
@@ -87,7 +95,9 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
         } else if (child.port == Port::mlp) {
           const int layer = child.layer;
           const auto mlp = static_cast<size_t>(graph.index_of(Source{Source::Kind::mlp, layer, -1}));
-          const RowMatrix input = repeated(batch.clean_mid[static_cast<size_t>(layer)], count, parent_delta);
+          // A parallel block's MLP reads the block's input, beside its heads.
+          const RowMatrix& read = parallel ? batch.clean_pre[static_cast<size_t>(layer)] : batch.clean_mid[static_cast<size_t>(layer)];
+          const RowMatrix input = repeated(read, count, parent_delta);
           const RowMatrix changed = engine::mlp_output(weights, layer, input);
           const RowMatrix& after = layer + 1 < layers ? batch.clean_pre[static_cast<size_t>(layer + 1)] : batch.clean_final;
           const RowMatrix resumed = repeated(after, count, [&](int g) {
@@ -104,11 +114,17 @@ std::vector<double> exact_edge_scores(const engine::Weights& weights, const Edge
           (child.port == Port::q ? streams.q : child.port == Port::k ? streams.k : streams.v) = &input;
           const engine::SuffixRows rows = batch.rows(pair_of);
           const RowMatrix changed = engine::head_output_from_z(weights, layer, head, engine::head_z(weights, layer, head, rows, streams));
-          const RowMatrix resumed = repeated(batch.clean_mid[static_cast<size_t>(layer)], count, [&](int g) {
+          // The head's change enters before its layer's MLP, or, in a parallel block (whose MLP does not read
+          // it), after the block.
+          const engine::ResumePoint point = head_resume_point(config, layer);
+          const RowMatrix& entered = !parallel ? batch.clean_mid[static_cast<size_t>(layer)]
+                                     : layer + 1 < layers ? batch.clean_pre[static_cast<size_t>(layer + 1)]
+                                                          : batch.clean_final;
+          const RowMatrix resumed = repeated(entered, count, [&](int g) {
             return changed.middleRows(static_cast<Eigen::Index>(g) * size * length, static_cast<Eigen::Index>(size) * length) -
                    batch.clean_out[source];
           });
-          engine::resume_forward(weights, {layer, engine::ResumePoint::Stage::mlp}, rows, resumed, final_rows, &scratch);
+          engine::resume_forward(weights, point, rows, resumed, final_rows, &scratch);
         }
         record(destination, first, count, metric.evaluate(final_rows, pair_of));
       }
@@ -146,7 +162,7 @@ ExactPatchingCost exact_patching_cost(const engine::ModelConfig& config, const E
                      engine::resume_flops(config, {child.layer + 1, engine::ResumePoint::Stage::attention}, suffix);
       } else {
         per_parent = rows * 2.0 * (d * d_head + d_head * d) + 2.0 * 2.0 * rows * (plan.positions + 1) / 2.0 * d_head +
-                     engine::resume_flops(config, {child.layer, engine::ResumePoint::Stage::mlp}, suffix);
+                     engine::resume_flops(config, head_resume_point(config, child.layer), suffix);
       }
       cost.exact_flops += parents * per_parent;
     }

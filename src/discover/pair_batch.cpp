@@ -13,6 +13,7 @@ namespace cscrub::discover {
 namespace {
 
 using engine::RowMatrix;
+using engine::RowVector;
 using engine::Site;
 
 // Rows [start, positions) of each of `sequences` sequences of a [sequences * positions, width] activation.
@@ -179,11 +180,12 @@ PairBatch record_pair_batch(const engine::Weights& weights, const EdgeGraph& gra
   if (start != 0) throw Error("mean ablation changes every position: its batches start at 0");
   const Eigen::Index rows = static_cast<Eigen::Index>(sequences) * positions;
   for (int s = 0; s < graph.source_count(); ++s) batch.ablated_out.push_back(means->row(s).replicate(rows, 1));
-  // The stream in which every source writes its mean: position embeddings, the attention output biases and
-  // the means, added in the forward's order.
+  // The stream in which every source writes its mean: position embeddings (if the model has them), the
+  // attention output biases and the means, added in the forward's order.
   RowMatrix stream(rows, config.d_model);
   for (Eigen::Index row = 0; row < rows; ++row)
-    stream.row(row) = weights.position_embedding.row(row % positions) + means->row(0);
+    stream.row(row) = config.learned_positions ? RowVector(weights.position_embedding.row(row % positions) + means->row(0))
+                                               : RowVector(means->row(0));
   for (int layer = 0; layer < layers; ++layer) {
     batch.ablated_pre.push_back(stream);
     RowMatrix attention = RowMatrix::Zero(1, config.d_model);

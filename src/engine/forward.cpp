@@ -1,4 +1,7 @@
-// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos.
+// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos. Every family runs
+// this one pass; where they differ it reads a field of ModelConfig (see config.hpp): the attention rule per
+// layer (score scale, key window), rotary q/k, parallel attention and MLP, the activation, learned positions,
+// the unembedding.
 #include "cscrub/engine/forward.hpp"
 
 #include <omp.h>
@@ -97,9 +100,14 @@ void offer_qkv_part(Site site, int layer, int offset, RowMatrix& qkv, const Hook
   qkv.middleCols(offset, d_model) = part;
 }
 
+ops::AttentionRule attention_rule(const ModelConfig& config, int layer) {
+  return {config.attention_scale(layer), config.attention_window(layer)};
+}
+
 void attention(const ModelConfig& config, int batch, int positions, int layer, const HookSink& hooks,
                const RowMatrix& qkv, RowMatrix& z) {
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const ops::AttentionRule rule = attention_rule(config, layer);
   const int pairs = batch * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model), z_stride(d_model);
   auto views = [&](int pair) {
@@ -121,7 +129,7 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
       for (int pair = 0; pair < pairs; ++pair) {
         auto [q, k, v, z_out] = views(pair);
-        ops::causal_attention(q, k, v, scores, z_out, workspace);
+        ops::causal_attention(q, k, v, rule, scores, z_out, workspace);
       }
     }
     return;
@@ -135,12 +143,12 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
     for (int pair = 0; pair < pairs; ++pair) {
       auto [q, k, v, z_out] = views(pair);
-      ops::attention_scores(q, k, pair_block(pair), workspace);
+      ops::attention_scores(q, k, rule, pair_block(pair), workspace);
     }
   }
   hooks.offer(Site::attn_scores, layer, all_scores.data());
 #pragma omp parallel for schedule(static) if (parallel)
-  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(pair_block(pair));
+  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(rule, pair_block(pair));
   hooks.offer(Site::attn_pattern, layer, all_scores.data());
 #pragma omp parallel if (parallel)
   {
@@ -162,7 +170,7 @@ void attention_after_prefix(const ModelConfig& config, int layer, const SuffixRo
   const Eigen::Index stride = 3 * d_model;
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix.positions, d_head))
   {
-    SuffixAttention attention(suffix.positions, d_head);
+    SuffixAttention attention(suffix.positions, d_head, attention_rule(config, layer));
 #pragma omp for schedule(static)
     for (int pair = 0; pair < pairs; ++pair) {
       const int sequence = pair / heads, h = pair % heads;
@@ -196,10 +204,33 @@ void attention_output(const LayerWeights& weights, const ModelConfig& config, Ma
   attn_out.rowwise() += weights.out_bias;
 }
 
+// The MLP of `layer` on the residual stream in w.residual (ln_2, c_fc, activation, c_proj) into w.mlp_out.
+void run_mlp(const Weights& weights, int layer, const HookSink& hooks, ForwardWorkspace& w) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
+  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
+                        Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
+  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
+  hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
+  ops::activate(config.activation, w.mlp_hidden);
+  hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
+  ops::linear(weights.matmul, w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
+  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+}
+
+// Rotates the queries and keys in qkv (rotary models), each row at its position in its sequence: row r at
+// first_position + r % positions (a resumed pass's rows start at its suffix's first position).
+void rotate_queries_and_keys(const ModelConfig& config, const ops::RotaryTable& rotary, int positions,
+                             int first_position, RowMatrix& qkv) {
+  const int d_model = config.d_model;
+  ops::rotate_rows(qkv.leftCols(d_model), config.n_head, config.d_head(), rotary, positions, first_position);
+  ops::rotate_rows(qkv.middleCols(d_model, d_model), config.n_head, config.d_head(), rotary, positions, first_position);
+}
+
 // One block over w.residual: `batch` whole sequences of `positions` tokens, or, for a resumed pass (no hooks),
-// the rows of `suffix`.
-void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks,
-               ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
+// the rows of `suffix` (then `positions` is its length).
+void run_block(const Weights& weights, int layer, int batch, int positions, const ops::RotaryTable& rotary,
+               const HookSink& hooks, ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model;
@@ -213,6 +244,13 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
     offer_qkv_part(Site::attn_k, layer, d_model, w.qkv, hooks);
     offer_qkv_part(Site::attn_v, layer, 2 * d_model, w.qkv, hooks);
   }
+  if (config.rotary_dims > 0) {
+    rotate_queries_and_keys(config, rotary, positions, suffix != nullptr ? suffix->start : 0, w.qkv);
+    if (hooks.active()) {
+      offer_qkv_part(Site::attn_rot_q, layer, 0, w.qkv, hooks);
+      offer_qkv_part(Site::attn_rot_k, layer, d_model, w.qkv, hooks);
+    }
+  }
   if (suffix != nullptr)
     attention_after_prefix(config, layer, *suffix, w.qkv, w.z);
   else
@@ -220,31 +258,26 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::attn_z, layer, w.z.data());
   attention_output(lw, config, weights.matmul, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
+  // A parallel block's MLP reads the block's input, which w.residual still holds.
+  if (config.parallel_attn_mlp) run_mlp(weights, layer, hooks, w);
   ops::add_in_place(w.residual, w.attn_out);
   hooks.offer(Site::resid_mid, layer, w.residual.data());
-
-  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
-                        Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
-  hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
-  ops::gelu_tanh(w.mlp_hidden);
-  hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
-  ops::linear(weights.matmul, w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
-  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+  if (!config.parallel_attn_mlp) run_mlp(weights, layer, hooks, w);
   ops::add_in_place(w.residual, w.mlp_out);
   hooks.offer(Site::resid_post, layer, w.residual.data());
 }
 
-// ln_2, the MLP and the residual addition of layer `lw` for the top `rows` rows of w.residual.
+// The MLP of layer `lw` (ln_2 included) on the top `rows` rows of w.residual, into the top rows of w.mlp_out:
+// run_mlp's arithmetic without hooks.
 void mlp_for_top_rows(const Weights& weights, const LayerWeights& lw, Eigen::Index rows, ForwardWorkspace& w) {
-  auto residual = w.residual.topRows(rows);
-  ops::layer_norm(residual, weights.config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
+  const ModelConfig& config = weights.config;
+  ops::layer_norm(w.residual.topRows(rows), config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias,
+                  w.normalized.topRows(rows));
   ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
               &w.packing);
-  ops::gelu_tanh(w.mlp_hidden.topRows(rows));
+  ops::activate(config.activation, w.mlp_hidden.topRows(rows));
   ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
               &w.packing);
-  ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
 // Moves the rows `kept` (increasing) of w.normalized and w.residual to their top, in order: kept[i] >= i, so
@@ -264,21 +297,30 @@ void move_rows_up(std::span<const int> kept, ForwardWorkspace& w) {
 // matches the batched attention), so the logits are the same. Leaves the kept rows' residual stream in the
 // top rows of w.residual. For a resumed pass, `positions` is the suffix length and the rows are `suffix`'s.
 void run_last_block_for_rows(const Weights& weights, int positions, std::span<const int> kept,
-                             ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
+                             const ops::RotaryTable& rotary, ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
-  const LayerWeights& lw = weights.layers[config.n_layer - 1];
+  const int layer = config.n_layer - 1;
+  const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model, heads = config.n_head, d_head = config.d_head();
   ops::layer_norm(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
   const RowVector key_value_bias = lw.qkv_bias.tail(2 * d_model);
   ops::linear(weights.matmul, w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias,
               w.qkv.rightCols(2 * d_model), &w.packing);
+  const int first_position = suffix != nullptr ? suffix->start : 0;
+  if (config.rotary_dims > 0)
+    ops::rotate_rows(w.qkv.middleCols(d_model, d_model), heads, d_head, rotary, positions, first_position);
   const auto rows = static_cast<Eigen::Index>(kept.size());
   move_rows_up(kept, w);
   auto queries = w.mlp_out.topRows(rows);  // free until the MLP
   const RowVector query_bias = lw.qkv_bias.head(d_model);
   ops::linear(weights.matmul, w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries,
               &w.packing);
+  if (config.rotary_dims > 0)
+    for (Eigen::Index i = 0; i < rows; ++i)
+      ops::rotate_row(queries.row(i).data(), heads, d_head, rotary,
+                      first_position + kept[static_cast<size_t>(i)] % positions);
 
+  const ops::AttentionRule rule = attention_rule(config, layer);
   const int pairs = static_cast<int>(rows) * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model);
   if (suffix == nullptr) {
@@ -291,7 +333,7 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
         const int sequence = row / positions, position = row % positions;
         const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
         ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
-                        ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, workspace,
+                        ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, rule, workspace,
                         w.z.row(i).data() + h * d_head);
       }
     }
@@ -299,15 +341,14 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
     // A resumed pass: the kept rows are the sequences' last suffix rows, their earlier keys partly cached.
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix->positions, d_head))
     {
-      SuffixAttention attention(suffix->positions, d_head);
+      SuffixAttention attention(suffix->positions, d_head, rule);
 #pragma omp for schedule(static)
       for (int pair = 0; pair < pairs; ++pair) {
         const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
         const int sequence = row / positions, position = suffix->start + row % positions;
         const float* keys = w.qkv.row(static_cast<Eigen::Index>(sequence) * positions).data() +
                             key_column(d_model, d_head, h);
-        attention.gather(*suffix, config.n_layer - 1, h, sequence, {keys, qkv_stride.outer()},
-                         {keys + d_model, qkv_stride.outer()});
+        attention.gather(*suffix, layer, h, sequence, {keys, qkv_stride.outer()}, {keys + d_model, qkv_stride.outer()});
         attention.attend(queries.row(i).data() + h * d_head, position, w.z.row(i).data() + h * d_head);
       }
     }
@@ -315,26 +356,33 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
 
   auto residual = w.residual.topRows(rows);
   ops::linear(weights.matmul, w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
+  if (config.parallel_attn_mlp) mlp_for_top_rows(weights, lw, rows, w);  // reads the block's input, as run_block's
   ops::add_in_place(residual, w.attn_out.topRows(rows));
-  mlp_for_top_rows(weights, lw, rows, w);
+  if (!config.parallel_attn_mlp) mlp_for_top_rows(weights, lw, rows, w);
+  ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
 void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hooks, RowMatrix& residual) {
   const int rows = tokens.batch * tokens.positions;
   const int d_model = weights.config.d_model;
-  const bool expose = hooks.wants(Site::embed) || hooks.wants(Site::pos_embed);
+  const bool positions = weights.config.learned_positions;
+  const bool expose = hooks.wants(Site::embed) || (positions && hooks.wants(Site::pos_embed));
   if (!expose) {
-    for (int r = 0; r < rows; ++r)
-      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]) +
-                        weights.position_embedding.row(r % tokens.positions);
+    for (int r = 0; r < rows; ++r) {
+      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]);
+      if (positions) residual.row(r) += weights.position_embedding.row(r % tokens.positions);
+    }
     return;
   }
-  RowMatrix token_part(rows, d_model), position_part(rows, d_model);
-  for (int r = 0; r < rows; ++r) {
-    token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
-    position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
-  }
+  RowMatrix token_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
   hooks.offer(Site::embed, -1, token_part.data());
+  if (!positions) {
+    residual.topRows(rows) = token_part;
+    return;
+  }
+  RowMatrix position_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
   hooks.offer(Site::pos_embed, -1, position_part.data());
   residual.topRows(rows) = token_part + position_part;
 }
@@ -410,12 +458,14 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
     return selected;
   };
 
+  const ops::RotaryTable rotary(tokens.positions, config.rotary_dims, config.rotary_base);
   embed(weights, tokens, hooks, w.residual);
   const bool prune_last_block = !hooks.active() && rows.size() < static_cast<size_t>(w.residual.rows());
   const int full_layers = config.n_layer - (prune_last_block ? 1 : 0);
-  for (int layer = 0; layer < full_layers; ++layer) run_block(weights, layer, tokens.batch, tokens.positions, hooks, w);
+  for (int layer = 0; layer < full_layers; ++layer)
+    run_block(weights, layer, tokens.batch, tokens.positions, rotary, hooks, w);
   if (prune_last_block) {
-    run_last_block_for_rows(weights, tokens.positions, rows, w);
+    run_last_block_for_rows(weights, tokens.positions, rows, rotary, w);
     RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
     unembed_rows(weights, selected, request.token_ids, logits, &w.packing);
@@ -441,6 +491,8 @@ void resume_forward(const Weights& weights, const ResumePoint& point, const Suff
   check_suffix_rows(config, rows, false);
   if (point.layer < 0 || point.layer > config.n_layer)
     throw Error("resume_forward: layer " + std::to_string(point.layer) + " outside 0-" + std::to_string(config.n_layer));
+  if (point.stage == ResumePoint::Stage::mlp && config.parallel_attn_mlp)
+    throw Error("resume_forward: a parallel block's MLP reads the block's input, not resid_mid; resume at the next layer");
   if (residual.rows() != rows.rows() || residual.cols() != config.d_model)
     throw Error("resume_forward: the residual stream has " + std::to_string(residual.rows()) + " x " +
                 std::to_string(residual.cols()) + " values for " + std::to_string(rows.rows()) + " rows of d_model " +
@@ -457,20 +509,23 @@ void resume_forward(const Weights& weights, const ResumePoint& point, const Suff
   ForwardWorkspace& w = (scratch != nullptr ? *scratch : own_scratch).workspace(config, weights.matmul, rows.rows());
   w.residual = residual;
   const HookSink no_hooks(nullptr, config, rows.sequences, length);
+  const ops::RotaryTable rotary(rows.positions, config.rotary_dims, config.rotary_base);
   const int last = config.n_layer - 1;
   int layer = point.layer;
   if (point.stage == ResumePoint::Stage::mlp) {
-    if (layer == last) {  // only the last positions reach the logits
-      move_rows_up(last_rows, w);
-      mlp_for_top_rows(weights, weights.layers[static_cast<size_t>(layer)], rows.sequences, w);
+    const LayerWeights& lw = weights.layers[static_cast<size_t>(layer)];
+    const Eigen::Index mlp_rows = layer == last ? rows.sequences : rows.rows();
+    if (layer == last) move_rows_up(last_rows, w);  // only the last positions reach the logits
+    mlp_for_top_rows(weights, lw, mlp_rows, w);
+    ops::add_in_place(w.residual.topRows(mlp_rows), w.mlp_out.topRows(mlp_rows));
+    if (layer == last) {
       final_rows = w.residual.topRows(rows.sequences);
       return;
     }
-    mlp_for_top_rows(weights, weights.layers[static_cast<size_t>(layer)], rows.rows(), w);
     ++layer;
   }
-  for (; layer < last; ++layer) run_block(weights, layer, rows.sequences, length, no_hooks, w, &rows);
-  run_last_block_for_rows(weights, length, last_rows, w, &rows);
+  for (; layer < last; ++layer) run_block(weights, layer, rows.sequences, length, rotary, no_hooks, w, &rows);
+  run_last_block_for_rows(weights, length, last_rows, rotary, w, &rows);
   final_rows = w.residual.topRows(rows.sequences);
 }
 

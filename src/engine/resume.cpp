@@ -6,7 +6,8 @@
 
 namespace cscrub::engine {
 
-QkvRecorder::QkvRecorder(const ModelConfig& config, int sequences, int positions) : d_model_(config.d_model) {
+QkvRecorder::QkvRecorder(const ModelConfig& config, int sequences, int positions)
+    : d_model_(config.d_model), rotary_(config.rotary_dims > 0) {
   cache_.sequences = sequences;
   cache_.positions = positions;
   cache_.layers.assign(static_cast<size_t>(config.n_layer),
@@ -14,12 +15,17 @@ QkvRecorder::QkvRecorder(const ModelConfig& config, int sequences, int positions
 }
 
 bool QkvRecorder::wants(HookPoint hook) const {
-  return hook.site == Site::attn_q || hook.site == Site::attn_k || hook.site == Site::attn_v;
+  if (hook.site == Site::attn_v) return true;
+  if (rotary_) return hook.site == Site::attn_rot_q || hook.site == Site::attn_rot_k;  // what attention reads
+  return hook.site == Site::attn_q || hook.site == Site::attn_k;
 }
 
 void QkvRecorder::visit(const Activation& activation) {
   // [batch, pos, head, d_head] is [rows, d_model]: q, k or v's columns of the layer's q|k|v rows.
-  const int part = activation.hook.site == Site::attn_q ? 0 : activation.hook.site == Site::attn_k ? 1 : 2;
+  const Site site = activation.hook.site;
+  const int part = site == Site::attn_q || site == Site::attn_rot_q   ? 0
+                   : site == Site::attn_k || site == Site::attn_rot_k ? 1
+                                                                      : 2;
   RowMatrix& layer = cache_.layers[static_cast<size_t>(activation.hook.layer)];
   const ConstRowMatrixMap values(activation.data.data(), layer.rows(), d_model_);
   layer.middleCols(static_cast<Eigen::Index>(part) * d_model_, d_model_) = values;

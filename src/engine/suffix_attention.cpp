@@ -5,8 +5,9 @@
 
 namespace cscrub::engine {
 
-SuffixAttention::SuffixAttention(int positions, int d_head)
+SuffixAttention::SuffixAttention(int positions, int d_head, const ops::AttentionRule& rule)
     : d_head_(d_head),
+      rule_(rule),
       keys_(static_cast<size_t>(positions) * d_head),
       values_(keys_.size()),
       workspace_(positions, d_head) {}
@@ -37,7 +38,7 @@ void SuffixAttention::gather(const SuffixRows& rows, int layer, int head, int se
 void SuffixAttention::attend(const float* query, int position, float* z_row) {
   const Eigen::OuterStride<> stride(d_head_);
   ops::attend_row(query, ops::StridedMap(keys_.data(), position + 1, d_head_, stride),
-                  ops::StridedMap(values_.data(), position + 1, d_head_, stride), position, workspace_, z_row);
+                  ops::StridedMap(values_.data(), position + 1, d_head_, stride), position, rule_, workspace_, z_row);
 }
 
 }  // namespace cscrub::engine

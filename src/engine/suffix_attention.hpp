@@ -1,7 +1,8 @@
 // Attention at the suffix rows of sequences whose earlier positions live in a QkvCache (see resume.hpp): the
 // keys and values one head reads over a whole sequence are gathered from the cache (positions before the
 // suffix) and from the suffix rows' own keys and values, then each query row attends as the forward's
-// attend_row does, so the result is the forward's bit for bit.
+// attend_row does, so the result is the forward's bit for bit. Rotary models: queries and keys come rotated, as
+// the forward attends to them (the cache holds hook_rot_q and hook_rot_k).
 #pragma once
 #include <vector>
 
@@ -16,10 +17,11 @@ struct HeadRowsView {
   Eigen::Index stride;
 };
 
-// A thread's buffers for attending over one sequence of up to `positions` tokens.
+// A thread's buffers for attending over one sequence of up to `positions` tokens, by one layer's rule (score
+// scale, key window).
 class SuffixAttention {
  public:
-  SuffixAttention(int positions, int d_head);
+  SuffixAttention(int positions, int d_head, const ops::AttentionRule& rule);
 
   // The keys and values of head `head` over every position of suffix sequence `sequence`: those before
   // rows.start from layer `layer` of rows.cache, the others from `suffix_keys` and `suffix_values`.
@@ -30,6 +32,7 @@ class SuffixAttention {
 
  private:
   int d_head_;
+  ops::AttentionRule rule_;
   std::vector<float> keys_, values_;  // [positions, d_head]
   ops::AttentionWorkspace workspace_;
 };

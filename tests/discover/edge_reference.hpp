@@ -1,7 +1,8 @@
 // The slow, literal route for checking edge-level methods: one prompt at a time, every position, each
 // destination's input summed by hand from what each of its sources contributes (engine::head_output with
 // three streams, engine::mlp_output, engine::unembed; embeddings read from the weights). It never calls
-// engine::forward, a hook, a resumed pass or a QkvCache.
+// engine::forward, a hook, a resumed pass or a QkvCache. Every family: position embeddings only where the model
+// has them, and a parallel block's MLP reading the block's input (engine::head_output rotates and windows).
 #pragma once
 #include <functional>
 #include <vector>
@@ -24,7 +25,8 @@ inline std::vector<RowMatrix> source_outputs_by_hand(const engine::Weights& weig
   RowMatrix token_part(positions, config.d_model), stream(positions, config.d_model);
   for (Eigen::Index p = 0; p < positions; ++p) {
     token_part.row(p) = weights.token_embedding.row(tokens[static_cast<size_t>(p)]);
-    stream.row(p) = token_part.row(p) + weights.position_embedding.row(p);
+    stream.row(p) = token_part.row(p);
+    if (config.learned_positions) stream.row(p) += weights.position_embedding.row(p);
   }
   outputs[0] = token_part;
   for (int layer = 0; layer < config.n_layer; ++layer) {
@@ -35,8 +37,9 @@ inline std::vector<RowMatrix> source_outputs_by_hand(const engine::Weights& weig
       outputs[static_cast<size_t>(graph.index_of(discover::Source{discover::Source::Kind::head, layer, head}))] = std::move(output);
     }
     attention.rowwise() += weights.layers[static_cast<size_t>(layer)].out_bias;
+    const RowMatrix block_input = stream;
     stream += attention;
-    RowMatrix mlp = engine::mlp_output(weights, layer, stream);
+    RowMatrix mlp = engine::mlp_output(weights, layer, config.parallel_attn_mlp ? block_input : stream);
     stream += mlp;
     outputs[static_cast<size_t>(graph.index_of(discover::Source{discover::Source::Kind::mlp, layer, -1}))] = std::move(mlp);
   }
@@ -48,7 +51,7 @@ using Contribution = std::function<RowMatrix(int source, int destination, const 
 
 // logit(answer) - logit(distractor) at the last position of a run of `tokens` in which every destination reads
 // the constants (position embeddings, the output biases of the attention layers before it) plus the sum over
-// its sources of `contribution`.
+// its sources of `contribution` (graph.readable_sources: a parallel block's MLP does not read its heads).
 inline double logit_diff_by_hand(const engine::Weights& weights, const discover::EdgeGraph& graph,
                                  const std::vector<int32_t>& tokens, const data::Example& labels,
                                  const Contribution& contribution) {
@@ -58,8 +61,9 @@ inline double logit_diff_by_hand(const engine::Weights& weights, const discover:
   run[0] = RowMatrix(positions, config.d_model);
   for (Eigen::Index p = 0; p < positions; ++p) run[0].row(p) = weights.token_embedding.row(tokens[static_cast<size_t>(p)]);
   auto input_of = [&](int destination, int biases) {
-    RowMatrix input(positions, config.d_model);
-    for (Eigen::Index p = 0; p < positions; ++p) input.row(p) = weights.position_embedding.row(p);
+    RowMatrix input = RowMatrix::Zero(positions, config.d_model);
+    if (config.learned_positions)
+      for (Eigen::Index p = 0; p < positions; ++p) input.row(p) = weights.position_embedding.row(p);
     for (int layer = 0; layer < biases; ++layer) input.rowwise() += weights.layers[static_cast<size_t>(layer)].out_bias;
     for (int source = 0; source < graph.readable_sources(destination); ++source)
       input += contribution(source, destination, run[static_cast<size_t>(source)]);
@@ -73,8 +77,9 @@ inline double logit_diff_by_hand(const engine::Weights& weights, const discover:
           engine::head_output(weights, layer, head, 1, static_cast<int>(positions), q, k, v);
     }
     const int mlp = graph.index_of(discover::Source{discover::Source::Kind::mlp, layer, -1});
+    const int biases = config.parallel_attn_mlp ? layer : layer + 1;  // the attention layers before the MLP reads
     run[static_cast<size_t>(mlp)] =
-        engine::mlp_output(weights, layer, input_of(graph.index_of(discover::Destination{discover::Port::mlp, layer, -1}), layer + 1));
+        engine::mlp_output(weights, layer, input_of(graph.index_of(discover::Destination{discover::Port::mlp, layer, -1}), biases));
   }
   const RowMatrix final_stream = input_of(graph.destination_count() - 1, config.n_layer);
   const std::vector<int32_t> ids{labels.answer, labels.distractor};

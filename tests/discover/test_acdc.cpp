@@ -31,7 +31,9 @@ TEST_CASE("ACDC with tau = infinity keeps nothing: the corrupted run", "[acdc]")
 }
 
 TEST_CASE("ACDC with tau = 0 keeps every edge that matters and reproduces the model", "[acdc]") {
-  const test::DiscoverFixture fixture;
+  // Every family: GPT-2, GPT-Neo, Pythia (whose MLPs do not read their own layer's heads).
+  const test::DiscoverFixture fixture =
+      test::DiscoverFixture::of(GENERATE(from_range(test::small_configs_of_every_family())));
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(2);
   const auto result = discover::acdc(fixture.weights, graph, pairs, {.metric = Metric::kl, .threshold = 0.0});

@@ -1,5 +1,6 @@
 // Circuit evaluation (MIB's definition) against the literal sum of each destination's sources, one prompt at a
-// time; and its two ends against the plain forward passes, bit for bit.
+// time; and its two ends against the plain forward passes, bit for bit. In every family (GPT-Neo's local windows,
+// Pythia's rotary parallel blocks).
 #include <catch2/catch.hpp>
 #include <iostream>
 #include <random>
@@ -53,12 +54,13 @@ double forward_logit_diff(const engine::Weights& weights, const std::vector<int3
 }  // namespace
 
 TEST_CASE("a circuit's metric is the sum of what each destination's sources contribute", "[circuit-evaluation]") {
-  const test::DiscoverFixture fixture;
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(config);
   const engine::Weights& weights = fixture.weights;
   const discover::EdgeGraph graph = test::graph_of(weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix();
   const CircuitAblation ablation = GENERATE(CircuitAblation::counterfactual, CircuitAblation::mean);
-  INFO(discover::to_string(ablation));
+  INFO(to_string(config.family) << ", " << discover::to_string(ablation));
   CircuitEvaluator evaluator(weights, graph, pairs, ablation, Metric::logit_diff, 3, false);
   const std::vector<engine::RowMatrix> means =
       ablation == CircuitAblation::mean ? means_by_hand(weights, graph, pairs.corrupted) : std::vector<engine::RowMatrix>{};
@@ -84,11 +86,14 @@ TEST_CASE("a circuit's metric is the sum of what each destination's sources cont
   }
   // A circuit that matters: the three differ from each other.
   CHECK(values[0] != values[2]);
-  std::cout << "circuit evaluation (" << discover::to_string(ablation) << ") vs by hand: max |diff| " << worst << "\n";
+  std::cout << to_string(config.family) << ": circuit evaluation (" << discover::to_string(ablation)
+            << ") vs by hand: max |diff| " << worst << "\n";
 }
 
 TEST_CASE("the full circuit is the clean forward pass and the empty one the corrupted pass, bit for bit", "[circuit-evaluation]") {
-  const test::DiscoverFixture fixture;
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  INFO(to_string(config.family));
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(config);
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix();
   CircuitEvaluator evaluator(fixture.weights, graph, pairs, CircuitAblation::counterfactual, Metric::logit_diff, 4,
@@ -105,7 +110,9 @@ TEST_CASE("the full circuit is the clean forward pass and the empty one the corr
 }
 
 TEST_CASE("circuit values do not depend on the batch size or on keeping batches", "[circuit-evaluation][determinism]") {
-  const test::DiscoverFixture fixture;
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  INFO(to_string(config.family));
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(config);
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(5);
   const std::vector<std::vector<uint8_t>> circuits = {random_circuit(graph.edge_count(), 0.3, 5)};

@@ -1,6 +1,7 @@
 // Exact edge patching against two direct implementations that run the whole model once per edge: the literal
 // sum of each destination's sources (edge_reference.hpp), and the engine's forward pass with the child's input
-// patched through hooks.
+// patched through hooks. In every family: GPT-2, GPT-Neo (a local window of 3 keys, unscaled scores) and
+// Pythia (rotary queries and keys, parallel attention and MLP).
 #include <omp.h>
 
 #include <catch2/catch.hpp>
@@ -86,8 +87,9 @@ double edge_effect_through_hooks(const engine::Weights& weights, const discover:
                                         stored(clean_run, {Site::resid_post, layers - 1}, positions) + change, 0);
   } else if (child.port == Port::mlp) {
     const engine::LayerWeights& lw = weights.layers[static_cast<size_t>(child.layer)];
+    const Site read = config.parallel_attn_mlp ? Site::resid_pre : Site::resid_mid;  // a parallel block's MLP: its input
     patch = std::make_unique<Overwrite>(engine::HookPoint{Site::ln2_normalized, child.layer},
-                                        layer_norm(stored(clean_run, {Site::resid_mid, child.layer}, positions) + change,
+                                        layer_norm(stored(clean_run, {read, child.layer}, positions) + change,
                                                    lw.ln2_weight, lw.ln2_bias, config.layer_norm_epsilon), 0);
   } else {
     const engine::LayerWeights& lw = weights.layers[static_cast<size_t>(child.layer)];
@@ -97,7 +99,7 @@ double edge_effect_through_hooks(const engine::Weights& weights, const discover:
                                             lw.ln1_weight, lw.ln1_bias, config.layer_norm_epsilon);
     RowMatrix projected = (normalized.cast<double>() * lw.qkv_weight.middleCols(column, d_head).cast<double>()).cast<float>();
     projected.rowwise() += lw.qkv_bias.segment(column, d_head);
-    const Site site = part == 0 ? Site::attn_q : part == 1 ? Site::attn_k : Site::attn_v;
+    const Site site = part == 0 ? Site::attn_q : part == 1 ? Site::attn_k : Site::attn_v;  // before any rotation
     patch = std::make_unique<Overwrite>(engine::HookPoint{site, child.layer}, projected, child.head * d_head);
   }
   const RowMatrix patched = engine::forward(weights, {clean.tokens, 1, static_cast<int>(positions)}, request, patch.get());
@@ -113,7 +115,9 @@ struct ThreadCount {
 }  // namespace
 
 TEST_CASE("exact scores are the metric's change when one edge carries the corrupted output", "[exact]") {
-  const test::DiscoverFixture fixture;
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  INFO(to_string(config.family));
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(config);
   const engine::Weights& weights = fixture.weights;
   const discover::EdgeGraph graph = test::graph_of(weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(3);
@@ -148,11 +152,15 @@ TEST_CASE("exact scores are the metric's change when one edge carries the corrup
     largest = std::max(largest, std::abs(expected));
   }
   CHECK(largest > 0.1);  // the edges matter
-  std::cout << "exact patching vs by hand: max |diff| " << worst << " (largest |score| " << largest << ")\n";
+  std::cout << to_string(config.family) << ": exact patching vs by hand: max |diff| " << worst << " (largest |score| "
+            << largest << ")\n";
 
   // Through the forward pass with hooks: one edge of each kind, into each port.
-  for (const char* name : {"input->a0.h1<q>", "a0.h2->a1.h3<k>", "m0->a2.h0<v>", "a1.h1->m1", "input->m2", "a2.h3->logits",
-                           "m1->logits"}) {
+  std::vector<std::string> names = {"input->a0.h1<q>", "a0.h2->a1.h3<k>", "m0->a2.h0<v>", "a0.h1->m1", "input->m2",
+                                    "a2.h3->logits", "m1->logits"};
+  if (!config.parallel_attn_mlp) names.push_back("a1.h1->m1");  // a parallel block's MLP does not read its heads
+  CHECK(graph.find_edge("a1.h1->m1").has_value() == !config.parallel_attn_mlp);
+  for (const std::string& name : names) {
     const discover::Edge edge = *graph.find_edge(name);
     double sum = 0;
     for (size_t i = 0; i < pairs.clean.examples.size(); ++i)
@@ -164,7 +172,9 @@ TEST_CASE("exact scores are the metric's change when one edge carries the corrup
 }
 
 TEST_CASE("an exact score is the circuit of every edge but that one, measured against the model", "[exact]") {
-  const test::DiscoverFixture fixture;
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  INFO(to_string(config.family));
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(config);
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(2);
   const std::vector<double> scores = discover::exact_edge_scores(fixture.weights, graph, pairs, {});
@@ -179,7 +189,9 @@ TEST_CASE("an exact score is the circuit of every edge but that one, measured ag
 }
 
 TEST_CASE("exact scores do not depend on batch size, run size or thread count", "[exact][determinism]") {
-  const test::DiscoverFixture fixture;
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  INFO(to_string(config.family));
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(config);
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const discover::PairedDataset pairs = test::pairs_with_common_prefix(3);
   std::vector<double> reference;
@@ -195,7 +207,7 @@ TEST_CASE("exact scores do not depend on batch size, run size or thread count", 
 }
 
 TEST_CASE("the exact method's cost is a fraction of a forward pass per edge", "[exact]") {
-  const test::DiscoverFixture fixture;
+  const test::DiscoverFixture fixture = test::DiscoverFixture::of(GENERATE(from_range(test::small_configs_of_every_family())));
   const discover::EdgeGraph graph = test::graph_of(fixture.weights);
   const auto cost = discover::exact_patching_cost(fixture.weights.config, graph, test::pairs_with_common_prefix(3), {});
   CHECK(cost.exact_flops > 0);

@@ -1,5 +1,7 @@
 // Resuming a forward pass part-way (resume.hpp) and the head components over suffix rows: against the
-// forward's own hook values, which they must reproduce bit for bit.
+// forward's own hook values, which they must reproduce bit for bit, in every family (GPT-Neo's local window of
+// 3 keys is shorter than the sequences and than some suffixes; Pythia's keys are rotated at their positions and
+// its MLPs read the block's input).
 #include <catch2/catch.hpp>
 
 #include "cscrub/engine/components.hpp"
@@ -69,9 +71,10 @@ Weights in_kernel(Weights weights, MatmulKernel kernel) {
 }  // namespace
 
 TEST_CASE("resuming the clean pass anywhere gives its final residual stream bit for bit", "[resume]") {
-  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 3),
+  const ModelConfig family = GENERATE(from_range(cscrub::test::small_configs_of_every_family()));
+  const Weights weights = in_kernel(cscrub::test::random_weights(family, 3),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(family.family) << ", " << to_string(weights.matmul));
   const int layers = weights.config.n_layer;
   const auto tokens = random_tokens(kBatch * kPositions, weights.config.vocab_size, 4);
   const RecordedPass pass = record(weights, tokens);
@@ -82,7 +85,8 @@ TEST_CASE("resuming the clean pass anywhere gives its final residual stream bit 
   for (int start : {0, 1, 5, kPositions - 1}) {
     for (int layer = 0; layer <= layers; ++layer) {
       for (const auto stage : {ResumePoint::Stage::attention, ResumePoint::Stage::mlp}) {
-        if (layer == layers && stage == ResumePoint::Stage::mlp) continue;
+        // A parallel block's MLP reads the block's input: there is no resuming between its attention and MLP.
+        if (stage == ResumePoint::Stage::mlp && (layer == layers || weights.config.parallel_attn_mlp)) continue;
         INFO("start " << start << ", layer " << layer << (stage == ResumePoint::Stage::mlp ? ", MLP" : ", attention"));
         const RowMatrix entering = layer == layers ? final_stream
                                    : stage == ResumePoint::Stage::mlp ? pass.stream(Site::resid_mid, layer)
@@ -98,9 +102,10 @@ TEST_CASE("resuming the clean pass anywhere gives its final residual stream bit 
 }
 
 TEST_CASE("a resumed pass over a changed suffix is the forward pass of the changed prompt", "[resume]") {
-  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 5),
+  const ModelConfig family = GENERATE(from_range(cscrub::test::small_configs_of_every_family()));
+  const Weights weights = in_kernel(cscrub::test::random_weights(family, 5),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(family.family) << ", " << to_string(weights.matmul));
   const int start = 4;
   const auto clean = random_tokens(kBatch * kPositions, weights.config.vocab_size, 6);
   auto changed = clean;
@@ -124,9 +129,10 @@ TEST_CASE("a resumed pass over a changed suffix is the forward pass of the chang
 }
 
 TEST_CASE("head_z and attention_output over suffix rows are the forward's hook_z and hook_attn_out", "[resume][components]") {
-  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 8),
+  const ModelConfig family = GENERATE(from_range(cscrub::test::small_configs_of_every_family()));
+  const Weights weights = in_kernel(cscrub::test::random_weights(family, 8),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(family.family) << ", " << to_string(weights.matmul));
   const ModelConfig& config = weights.config;
   const auto tokens = random_tokens(kBatch * kPositions, config.vocab_size, 9);
   const RecordedPass pass = record(weights, tokens);
@@ -156,7 +162,9 @@ TEST_CASE("head_z and attention_output over suffix rows are the forward's hook_z
 }
 
 TEST_CASE("a head's keys read from a changed stream change its output only from the change on", "[resume][components]") {
-  const Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 10);
+  const ModelConfig family = GENERATE(from_range(cscrub::test::small_configs_of_every_family()));
+  INFO(to_string(family.family));
+  const Weights weights = cscrub::test::random_weights(family, 10);
   const ModelConfig& config = weights.config;
   const auto tokens = random_tokens(kBatch * kPositions, config.vocab_size, 11);
   const RecordedPass pass = record(weights, tokens);
@@ -165,7 +173,7 @@ TEST_CASE("a head's keys read from a changed stream change its output only from 
                         .cache = &pass.qkv};
   const RowMatrix resid = pass.stream(Site::resid_pre, 1);
   RowMatrix shifted = resid;
-  // Not a constant shift, which ln_1 would remove.
+  // Not a constant shift, which ln_1 would remove. (GPT-Neo's layer 1 sees 3 keys: positions 6-8 see 6.)
   for (int b = 0; b < kBatch; ++b) shifted.row(b * kPositions + 6).head(config.d_model / 2).array() += 0.5f;
   const RowMatrix clean = head_z(weights, 1, 2, rows, {&resid, &resid, &resid});
   const RowMatrix changed = head_z(weights, 1, 2, rows, {&resid, &shifted, &resid});
@@ -194,4 +202,8 @@ TEST_CASE("resumed rows that do not fit are refused", "[resume]") {
                                  RowMatrix::Zero(12, weights.config.d_model), final_rows),
                   cscrub::Error);
   CHECK_THROWS_AS(head_z(weights, 0, 0, whole, {nullptr, nullptr, nullptr}), cscrub::Error);
+  const Weights pythia = cscrub::test::random_weights(cscrub::test::small_gpt_neox_config(), 12);
+  CHECK_THROWS_AS(resume_forward(pythia, {1, ResumePoint::Stage::mlp}, whole, RowMatrix::Zero(12, pythia.config.d_model),
+                                 final_rows),
+                  cscrub::Error);
 }

@@ -62,7 +62,10 @@ graph::Hypothesis hypothesis_of(const discover::ScoredGraph& circuit, const engi
 
 TEST_CASE("a circuit scrubbed with feature 'prompt' everywhere is its patching evaluation, where groups are twins",
           "[scrub][circuit]") {
-  const engine::Weights weights = test::random_weights(test::small_config(), 21);
+  // Every family: GPT-2, GPT-Neo, Pythia (whose hypothesis has no head -> MLP of one parallel block).
+  const engine::ModelConfig config = GENERATE(from_range(test::small_configs_of_every_family()));
+  INFO(to_string(config.family));
+  const engine::Weights weights = test::random_weights(config, 21);
   const data::Dataset dataset = twin_prompts(6, weights.config.vocab_size, 22);
   const discover::PairedDataset pairs = discover::pair_within_groups(dataset, 3);  // each prompt with its twin
   const discover::EdgeGraph graph(discover::graph_shape(weights.config));
@@ -90,7 +93,7 @@ TEST_CASE("a circuit scrubbed with feature 'prompt' everywhere is its patching e
   for (size_t c = 0; c < circuits.size(); ++c) {
     INFO("circuit " << c << ": " << circuits[c].edges_in_graph() << " edges");
     const graph::Hypothesis hypothesis = hypothesis_of(circuits[c], weights.config, dataset.schema, "circuit");
-    const scrub::CleanCache cache(weights, dataset, scrub::streams_needed(hypothesis, weights.config.n_layer), 4);
+    const scrub::CleanCache cache(weights, dataset, scrub::streams_needed(hypothesis, weights.config), 4);
     scrub::Scrubber scrubber(weights, cache, hypothesis, 3);
     const engine::RowMatrix final_rows = scrubber.final_rows(references, 5);
     for (size_t i = 0; i < references.size(); ++i) {

@@ -15,15 +15,16 @@
 
 namespace cscrub::engine {
 
-// The queries, keys and values every layer computed over `sequences` sequences of `positions` tokens: per
-// layer [sequences * positions, 3 * d_model], row sequence * positions + position, columns q | k | v with
-// the heads side by side (hook_q, hook_k and hook_v next to each other).
+// The queries, keys and values every layer's attention read over `sequences` sequences of `positions` tokens:
+// per layer [sequences * positions, 3 * d_model], row sequence * positions + position, columns q | k | v with
+// the heads side by side (hook_q, hook_k and hook_v next to each other; rotary models: hook_rot_q, hook_rot_k
+// and hook_v, the queries and keys as rotated at their positions).
 struct QkvCache {
   int sequences = 0, positions = 0;
   std::vector<RowMatrix> layers;
 };
 
-// Records a QkvCache of the sequences a forward pass runs (its hook_q, hook_k and hook_v); chain it with
+// Records a QkvCache of the sequences a forward pass runs (the hooks above); chain it with
 // other Interventions to record more in the same pass.
 class QkvRecorder : public Interventions {
  public:
@@ -35,6 +36,7 @@ class QkvRecorder : public Interventions {
  private:
   QkvCache cache_;
   int d_model_;
+  bool rotary_;
 };
 
 // The rows a resumed computation covers: positions [start, positions) of each of `sequences` sequences, in
@@ -54,7 +56,8 @@ struct SuffixRows {
 void check_suffix_rows(const ModelConfig& config, const SuffixRows& rows, bool needs_cache);
 
 // Where a resumed pass enters the model: before the attention of `layer` (its hook_resid_pre) or before its
-// MLP (hook_resid_mid); layer == n_layer is the final residual stream (before ln_f).
+// MLP (hook_resid_mid; not in a parallel block, whose MLP reads hook_resid_pre: resume at the next layer
+// there); layer == n_layer is the final residual stream (before ln_f).
 struct ResumePoint {
   enum class Stage { attention, mlp };
   int layer = 0;
