@@ -79,7 +79,7 @@ TEST_CASE("a circuit's picture: edges by score and port, nodes by layer", "[circ
   CHECK(dot.find("a0.h0") == std::string::npos);  // pruned
 }
 
-TEST_CASE("graph files carry what made their scores; EAP-IG's keys are unchanged", "[circuit-export]") {
+TEST_CASE("graph files carry what made their scores, and EAP-IG's keys are unchanged", "[circuit-export]") {
   ScoredGraph graph = small_circuit();
   const GraphProvenance provenance{.method = "exact", .metric = "logit_diff", .higher_is_better = true, .task = "ioi",
                                    .corruption = "p_ABC", .pairs = 200, .command = "cscrub discover --method exact"};

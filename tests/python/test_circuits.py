@@ -1,16 +1,43 @@
 """faithfulness() returns what `cscrub faithfulness --json` writes, and circuit() the files `cscrub circuit` writes;
 the circuit's hypothesis runs."""
+import json
+
 import pytest
 
 import cscrub
 from conftest import read_json, run_cli
 
 
+def graph_json(layers, heads, d_model):
+    """A scored graph file of EAP-IG's graph of the model's shape (sequential blocks), with fixed made-up scores and the
+    provenance `cscrub discover --method exact` records: what the commands read, without running a discovery."""
+    def head(layer, index):
+        return f"a{layer}.h{index}"
+    sources = ["input"]
+    for layer in range(layers):
+        sources += [head(layer, index) for index in range(heads)] + [f"m{layer}"]
+    readable = lambda layer: 1 + layer * (heads + 1)  # input and every source of the layers before
+    edges = []
+    for layer in range(layers):
+        for port in "qkv":
+            edges += [(parent, f"{head(layer, index)}<{port}>") for index in range(heads)
+                      for parent in sources[:readable(layer)]]
+        edges += [(parent, f"m{layer}") for parent in sources[:readable(layer) + heads]]
+    edges += [(parent, "logits") for parent in sources]
+    scored = {f"{parent}->{child}": {"score": ((index * 7919) % 1001 - 500) / 250.0, "in_graph": False}
+              for index, (parent, child) in enumerate(edges)}
+    return {"cfg": {"n_layers": layers, "n_heads": heads, "parallel_attn_mlp": False, "d_model": d_model},
+            "nodes": {**{name: {"in_graph": False} for name in sources}, "logits": {"in_graph": True}},
+            "edges": scored,
+            "cscrub": {"method": "exact", "metric": "logit_diff", "higher_is_better": True, "task": "ioi",
+                       "corruption": "p_abc", "pairs": 16}}
+
+
 @pytest.fixture(scope="module")
 def exact_graph(tmp_path_factory, model):
     graph = tmp_path_factory.mktemp("circuits") / "exact.json"
-    run_cli("discover", "--method", "exact", "--n", "16", "--seed", "3", "--out", graph, "--quiet", "--matmul",
-            model.matmul)
+    config = model.config
+    graph.write_text(json.dumps(graph_json(config.n_layer, config.n_head, config.d_model)))
     return graph
 
 
