@@ -55,8 +55,10 @@ struct RotaryTable {
 // i < half, (x_i, x_{i+half}) becomes (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin); the dimensions from
 // 2 * half on pass through.
 void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table, int position);
-// The same for every row of `rows`, row r being at position r % positions_per_sequence.
-void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence);
+// The same for every row of `rows`, row r being at position first_position + r % positions_per_sequence (rows
+// of sequences' suffixes from first_position on: a resumed pass's).
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence,
+                 int first_position = 0);
 
 // What one layer's attention does with its scores: scores = score_scale * q·k, and a query at position i sees
 // keys i - key_window + 1 .. i (all keys up to i when key_window is 0).

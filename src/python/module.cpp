@@ -16,4 +16,5 @@ PYBIND11_MODULE(cscrub, module) {
   cscrub::python::bind_model(module);
   cscrub::python::bind_dataset(module);
   cscrub::python::bind_experiment(module);
+  cscrub::python::bind_circuits(module);
 }
