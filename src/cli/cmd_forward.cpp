@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <numeric>
 
@@ -16,6 +17,7 @@
 #include "cscrub/io/bpe_utf8.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "forward_hooks.hpp"
 #include "model_option.hpp"
 
 namespace cscrub::cli {
@@ -31,6 +33,9 @@ struct ForwardOptions {
   std::string logits_out;
   bool last_only = false;
   int repeat = 0;
+  std::string cache;  // hook names, comma-separated, or "all"
+  std::string cache_out;
+  std::vector<std::string> patches;
 };
 
 // Token ids to run: `batch` sequences of `positions`; `batched` when they came as a [batch, pos] array,
@@ -198,6 +203,9 @@ void require_finite_logits(const engine::RowMatrix& logits, const Prompt& prompt
 
 void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& given) {
   if (options.top_k < 1) throw Error("--top-k must be at least 1");
+  if (options.cache.empty() != options.cache_out.empty())
+    throw Error(options.cache.empty() ? "--cache-out needs --cache NAME[,NAME...] (or --cache all)"
+                                      : "--cache needs --cache-out FILE.npz to write the activations to");
   if (options.repeat < 0) throw Error("--repeat must not be negative");
   const std::filesystem::path model_dir = options.model;
   const engine::MatmulKernel matmul = app::matmul_kernel_for(options.matmul);
@@ -216,7 +224,15 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   engine::LogitRequest request;
   const bool all_positions = !options.logits_out.empty() && !options.last_only;
   request.positions = all_positions ? engine::LogitRequest::Positions::all : engine::LogitRequest::Positions::last;
-  const engine::RowMatrix logits = engine::forward(weights, batch, request);
+  // Hooks from the shell: patches first, so that the cache records what the pass continued from.
+  HookPatches patches(options.patches, config, prompt.batch, prompt.positions);
+  engine::ActivationCache cache(options.cache.empty() ? std::set<engine::HookPoint>{}
+                                                      : parse_cache_names(options.cache, config));
+  engine::InterventionChain hooks;
+  if (!patches.empty()) hooks.add(patches.patcher());
+  if (!options.cache.empty()) hooks.add(cache);
+  const bool hooked = !patches.empty() || !options.cache.empty();
+  const engine::RowMatrix logits = engine::forward(weights, batch, request, hooked ? &hooks : nullptr);
   const int rows_per_sequence = all_positions ? prompt.positions : 1;
   require_finite_logits(logits, prompt, rows_per_sequence, config.vocab_size);
 
@@ -234,6 +250,15 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
     io::write_npy(options.logits_out, std::span<const float>(logits.data(), static_cast<size_t>(logits.size())), shape);
     fmt::print("logits: {} float32 [{}] written to {}\n", all_positions ? "all positions'" : "last position's",
                fmt::join(shape, ", "), options.logits_out);
+  }
+
+  if (!options.cache_out.empty()) {
+    const std::string bytes = cache_npz(cache, config, options.cache_out);
+    std::ofstream out(options.cache_out, std::ios::binary | std::ios::trunc);
+    if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !out.flush())
+      throw Error(options.cache_out + ": cannot be written");
+    fmt::print("cache: {} activations ([batch, ...] float32, by hook name{}) written to {}\n", cache.all().size(),
+               patches.empty() ? "" : ", after the patches", options.cache_out);
   }
 
   if (options.repeat > 0) {
@@ -269,6 +294,14 @@ void add_forward_command(CLI::App& app) {
       ->type_name("FILE.npy");
   command->add_flag("--last-only", options->last_only, "with --logits-out: only the last position's logits");
   command->add_option("--repeat", options->repeat, "time N further forwards and print tokens/s")->type_name("N");
+  command->add_option("--cache", options->cache,
+                      "hook points to save, by TransformerLens name, comma-separated (e.g. "
+                      "blocks.0.attn.hook_pattern,blocks.2.hook_resid_post), or all")
+      ->type_name("NAME[,NAME...]");
+  command->add_option("--cache-out", options->cache_out,
+                      "write the --cache activations as .npz: np.load(FILE)[NAME] is the [batch, ...] float32 array")
+      ->type_name("FILE.npz");
+  command->add_option("--patch", options->patches, kPatchHelp)->type_name("HOOK[:HEAD[:POS]]=FILE.npy");
   command->callback([options, text, tokens, tokens_npy] {
     std::vector<GivenInput> given;
     if (text->count() > 0) given.push_back({InputKind::text, "--text"});

@@ -165,7 +165,7 @@ void bind_model(py::module_& module) {
           "hook_names",
           [](const Model& model) {
             std::vector<std::string> names;
-            for (const engine::HookPoint& hook : hook_points(model.weights.config)) names.push_back(engine::hook_name(hook));
+            for (const engine::HookPoint& hook : engine::all_hook_points(model.weights.config)) names.push_back(engine::hook_name(hook));
             return names;
           },
           "Every hook point's TransformerLens name, in forward order.")
