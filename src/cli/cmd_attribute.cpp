@@ -5,7 +5,6 @@
 #include <memory>
 
 #include "commands.hpp"
-#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attribution.hpp"
 #include "discover_cli.hpp"
@@ -41,21 +40,20 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 
 void run_attribute(const AttributeOptions& options) {
   check_prompt_options(options.prompts);
-  const data::TaskOptions task_options = app::parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
-  const data::Dataset dataset =
-      data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer, task_options);
+  const data::Dataset dataset = load_prompts(options.prompts, model);
+  const std::string& task = dataset.schema.task;
   discover::Attribution attribution;
   {
     ProgressBar bar(!options.prompts.quiet);
     attribution = discover::direct_logit_attribution(model.weights, dataset, options.prompts.batch_size,
                                                      progress_on(bar, "attributing"));
   }
-  const std::string metric = metric_name(options.prompts.task);
+  const std::string metric = metric_name(task);
   require_finite_metric(attribution.logit_diff, "mean " + metric);
   fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head);
-  fmt::print("prompts: {} {} (seed {})\n", attribution.prompts, options.prompts.task, options.prompts.seed);
+  fmt::print("prompts: {}\n", describe_prompts(options.prompts, attribution.prompts, task));
   fmt::print("direct logit attribution: each part's output at the last position through ln_f with its scale frozen "
              "at the clean value, dotted with W_U[answer] \u2212 W_U[distractor]; mean over prompts, in units of {}\n",
              metric);
@@ -70,8 +68,8 @@ void run_attribute(const AttributeOptions& options) {
         options.outputs, attribution.heads,
         {.title = "Direct logit attribution per head",
          .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
-                                 "mean over {} {} prompts (seed {}); the model's total is {:.2f} \u00b7 {}",
-                                 metric, attribution.prompts, options.prompts.task, options.prompts.seed,
+                                 "mean over {}; the model's total is {:.2f} \u00b7 {}",
+                                 metric, describe_prompts(options.prompts, attribution.prompts, task),
                                  attribution.logit_diff, model_name(model.dir)),
          .colour_label = "direct effect (logit difference)",
          .masked_label = ""});

@@ -8,7 +8,6 @@
 #include <memory>
 
 #include "commands.hpp"
-#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
 #include "cscrub/discover/activation_patching.hpp"
@@ -134,27 +133,24 @@ void print_table(const discover::Sweep& sweep, const discover::Grid& ranked_by, 
 void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
   check_combination(options);
-  const data::TaskOptions task_options = app::parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
-  const discover::PairedDataset pairs =
-      discover::make_paired_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer,
-                                    task_options);
+  const discover::PairedDataset pairs = load_pairs(options.prompts, model);
+  const std::string& task = pairs.clean.schema.task;
   Described described;
   discover::Sweep sweep;
   {
     ProgressBar bar(!options.prompts.quiet);
     sweep = run_sweep(options, model, pairs, bar, described);
   }
-  require_finite_metric(sweep.clean, "mean " + metric_name(options.prompts.task) + " on the clean prompts");
-  require_finite_metric(sweep.corrupted, "mean " + metric_name(options.prompts.task) + " on the corrupted prompts");
+  require_finite_metric(sweep.clean, "mean " + metric_name(task) + " on the clean prompts");
+  require_finite_metric(sweep.corrupted, "mean " + metric_name(task) + " on the corrupted prompts");
   const bool normalized = options.value == "normalized";
   const discover::Grid shown = normalized ? sweep.normalized() : sweep.change();
-  const std::string metric = metric_name(options.prompts.task);
+  const std::string metric = metric_name(task);
 
   fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head);
-  fmt::print("prompts: {} {} (seed {}), corrupted: {}\n", sweep.prompts, options.prompts.task, options.prompts.seed,
-             pairs.corruption);
+  fmt::print("prompts: {}, corrupted: {}\n", describe_prompts(options.prompts, sweep.prompts, task), pairs.corruption);
   fmt::print("mean {}: clean {:.4f}, corrupted {:.4f}\n", metric, sweep.clean, sweep.corrupted);
   fmt::print("{}\n", sweep.description);
   fmt::print("change = patched \u2212 {} (in {}); normalized = {}\n", described.denoising ? "corrupted" : "clean",
@@ -172,10 +168,10 @@ void run_patch(const PatchOptions& options) {
     write_grid_heatmap(
         options.outputs, shown,
         {.title = described.title,
-         .subtitle = fmt::format("{} on {}\n{} {} prompts vs {} (seed {}): clean {:.2f}, corrupted {:.2f} \u00b7 {}",
+         .subtitle = fmt::format("{} on {}\n{} vs {}: clean {:.2f}, corrupted {:.2f} \u00b7 {}",
                                 normalized ? "normalized effect " + described.formula
                                            : "change: patched \u2212 " + std::string(described.denoising ? "corrupted" : "clean"),
-                                metric, sweep.prompts, options.prompts.task, pairs.corruption, options.prompts.seed,
+                                metric, describe_prompts(options.prompts, sweep.prompts, task), pairs.corruption,
                                 sweep.clean, sweep.corrupted, model_name(model.dir)),
          .colour_label = normalized ? "normalized effect" : "change in logit difference",
          .masked_label = options.kind == "path" ? "no path: the sender is not before any receiver" : ""});

@@ -6,6 +6,9 @@
 #include <fstream>
 
 #include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/task_options.hpp"
+#include "cscrub/data/checks.hpp"
+#include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
@@ -19,10 +22,16 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   add_model_option(command, options.model);
   add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
-  command.add_option("--n", options.n, "number of prompts")->capture_default_str();
+  command.add_option("--n", options.n, "number of prompts (with --dataset: the first N; default all)")
+      ->capture_default_str()
+      ->each([&options](const std::string&) { options.n_given = true; });
   command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
       ->type_name("KEY=VALUE");
+  command.add_option("--dataset", options.dataset,
+                     "use these prompts instead of generating --task's: a file `cscrub dataset` wrote, or lines written "
+                     "by hand, {\"text\", \"answer\", \"distractor\"} at least (datasets/README.md)")
+      ->type_name("FILE.jsonl");
   if (!batches) return;
   command.add_option("--batch-size", options.batch_size, "prompts per forward pass (does not change results)")
       ->capture_default_str();
@@ -30,7 +39,9 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
 }
 
 void check_prompt_options(const PromptOptions& options) {
-  data::task_schema(options.task);
+  if (!options.dataset.empty() && (!options.task_options.empty()))
+    throw Error("--option applies to generated prompts, not to --dataset's");
+  if (options.dataset.empty()) data::task_schema(options.task);
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
   if (options.batch_size <= 0)
     throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
@@ -52,6 +63,35 @@ LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& 
   LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
   model.weights.matmul = kernel;
   return model;
+}
+
+data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model) {
+  if (options.dataset.empty())
+    return data::make_dataset(options.task, options.n, options.seed, model.tokenizer,
+                              app::parse_task_options(options.task_options));
+  data::Dataset dataset = data::read_jsonl(options.dataset, &model.tokenizer);
+  data::check_tokens(dataset, model.tokenizer, options.dataset);
+  data::check_fits_model(dataset, model.weights.config, options.dataset);
+  if (options.n_given && options.n > static_cast<int>(dataset.examples.size()))
+    throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset + " (" +
+                    std::to_string(dataset.examples.size()) + " prompts)",
+                "leave out --n to use them all");
+  if (options.n_given) dataset.examples.resize(static_cast<size_t>(options.n));
+  return dataset;
+}
+
+discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model) {
+  if (options.dataset.empty())
+    return discover::make_paired_dataset(options.task, options.n, options.seed, model.tokenizer,
+                                         app::parse_task_options(options.task_options));
+  discover::PairedDataset pairs = discover::pair_within_groups(load_prompts(options, model), options.seed);
+  discover::check_pairs(pairs);
+  return pairs;
+}
+
+std::string describe_prompts(const PromptOptions& options, int count, const std::string& task) {
+  if (options.dataset.empty()) return fmt::format("{} {} prompts (seed {})", count, task, options.seed);
+  return fmt::format("{} prompts of {} (task {})", count, options.dataset, task);
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "cscrub/data/dataset.hpp"
 #include "cscrub/discover/batches.hpp"
 #include "cscrub/discover/grid.hpp"
+#include "cscrub/discover/pairs.hpp"
 #include "cscrub/engine/weights.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "progress.hpp"
@@ -24,8 +26,11 @@ struct PromptOptions {
   std::vector<std::string> task_options;
   int batch_size = 64;
   bool quiet = false;
+  std::string dataset;  // a JSONL file instead of generated prompts
+  bool n_given = false;
 };
-// --model, --matmul, --task, --n, --seed, --option, and for commands that run batches of prompts --batch-size, --quiet.
+// --model, --matmul, --task, --n, --seed, --option, --dataset, and for commands that run batches of prompts
+// --batch-size, --quiet.
 void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches = true);
 // Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
 void check_prompt_options(const PromptOptions& options);
@@ -41,6 +46,15 @@ struct LoadedModel {
 // The weights (products in the kernel `matmul` names, see matmul_kernel_for) and tokenizer of a model
 // directory; throws cscrub::Error if it has no tokenizer files.
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul);
+
+// The prompts: those of --dataset (all, or the first --n), checked against the model, else --n prompts of --task
+// drawn with --seed.
+data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model);
+// Clean and corrupted prompts: --dataset's each paired with another prompt of its alignment group (seeded by
+// --seed), else the task's pairs (discover::make_paired_dataset).
+discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model);
+// "200 ioi prompts (seed 0)", or "24 prompts of FILE (task custom)".
+std::string describe_prompts(const PromptOptions& options, int count, const std::string& task);
 
 struct GridOutputs {
   std::string npy;
