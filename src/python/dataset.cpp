@@ -70,7 +70,7 @@ std::shared_ptr<Dataset> make(const std::string& task, int n, uint64_t seed, con
 std::shared_ptr<Dataset> read(const py::handle& path, const py::handle& model) {
   const std::filesystem::path file = path_of(path, "path");
   std::shared_ptr<const io::Tokenizer> tokenizer = tokenizer_of(model);
-  data::Dataset dataset = data::read_jsonl(file);
+  data::Dataset dataset = data::read_jsonl(file, tokenizer.get());
   data::check_tokens(dataset, *tokenizer, file.string());
   return std::make_shared<Dataset>(std::move(dataset), tokenizer);
 }
@@ -171,7 +171,7 @@ void bind_dataset(py::module_& module) {
              "--seed S` writes. `options`: {key: value} as --option key=value; `model`: whose tokenizer (default "
              "model, a path, or a Model).");
   module.def("read_dataset", &read, py::arg("path"), py::arg("model") = py::none(),
-             "A dataset saved as JSON Lines (by `cscrub dataset` or Dataset.save), checked against `model`'s tokenizer.");
+             "A dataset saved as JSON Lines (by `cscrub dataset` or Dataset.save, or lines written by hand: datasets/README.md), checked against (or tokenized with) `model`'s tokenizer.");
 }
 
 }  // namespace cscrub::python
