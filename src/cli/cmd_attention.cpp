@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attention.hpp"
@@ -45,7 +46,7 @@ std::string quoted(const std::string& text) {
 }
 
 Prompt read_prompt(const AttentionOptions& options, const LoadedModel& model, bool text_given, bool index_given) {
-  const io::Tokenizer& tokenizer = model.tokenizer;
+  const io::Tokenizer& tokenizer = model.tokenizer();
   if (text_given == index_given)
     throw Error("attention: give exactly one prompt", "--text TEXT, or --index I for prompt I of --task (e.g. ioi) or --dataset");
   Prompt prompt;
@@ -81,6 +82,7 @@ Prompt read_prompt(const AttentionOptions& options, const LoadedModel& model, bo
 }
 
 void run_attention(const AttentionOptions& options, bool text_given, bool index_given) {
+  check_discover_files(options.prompts, options.npy, options.svg);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
   const Prompt prompt = read_prompt(options, model, text_given, index_given);

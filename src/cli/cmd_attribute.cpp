@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attribution.hpp"
@@ -40,6 +41,7 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 
 void run_attribute(const AttributeOptions& options) {
   check_prompt_options(options.prompts);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const data::Dataset dataset = load_prompts(options.prompts, model);
   const std::string& task = dataset.schema.task;
@@ -53,7 +55,7 @@ void run_attribute(const AttributeOptions& options) {
   require_finite_metric(attribution.logit_diff, "mean " + metric);
   fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head);
-  fmt::print("prompts: {}\n", describe_prompts(options.prompts, attribution.prompts, task));
+  fmt::print("prompts: {}\n", describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts)));
   fmt::print("direct logit attribution: each part's output at the last position through ln_f with its scale frozen "
              "at the clean value, dotted with W_U[answer] \u2212 W_U[distractor]; mean over prompts, in units of {}\n",
              metric);
@@ -69,7 +71,7 @@ void run_attribute(const AttributeOptions& options) {
         {.title = "Direct logit attribution per head",
          .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
                                  "mean over {}; the model's total is {:.2f} \u00b7 {}",
-                                 metric, describe_prompts(options.prompts, attribution.prompts, task),
+                                 metric, describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts)),
                                  attribution.logit_diff, model_name(model.dir)),
          .colour_label = "direct effect (logit difference)",
          .masked_label = ""});

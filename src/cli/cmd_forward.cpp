@@ -6,7 +6,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <memory>
 #include <numeric>
 
@@ -15,8 +14,10 @@
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/bpe_utf8.hpp"
+#include "cscrub/io/command_files.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "forward_hooks.hpp"
 #include "model_option.hpp"
 
@@ -207,6 +208,13 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
     throw Error(options.cache.empty() ? "--cache-out needs --cache NAME[,NAME...] (or --cache all)"
                                       : "--cache needs --cache-out FILE.npz to write the activations to");
   if (options.repeat < 0) throw Error("--repeat must not be negative");
+  io::CommandFiles files;
+  files.add_model_inputs(options.model);
+  files.add_input(options.tokens_npy);
+  files.add_output(options.logits_out, "--logits-out");
+  files.add_output(options.cache_out, "--cache-out");
+  for (const std::string& patch : options.patches) files.add_input(patch_file(patch));
+  files.check();
   const std::filesystem::path model_dir = options.model;
   const engine::MatmulKernel matmul = app::matmul_kernel_for(options.matmul);
   engine::Weights weights = io::load_weights(model_dir);
@@ -253,10 +261,7 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   }
 
   if (!options.cache_out.empty()) {
-    const std::string bytes = cache_npz(cache, config, options.cache_out);
-    std::ofstream out(options.cache_out, std::ios::binary | std::ios::trunc);
-    if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !out.flush())
-      throw Error(options.cache_out + ": cannot be written");
+    io::write_file_atomically(options.cache_out, cache_npz(cache, config, options.cache_out));
     fmt::print("cache: {} activations ([batch, ...] float32, by hook name{}) written to {}\n", cache.all().size(),
                patches.empty() ? "" : ", after the patches", options.cache_out);
   }

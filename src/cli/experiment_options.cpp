@@ -1,8 +1,6 @@
 #include "experiment_options.hpp"
 
-#include <fstream>
-
-#include "cscrub/error.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
 #include "progress.hpp"
 
@@ -42,10 +40,7 @@ scrub::ExperimentResult execute_experiment(const app::PreparedExperiment& prepar
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& json) {
-  std::ofstream out(path);
-  if (!out) throw Error(path + ": cannot be written");
-  out << json.dump(2) << '\n';
-  if (!out) throw Error(path + ": write failed");
+  io::write_file_atomically(path, json.dump(2) + '\n');
 }
 
 }  // namespace cscrub::cli

@@ -45,6 +45,11 @@ std::string shape_text(std::span<const int64_t> shape) { return fmt::format("[{}
 
 }  // namespace
 
+std::string patch_file(const std::string& spec) {
+  const size_t equals = spec.find('=');
+  return equals == std::string::npos ? std::string() : spec.substr(equals + 1);
+}
+
 std::set<engine::HookPoint> parse_cache_names(const std::string& list, const engine::ModelConfig& config) {
   if (list == "all") {
     const std::vector<engine::HookPoint> all = engine::all_hook_points(config);

@@ -32,6 +32,9 @@ class HookPatches {
 // forward order.
 std::string cache_npz(const engine::ActivationCache& cache, const engine::ModelConfig& config, const std::string& file);
 
+// The file a --patch spec names (after its '='; empty when it names none).
+std::string patch_file(const std::string& spec);
+
 // The help of --patch.
 extern const char* const kPatchHelp;
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/output_file.hpp"
 
 namespace cscrub::io {
 
@@ -63,21 +64,16 @@ std::string array_bytes(const std::string& what, std::span<const T> values, std:
   dict.append(padded - preamble - dict.size() - 1, ' ');
   dict.push_back('\n');
 
-  std::string bytes(kMagic);
+  std::string bytes;
+  bytes.reserve(preamble + dict.size() + values.size_bytes());
+  bytes.append(kMagic);
   bytes.push_back(static_cast<char>(version2 ? 2 : 1));
   bytes.push_back(0);
   const uint32_t length = static_cast<uint32_t>(dict.size());
   bytes.append(reinterpret_cast<const char*>(&length), version2 ? 4 : 2);
-  bytes += dict;
+  bytes.append(dict);
   bytes.append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
   return bytes;
-}
-
-void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path.string() + ": cannot open for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out.flush()) throw Error(path.string() + ": write failed");
 }
 
 // ---- reading: a small parser for the header dict numpy writes ----
@@ -211,11 +207,11 @@ std::string npy_bytes(std::span<const int32_t> values, std::span<const int64_t> 
 }
 
 void write_npy(const std::filesystem::path& path, std::span<const float> values, std::span<const int64_t> shape) {
-  write_bytes(path, npy_bytes(values, shape, path.string()));
+  write_file_atomically(path, npy_bytes(values, shape, path.string()));
 }
 
 void write_npy(const std::filesystem::path& path, std::span<const int32_t> values, std::span<const int64_t> shape) {
-  write_bytes(path, npy_bytes(values, shape, path.string()));
+  write_file_atomically(path, npy_bytes(values, shape, path.string()));
 }
 
 NpyArray read_npy(const std::filesystem::path& path) {

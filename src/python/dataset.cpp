@@ -4,7 +4,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -15,6 +14,7 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "model.hpp"
 #include "paths.hpp"
 
@@ -153,11 +153,7 @@ void bind_dataset(py::module_& module) {
       .def(
           "save",
           [](const Dataset& dataset, const py::handle& path) {
-            const std::filesystem::path file = path_of(path, "path");
-            std::ofstream out(file, std::ios::binary);
-            if (!out) throw Error("cannot write " + file.string());
-            out << dataset.jsonl;
-            if (!out.flush()) throw Error("error while writing " + file.string());
+            io::write_file_atomically(path_of(path, "path"), dataset.jsonl);
           },
           py::arg("path"), "Writes to_jsonl() to `path` (what `cscrub run --dataset` and read_dataset read).")
       .def("__repr__", [](const Dataset& dataset) {

@@ -52,7 +52,7 @@ void write_simple_form(const fs::path& generated, const fs::path& simple) {
 
 }  // namespace
 
-TEST_CASE("--dataset: attribute and attention on a saved dataset equal the same prompts generated", "[cli][dataset-option]") {
+TEST_CASE("dataset option: attribute and attention on a saved dataset equal the same prompts generated", "[cli][dataset-option]") {
   const fs::path dir = scratch_dir("dataset-option");
   REQUIRE(cscrub_command("dataset ioi --n 40 --seed 2 --out " + quoted(dir / "ioi.jsonl")).exit_code == 0);
 
@@ -79,7 +79,7 @@ TEST_CASE("--dataset: attribute and attention on a saved dataset equal the same 
   CHECK(npy_values(dir / "first10.npy") == npy_values(dir / "ten.npy"));
 }
 
-TEST_CASE("--dataset: patch pairs a saved dataset's prompts within their groups, as it does generated ones",
+TEST_CASE("dataset option: patch pairs a saved dataset's prompts within their groups, as it does generated ones",
           "[cli][dataset-option]") {
   const fs::path dir = scratch_dir("dataset-option-patch");
   REQUIRE(cscrub_command("dataset induction --n 40 --seed 1 --out " + quoted(dir / "induction.jsonl")).exit_code == 0);
@@ -91,7 +91,7 @@ TEST_CASE("--dataset: patch pairs a saved dataset's prompts within their groups,
   CHECK(npy_values(dir / "file.npy") == npy_values(dir / "generated.npy"));
 }
 
-TEST_CASE("--dataset: hand-written lines of a task score a hypothesis as its generated lines do", "[cli][dataset-option]") {
+TEST_CASE("dataset option: hand-written lines of a task score a hypothesis as its generated lines do", "[cli][dataset-option]") {
   const fs::path dir = scratch_dir("dataset-option-run");
   const std::string hypothesis = quoted(source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml");
   REQUIRE(cscrub_command("dataset ioi --n 40 --seed 4 --out " + quoted(dir / "ioi.jsonl")).exit_code == 0);
@@ -107,7 +107,7 @@ TEST_CASE("--dataset: hand-written lines of a task score a hypothesis as its gen
     CHECK(full[key] == simple[key]);
 }
 
-TEST_CASE("--dataset: custom lines run builtin hypotheses and compare, and name what a hypothesis lacks",
+TEST_CASE("dataset option: custom lines run builtin hypotheses and compare, and name what a hypothesis lacks",
           "[cli][dataset-option]") {
   const fs::path dir = scratch_dir("dataset-option-custom");
   {
