@@ -33,6 +33,7 @@ void check_discover_files(const PromptOptions& prompts, const std::string& npy, 
   files.add_model_inputs(prompts.model);
   files.add_input(prompts.dataset);
   add_task_option_inputs(files, prompts.task_options);
+  files.add_input(prompts.pairs);
   files.add_output(npy, "--out-npy");
   files.add_output(svg, "--svg");
   files.check();

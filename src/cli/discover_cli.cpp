@@ -15,6 +15,7 @@
 #include "cscrub/io/npy.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
+#include "option_checks.hpp"
 #include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
@@ -23,10 +24,11 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   add_model_option(command, options.model);
   add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
-  command.add_option("--n", options.n, "number of prompts (with --dataset: the first N; default all)")
+  command.add_option("--n", options.n, "number of prompts (with --dataset: its first N; default all)")
       ->capture_default_str()
+      ->check(at_least(1))
       ->each([&options](const std::string&) { options.n_given = true; });
-  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
+  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str()->check(seed_value());
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
       ->type_name("KEY=VALUE");
   command
@@ -38,7 +40,8 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
       ->excludes("--option");
   if (!batches) return;
   command.add_option("--batch-size", options.batch_size, "prompts per forward pass (does not change results)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   command.add_flag("--quiet", options.quiet, "no progress bar");
 }
 
@@ -122,12 +125,12 @@ void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
   command.add_option("--top", outputs.top, "how many of the strongest cells to print")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command.add_option("--limit", outputs.limit,
                      "colour scale of the SVG from -X to X (same scale across figures); default: the largest |value|, "
                      "rounded up")
       ->type_name("X")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
 }
 
 void write_grid_npy(const std::string& path, const discover::Grid& grid) {

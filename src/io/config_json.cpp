@@ -1,11 +1,11 @@
 // config.json of a Hugging Face GPT-2 checkpoint -> engine::ModelConfig, refusing variants whose
 // computation cscrub does not implement (other activations, rescaled attention).
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/json_unique_keys.hpp"
@@ -52,16 +52,15 @@ class ConfigReader {
 }  // namespace
 
 engine::ModelConfig read_config(const std::filesystem::path& config_json) {
-  std::ifstream in(config_json, std::ios::binary);
-  if (!in) throw Error(config_json.string() + ": cannot open", "a model directory needs config.json");
   std::error_code ignored;
-  if (std::filesystem::is_directory(config_json, ignored)) throw Error(config_json.string() + ": is a directory, not a file");
-  std::stringstream text;
-  text << in.rdbuf();
+  if (!std::filesystem::exists(std::filesystem::symlink_status(config_json, ignored)))
+    throw Error(config_json.string() + ": cannot open: no such file", "a model directory needs config.json");
+  const std::string text = read_input_file(config_json, input_limits::model_config);
+  refuse_deep_json(text, config_json.string());
   json root;
   std::string duplicate_key;
   try {
-    root = parse_json_noting_duplicate_keys(text.str(), /*allow_exceptions=*/true, duplicate_key);
+    root = parse_json_noting_duplicate_keys(text, /*allow_exceptions=*/true, duplicate_key);
   } catch (const json::exception& error) {  // parse_error, and out_of_range for numbers like 1e400
     throw Error(config_json.string() + ": not valid JSON (" + error.what() + ")");
   }

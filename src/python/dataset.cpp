@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "bindings.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "cscrub/app/task_options.hpp"
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"

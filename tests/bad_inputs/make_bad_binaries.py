@@ -13,6 +13,10 @@ that headers can be broken in ways no library would write.
 Token-id arrays: OUT_DIR/npy/<case>.npy, .npy files broken in one way each (dtype, order, header, size,
 ids), written by hand for the same reason.
 
+Hostile inputs: OUT_DIR/hostile/<case>, what an adversary would give instead of a file (FIFOs, /dev/zero,
+nesting that overflowed parsers' stacks, an extends chain 3,001 files long, files past their size limit):
+each must be refused at once, never read forever or recursed into.
+
 Usage: /usr/bin/python3 tests/bad_inputs/make_bad_binaries.py OUT_DIR
 """
 import json
@@ -350,6 +354,54 @@ def npy_cases(out):
             f.write(data)
 
 
+def bundled_model_with(directory, name, replace):
+    """The bundled model's files, linked, with file `name` replaced by `replace(path)` (a FIFO, a link)."""
+    os.makedirs(directory)
+    for file in ("config.json", "model.safetensors", "encoder.json", "vocab.bpe"):
+        path = os.path.join(directory, file)
+        if file == name:
+            replace(path)
+        else:
+            os.symlink(os.path.abspath(os.path.join(BUNDLED_MODEL, file)), path)
+
+
+def hostile_cases(out):
+    directory = os.path.join(out, "hostile")
+    os.makedirs(directory)
+    os.mkfifo(os.path.join(directory, "fifo"))  # no writer ever opens it: a blocking read waits forever
+    for name, file in (("config", "config.json"), ("weights", "model.safetensors"), ("encoder", "encoder.json")):
+        bundled_model_with(os.path.join(directory, "fifo_" + name), file, os.mkfifo)
+        bundled_model_with(os.path.join(directory, "zero_" + name), file, lambda path: os.symlink("/dev/zero", path))
+
+    def write(name, text):
+        with open(os.path.join(directory, name), "w") as f:
+            f.write(text)
+
+    # toml++ recursed once per key part (40,000 and 200,000 parts overflowed the stack under ASan).
+    write("dotted_key.toml", ".".join(["a"] * 40000) + " = 1\n")
+    write("table_header.toml", "[" + ".".join(["a"] * 200000) + "]\n")
+    write("inline_tables.toml", "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n")
+    write("task_dotted_key.toml", ".".join(["a"] * 40000) + " = 1\n")
+    write("task_table_header.toml", "[" + ".".join(["a"] * 200000) + "]\n")
+    # Past the 4 MiB limit of a hypothesis file (comments: it would parse).
+    write("huge_hypothesis.toml", ("# " + "x" * 1000 + "\n") * 5000)
+    # A run record whose `recovered` is 300,000 nested arrays.
+    write("record_nested.json", '{"recovered": ' + "[" * 300000 + "1" + "]" * 300000 + ', "provenance": {}}')
+    bundled_model_with(os.path.join(directory, "config_nested"), "config.json",
+                       lambda path: open(path, "w").write('{"n_layer": ' + "[" * 100000 + "]" * 100000 + "}"))
+    write("extends_fifo.toml", 'extends = "fifo"\nname = "a variant of a FIFO"\n')
+    # Each file extends the one before: 3,001 files, past the limit of 64.
+    chain = os.path.join(directory, "extends")
+    os.makedirs(chain)
+    with open(os.path.join(BUNDLED_MODEL, "..", "..", "hypotheses", "gpt2-ioi-mini", "ioi.toml")) as f:
+        base = f.read()
+    with open(os.path.join(chain, "f0.toml"), "w") as f:
+        f.write(base)
+    for i in range(1, 3001):
+        with open(os.path.join(chain, f"f{i}.toml"), "w") as f:
+            f.write(f'extends = "f{i - 1}.toml"\nname = "variant {i}"\n')
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -365,6 +417,7 @@ def main():
     tokenizer_cases(out, config, tensors)
     non_finite_cases(out)
     npy_cases(out)
+    hostile_cases(out)
 
 
 if __name__ == "__main__":
