@@ -15,6 +15,7 @@
 #include "cscrub/io/npy.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
+#include "labelled_arrays.hpp"
 #include "option_checks.hpp"
 #include "svg_heatmap.hpp"
 
@@ -121,8 +122,13 @@ std::string describe_prompts(const PromptOptions& options, size_t count) {
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
-  command.add_option("--out-npy", outputs.npy, "write the grid as a float32 .npy array")->type_name("FILE.npy");
+  command
+      .add_option("--npy,--out-npy", outputs.npy,
+                  "write the grid as a float32 .npy array, and its axes, labels and meaning to FILE.npy.json")
+      ->type_name("FILE.npy");
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
+  command.add_option("--json", outputs.json, "write the results (grids with their labels, the table) as JSON")
+      ->type_name("FILE.json");
   command.add_option("--top", outputs.top, "how many of the strongest cells to print")
       ->capture_default_str()
       ->check(at_least(0));
@@ -133,10 +139,11 @@ void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
       ->check(finite_positive());
 }
 
-void write_grid_npy(const std::string& path, const discover::Grid& grid) {
-  const std::vector<float> values(grid.values.begin(), grid.values.end());
+void write_grid_npy(const std::string& path, const discover::Grid& grid, const std::string& values,
+                    const std::string& not_a_number) {
+  const std::vector<float> floats(grid.values.begin(), grid.values.end());
   const std::vector<int64_t> shape{grid.rows(), grid.columns()};
-  io::write_npy(path, values, shape);
+  write_labelled_npy(path, floats, shape, {.axes = grid_axes(grid), .values = values, .not_a_number = not_a_number});
 }
 
 void write_text_file(const std::string& path, const std::string& text) { io::write_file_atomically(path, text); }

@@ -65,14 +65,17 @@ std::string describe_prompts(const PromptOptions& options, size_t count);
 struct GridOutputs {
   std::string npy;
   std::string svg;
+  std::string json;
   int top = 10;
   double limit = 0;  // the colour scale's end; 0: from the data
 };
-// --out-npy, --svg, --top, --limit.
+// --npy (alias --out-npy), --svg, --json, --top, --limit.
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs);
 
-// The grid as a float32 .npy of shape [rows, columns] (NaN where a cell means nothing).
-void write_grid_npy(const std::string& path, const discover::Grid& grid);
+// The grid as a float32 .npy of shape [rows, columns] (NaN where a cell means nothing, as `not_a_number`
+// says), with its sidecar FILE.npy.json naming the axes, their labels and what the values are.
+void write_grid_npy(const std::string& path, const discover::Grid& grid, const std::string& values,
+                    const std::string& not_a_number = {});
 // Throws cscrub::Error naming the file when it cannot be written.
 void write_text_file(const std::string& path, const std::string& text);
 

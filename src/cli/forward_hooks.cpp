@@ -15,7 +15,7 @@ const char* const kPatchHelp =
     "overwrite a hook point with an array (repeatable): HOOK=FILE.npy replaces the whole activation; "
     "HOOK:HEAD=FILE.npy one head, HOOK:HEAD:POS=FILE.npy one head at one position, HOOK:*:POS=FILE.npy every head "
     "(or a hook without heads) at one position (the query position for attn_scores and pattern). FILE holds the "
-    "hook's whole float32 activation for this input, [batch, ...] as --cache-out saves it; only the chosen part is "
+    "hook's whole float32 activation for this input, [batch, ...] as --npz saves it; only the chosen part is "
     "copied. Attention is causal: entries of attn_scores and pattern for later keys are not read";
 
 namespace {
@@ -107,7 +107,7 @@ HookPatches::HookPatches(const std::vector<std::string>& specs, const engine::Mo
       throw Error("--patch " + spec + ": " + file + " has shape " + shape_text(array.shape) + ", and " + parts[0] +
                       " is " + shape_text(expected) + " for this input",
                   "save it from a run on an input of the same batch and length (forward --cache " + parts[0] +
-                      " --cache-out)");
+                      " --npz FILE.npz)");
     engine::StoredActivation& source = sources_.emplace_back();
     source.rank = rank;
     source.shape = shape;

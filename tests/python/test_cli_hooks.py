@@ -78,8 +78,9 @@ def test_a_head_and_position_patch_is_the_references(model, tmp_path, spec, head
 @pytest.mark.parametrize("arguments, message", [
     (["--cache", "blocks.0.attn.hook_patern", "--cache-out", "x.npz"], "did you mean 'blocks.0.attn.hook_pattern'"),
     (["--cache", "blocks.0.attn.hook_z,,hook_embed", "--cache-out", "x.npz"], "an empty name"),
-    (["--cache", "hook_embed"], "--cache needs --cache-out"),
-    (["--cache-out", "x.npz"], "--cache-out needs --cache"),
+    (["--cache", "hook_embed"], "--cache needs --npz"),
+    (["--cache-out", "x.npz"], "--npz needs --cache"),  # the old name of --npz
+    (["--npz", "x.npz"], "--npz needs --cache"),
     (["--patch", "blocks.0.attn.hook_q"], "names no file"),
     (["--patch", "blocks.0.hook_attn_ot=z.npy"], "did you mean 'blocks.0.hook_attn_out'"),
     (["--patch", "blocks.0.hook_resid_pre:1=z.npy"], "has no head axis"),
