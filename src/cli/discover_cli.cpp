@@ -80,7 +80,7 @@ LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& 
 const io::Tokenizer& LoadedModel::tokenizer() const {
   if (!tokenizer_if_present)
     throw Error(dir.string() + " has no tokenizer files, and prompts need one",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
   return *tokenizer_if_present;
 }
 

@@ -1,4 +1,4 @@
-// cscrub: test interpretability hypotheses on GPT-2 with causal scrubbing.
+// cscrub: test interpretability hypotheses on GPT-2, GPT-Neo and GPT-NeoX (Pythia) with causal scrubbing.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -32,7 +32,7 @@ std::string usage_hint(const CLI::App& app) {
 
 int main(int argc, char** argv) {
   cscrub::io::remove_temporary_files_on_signals();
-  CLI::App app{"cscrub: causal scrubbing of GPT-2 circuits, from hypothesis files"};
+  CLI::App app{"cscrub: causal scrubbing of GPT-2, GPT-Neo and Pythia circuits, from hypothesis files"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(CSCRUB_VERSION));
   // Registered commands (each in its own file). Keep one line per command.

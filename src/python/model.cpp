@@ -23,7 +23,7 @@ namespace cscrub::python {
 const io::Tokenizer& Model::require_tokenizer(const char* for_what) const {
   if (!tokenizer)
     throw Error(std::string(for_what) + " needs a tokenizer, and " + dir.string() + " has none",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe) to the model directory");
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe) to the model directory");
   return *tokenizer;
 }
 
@@ -104,9 +104,19 @@ py::array weight_view(const std::shared_ptr<Model>& model, const float* data, st
 py::dict parameters(const std::shared_ptr<Model>& model) {
   py::dict named;
   for (const engine::TensorSlot& slot : engine::tensor_slots(model->weights)) {
-    std::vector<py::ssize_t> shape(slot.shape.begin(), slot.shape.end()), strides(shape.size(), sizeof(float));
-    for (size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
-    named[py::str(slot.name)] = weight_view(model, slot.data.data(), shape, strides);
+    std::vector<py::ssize_t> shape(slot.shape.begin(), slot.shape.end());
+    if (!slot.columns.empty()) {  // stored rows scattered over the destination (NeoX's fused qkv): a copy
+      py::array_t<float> copy(shape);
+      slot.read(std::span<float>(copy.mutable_data(), static_cast<size_t>(copy.size())));
+      copy.attr("flags").attr("writeable") = false;
+      named[py::str(slot.name)] = std::move(copy);
+      continue;
+    }
+    // A view in the stored layout: [rows, cols] at (r, c) of the destination, or at (c, r) when transposed.
+    const py::ssize_t element = sizeof(float), row = static_cast<py::ssize_t>(slot.target_stride) * element;
+    std::vector<py::ssize_t> strides{element};
+    if (shape.size() == 2) strides = slot.transposed ? std::vector<py::ssize_t>{element, row} : std::vector{row, element};
+    named[py::str(slot.name)] = weight_view(model, slot.target, shape, strides);
   }
   return named;
 }
@@ -123,6 +133,11 @@ void bind_config(py::module_& module) {
       .def_readonly("n_ctx", &ModelConfig::n_ctx)
       .def_readonly("vocab_size", &ModelConfig::vocab_size)
       .def_readonly("layer_norm_epsilon", &ModelConfig::layer_norm_epsilon)
+      // How the families differ (engine/config.hpp): model_type, parallel blocks, rotary dimensions.
+      .def_property_readonly("model_type", [](const ModelConfig& config) { return std::string(engine::to_string(config.family)); })
+      .def_readonly("parallel_attn_mlp", &ModelConfig::parallel_attn_mlp)
+      .def_readonly("rotary_dims", &ModelConfig::rotary_dims)
+      .def_readonly("rotary_base", &ModelConfig::rotary_base)
       // TransformerLens's names for the same numbers.
       .def_readonly("n_layers", &ModelConfig::n_layer)
       .def_readonly("n_heads", &ModelConfig::n_head)
@@ -172,7 +187,8 @@ void bind_model(py::module_& module) {
       .def_property_readonly("matmul", [](const Model& model) { return engine::to_string(model.weights.matmul); })
       .def("parameters", &parameters,
            "{Hugging Face tensor name: read-only float32 array} (e.g. 'h.0.attn.c_attn.weight' [d_model, 3 d_model], "
-           "input-major as stored), viewing the model's weights without a copy.")
+           "as stored), viewing the model's weights without a copy (a copy where the weights hold the rows reordered: "
+           "GPT-NeoX's fused query_key_value).")
       .def_property_readonly(
           "W_E",
           [](const std::shared_ptr<Model>& model) {
