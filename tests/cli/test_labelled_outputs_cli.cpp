@@ -194,7 +194,7 @@ TEST_CASE("cli attention: the sidecar and --json label query and key with the pr
     for (size_t k = 0; k < 14; ++k) CHECK(rows[q][k].get<double>() == Approx(array[q * 14 + k]).margin(1e-7));
 }
 
-TEST_CASE("cli forward: --npy's sidecar names the logits' axes and the tokens; --logits-out and --cache-out remain",
+TEST_CASE("cli forward: --npy's sidecar names the logits' axes and the tokens, and the old names remain",
           "[cli][labelled]") {
   const fs::path out = cscrub::test::scratch_dir("cli-labelled-forward");
   REQUIRE(run_cli("forward --text " + shell_quote("Hello there, world") + " --npy " + path_arg(out / "l.npy") +
