@@ -43,7 +43,7 @@ fi
 
 # A Debug build (asserts on) with the fuzzers' own -O1; the tests are not part of it.
 cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="$compiler" -DCMAKE_BUILD_TYPE=Debug \
-  -DCSCRUB_FUZZ=ON -DCSCRUB_TESTS=OFF >/dev/null
+  -DCSCRUB_FUZZ=ON -DCSCRUB_TESTS=OFF -DCSCRUB_PYTHON=OFF >/dev/null
 fuzzers=""
 for target in $targets; do fuzzers="$fuzzers fuzz_$target"; done
 # shellcheck disable=SC2086

@@ -277,7 +277,8 @@ def forward(model, tokens, hook):
 
 # Which axis holds the head and which the (query) position, by hook suffix.
 def head_and_position_axes(name):
-    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result")):
+    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result",
+                      "attn.hook_rot_q", "attn.hook_rot_k")):
         return 2, 1
     if name.endswith(("attn.hook_attn_scores", "attn.hook_pattern")):
         return 1, 2

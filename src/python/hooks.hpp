@@ -13,9 +13,6 @@
 
 namespace cscrub::python {
 
-// Every hook point of a model, in the order a forward pass reaches them.
-std::vector<engine::HookPoint> hook_points(const engine::ModelConfig& config);
-
 // The hooks `names` selects: None (all), a name, an iterable of names, or a callable name -> bool. Unknown names
 // raise cscrub.Error with the closest valid name.
 std::set<engine::HookPoint> selected_hooks(const pybind11::handle& names, const engine::ModelConfig& config);
