@@ -11,6 +11,7 @@
 #include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
 #include "experiment_cli.hpp"
+#include "provenance.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -57,6 +58,9 @@ ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun
     options.seeds = field(provenance, "seeds").get<int>();
     options.metric = field(provenance, "metric").get<std::string>();
     options.baseline = field(field(provenance, "baseline"), "file").get<std::string>();
+    // Records from before these options existed ran with their defaults.
+    options.sampling = provenance.value("sampling", std::string("cscrub"));
+    options.exclude_singletons = provenance.value("exclude_singletons", false);
     for (const Json& hypothesis : field(provenance, "hypotheses"))
       hypotheses.push_back(field(hypothesis, "file").get<std::string>());
   } catch (const Json::exception& error) {
@@ -69,8 +73,16 @@ ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun
   return options;
 }
 
-// What changed since the record: the model, the dataset's prompts, a hypothesis or baseline file.
+// What changed since the record: any input file it lists (the hypotheses and the files they extend, task or
+// dataset files, the model's files), the dataset's prompts; for records without that list, the model and
+// the hypothesis and baseline files.
 std::vector<std::string> changed_inputs(const Json& recorded, const Json& now) {
+  if (recorded.contains("inputs")) {  // its files are checked before; the prompts made from them here
+    std::vector<std::string> changes;
+    if (recorded.value(Json::json_pointer("/dataset/content_sha256"), Json()) != now.at(Json::json_pointer("/dataset/content_sha256")))
+      changes.push_back("the dataset's prompts differ (the same options gave other prompts)");
+    return changes;
+  }
   std::vector<std::string> changes;
   const auto differs = [&](const Json::json_pointer& at, const std::string& what) {
     const Json before = recorded.contains(at) ? recorded.at(at) : Json();
@@ -111,15 +123,17 @@ void rerun(const RerunOptions& rerun_options) {
                   "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last "
                   "digits");
   }
-  const PreparedExperiment prepared = prepare_experiment(options, files);
-
-  const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
-  if (!changes.empty()) {
+  const auto refuse_changes = [&](const std::vector<std::string>& changes) {
+    if (changes.empty()) return;
     std::string list;
     for (const auto& change : changes) list += (list.empty() ? "" : "; ") + change;
     throw Error(rerun_options.record + ": its inputs have changed since it was recorded: " + list,
                 "rerun needs the recorded files; restore them (e.g. from version control) or run anew");
-  }
+  };
+  // Every recorded file first: an edited file may not even be read the same way any more.
+  if (recorded.contains("inputs")) refuse_changes(changed_input_files(recorded["inputs"]));
+  const PreparedExperiment prepared = prepare_experiment(options, files);
+  refuse_changes(changed_inputs(recorded, prepared.provenance));
   if (recorded.value("cscrub_version", "") != prepared.provenance["cscrub_version"])
     fmt::print("note: recorded with cscrub {}, rerun with {}\n", recorded.value("cscrub_version", "?"),
                prepared.provenance["cscrub_version"].get<std::string>());

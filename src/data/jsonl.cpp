@@ -197,7 +197,9 @@ Dataset read_jsonl(const std::filesystem::path& file) {
   if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a dataset file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error("cannot read dataset " + file.string());
-  return read_jsonl(in, file.string());
+  Dataset dataset = read_jsonl(in, file.string());
+  dataset.source_files = {file.string()};
+  return dataset;
 }
 
 }  // namespace cscrub::data
