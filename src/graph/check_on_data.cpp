@@ -70,9 +70,10 @@ class DataChecker {
           ok = false;
         }
       for (int index : node.positions.indices) {
-        int outside = 0, first = -1;
+        int outside = 0, first = -1, shortest = -1;
         for (size_t e = 0; e < dataset_.examples.size(); ++e) {
           const int length = static_cast<int>(dataset_.examples[e].tokens.size());
+          shortest = shortest < 0 ? length : std::min(shortest, length);
           if (index >= length || index < -length) {
             outside += 1;
             if (first < 0) first = static_cast<int>(e);
@@ -83,7 +84,7 @@ class DataChecker {
                "node '" + node.name + "': position " + std::to_string(index) + " is outside " +
                    prompt_count(outside, dataset_.examples.size()) + " (first: prompt " + std::to_string(first) +
                    ", " + std::to_string(dataset_.examples[static_cast<size_t>(first)].tokens.size()) + " tokens)",
-               "token indices count from 0 (or from the end: -1 is the last token)");
+               "token indices count from 0, and the shortest prompt here has " + std::to_string(shortest) + " tokens");
         ok = false;
       }
     }
