@@ -12,6 +12,8 @@ build_dir=${BUILD_DIR:-"$source_dir/build"}
 packages="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-graph-dev libtomlplusplus-dev
 libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libssl-dev graphviz
 python3-torch python3-numpy libopenblas0-pthread"
+# SciPy: tools/reference_tests.py recomputes `cscrub test`'s statistics independently (tests/cli).
+packages="$packages python3-scipy"
 # The fuzzers (tools/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
 packages="$packages clang-14 libclang-rt-14-dev libomp-14-dev"
 # Node.js and npm fetch the tokenizer files (and run the tokenizer test's JavaScript reference): any

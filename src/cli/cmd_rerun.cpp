@@ -1,4 +1,4 @@
-// `cscrub rerun RESULT.json`: repeat a `run` or `compare` from the provenance its JSON recorded, after
+// `cscrub rerun RESULT.json`: repeat a `run`, `compare` or `test` from the provenance its JSON recorded, after
 // checking by hash that the model, the dataset and the hypothesis files are the recorded ones, and report
 // whether every number came out the same (exit 1 if one did not).
 #include <fmt/format.h>
@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
+#include "circuit_tests_cli.hpp"
 #include "experiment_cli.hpp"
 #include "provenance.hpp"
 
@@ -34,9 +35,9 @@ Json read_record(const std::string& path) {
     Json record = Json::parse(in);
     if (record.is_object() && record.contains("provenance") && record["provenance"].is_object()) return record;
   } catch (const Json::exception& error) {
-    throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
+    throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run`, `compare` or `test`");
   }
-  throw Error(path + ": has no 'provenance' object", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
+  throw Error(path + ": has no 'provenance' object", "rerun takes the --json file of `cscrub run`, `compare` or `test`");
 }
 
 // The run's options, read from the record's provenance; a field of the wrong type names itself.
@@ -107,6 +108,27 @@ Json comparable(Json result) {
   return result;
 }
 
+// Prints that `record` was reproduced, or throws naming the first numbers that differ (and how many do).
+void check_same_numbers(const std::string& path, const Json& record, const Json& now, const std::string& what) {
+  const Json differences = Json::diff(comparable(record), comparable(now));
+  if (differences.empty()) {
+    fmt::print("reproduced {}: every number is identical ({})\n", path, what);
+    return;
+  }
+  std::string list;
+  constexpr size_t kListed = 5;
+  for (size_t i = 0; i < differences.size() && i < kListed; ++i) {
+    const std::string at_text = differences[i].value("path", "");
+    const Json::json_pointer at(at_text);
+    const std::string before = record.contains(at) ? record.at(at).dump() : "(absent)";
+    const std::string after = now.contains(at) ? now.at(at).dump() : "(absent)";
+    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", at_text, before, after);
+  }
+  if (differences.size() > kListed) list += fmt::format("; and {} more", differences.size() - kListed);
+  throw Error(path + ": the rerun differs from the record in " + std::to_string(differences.size()) + " place(s): " + list,
+              "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
+}
+
 void rerun(const RerunOptions& rerun_options) {
   const Json record = read_record(rerun_options.record);
   const Json& recorded = record["provenance"];
@@ -132,6 +154,21 @@ void rerun(const RerunOptions& rerun_options) {
   };
   // Every recorded file first: an edited file may not even be read the same way any more.
   if (recorded.contains("inputs")) refuse_changes(changed_input_files(recorded["inputs"]));
+  if (record.contains("tests")) {  // a `cscrub test` record
+    CircuitTestOptions tests;
+    try {
+      tests = circuit_test_options_from(recorded.at("tests"));
+    } catch (const Json::exception& error) {
+      throw Error(rerun_options.record + ": its provenance's 'tests' is malformed (" + error.what() + ")");
+    }
+    const Json now = run_circuit_tests(options, files, tests, false);
+    refuse_changes(changed_inputs(recorded, now["provenance"]));
+    check_same_numbers(rerun_options.record, record, now,
+                       fmt::format("test of {} file{}, {} prompts of task '{}', {} seed{}", files.size(),
+                                   files.size() == 1 ? "" : "s", now["provenance"]["dataset"]["n"].dump(),
+                                   options.task, options.seeds, options.seeds == 1 ? "" : "s"));
+    return;
+  }
   const PreparedExperiment prepared = prepare_experiment(options, files);
   refuse_changes(changed_inputs(recorded, prepared.provenance));
   if (recorded.value("cscrub_version", "") != prepared.provenance["cscrub_version"])
@@ -141,24 +178,10 @@ void rerun(const RerunOptions& rerun_options) {
   const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
   const Json now = compared ? experiment_json(prepared, result) : hypothesis_json(prepared, result, 0);
-  const Json differences = Json::diff(comparable(record), comparable(now));
-  if (differences.empty()) {
-    fmt::print("reproduced {}: every number is identical ({} of {} prompts of task '{}', {} seed{}, metric {})\n",
-               rerun_options.record, compared ? "compare" : "run", prepared.dataset.examples.size(),
-               prepared.dataset.schema.task, result.seeds, result.seeds == 1 ? "" : "s", scrub::to_string(result.metric));
-    return;
-  }
-  std::string list;
-  for (const Json& difference : differences) {
-    const std::string path = difference.value("path", "");
-    const Json::json_pointer at(path);
-    const std::string before = record.contains(at) ? record.at(at).dump() : "(absent)";
-    const std::string after = now.contains(at) ? now.at(at).dump() : "(absent)";
-    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", path, before, after);
-  }
-  throw Error(rerun_options.record + ": the rerun differs from the record in " + std::to_string(differences.size()) +
-                  " place(s): " + list,
-              "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
+  check_same_numbers(rerun_options.record, record, now,
+                     fmt::format("{} of {} prompts of task '{}', {} seed{}, metric {}", compared ? "compare" : "run",
+                                 prepared.dataset.examples.size(), prepared.dataset.schema.task, result.seeds,
+                                 result.seeds == 1 ? "" : "s", scrub::to_string(result.metric)));
 }
 
 }  // namespace
@@ -166,8 +189,8 @@ void rerun(const RerunOptions& rerun_options) {
 void add_rerun_command(CLI::App& app) {
   auto options = std::make_shared<RerunOptions>();
   CLI::App* command = app.add_subcommand(
-      "rerun", "repeat a run or compare from its JSON's provenance and check every number comes out the same");
-  command->add_option("result", options->record, "the --json file of `cscrub run` or `cscrub compare`")->required();
+      "rerun", "repeat a run, compare or test from its JSON's provenance and check every number comes out the same");
+  command->add_option("result", options->record, "the --json file of `cscrub run`, `compare` or `test`")->required();
   command->add_option("--model", options->model, "the model directory, if it moved (its hash must match the record)");
   command
       ->add_option("--matmul", options->matmul,

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "circuit_tests_cli.hpp"
 #include "circuit_tests_json.hpp"
 #include "commands.hpp"
 #include "cscrub/discover/pairs.hpp"
@@ -23,11 +24,7 @@ namespace {
 struct TestOptions {
   std::vector<std::string> hypotheses;
   ExperimentOptions experiment;
-  double alpha = 0.05;
-  double margin_points = 5;
-  int random_circuits = 39;
-  std::string random_layers = "same";
-  std::vector<std::string> ablations = {"resample", "mean", "zero", "counterfactual"};
+  CircuitTestOptions tests;
 };
 
 // The counterpart of each prompt for the counterfactual ablation: IOI's p_ABC twin when the prompts were
@@ -184,7 +181,7 @@ void print_report(const PreparedExperiment& prepared, const scrub::CircuitTestRe
   print_ablations(report, counterparts);
 }
 
-void test(const TestOptions& options) {
+scrub::CircuitTestSettings settings_from(const CircuitTestOptions& options) {
   if (!(options.alpha > 0 && options.alpha < 0.5)) throw Error("--alpha must be between 0 and 0.5");
   if (!(options.margin_points > 0)) throw Error("--margin must be positive (points of % recovered)");
   if (options.random_circuits < 0) throw Error("--random must be 0 or more");
@@ -197,37 +194,61 @@ void test(const TestOptions& options) {
   tests.random_layers = options.random_layers == "same" ? graph::RandomLayers::same : graph::RandomLayers::all;
   tests.ablations.clear();
   for (const std::string& name : options.ablations) tests.ablations.push_back(scrub::parse_ablation(name));
+  return tests;
+}
 
-  const PreparedExperiment prepared = prepare_experiment(options.experiment, options.hypotheses);
-  const bool counterfactual_wanted =
-      std::find(tests.ablations.begin(), tests.ablations.end(), scrub::Ablation::counterfactual) != tests.ablations.end();
-  const Counterparts counterparts = counterfactual_wanted ? counterparts_for(prepared, options.experiment) : Counterparts{};
-  nlohmann::json reports = nlohmann::json::array();
-  for (const graph::Hypothesis& claim : prepared.hypotheses) {
-    scrub::CircuitTestReport report = [&] {
-      ProgressBar bar(!options.experiment.quiet);
-      return scrub::test_circuit(prepared.weights, prepared.dataset, counterparts.dataset ? &*counterparts.dataset : nullptr,
-                                 counterparts.description, claim, prepared.baseline, prepared.settings, tests,
-                                 [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
-    }();
-    print_report(prepared, report, counterparts.description);
-    reports.push_back(circuit_test_json(prepared, report));
-  }
-  fmt::print("{}\n", provenance_summary(prepared));
+void test(const TestOptions& options) {
+  const nlohmann::json result = run_circuit_tests(options.experiment, options.hypotheses, options.tests, true);
   if (!options.experiment.json_out.empty()) {
-    nlohmann::json provenance = prepared.provenance;
-    provenance["tests"] = {{"alpha", tests.alpha},
-                           {"margin", tests.margin},
-                           {"random_circuits", tests.random_circuits},
-                           {"random_layers", options.random_layers},
-                           {"ablations", options.ablations},
-                           {"counterfactual", counterparts.description}};
-    write_json_file(options.experiment.json_out, {{"tests", reports}, {"provenance", provenance}});
+    write_json_file(options.experiment.json_out, result);
     fmt::print("wrote {}\n", options.experiment.json_out);
   }
 }
 
 }  // namespace
+
+nlohmann::json circuit_test_options_json(const CircuitTestOptions& options) {
+  return {{"alpha", options.alpha},
+          {"margin_points", options.margin_points},
+          {"random_circuits", options.random_circuits},
+          {"random_layers", options.random_layers},
+          {"ablations", options.ablations}};
+}
+
+CircuitTestOptions circuit_test_options_from(const nlohmann::json& recorded) {
+  CircuitTestOptions options;
+  options.alpha = recorded.at("alpha").get<double>();
+  options.margin_points = recorded.at("margin_points").get<double>();
+  options.random_circuits = recorded.at("random_circuits").get<int>();
+  options.random_layers = recorded.at("random_layers").get<std::string>();
+  options.ablations = recorded.at("ablations").get<std::vector<std::string>>();
+  return options;
+}
+
+nlohmann::json run_circuit_tests(const ExperimentOptions& experiment, const std::vector<std::string>& files,
+                                 const CircuitTestOptions& options, bool print) {
+  const scrub::CircuitTestSettings tests = settings_from(options);
+  const PreparedExperiment prepared = prepare_experiment(experiment, files);
+  const bool counterfactual_wanted =
+      std::find(tests.ablations.begin(), tests.ablations.end(), scrub::Ablation::counterfactual) != tests.ablations.end();
+  const Counterparts counterparts = counterfactual_wanted ? counterparts_for(prepared, experiment) : Counterparts{};
+  nlohmann::json reports = nlohmann::json::array();
+  for (const graph::Hypothesis& claim : prepared.hypotheses) {
+    const scrub::CircuitTestReport report = [&] {
+      ProgressBar bar(!experiment.quiet);
+      return scrub::test_circuit(prepared.weights, prepared.dataset, counterparts.dataset ? &*counterparts.dataset : nullptr,
+                                 counterparts.description, claim, prepared.baseline, prepared.settings, tests,
+                                 [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
+    }();
+    if (print) print_report(prepared, report, counterparts.description);
+    reports.push_back(circuit_test_json(prepared, report));
+  }
+  if (print) fmt::print("{}\n", provenance_summary(prepared));
+  nlohmann::json provenance = prepared.provenance;
+  provenance["tests"] = circuit_test_options_json(options);
+  provenance["tests"]["counterfactual"] = counterparts.description;
+  return {{"tests", reports}, {"provenance", provenance}};
+}
 
 void add_test_command(CLI::App& app) {
   auto options = std::make_shared<TestOptions>();
@@ -235,15 +256,15 @@ void add_test_command(CLI::App& app) {
       "test", "hypothesis tests of a claim: equivalence, necessity of each node, random circuits, worst cases, ablations");
   command->add_option("hypotheses", options->hypotheses, "hypothesis files, each tested in turn")->required()->expected(1, -1);
   add_experiment_options(*command, options->experiment);
-  command->add_option("--alpha", options->alpha, "level of every test")->capture_default_str();
-  command->add_option("--margin", options->margin_points, "equivalence margin, in points of % recovered")
+  command->add_option("--alpha", options->tests.alpha, "level of every test")->capture_default_str();
+  command->add_option("--margin", options->tests.margin_points, "equivalence margin, in points of % recovered")
       ->capture_default_str();
-  command->add_option("--random", options->random_circuits, "random circuits to compare with (0: none)")
+  command->add_option("--random", options->tests.random_circuits, "random circuits to compare with (0: none)")
       ->capture_default_str();
-  command->add_option("--random-layers", options->random_layers,
+  command->add_option("--random-layers", options->tests.random_layers,
                       "same: each random head from the layer of the head it replaces; all: heads and MLPs from any layer")
       ->capture_default_str();
-  command->add_option("--ablations", options->ablations, "resample, mean, zero, counterfactual (default: all)")
+  command->add_option("--ablations", options->tests.ablations, "resample, mean, zero, counterfactual (default: all)")
       ->delimiter(',');
   command->callback([options] { test(*options); });
 }
