@@ -94,6 +94,12 @@ ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache
   return scrubbed;
 }
 
+std::string join_features(const std::vector<std::string>& features) {
+  std::string text;
+  for (const std::string& feature : features) text += (text.empty() ? "" : "+") + feature;
+  return text;
+}
+
 // Four significant digits, for messages.
 std::string significant(double value) {
   char text[32];
@@ -184,10 +190,20 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
     for (size_t r = 0; r < references.size(); ++r)
       if (!singleton[r]) kept.push_back(references[r]);
     const size_t left_out = references.size() - kept.size();
-    if (kept.size() < 2)
+    if (kept.size() < 2) {
+      std::string worst;  // the node that leaves the most references alone
+      int most = -1;
+      for (const auto& hypothesis : hypotheses)
+        for (const NodeClassSizes& node : class_sizes(hypothesis, dataset, references))
+          if (node.resampled && node.singletons() > most) {
+            most = node.singletons();
+            worst = "'" + node.node + "' of '" + hypothesis.name + "' (feature " + join_features(node.feature) + ")";
+          }
       throw Error("leaving out the references alone in their agreement class leaves " + std::to_string(kept.size()) +
-                      " of " + std::to_string(references.size()),
-                  "use more prompts (--n), or coarser features");
+                      " of " + std::to_string(references.size()) + ": at node " + worst + ", " + std::to_string(most) +
+                      " are alone",
+                  "use more prompts (--n), or a coarser feature there");
+    }
     references = std::move(kept);
     return left_out;
   }();
