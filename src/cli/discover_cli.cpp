@@ -3,14 +3,16 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 
 #include "cscrub/data/tasks.hpp"
+#include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
 #include "svg_heatmap.hpp"
+#include "task_option.hpp"
 
 namespace cscrub::cli {
 
@@ -28,8 +30,17 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   command.add_flag("--quiet", options.quiet, "no progress bar");
 }
 
+void add_pairs_option(CLI::App& command, PromptOptions& options) {
+  CLI::Option* pairs =
+      command.add_option("--pairs", options.pairs,
+                         "prompt pairs, one JSON object per line: {\"clean\": ids or text, \"corrupted\": ids or text, "
+                         "\"answer\": id or text, \"distractor\": id or text}")
+          ->type_name("FILE.jsonl");
+  for (const char* generated : {"--task", "--n", "--seed", "--option"}) pairs->excludes(generated);
+}
+
 void check_prompt_options(const PromptOptions& options) {
-  data::task_schema(options.task);
+  if (options.pairs.empty()) data::task_schema(options.task);
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
   if (options.batch_size <= 0)
     throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
@@ -44,13 +55,32 @@ void require_finite_metric(double value, const std::string& what) {
 
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
   const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
-  std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(dir);
-  if (!tokenizer)
-    throw Error(dir + " has no tokenizer files, and prompts need one",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
-  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
+  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = load_tokenizer_if_present(dir)};
   model.weights.matmul = kernel;
   return model;
+}
+
+const io::Tokenizer& LoadedModel::tokenizer() const {
+  if (!tokenizer_if_present)
+    throw Error(dir.string() + " has no tokenizer files, and prompts need one",
+                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+  return *tokenizer_if_present;
+}
+
+discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model) {
+  if (!options.pairs.empty()) {
+    discover::PairedDataset pairs = discover::read_pair_file(
+        options.pairs, model.weights.config, model.tokenizer_if_present ? &*model.tokenizer_if_present : nullptr);
+    discover::check_pairs(pairs);
+    return pairs;
+  }
+  return discover::make_paired_dataset(options.task, options.n, options.seed, model.tokenizer(),
+                                       parse_task_options(options.task_options));
+}
+
+std::string describe_prompts(const PromptOptions& options, size_t count) {
+  if (!options.pairs.empty()) return fmt::format("{} pairs from {}", count, options.pairs);
+  return fmt::format("{} {} (seed {})", count, options.task, options.seed);
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
@@ -72,12 +102,7 @@ void write_grid_npy(const std::string& path, const discover::Grid& grid) {
   io::write_npy(path, values, shape);
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out << text;
-  if (!out.flush()) throw Error(path + ": write failed");
-}
+void write_text_file(const std::string& path, const std::string& text) { io::write_file_atomically(path, text); }
 
 void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, HeatmapText text) {
   const Heatmap heatmap{.title = std::move(text.title),

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string_view>
 
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "cscrub/suggest.hpp"
 
 namespace cscrub::data {
@@ -42,26 +45,6 @@ Json example_json(const Dataset& dataset, const Example& example, const io::Toke
   line["seed"] = dataset.seed;
   line["generator"] = dataset.generator;
   return line;
-}
-
-// The deepest nesting of brackets and braces outside strings (of text that may not be valid JSON).
-int nesting_depth(std::string_view text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 // Reading one line, with errors that name the file and line.
@@ -143,11 +126,9 @@ void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, std::os
 }
 
 void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, const std::filesystem::path& file) {
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw Error("cannot write " + file.string());
-  write_jsonl(dataset, tokenizer, out);
-  out.flush();
-  if (!out) throw Error("error while writing " + file.string());
+  std::ostringstream bytes;
+  write_jsonl(dataset, tokenizer, bytes);
+  io::write_file_atomically(file, std::move(bytes).str());
 }
 
 Dataset read_jsonl(std::istream& in, const std::string& source_name) {
@@ -161,7 +142,7 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     // A dataset line nests three levels deep; deeper text is refused before nlohmann sees it (its parse
     // with a callback, and its copies, recurse: 100,000 nested brackets overflowed the stack).
     constexpr int kMaxDepth = 16;
-    if (nesting_depth(text) > kMaxDepth)
+    if (io::json_nesting_depth(text) > kMaxDepth)
       throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
     Json line;
     try {

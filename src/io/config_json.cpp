@@ -8,7 +8,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/json_excerpt.hpp"
-#include "json_unique_keys.hpp"
+#include "cscrub/io/json_unique_keys.hpp"
 
 namespace cscrub::io {
 

@@ -16,7 +16,7 @@
 
 #include "cscrub/error.hpp"
 #include "cscrub/io/json_excerpt.hpp"
-#include "json_unique_keys.hpp"
+#include "cscrub/io/json_unique_keys.hpp"
 
 namespace cscrub::io {
 
