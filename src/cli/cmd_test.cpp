@@ -9,6 +9,7 @@
 
 #include "circuit_tests_cli.hpp"
 #include "circuit_tests_json.hpp"
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/discover/pairs.hpp"
 #include "cscrub/error.hpp"
@@ -198,6 +199,7 @@ scrub::CircuitTestSettings settings_from(const CircuitTestOptions& options) {
 }
 
 void test(const TestOptions& options) {
+  experiment_files(options.experiment, options.hypotheses).check();
   const nlohmann::json result = run_circuit_tests(options.experiment, options.hypotheses, options.tests, true);
   if (!options.experiment.json_out.empty()) {
     write_json_file(options.experiment.json_out, result);
