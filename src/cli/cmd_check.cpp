@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "cscrub/app/model_choice.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
@@ -84,7 +85,7 @@ std::optional<data::Dataset> prompts_to_check(const CheckOptions& options, const
                   task + "'");
     return dataset;
   }
-  const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(options.model);
+  const std::optional<io::Tokenizer> tokenizer = app::load_tokenizer_if_present(options.model);
   if (!tokenizer) return std::nullopt;
   return data::make_dataset(task, options.n > 0 ? options.n : hypothesis.defaults.n, options.seed, *tokenizer);
 }

@@ -8,11 +8,11 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "model_option.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -48,7 +48,7 @@ void run_dataset(const DatasetOptions& options) {
   files.add_output(options.out, "--out");
   files.check();
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
-  const data::TaskOptions task_options = parse_task_options(options.options);
+  const data::TaskOptions task_options = app::parse_task_options(options.options);
   const io::Tokenizer tokenizer = io::Tokenizer::load(options.model);
   const data::Dataset dataset = data::make_dataset(options.task, options.n, options.seed, tokenizer, task_options);
   if (options.out == "-") {

@@ -10,9 +10,9 @@
 #include "commands.hpp"
 #include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
-#include "circuit_tests_cli.hpp"
-#include "experiment_cli.hpp"
-#include "provenance.hpp"
+#include "cscrub/app/circuit_tests.hpp"
+#include "cscrub/app/provenance.hpp"
+#include "experiment_options.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -41,12 +41,12 @@ Json read_record(const std::string& path) {
 }
 
 // The run's options, read from the record's provenance; a field of the wrong type names itself.
-ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
+app::ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
   const auto field = [&](const Json& object, const char* key) -> const Json& {
     if (!object.is_object() || !object.contains(key)) throw Error(rerun.record + ": provenance lacks '" + key + "'");
     return object.at(key);
   };
-  ExperimentOptions options;
+  app::ExperimentOptions options;
   try {
     const Json& dataset = field(provenance, "dataset");
     options.model = rerun.model.empty() ? field(provenance, "model_dir").get<std::string>() : rerun.model;
@@ -133,7 +133,7 @@ void rerun(const RerunOptions& rerun_options) {
   const Json record = read_record(rerun_options.record);
   const Json& recorded = record["provenance"];
   std::vector<std::string> files;
-  const ExperimentOptions options = options_from(recorded, rerun_options, files);
+  const app::ExperimentOptions options = options_from(recorded, rerun_options, files);
   if (rerun_options.matmul.empty() && options.matmul != "auto") {  // the recorded kernel
     const std::optional<engine::MatmulKernel> recorded = engine::matmul_kernel_named(options.matmul);
     if (!recorded)
@@ -153,15 +153,15 @@ void rerun(const RerunOptions& rerun_options) {
                 "rerun needs the recorded files; restore them (e.g. from version control) or run anew");
   };
   // Every recorded file first: an edited file may not even be read the same way any more.
-  if (recorded.contains("inputs")) refuse_changes(changed_input_files(recorded["inputs"]));
+  if (recorded.contains("inputs")) refuse_changes(app::changed_input_files(recorded["inputs"]));
   if (record.contains("tests")) {  // a `cscrub test` record
-    CircuitTestOptions tests;
+    app::CircuitTestOptions tests;
     try {
-      tests = circuit_test_options_from(recorded.at("tests"));
+      tests = app::circuit_test_options_from(recorded.at("tests"));
     } catch (const Json::exception& error) {
       throw Error(rerun_options.record + ": its provenance's 'tests' is malformed (" + error.what() + ")");
     }
-    const Json now = run_circuit_tests(options, files, tests, false);
+    const Json now = app::run_circuit_tests(options, files, tests);
     refuse_changes(changed_inputs(recorded, now["provenance"]));
     check_same_numbers(rerun_options.record, record, now,
                        fmt::format("test of {} file{}, {} prompts of task '{}', {} seed{}", files.size(),
@@ -169,7 +169,7 @@ void rerun(const RerunOptions& rerun_options) {
                                    options.task, options.seeds, options.seeds == 1 ? "" : "s"));
     return;
   }
-  const PreparedExperiment prepared = prepare_experiment(options, files);
+  const app::PreparedExperiment prepared = app::prepare_experiment(options, files);
   refuse_changes(changed_inputs(recorded, prepared.provenance));
   if (recorded.value("cscrub_version", "") != prepared.provenance["cscrub_version"])
     fmt::print("note: recorded with cscrub {}, rerun with {}\n", recorded.value("cscrub_version", "?"),
@@ -177,7 +177,7 @@ void rerun(const RerunOptions& rerun_options) {
 
   const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
-  const Json now = compared ? experiment_json(prepared, result) : hypothesis_json(prepared, result, 0);
+  const Json now = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
   check_same_numbers(rerun_options.record, record, now,
                      fmt::format("{} of {} prompts of task '{}', {} seed{}, metric {}", compared ? "compare" : "run",
                                  prepared.dataset.examples.size(), prepared.dataset.schema.task, result.seeds,

@@ -5,20 +5,20 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
-#include "experiment_cli.hpp"
-#include "result_text.hpp"
+#include "experiment_options.hpp"
+#include "cscrub/app/result_text.hpp"
 
 namespace cscrub::cli {
 namespace {
 
 struct RunOptions {
   std::string hypothesis;
-  ExperimentOptions experiment;
+  app::ExperimentOptions experiment;
 };
 
 void run(const RunOptions& options) {
   experiment_files(options.experiment, {options.hypothesis}).check();
-  const PreparedExperiment prepared = prepare_experiment(options.experiment, {options.hypothesis});
+  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, {options.hypothesis});
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const scrub::HypothesisScore& score = result.hypotheses.front();
   const std::string metric = scrub::to_string(result.metric);
@@ -47,14 +47,14 @@ void run(const RunOptions& options) {
     for (double value : score.recovered_per_seed) per_seed += fmt::format(" {:.1f}%", 100 * value);
     fmt::print("  {:<22} {}\n\n", "recovered per seed", per_seed);
   } else {
-    fmt::print("  {:<22} {}\n\n", "recovered", undefined_sentence(result.recoverable));
+    fmt::print("  {:<22} {}\n\n", "recovered", app::undefined_sentence(result.recoverable));
   }
-  const std::string classes = class_sizes_summary(result);
+  const std::string classes = app::class_sizes_summary(result);
   if (!classes.empty()) fmt::print("{}\n", classes);
-  fmt::print("{}\n{}\n{}\n\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
-  fmt::print("{}", meaning_paragraph(result, score));
+  fmt::print("{}\n{}\n{}\n\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
+  fmt::print("{}", app::meaning_paragraph(result, score));
   if (!options.experiment.json_out.empty()) {
-    write_json_file(options.experiment.json_out, hypothesis_json(prepared, result, 0));
+    write_json_file(options.experiment.json_out, app::hypothesis_json(prepared, result, 0));
     fmt::print("\nwrote {}\n", options.experiment.json_out);
   }
 }

@@ -7,53 +7,24 @@
 #include <memory>
 #include <optional>
 
-#include "circuit_tests_cli.hpp"
-#include "circuit_tests_json.hpp"
 #include "command_inputs.hpp"
 #include "commands.hpp"
-#include "cscrub/discover/pairs.hpp"
+#include "cscrub/app/circuit_tests.hpp"
+#include "cscrub/app/result_text.hpp"
 #include "cscrub/error.hpp"
-#include "cscrub/io/tokenizer.hpp"
-#include "experiment_cli.hpp"
+#include "experiment_options.hpp"
 #include "progress.hpp"
-#include "result_text.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
 
+using app::PreparedExperiment;
+
 struct TestOptions {
   std::vector<std::string> hypotheses;
-  ExperimentOptions experiment;
-  CircuitTestOptions tests;
+  app::ExperimentOptions experiment;
+  app::CircuitTestOptions tests;
 };
-
-// The counterpart of each prompt for the counterfactual ablation: IOI's p_ABC twin when the prompts were
-// generated, another prompt of its alignment group otherwise (as `cscrub patch` pairs them).
-struct Counterparts {
-  std::optional<data::Dataset> dataset;
-  std::string description;  // or why there are none
-};
-
-Counterparts counterparts_for(const PreparedExperiment& prepared, const ExperimentOptions& options) {
-  const data::Dataset& dataset = prepared.dataset;
-  try {
-    if (options.dataset_file.empty() && dataset.schema.task == "ioi") {
-      const io::Tokenizer tokenizer = io::Tokenizer::load(options.model);
-      discover::PairedDataset pairs =
-          discover::make_paired_dataset("ioi", static_cast<int>(dataset.examples.size()), options.seed, tokenizer,
-                                        parse_task_options(options.task_options));
-      bool same = pairs.clean.examples.size() == dataset.examples.size();
-      for (size_t i = 0; same && i < dataset.examples.size(); ++i)
-        same = pairs.clean.examples[i].tokens == dataset.examples[i].tokens;
-      if (same) return {std::move(pairs.corrupted), "each prompt's p_ABC twin (a third name at S2)"};
-    }
-    discover::PairedDataset pairs = discover::pair_within_groups(dataset, options.seed);
-    return {std::move(pairs.corrupted), "another prompt of the same alignment group, fixed per prompt"};
-  } catch (const Error& error) {
-    return {std::nullopt, std::string("no counterpart for every prompt: ") + error.what()};
-  }
-}
 
 std::string percent(double value) { return std::isnan(value) ? "undefined" : fmt::format("{:.1f}%", 100 * value); }
 
@@ -138,18 +109,18 @@ void print_ablations(const scrub::CircuitTestReport& report, const std::string& 
     const scrub::ExperimentResult& result = *outcome.result;
     const scrub::HypothesisScore& claim = result.hypotheses.front();
     fmt::print("  {:<15} {:>9.3f} {:>9.3f} {:>9.3f}  {:<24} {}\n", scrub::to_string(outcome.ablation), result.model.value,
-               result.baseline.value, claim.scrubbed.value, percent_with_interval(claim.recovered),
-               recovery_class(claim.recovered.value));
+               result.baseline.value, claim.scrubbed.value, app::percent_with_interval(claim.recovered),
+               app::recovery_class(claim.recovered.value));
   }
   fmt::print("  (resample: a random prompt of the group; mean: the group's mean; zero: nothing but the biases; "
              "counterfactual: {})\n",
              counterparts);
-  if (!ablation_verdicts_agree(report)) {
+  if (!app::ablation_verdicts_agree(report)) {
     std::string verdicts;
     for (const scrub::AblationOutcome& outcome : report.ablations)
       if (outcome.result)
         verdicts += fmt::format("{}{}: {}", verdicts.empty() ? "" : "; ", scrub::to_string(outcome.ablation),
-                                recovery_class(outcome.result->hypotheses.front().recovered.value));
+                                app::recovery_class(outcome.result->hypotheses.front().recovered.value));
     fmt::print("  The verdicts disagree ({}): how much the claim explains depends on what stands in for the parts it "
                "calls unimportant, so say which ablation a number comes from.\n",
                verdicts);
@@ -168,11 +139,11 @@ void print_report(const PreparedExperiment& prepared, const scrub::CircuitTestRe
              scrub::to_string(experiment.metric), scrub::higher_is_better(experiment.metric) ? "higher is better" : "lower is better",
              scrub::to_string(experiment.sampling), report.settings.alpha);
   fmt::print("model {:.4f}, baseline ({}) {:.4f}, scrubbed {:.4f}: recovered {}\n\n", experiment.model.value,
-             experiment.baseline_name, experiment.baseline.value, claim.scrubbed.value, percent_with_interval(claim.recovered));
-  const std::string classes = class_sizes_summary(experiment);
+             experiment.baseline_name, experiment.baseline.value, claim.scrubbed.value, app::percent_with_interval(claim.recovered));
+  const std::string classes = app::class_sizes_summary(experiment);
   if (!classes.empty()) fmt::print("{}\n", classes);
   if (!experiment.recoverable.defined) {
-    fmt::print("% recovered is {}: no test of it can be made.\n\n", undefined_sentence(experiment.recoverable));
+    fmt::print("% recovered is {}: no test of it can be made.\n\n", app::undefined_sentence(experiment.recoverable));
   } else {
     print_equivalence(report);
     print_necessity(report);
@@ -182,25 +153,21 @@ void print_report(const PreparedExperiment& prepared, const scrub::CircuitTestRe
   print_ablations(report, counterparts);
 }
 
-scrub::CircuitTestSettings settings_from(const CircuitTestOptions& options) {
-  if (!(options.alpha > 0 && options.alpha < 0.5)) throw Error("--alpha must be between 0 and 0.5");
-  if (!(options.margin_points > 0)) throw Error("--margin must be positive (points of % recovered)");
-  if (options.random_circuits < 0) throw Error("--random must be 0 or more");
-  scrub::CircuitTestSettings tests;
-  tests.alpha = options.alpha;
-  tests.margin = options.margin_points / 100;
-  tests.random_circuits = options.random_circuits;
-  if (options.random_layers != "same" && options.random_layers != "all")
-    throw Error("--random-layers must be 'same' or 'all', not '" + options.random_layers + "'");
-  tests.random_layers = options.random_layers == "same" ? graph::RandomLayers::same : graph::RandomLayers::all;
-  tests.ablations.clear();
-  for (const std::string& name : options.ablations) tests.ablations.push_back(scrub::parse_ablation(name));
-  return tests;
-}
-
 void test(const TestOptions& options) {
   experiment_files(options.experiment, options.hypotheses).check();
-  const nlohmann::json result = run_circuit_tests(options.experiment, options.hypotheses, options.tests, true);
+  std::optional<ProgressBar> bar;  // one per claim, gone before its report is printed
+  const nlohmann::json result = app::run_circuit_tests(
+      options.experiment, options.hypotheses, options.tests,
+      [&](const PreparedExperiment& prepared, const scrub::CircuitTestReport& report, const std::string& counterparts,
+          bool last) {
+        bar.reset();
+        print_report(prepared, report, counterparts);
+        if (last) fmt::print("{}\n", app::provenance_summary(prepared));
+      },
+      [&](const std::string& stage, int done, int total) {
+        if (!bar) bar.emplace(!options.experiment.quiet);
+        bar->update(stage, done, total);
+      });
   if (!options.experiment.json_out.empty()) {
     write_json_file(options.experiment.json_out, result);
     fmt::print("wrote {}\n", options.experiment.json_out);
@@ -208,49 +175,6 @@ void test(const TestOptions& options) {
 }
 
 }  // namespace
-
-nlohmann::json circuit_test_options_json(const CircuitTestOptions& options) {
-  return {{"alpha", options.alpha},
-          {"margin_points", options.margin_points},
-          {"random_circuits", options.random_circuits},
-          {"random_layers", options.random_layers},
-          {"ablations", options.ablations}};
-}
-
-CircuitTestOptions circuit_test_options_from(const nlohmann::json& recorded) {
-  CircuitTestOptions options;
-  options.alpha = recorded.at("alpha").get<double>();
-  options.margin_points = recorded.at("margin_points").get<double>();
-  options.random_circuits = recorded.at("random_circuits").get<int>();
-  options.random_layers = recorded.at("random_layers").get<std::string>();
-  options.ablations = recorded.at("ablations").get<std::vector<std::string>>();
-  return options;
-}
-
-nlohmann::json run_circuit_tests(const ExperimentOptions& experiment, const std::vector<std::string>& files,
-                                 const CircuitTestOptions& options, bool print) {
-  const scrub::CircuitTestSettings tests = settings_from(options);
-  const PreparedExperiment prepared = prepare_experiment(experiment, files);
-  const bool counterfactual_wanted =
-      std::find(tests.ablations.begin(), tests.ablations.end(), scrub::Ablation::counterfactual) != tests.ablations.end();
-  const Counterparts counterparts = counterfactual_wanted ? counterparts_for(prepared, experiment) : Counterparts{};
-  nlohmann::json reports = nlohmann::json::array();
-  for (const graph::Hypothesis& claim : prepared.hypotheses) {
-    const scrub::CircuitTestReport report = [&] {
-      ProgressBar bar(!experiment.quiet);
-      return scrub::test_circuit(prepared.weights, prepared.dataset, counterparts.dataset ? &*counterparts.dataset : nullptr,
-                                 counterparts.description, claim, prepared.baseline, prepared.settings, tests,
-                                 [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
-    }();
-    if (print) print_report(prepared, report, counterparts.description);
-    reports.push_back(circuit_test_json(prepared, report));
-  }
-  if (print) fmt::print("{}\n", provenance_summary(prepared));
-  nlohmann::json provenance = prepared.provenance;
-  provenance["tests"] = circuit_test_options_json(options);
-  provenance["tests"]["counterfactual"] = counterparts.description;
-  return {{"tests", reports}, {"provenance", provenance}};
-}
 
 void add_test_command(CLI::App& app) {
   auto options = std::make_shared<TestOptions>();

@@ -17,7 +17,7 @@ void add_task_option_inputs(io::CommandFiles& files, const std::vector<std::stri
   }
 }
 
-io::CommandFiles experiment_files(const ExperimentOptions& options, const std::vector<std::string>& hypotheses) {
+io::CommandFiles experiment_files(const app::ExperimentOptions& options, const std::vector<std::string>& hypotheses) {
   io::CommandFiles files;
   for (const std::string& hypothesis : hypotheses) add_hypothesis_inputs(files, hypothesis);
   add_hypothesis_inputs(files, options.baseline);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cscrub/app/model_choice.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
@@ -12,7 +13,7 @@
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
 #include "svg_heatmap.hpp"
-#include "task_option.hpp"
+#include "cscrub/app/task_options.hpp"
 
 namespace cscrub::cli {
 
@@ -54,8 +55,8 @@ void require_finite_metric(double value, const std::string& what) {
 }
 
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
-  const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
-  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = load_tokenizer_if_present(dir)};
+  const engine::MatmulKernel kernel = app::matmul_kernel_for(matmul);
+  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = app::load_tokenizer_if_present(dir)};
   model.weights.matmul = kernel;
   return model;
 }
@@ -75,7 +76,7 @@ discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedMod
     return pairs;
   }
   return discover::make_paired_dataset(options.task, options.n, options.seed, model.tokenizer(),
-                                       parse_task_options(options.task_options));
+                                       app::parse_task_options(options.task_options));
 }
 
 std::string describe_prompts(const PromptOptions& options, size_t count) {

@@ -8,17 +8,14 @@
 
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/error.hpp"
-
-#ifndef CSCRUB_DATASETS_DIR
-#error "CSCRUB_DATASETS_DIR must name the datasets/ directory (set in CMakeLists.txt)"
-#endif
+#include "cscrub/io/bundled_data.hpp"
 
 namespace cscrub::data {
 
 std::filesystem::path datasets_dir() {
   if (const char* from_environment = std::getenv("CSCRUB_DATASETS_DIR"); from_environment && *from_environment)
     return from_environment;
-  return CSCRUB_DATASETS_DIR;
+  return io::bundled_file("datasets", "CSCRUB_DATASETS_DIR");
 }
 
 std::filesystem::path task_file(const std::string& override_path, const std::string& default_name) {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/bundled_data.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/safetensors.hpp"
 
@@ -145,7 +146,7 @@ engine::Weights load_weights(const std::filesystem::path& model_dir) {
 std::filesystem::path default_model_dir() {
   if (const char* from_environment = std::getenv("CSCRUB_MODEL"); from_environment && *from_environment)
     return from_environment;
-  return CSCRUB_DEFAULT_MODEL_DIR;
+  return bundled_file("models/gpt2-ioi-mini", "CSCRUB_MODEL");
 }
 
 }  // namespace cscrub::io

@@ -1,4 +1,4 @@
-#include "experiment_cli.hpp"
+#include "cscrub/app/experiment.hpp"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -12,6 +12,9 @@
 #include <set>
 #include <sstream>
 
+#include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/provenance.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
@@ -23,12 +26,8 @@
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/memory.hpp"
-#include "model_option.hpp"
-#include "progress.hpp"
-#include "provenance.hpp"
-#include "task_option.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 namespace {
 
 uint64_t physical_memory_bytes() {
@@ -43,16 +42,25 @@ uint64_t resident_bytes() {
   return resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
 }
 
+bool given_dataset(const ExperimentOptions& options) {
+  return !options.dataset_file.empty() || options.dataset != nullptr;
+}
+
+std::string dataset_source(const ExperimentOptions& options) {
+  return options.dataset != nullptr ? "the given dataset" : options.dataset_file;
+}
+
 data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::string& task, int n,
                                    const std::filesystem::path& model_dir) {
-  if (!options.dataset_file.empty()) {
-    data::Dataset dataset = data::read_jsonl(options.dataset_file);
-    data::check_tokens(dataset, io::Tokenizer::load(model_dir), options.dataset_file);
+  if (given_dataset(options)) {
+    const std::string source = dataset_source(options);
+    data::Dataset dataset = options.dataset != nullptr ? *options.dataset : data::read_jsonl(options.dataset_file);
+    data::check_tokens(dataset, io::Tokenizer::load(model_dir), source);
     if (dataset.schema.task != task)
-      throw Error(options.dataset_file + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
+      throw Error(source + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
                   task + "'");
     if (options.n > static_cast<int>(dataset.examples.size()))
-      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset_file + " (" +
+      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + source + " (" +
                       std::to_string(dataset.examples.size()) + " prompts)",
                   "use --n " + std::to_string(dataset.examples.size()) + " or fewer");
     if (options.n > 0) dataset.examples.resize(static_cast<size_t>(options.n));
@@ -68,39 +76,6 @@ std::string hypothesis_hash(const graph::Hypothesis& hypothesis) {
 }
 
 }  // namespace
-
-void add_experiment_options(CLI::App& command, ExperimentOptions& options) {
-  add_model_option(command, options.model);
-  add_matmul_option(command, options.matmul);
-  command.add_option("--n", options.n, "number of prompts (default: the hypothesis' [defaults] n)");
-  command.add_option("--seeds", options.seeds, "scrubbing seeds (default: the hypothesis' [defaults] seeds)");
-  command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")->capture_default_str();
-  command.add_option("--metric", options.metric, "logit_diff, loss, kl or accuracy (default: the hypothesis')");
-  command.add_option("--task", options.task, "task to generate prompts of (default: the hypothesis')");
-  command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
-      ->type_name("KEY=VALUE");
-  command.add_option("--dataset", options.dataset_file, "use a saved dataset (from `cscrub dataset`) instead");
-  command.add_option("--baseline", options.baseline, "hypothesis whose value counts as 0% recovered")
-      ->capture_default_str();
-  command.add_option("--sampling", options.sampling,
-                     "cscrub (a draw never returns its own input unless alone in its class) or paper (any member of "
-                     "the class, the input included: Chan et al.)")
-      ->capture_default_str();
-  command.add_flag("--exclude-singletons", options.exclude_singletons,
-                   "leave out references alone in their agreement class for some node (nothing is resampled for them "
-                   "there); the count left out is reported");
-  command.add_option("--batch-size", options.batch_size,
-                     "prompts scrubbed together; memory grows with it, results do not change")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  command.add_option("--max-memory", options.max_memory_gib,
-                     "refuse, before loading the model, runs whose estimated peak memory exceeds this (GiB; default "
-                     "half the RAM)")
-      ->check(CLI::NonNegativeNumber);
-  command.add_option("--threads", options.threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
-  command.add_flag("--quiet", options.quiet, "no progress bar");
-  command.add_option("--json", options.json_out, "write the results as JSON to this file");
-}
 
 PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& files) {
   if (options.threads > 0) omp_set_num_threads(options.threads);
@@ -151,7 +126,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   // same task's prompts, scaled to n, gives an estimate. Prompt lengths vary, so it is only approximate:
   // it refuses when it exceeds twice the limit, and the exact estimate below decides the rest.
   constexpr int kEstimateSample = 256;
-  if (options.dataset_file.empty() && n > kEstimateSample) {
+  if (!given_dataset(options) && n > kEstimateSample) {
     ExperimentOptions sample_options = options;
     sample_options.n = kEstimateSample;
     const scrub::MemoryEstimate sampled =
@@ -161,7 +136,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   // The dataset is small; the estimate is made and checked before the weights and the cache are allocated.
   prepared.dataset = load_or_make_dataset(options, task, n, model_dir);
   data::check_fits_model(prepared.dataset, config,
-                         options.dataset_file.empty() ? "the generated '" + task + "' dataset" : options.dataset_file);
+                         given_dataset(options) ? dataset_source(options) : "the generated '" + task + "' dataset");
   prepared.memory = estimate(prepared.dataset);
   scrub::check_memory(prepared.memory, settings);
   prepared.weights = io::load_weights(model_dir);
@@ -186,7 +161,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"dataset",
        {{"task", task},
         {"n", prepared.dataset.examples.size()},
-        {"seed", options.dataset_file.empty() ? nlohmann::json(options.seed) : nlohmann::json(prepared.dataset.seed)},
+        {"seed", given_dataset(options) ? nlohmann::json(prepared.dataset.seed) : nlohmann::json(options.seed)},
         {"file", options.dataset_file},
         {"options", options.task_options},
         {"generator", prepared.dataset.generator},
@@ -202,13 +177,6 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"inputs", std::move(inputs)},
   };
   return prepared;
-}
-
-scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet) {
-  ProgressBar bar(!quiet);
-  return scrub::run_experiment(prepared.weights, prepared.dataset, prepared.hypotheses, prepared.baseline,
-                               prepared.settings,
-                               [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
 }
 
 namespace {
@@ -364,10 +332,6 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
           {"provenance", prepared.provenance}};
 }
 
-void write_json_file(const std::string& path, const nlohmann::json& json) {
-  io::write_file_atomically(path, json.dump(2) + '\n');
-}
-
 std::string percent_with_interval(const scrub::Estimate& estimate) {
   if (std::isnan(estimate.value)) return "undefined";
   return fmt::format("{:.1f}% [{:.1f}%, {:.1f}%]", 100 * estimate.value, 100 * estimate.low, 100 * estimate.high);
@@ -440,4 +404,4 @@ std::string memory_summary(const PreparedExperiment& prepared) {
          scrub::memory_text(prepared.settings.max_memory_bytes) + " (--max-memory)";
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

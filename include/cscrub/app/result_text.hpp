@@ -6,7 +6,7 @@
 #include "cscrub/scrub/experiment.hpp"
 #include "cscrub/scrub/metrics.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 // The verdict's class of a % recovered: "undefined" (NaN), "more than the model" (above 110%), "nearly all"
 // (90% to 110%), "much" (60% to 90%), "a large part missing" (30% to 60%), "little" (below 30%).
@@ -27,4 +27,4 @@ std::string meaning_paragraph(const scrub::ExperimentResult& result, const scrub
 // "undefined: the model and the baseline do not differ on these prompts (model - baseline = ...)".
 std::string undefined_sentence(const scrub::Recoverable& recoverable);
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

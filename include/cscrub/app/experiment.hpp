@@ -1,7 +1,6 @@
-// What `cscrub run` and `cscrub compare` share: their options, loading the model, dataset and hypotheses,
-// running the experiment with a progress bar, and writing the result as a table or JSON.
+// What `cscrub run`, `cscrub compare` and the Python module's run() and compare() share: their options,
+// loading the model, dataset and hypotheses, and the result as JSON (the same bytes from both) or text.
 #pragma once
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -12,7 +11,7 @@
 #include "cscrub/scrub/experiment.hpp"
 #include "cscrub/scrub/memory.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 struct ExperimentOptions {
   std::string model;
@@ -24,6 +23,7 @@ struct ExperimentOptions {
   std::string task;    // empty: the hypothesis' task
   std::vector<std::string> task_options;
   std::string dataset_file;
+  const data::Dataset* dataset = nullptr;  // a dataset in memory (the Python module's), used like dataset_file
   std::string baseline = "builtin:none";
   std::string sampling = "cscrub";  // see scrub::Sampling
   bool exclude_singletons = false;
@@ -33,8 +33,6 @@ struct ExperimentOptions {
   bool quiet = false;
   std::string json_out;
 };
-
-void add_experiment_options(CLI::App& command, ExperimentOptions& options);
 
 struct PreparedExperiment {
   engine::Weights weights;
@@ -48,13 +46,11 @@ struct PreparedExperiment {
 
 // Throws cscrub::Error, before loading the weights, when the run's memory estimate exceeds --max-memory.
 PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& hypotheses);
-scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet);
 
 // {"hypothesis", "model", "metric", "n", "seeds", "model_value", "baseline_value", "scrubbed_value",
 //  "recovered", "recovered_ci95", "cost", ...} for hypothesis `index`.
 nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result, size_t index);
 nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result);
-void write_json_file(const std::string& path, const nlohmann::json& json);
 
 // The per-reference values of the model and the baseline ({"reference_indices", "group_sizes", "model",
 // "baseline": [seed][reference]}), and of one hypothesis ({"scrubbed": [seed][reference]}).
@@ -78,4 +74,4 @@ std::string memory_summary(const PreparedExperiment& prepared);
 // and a warning with what to do when more than `warn_above` of them are.
 std::string class_sizes_summary(const scrub::ExperimentResult& result, double warn_above = 0.05);
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

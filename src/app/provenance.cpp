@@ -1,4 +1,4 @@
-#include "provenance.hpp"
+#include "cscrub/app/provenance.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 
 #include "cscrub/io/sha256.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 namespace {
 
 using Json = nlohmann::json;
@@ -89,4 +89,4 @@ std::vector<std::string> changed_input_files(const Json& recorded_inputs) {
   return changes;
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

@@ -1,10 +1,10 @@
-#include "result_text.hpp"
+#include "cscrub/app/result_text.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-namespace cscrub::cli {
+namespace cscrub::app {
 namespace {
 
 std::string class_sentence(const std::string& recovery_class) {
@@ -80,4 +80,4 @@ std::string meaning_paragraph(const scrub::ExperimentResult& result, const scrub
       verdict(score.recovered));
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

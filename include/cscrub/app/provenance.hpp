@@ -10,7 +10,7 @@
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/graph/hypothesis.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 // [{"role", "path", "sha256"} ...]; role is "hypothesis", "extends" (with "by": the file that extends it),
 // "baseline", "dataset" (a file given with --dataset: `read_from_file`), "task file" (the files the prompts
@@ -23,4 +23,4 @@ nlohmann::json input_files(const std::vector<graph::Hypothesis>& hypotheses, con
 // "the hypothesis a.toml, extended by b.toml, has changed (sha256 ... now, ... recorded)".
 std::vector<std::string> changed_input_files(const nlohmann::json& recorded_inputs);
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

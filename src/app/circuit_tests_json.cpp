@@ -1,13 +1,13 @@
-#include "circuit_tests_json.hpp"
-
+// circuit_test_json: a `cscrub test` report as JSON.
 #include <fmt/format.h>
 
 #include <cmath>
 
+#include "cscrub/app/circuit_tests.hpp"
+#include "cscrub/app/result_text.hpp"
 #include "cscrub/graph/variants.hpp"
-#include "result_text.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 namespace {
 
 using Json = nlohmann::json;
@@ -164,4 +164,4 @@ nlohmann::json circuit_test_json(const PreparedExperiment& prepared, const scrub
           {"per_reference", per_reference}};
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app
