@@ -11,7 +11,7 @@ source_dir=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-"$source_dir/build"}
 
 packages="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-graph-dev libtomlplusplus-dev
-libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libssl-dev graphviz
+libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libicu-dev libssl-dev graphviz
 python3-torch python3-numpy libopenblas0-pthread"
 # The Python module (import cscrub) and its tests; strace shows the install test what an installed copy opens.
 packages="$packages python3-dev pybind11-dev python3-pytest strace"

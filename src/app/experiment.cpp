@@ -21,6 +21,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/graph/builtin.hpp"
 #include "cscrub/graph/check.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "cscrub/io/sha256.hpp"
@@ -110,7 +111,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   settings.max_memory_bytes = static_cast<uint64_t>(limit_gib * (1 << 30));
 
   const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
-                                        ? std::filesystem::file_size(model_dir / "model.safetensors")
+                                        ? io::InputFile(model_dir / "model.safetensors").size()  // a regular file
                                         : 0;
   // Measured once, before any prompt is generated: the same for the sample's estimate and the dataset's
   // (under AddressSanitizer the resident size grows with every allocation made since).

@@ -20,8 +20,10 @@ engine::MatmulKernel matmul_kernel_for(const std::string& choice) {
 }
 
 std::optional<io::Tokenizer> load_tokenizer_if_present(const std::filesystem::path& model_dir) {
-  // The Hugging Face and the OpenAI names of the two files (see io::Tokenizer::load).
-  constexpr std::array<const char*, 4> kTokenizerFiles = {"vocab.json", "merges.txt", "encoder.json", "vocab.bpe"};
+  // Hugging Face's tokenizer.json, and the Hugging Face and the OpenAI names of GPT-2's two files (see
+  // io::Tokenizer::load).
+  constexpr std::array<const char*, 5> kTokenizerFiles = {"tokenizer.json", "vocab.json", "merges.txt", "encoder.json",
+                                                          "vocab.bpe"};
   for (const char* name : kTokenizerFiles)
     if (std::filesystem::exists(model_dir / name)) return io::Tokenizer::load(model_dir);
   return std::nullopt;

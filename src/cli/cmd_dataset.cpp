@@ -13,6 +13,7 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "model_option.hpp"
+#include "option_checks.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -68,8 +69,8 @@ void add_dataset_command(CLI::App& app) {
   auto options = std::make_shared<DatasetOptions>();
   CLI::App* command = app.add_subcommand("dataset", "generate a seeded dataset of a task as JSON Lines");
   command->add_option("task", options->task, "task name: ioi, induction, pronoun")->required();
-  command->add_option("--n", options->n, "number of prompts")->capture_default_str();
-  command->add_option("--seed", options->seed, "random seed (same seed, same bytes)")->capture_default_str();
+  command->add_option("--n", options->n, "number of prompts")->capture_default_str()->check(at_least(1));
+  command->add_option("--seed", options->seed, "random seed (same seed, same bytes)")->capture_default_str()->check(seed_value());
   command->add_option("--option", options->options, "task option, repeatable")->type_name("KEY=VALUE");
   add_model_option(*command, options->model);
   command->add_option("--out", options->out, "output file, or - for stdout")->type_name("FILE.jsonl")->required();

@@ -112,7 +112,7 @@ Prompt read_prompt(const ForwardOptions& options, const std::optional<io::Tokeni
     case InputKind::text:
       if (!tokenizer)
         throw Error("forward: --text needs a tokenizer, and " + model_dir.string() + " has none",
-                    "add vocab.json + merges.txt (or encoder.json + vocab.bpe), or give ids with --tokens/--tokens-npy");
+                    "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), or give ids with --tokens/--tokens-npy");
       prompt.ids = tokenizer->encode(options.text);
       if (prompt.ids.empty()) throw Error("forward: --text is empty");
       break;

@@ -3,7 +3,6 @@
 // whether every number came out the same (exit 1 if one did not).
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <optional>
 
@@ -12,7 +11,11 @@
 #include "cscrub/error.hpp"
 #include "cscrub/app/circuit_tests.hpp"
 #include "cscrub/app/provenance.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "experiment_options.hpp"
+#include "json_differences.hpp"
+#include "option_checks.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -29,10 +32,10 @@ struct RerunOptions {
 };
 
 Json read_record(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the result file");
+  const std::string text = io::read_input_file(path, io::input_limits::run_record);
+  io::refuse_deep_json(text, path);
   try {
-    Json record = Json::parse(in);
+    Json record = Json::parse(text);
     if (record.is_object() && record.contains("provenance") && record["provenance"].is_object()) return record;
   } catch (const Json::exception& error) {
     throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run`, `compare` or `test`");
@@ -110,22 +113,18 @@ Json comparable(Json result) {
 
 // Prints that `record` was reproduced, or throws naming the first numbers that differ (and how many do).
 void check_same_numbers(const std::string& path, const Json& record, const Json& now, const std::string& what) {
-  const Json differences = Json::diff(comparable(record), comparable(now));
-  if (differences.empty()) {
+  const JsonDifferences differences = json_differences(comparable(record), comparable(now), 10);
+  if (differences.count == 0) {
     fmt::print("reproduced {}: every number is identical ({})\n", path, what);
     return;
   }
   std::string list;
-  constexpr size_t kListed = 5;
-  for (size_t i = 0; i < differences.size() && i < kListed; ++i) {
-    const std::string at_text = differences[i].value("path", "");
-    const Json::json_pointer at(at_text);
-    const std::string before = record.contains(at) ? record.at(at).dump() : "(absent)";
-    const std::string after = now.contains(at) ? now.at(at).dump() : "(absent)";
-    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", at_text, before, after);
-  }
-  if (differences.size() > kListed) list += fmt::format("; and {} more", differences.size() - kListed);
-  throw Error(path + ": the rerun differs from the record in " + std::to_string(differences.size()) + " place(s): " + list,
+  for (const JsonDifference& difference : differences.listed)
+    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", difference.path, difference.recorded,
+                        difference.now);
+  if (differences.count > differences.listed.size())
+    list += fmt::format("; and {} more", differences.count - differences.listed.size());
+  throw Error(path + ": the rerun differs from the record in " + std::to_string(differences.count) + " place(s): " + list,
               "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
 }
 
@@ -196,8 +195,8 @@ void add_rerun_command(CLI::App& app) {
       ->add_option("--matmul", options->matmul,
                    "the products' kernel (default: the recorded one; another may change the last digits)")
       ->type_name("KERNEL");
-  command->add_option("--threads", options->threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
-  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(CLI::NonNegativeNumber);
+  command->add_option("--threads", options->threads, "threads (does not change results)")->check(thread_count());
+  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(memory_gib());
   command->add_flag("--quiet", options->quiet, "no progress bar");
   command->callback([options] { rerun(*options); });
 }

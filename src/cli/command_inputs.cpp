@@ -32,6 +32,7 @@ void check_discover_files(const PromptOptions& prompts, const std::string& npy, 
   io::CommandFiles files;
   files.add_model_inputs(prompts.model);
   add_task_option_inputs(files, prompts.task_options);
+  files.add_input(prompts.pairs);
   files.add_output(npy, "--out-npy");
   files.add_output(svg, "--svg");
   files.check();

@@ -12,6 +12,7 @@
 #include "cscrub/io/npy.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
+#include "option_checks.hpp"
 #include "svg_heatmap.hpp"
 #include "cscrub/app/task_options.hpp"
 
@@ -21,13 +22,14 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   add_model_option(command, options.model);
   add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
-  command.add_option("--n", options.n, "number of prompts")->capture_default_str();
-  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
+  command.add_option("--n", options.n, "number of prompts")->capture_default_str()->check(at_least(1));
+  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str()->check(seed_value());
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
       ->type_name("KEY=VALUE");
   if (!batches) return;
   command.add_option("--batch-size", options.batch_size, "prompts per forward pass (does not change results)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   command.add_flag("--quiet", options.quiet, "no progress bar");
 }
 
@@ -64,7 +66,7 @@ LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& 
 const io::Tokenizer& LoadedModel::tokenizer() const {
   if (!tokenizer_if_present)
     throw Error(dir.string() + " has no tokenizer files, and prompts need one",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
   return *tokenizer_if_present;
 }
 
@@ -89,12 +91,12 @@ void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
   command.add_option("--top", outputs.top, "how many of the strongest cells to print")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command.add_option("--limit", outputs.limit,
                      "colour scale of the SVG from -X to X (same scale across figures); default: the largest |value|, "
                      "rounded up")
       ->type_name("X")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
 }
 
 void write_grid_npy(const std::string& path, const discover::Grid& grid) {

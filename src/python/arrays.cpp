@@ -41,7 +41,7 @@ TokenIds token_ids(const py::handle& input, const io::Tokenizer* tokenizer) {
   auto encode = [&](const py::handle& text) {
     if (tokenizer == nullptr)
       throw Error("tokens: text needs a tokenizer, and this model directory has none",
-                  "add vocab.json + merges.txt (or encoder.json + vocab.bpe), or give token ids");
+                  "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), or give token ids");
     std::vector<int32_t> ids = tokenizer->encode(text.cast<std::string>());
     if (ids.empty()) throw Error("tokens: the text is empty");
     return ids;

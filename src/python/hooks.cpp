@@ -45,12 +45,15 @@ std::vector<engine::HookPoint> hook_points(const engine::ModelConfig& config) {
   std::vector<engine::HookPoint> points;
   const auto all = engine::sites();
   size_t site = 0;
-  for (; site < all.size() && !all[site].per_layer; ++site) points.push_back({all[site].site, -1});
+  for (; site < all.size() && !all[site].per_layer; ++site)
+    if (engine::has_site(config, all[site].site)) points.push_back({all[site].site, -1});
   size_t after_blocks = site;
   while (after_blocks < all.size() && all[after_blocks].per_layer) ++after_blocks;
   for (int layer = 0; layer < config.n_layer; ++layer)
-    for (size_t each = site; each < after_blocks; ++each) points.push_back({all[each].site, layer});
-  for (size_t each = after_blocks; each < all.size(); ++each) points.push_back({all[each].site, -1});
+    for (size_t each = site; each < after_blocks; ++each)
+      if (engine::has_site(config, all[each].site)) points.push_back({all[each].site, layer});
+  for (size_t each = after_blocks; each < all.size(); ++each)
+    if (engine::has_site(config, all[each].site)) points.push_back({all[each].site, -1});
   return points;
 }
 

@@ -23,7 +23,7 @@ namespace cscrub::python {
 const io::Tokenizer& Model::require_tokenizer(const char* for_what) const {
   if (!tokenizer)
     throw Error(std::string(for_what) + " needs a tokenizer, and " + dir.string() + " has none",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe) to the model directory");
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe) to the model directory");
   return *tokenizer;
 }
 
@@ -90,6 +90,11 @@ void bind_config(py::module_& module) {
       .def_readonly("n_ctx", &ModelConfig::n_ctx)
       .def_readonly("vocab_size", &ModelConfig::vocab_size)
       .def_readonly("layer_norm_epsilon", &ModelConfig::layer_norm_epsilon)
+      // How the families differ (engine/config.hpp): model_type, parallel blocks, rotary dimensions.
+      .def_property_readonly("model_type", [](const ModelConfig& config) { return std::string(engine::to_string(config.family)); })
+      .def_readonly("parallel_attn_mlp", &ModelConfig::parallel_attn_mlp)
+      .def_readonly("rotary_dims", &ModelConfig::rotary_dims)
+      .def_readonly("rotary_base", &ModelConfig::rotary_base)
       // TransformerLens's names for the same numbers.
       .def_readonly("n_layers", &ModelConfig::n_layer)
       .def_readonly("n_heads", &ModelConfig::n_head)

@@ -233,8 +233,8 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
 
   // The caches live only while scrubbing: the statistics below do not need them.
   ScrubbedValues scrubbed = [&] {
-    std::set<Stream> streams = streams_needed(baseline, weights.config.n_layer);
-    for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config.n_layer));
+    std::set<Stream> streams = streams_needed(baseline, weights.config);
+    for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config));
     const CleanCache cache(weights, dataset, streams, settings.batch_size, [&](int done, int total) {
       if (progress) progress("clean activations", done, total);
     });

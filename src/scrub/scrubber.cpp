@@ -234,7 +234,7 @@ std::vector<RowMatrix> Scrubber::evaluate(int node_index, const std::vector<int>
       values.push_back(cache_.clean_output(component, own));
       continue;
     }
-    const Stream stream = input_stream(component, weights_.config.n_layer);
+    const Stream stream = input_stream(component, weights_.config);
     const RowMatrix base_stream = ablated ? background_stream(stream, own, base) : cache_.gather(stream, own);
     count_cost(component, batch, length);
     switch (component.kind) {

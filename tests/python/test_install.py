@@ -73,6 +73,8 @@ def test_the_moved_install_runs_the_readme_command_without_the_trees(installed, 
 def test_the_moved_install_imports_with_one_pythonpath(installed, tmp_path):
     env = environment_without_trees()
     env["PYTHONPATH"] = str(installed / PYTHON_DIR)
+    if "LD_PRELOAD" in os.environ:  # a sanitizer build's module needs its runtimes loaded before the interpreter
+        env["LD_PRELOAD"] = os.environ["LD_PRELOAD"]
     script = ("import cscrub; model = cscrub.Model(); print(model.path); "
               "print(model.to_string(int(model('Then, Mary and John went to the store. John gave a drink to')"
               "[0, -1].argmax()))); print(len(cscrub.dataset('induction', 4, 1)))")

@@ -105,7 +105,8 @@ class ReferenceScrubber {
     const int d_model = weights_.config.d_model, last = weights_.config.n_layer - 1;
     switch (component.kind) {
       case Kind::embed:
-        return run_and_read(tokens, {engine::Site::embed, -1}) + run_and_read(tokens, {engine::Site::pos_embed, -1});
+        // What the embeddings write is resid_pre of layer 0 (token and, if learned, position embeddings).
+        return run_and_read(tokens, {engine::Site::resid_pre, 0});
       case Kind::head:
         return run_and_read(tokens, {engine::Site::attn_result, component.layer}).middleCols(component.head * d_model, d_model);
       case Kind::mlp: return run_and_read(tokens, {engine::Site::mlp_out, component.layer});
@@ -118,10 +119,11 @@ class ReferenceScrubber {
     return clean_output(component, dataset_.examples[input].tokens);
   }
 
-  // Every component's output patched to zero: the embeddings, each layer's z and MLP output.
+  // Every component's output patched to zero: the embeddings (rotary models have no position embedding), each
+  // layer's z and MLP output.
   std::vector<engine::Patch> zero_everything() const {
-    std::vector<engine::Patch> patches{{{engine::Site::embed, -1}, {}, {}, nullptr, 0.0f},
-                                       {{engine::Site::pos_embed, -1}, {}, {}, nullptr, 0.0f}};
+    std::vector<engine::Patch> patches{{{engine::Site::embed, -1}, {}, {}, nullptr, 0.0f}};
+    if (weights_.config.learned_positions) patches.push_back({{engine::Site::pos_embed, -1}, {}, {}, nullptr, 0.0f});
     for (int layer = 0; layer < weights_.config.n_layer; ++layer) {
       patches.push_back({{engine::Site::attn_z, layer}, {}, {}, nullptr, 0.0f});
       patches.push_back({{engine::Site::mlp_out, layer}, {}, {}, nullptr, 0.0f});
@@ -220,7 +222,10 @@ class ReferenceScrubber {
           values.push_back(port_input(component, graph::Port::in, background_read(background, {engine::Site::resid_post, last})));
           break;
         case Kind::mlp: {
-          const engine::HookPoint mid{engine::Site::resid_mid, component.layer};
+          // In a parallel block the MLP reads resid_pre (patching it there leaves the MLP's heads aside: they do
+          // not reach it).
+          const engine::Site input = weights_.config.parallel_attn_mlp ? engine::Site::resid_pre : engine::Site::resid_mid;
+          const engine::HookPoint mid{input, component.layer};
           const auto shape = engine::activation_shape(mid.site, weights_.config, 1, length, &rank);
           const auto source = stored(port_input(component, graph::Port::in, background_read(background, mid)), shape, rank);
           values.push_back(run_and_read(own, {engine::Site::mlp_out, component.layer}, {{mid, {}, {}, &source}}));
