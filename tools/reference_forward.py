@@ -7,7 +7,8 @@ from model.safetensors with this file's own parser and upcast exactly from F16/B
 
 Hook points are TransformerLens's names with cscrub's shapes (include/cscrub/engine/hooks.hpp):
   hook_embed, hook_pos_embed                        [batch, pos, d_model]
-  blocks.L.hook_resid_pre / hook_attn_out / hook_resid_mid / hook_mlp_out / hook_resid_post  [batch, pos, d_model]
+  blocks.L.hook_resid_pre / hook_attn_out / hook_resid_mid / hook_mlp_in / hook_mlp_out / hook_resid_post  [batch, pos, d_model]
+  blocks.L.hook_q_input / hook_k_input / hook_v_input  [batch, pos, head, d_model]  each head's own copy of resid_pre
   blocks.L.ln1.hook_scale, ln2.hook_scale, ln_final.hook_scale            [batch, pos, 1]   sqrt(var + eps)
   blocks.L.ln1.hook_normalized, ln2..., ln_final...  [batch, pos, d_model]  (x - mean) / scale * w + b (TransformerLens' unfolded LayerNorm)
   blocks.L.attn.hook_q / hook_k / hook_v / hook_z   [batch, pos, head, d_head]
@@ -18,9 +19,12 @@ Every hook's (possibly patched) value is what the rest of the forward pass conti
 
 Usage:
   reference_forward.py --model DIR --tokens TOKENS.npy --out OUT_DIR [--patch SPEC ...] [--hooks NAME ...]
+  reference_forward.py --model DIR --tokens TOKENS.npy --out OUT_DIR --logit-grad GRAD.npy [--float64]
   reference_forward.py --model DIR --tokens TOKENS.npy --self-check
 TOKENS.npy: int32/int64 [batch, pos] or [pos]. OUT_DIR receives logits.npy [batch, pos, vocab] and
 <hook name>.npy for every hook (or only those named with --hooks).
+With --logit-grad GRAD.npy (the logits' shape) it writes instead <hook>.grad.npy, the gradient of
+sum(GRAD * logits) with respect to each hook (autograd; the weights take none), and logits.npy.
 A patch SPEC is HOOK:HEAD:POS:SOURCE, HEAD and POS an index or '*' (POS is the query position for attention
 scores and patterns), SOURCE a .npy of the hook's full shape (e.g. from another prompt's run) or a number
 to fill with; e.g. blocks.1.attn.hook_z:2:3:other/blocks.1.attn.hook_z.npy.
@@ -87,8 +91,11 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
-def forward(model, tokens, hook):
-    """tokens: long [batch, pos]. hook(name, tensor) returns the tensor the forward continues from."""
+def forward(model, tokens, hook, split_inputs=False):
+    """tokens: long [batch, pos]. hook(name, tensor) returns the tensor the forward continues from.
+
+    split_inputs: every head reads its queries, keys and values from its own copies (hook_q_input, ...), so that
+    gradients reach them (TransformerLens's use_split_qkv_input); the values are the same."""
     w = model.w
     batch, pos = tokens.shape
     H, dh, D = model.n_head, model.d_head, model.d_model
@@ -107,7 +114,21 @@ def forward(model, tokens, hook):
         resid = hook(b + "hook_resid_pre", resid)
         x = layer_norm(resid, b + "ln1", w[p + "ln_1.weight"], w[p + "ln_1.bias"])
         qkv = x @ w[p + "attn.c_attn.weight"] + w[p + "attn.c_attn.bias"]
-        q, k, v = (t.reshape(batch, pos, H, dh) for t in qkv.split(D, dim=-1))
+        q, k, v = [t.reshape(batch, pos, H, dh) for t in qkv.split(D, dim=-1)]
+        # Each head's own copy of the residual stream per port; a copy the hook replaced (or every copy, when
+        # gradients flow through them) feeds that port through ln_1 and the head's columns of c_attn.
+        ports = [q, k, v]
+        for index, letter in enumerate("qkv"):
+            copies = resid.unsqueeze(2).expand(batch, pos, H, D).clone()
+            hooked = hook(b + f"hook_{letter}_input", copies)
+            if hooked is not copies or split_inputs:
+                weight = w[p + "attn.c_attn.weight"][:, index * D:(index + 1) * D].reshape(D, H, dh)
+                bias = w[p + "attn.c_attn.bias"][index * D:(index + 1) * D].reshape(H, dh)
+                centred = hooked - hooked.mean(-1, keepdim=True)
+                normalized = centred / (centred.pow(2).mean(-1, keepdim=True) + model.eps).sqrt()
+                normalized = normalized * w[p + "ln_1.weight"] + w[p + "ln_1.bias"]
+                ports[index] = torch.einsum("bphd,dhe->bphe", normalized, weight) + bias
+        q, k, v = ports
         q = hook(b + "attn.hook_q", q)
         k = hook(b + "attn.hook_k", k)
         v = hook(b + "attn.hook_v", v)
@@ -120,7 +141,8 @@ def forward(model, tokens, hook):
         result = hook(b + "attn.hook_result", torch.einsum("bqhd,hdm->bqhm", z, w_o))
         attn_out = hook(b + "hook_attn_out", result.sum(dim=2) + w[p + "attn.c_proj.bias"])
         resid = hook(b + "hook_resid_mid", resid + attn_out)
-        x = layer_norm(resid, b + "ln2", w[p + "ln_2.weight"], w[p + "ln_2.bias"])
+        mlp_in = hook(b + "hook_mlp_in", resid.clone())  # the MLP's own copy: a change reaches only the MLP
+        x = layer_norm(mlp_in, b + "ln2", w[p + "ln_2.weight"], w[p + "ln_2.bias"])
         pre = hook(b + "mlp.hook_pre", x @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
         post = hook(b + "mlp.hook_post", gelu_new(pre))
         mlp_out = hook(b + "hook_mlp_out", post @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"])
@@ -133,7 +155,8 @@ def forward(model, tokens, hook):
 
 # Which axis holds the head and which the (query) position, by hook suffix.
 def head_and_position_axes(name):
-    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result")):
+    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result", "hook_q_input",
+                      "hook_k_input", "hook_v_input")):
         return 2, 1
     if name.endswith(("attn.hook_attn_scores", "attn.hook_pattern")):
         return 1, 2
@@ -240,6 +263,33 @@ def self_check(model, tokens):
     sys.exit(1 if failed else 0)
 
 
+# ---- gradients ----
+
+def write_gradients(model, tokens, logit_grad, wanted, out_dir):
+    """Autograd of sum(logit_grad * logits) with respect to every hook point (weights take no gradient)."""
+    grad = torch.from_numpy(logit_grad).to(model.dtype)
+    recorded = {}
+
+    def hook(name, tensor):
+        if tensor.requires_grad:
+            tensor.retain_grad()
+        else:  # the embeddings: the leaves the gradient ends at
+            tensor = tensor.detach().requires_grad_(True)
+        recorded[name] = tensor
+        return tensor
+
+    logits = forward(model, tokens, hook, split_inputs=True)
+    if tuple(grad.shape) != tuple(logits.shape):
+        sys.exit(f"--logit-grad: shape {tuple(grad.shape)} != logits {tuple(logits.shape)}")
+    (logits * grad).sum().backward()
+    for name, tensor in recorded.items():
+        if wanted is not None and name not in wanted:
+            continue
+        gradient = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
+        np.save(os.path.join(out_dir, name + ".grad.npy"), gradient.to(torch.float32).contiguous().numpy())
+    np.save(os.path.join(out_dir, "logits.npy"), logits.detach().to(torch.float32).contiguous().numpy())
+
+
 # ---- main ----
 
 def main():
@@ -251,6 +301,8 @@ def main():
     parser.add_argument("--hooks", nargs="*", help="write only these hooks (default: all)")
     parser.add_argument("--float64", action="store_true", help="compute in float64 (written as float32)")
     parser.add_argument("--self-check", action="store_true")
+    parser.add_argument("--logit-grad", help="GRAD.npy [batch, pos, vocab]: write d(sum(GRAD * logits))/d(hook) "
+                        "as <hook>.grad.npy for every hook (autograd through the split q/k/v inputs)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -280,6 +332,9 @@ def main():
             np.save(os.path.join(args.out, name + ".npy"), tensor.to(torch.float32).contiguous().numpy())
         return tensor
 
+    if args.logit_grad:
+        write_gradients(model, tokens, np.load(args.logit_grad), wanted, args.out)
+        return
     with torch.no_grad():
         logits = forward(model, tokens, hook)
     for name in list(patches) + sorted(wanted or []):

@@ -176,6 +176,8 @@ void over_row_groups(int rows, Kernel&& kernel) {
 
 }  // namespace
 
+float score_scale(int d_head) { return 1.0f / std::sqrt(static_cast<float>(d_head)); }
+
 AttentionWorkspace::AttentionWorkspace(int positions, int d_head)
     : keys_t_stride_(padded(positions)),
       values_stride_(padded(d_head)),
@@ -222,7 +224,7 @@ AttentionWorkspace::Rows AttentionWorkspace::value_rows(const StridedMap& v, int
 void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores,
                       AttentionWorkspace& workspace) {
   const int positions = static_cast<int>(q.rows()), d_head = static_cast<int>(q.cols());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d_head));
+  const float scale = score_scale(d_head);
   const float* keys_t = workspace.transposed_keys(k, positions);
   over_row_groups(positions, [&]<int R>(int first) {
     score_rows<R>(q.data() + first * q.outerStride(), q.outerStride(), d_head, keys_t, workspace.keys_t_stride(),
@@ -260,7 +262,7 @@ void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap
 void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
                 AttentionWorkspace& workspace, float* z_row) {
   const int d_head = static_cast<int>(k.cols()), keys = position + 1;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d_head));
+  const float scale = score_scale(d_head);
   const float* keys_t = workspace.transposed_keys(k, keys);
   float* scores = workspace.scores();
   score_rows<1>(query, 0, d_head, keys_t, workspace.keys_t_stride(), keys, scale, scores, 0);

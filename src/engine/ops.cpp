@@ -110,15 +110,58 @@ void add_in_place(MutableRef sum, const ConstRef& addend) {
   for (int r = 0; r < rows; ++r) sum.row(r) += addend.row(r);
 }
 
-void gelu_tanh(MutableRef values) {
-  const int rows = static_cast<int>(values.rows());
+void add(const ConstRef& a, const ConstRef& b, MutableRef sum) {
+  assert(a.rows() == b.rows() && a.cols() == b.cols() && sum.rows() == a.rows() && sum.cols() == a.cols());
+  const int rows = static_cast<int>(sum.rows());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, sum.cols()))
+  for (int r = 0; r < rows; ++r) sum.row(r) = a.row(r) + b.row(r);
+}
+
+void gelu_tanh(MutableRef values) { gelu_tanh(values, values); }
+
+void gelu_tanh(const ConstRef& in, MutableRef out) {
+  assert(in.rows() == out.rows() && in.cols() == out.cols());
+  const int rows = static_cast<int>(in.rows());
   const float sqrt_2_over_pi = 0.7978845608028654f;
   // Element-wise: Eigen's float tanh is the same rational approximation for vectors and for a row's
   // unaligned ends, so an element's value does not depend on where its row lies (tested).
-#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * values.cols()))
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * in.cols()))
   for (int r = 0; r < rows; ++r) {
-    auto x = values.row(r).array();
-    x = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
+    const auto x = in.row(r).array();
+    out.row(r).array() = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
+  }
+}
+
+void gelu_tanh_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in) {
+  assert(pre.rows() == d_out.rows() && pre.cols() == d_out.cols() && d_in.rows() == pre.rows());
+  const int rows = static_cast<int>(pre.rows());
+  const float sqrt_2_over_pi = 0.7978845608028654f;
+  // GELU(x) = x/2 (1 + tanh(u)), u = c (x + 0.044715 x^3):
+  // GELU'(x) = (1 + tanh(u)) / 2 + x/2 (1 - tanh(u)^2) c (1 + 3 * 0.044715 x^2).
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * pre.cols()))
+  for (int r = 0; r < rows; ++r) {
+    const auto x = pre.row(r).array();
+    const Eigen::Array<float, 1, Eigen::Dynamic> tanh_u = (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh();
+    d_in.row(r).array() = d_out.row(r).array() *
+                          (0.5f * (1.0f + tanh_u) +
+                           0.5f * x * (1.0f - tanh_u.square()) * sqrt_2_over_pi * (1.0f + 3.0f * 0.044715f * x.square()));
+  }
+}
+
+void layer_norm_backward(const ConstRef& normalized, std::span<const float> scale, const RowVector& weight,
+                         const ConstRef& d_out, MutableRef d_in) {
+  assert(normalized.rows() == d_out.rows() && normalized.cols() == d_out.cols() && d_in.rows() == d_out.rows());
+  const int rows = static_cast<int>(d_out.rows()), width = static_cast<int>(d_out.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 4 * width))
+  for (int r = 0; r < rows; ++r) {
+    const float* x_hat = normalized.row(r).data();
+    const float* dy = d_out.row(r).data();
+    const float* w = weight.data();
+    const float mean_g = ordered_sum(width, [&](int j) { return dy[j] * w[j]; }) / static_cast<float>(width);
+    const float mean_g_x = ordered_sum(width, [&](int j) { return dy[j] * w[j] * x_hat[j]; }) / static_cast<float>(width);
+    const float inverse_scale = 1.0f / scale[static_cast<size_t>(r)];
+    float* dx = d_in.row(r).data();
+    for (int j = 0; j < width; ++j) dx[j] = (dy[j] * w[j] - mean_g - x_hat[j] * mean_g_x) * inverse_scale;
   }
 }
 

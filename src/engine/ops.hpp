@@ -35,9 +35,24 @@ void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const
 
 // sum += addend, element-wise (the residual stream's additions), split across threads when large.
 void add_in_place(MutableRef sum, const ConstRef& addend);
+// sum = a + b, element-wise; `sum` may be `a` (then the same as add_in_place).
+void add(const ConstRef& a, const ConstRef& b, MutableRef sum);
 
-// GELU, tanh approximation ("gelu_new"), element-wise in place.
+// GELU, tanh approximation ("gelu_new"), element-wise in place; or from `in` into `out` (which may be `in`),
+// the same arithmetic.
 void gelu_tanh(MutableRef values);
+void gelu_tanh(const ConstRef& in, MutableRef out);
+
+// The backward pass's element-wise parts (backward.cpp). Each output element is computed the same way
+// wherever its row lies and whatever the thread count.
+
+// d_in = d_out * GELU'(pre), element-wise (pre: GELU's input).
+void gelu_tanh_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
+// Layer norm's gradient with respect to its input x, given d_out (the gradient of its output, after weight and
+// bias), the normalized input (x - mean) / scale and the scale (layer_norm_normalize's and layer_norm_scale's):
+//   d_in = (g - mean(g) - normalized * mean(g * normalized)) / scale,  g = d_out * weight.
+void layer_norm_backward(const ConstRef& normalized, std::span<const float> scale, const RowVector& weight,
+                         const ConstRef& d_out, MutableRef d_in);
 
 // Whether attention over `sequences` (batch x heads) is worth splitting across threads.
 bool worth_parallel_attention(int sequences, int positions, int d_head);
@@ -46,6 +61,9 @@ bool worth_parallel_attention(int sequences, int positions, int d_head);
 // q, k, v: [positions, d_head] views (rows may be strided); scores/pattern: [positions, positions].
 // Each value is computed the same way by every function here, so a single query row (attend_row) matches
 // the corresponding row of the batched functions bit for bit.
+
+// What scores are multiplied by: 1 / sqrt(d_head) (the forward's attention and the backward's share it).
+float score_scale(int d_head);
 
 // A thread's working memory for the functions below, sized for sequences of up to `positions` tokens.
 class AttentionWorkspace {
@@ -80,5 +98,16 @@ void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap
 // One query (d_head floats at `query`) at `position` against keys and values 0..position: its z row.
 void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
                 AttentionWorkspace& workspace, float* z_row);
+
+// The gradient of causal_attention (attention_backward.cpp): from d_z, the gradient of its output z, the
+// gradients of q, k and v (written whole). The pattern is recomputed in the forward's arithmetic.
+struct AttentionGradientWorkspace {
+  AttentionGradientWorkspace(int positions, int d_head);
+  AttentionWorkspace forward;
+  RowMatrix pattern, d_pattern;  // [positions, positions]
+};
+void causal_attention_backward(const StridedMap& q, const StridedMap& k, const StridedMap& v, const StridedMap& d_z,
+                               MutableStridedMap d_q, MutableStridedMap d_k, MutableStridedMap d_v,
+                               AttentionGradientWorkspace& workspace);
 
 }  // namespace cscrub::engine::ops

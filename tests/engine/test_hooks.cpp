@@ -17,9 +17,11 @@ TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
       ++count;
     }
   }
-  CHECK(count == 18 * 3 + 4);  // 18 per-layer sites x 3 layers, 4 global ones
+  CHECK(count == 22 * 3 + 4);  // 22 per-layer sites x 3 layers, 4 global ones
   CHECK(hook_name({Site::attn_z, 9}) == "blocks.9.attn.hook_z");
   CHECK(hook_name({Site::embed, -1}) == "hook_embed");
+  CHECK(hook_name({Site::k_input, 2}) == "blocks.2.hook_k_input");
+  CHECK(hook_name({Site::mlp_in, 0}) == "blocks.0.hook_mlp_in");
 }
 
 TEST_CASE("bad hook names are rejected with the closest valid name", "[hooks]") {
@@ -47,4 +49,6 @@ TEST_CASE("activation shapes follow TransformerLens", "[hooks]") {
   CHECK(activation_shape(Site::mlp_post, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 256, 0});
   CHECK(rank == 3);
   CHECK(activation_shape(Site::ln1_scale, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 1, 0});
+  CHECK(activation_shape(Site::v_input, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 4, 64});
+  CHECK(rank == 4);
 }
