@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attention.hpp"
@@ -78,6 +79,7 @@ Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokeniz
 }
 
 void run_attention(const AttentionOptions& options, bool text_given, bool index_given) {
+  check_discover_files(options.prompts, options.npy, options.svg);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
   const Prompt prompt = read_prompt(options, model.tokenizer(), text_given, index_given);

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attribution.hpp"
@@ -41,6 +42,7 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 
 void run_attribute(const AttributeOptions& options) {
   check_prompt_options(options.prompts);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg);
   const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const data::Dataset dataset =

@@ -3,12 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <numeric>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "experiment_cli.hpp"
 #include "svg_bar_chart.hpp"
 
@@ -22,6 +23,9 @@ struct CompareOptions {
 };
 
 void compare(const CompareOptions& options) {
+  io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
+  files.add_output(options.plot, "--plot");
+  files.check();
   const PreparedExperiment prepared = prepare_experiment(options.experiment, options.hypotheses);
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const std::string metric = scrub::to_string(result.metric);
@@ -61,11 +65,9 @@ void compare(const CompareOptions& options) {
       const auto& score = result.hypotheses[index];
       bars.push_back({score.name, score.recovered.value, score.recovered.low, score.recovered.high});
     }
-    std::ofstream out(options.plot);
-    if (!out) throw Error(options.plot + ": cannot be written");
-    out << svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
+    io::write_file_atomically(options.plot, svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
                                      prepared.dataset.schema.task, result.seeds),
-                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars);
+                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars));
     fmt::print("wrote {}\n", options.plot);
   }
   if (!options.experiment.json_out.empty()) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
@@ -41,6 +42,11 @@ std::string tasks_help() {
 
 void run_dataset(const DatasetOptions& options) {
   data::task_schema(options.task);  // an unknown task fails before anything is loaded
+  io::CommandFiles files;
+  files.add_model_inputs(options.model);
+  add_task_option_inputs(files, options.options);
+  files.add_output(options.out, "--out");
+  files.check();
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
   const data::TaskOptions task_options = parse_task_options(options.options);
   const io::Tokenizer tokenizer = io::Tokenizer::load(options.model);

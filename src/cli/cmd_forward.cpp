@@ -13,6 +13,7 @@
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/bpe_utf8.hpp"
+#include "cscrub/io/command_files.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
 #include "model_option.hpp"
@@ -198,6 +199,11 @@ void require_finite_logits(const engine::RowMatrix& logits, const Prompt& prompt
 void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& given) {
   if (options.top_k < 1) throw Error("--top-k must be at least 1");
   if (options.repeat < 0) throw Error("--repeat must not be negative");
+  io::CommandFiles files;
+  files.add_model_inputs(options.model);
+  files.add_input(options.tokens_npy);
+  files.add_output(options.logits_out, "--logits-out");
+  files.check();
   const std::filesystem::path model_dir = options.model;
   const engine::MatmulKernel matmul = matmul_kernel_for(options.matmul);
   engine::Weights weights = io::load_weights(model_dir);

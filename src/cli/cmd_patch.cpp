@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
@@ -132,6 +133,7 @@ void print_table(const discover::Sweep& sweep, const discover::Grid& ranked_by, 
 
 void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg);
   check_combination(options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::PairedDataset pairs = load_pairs(options.prompts, model);

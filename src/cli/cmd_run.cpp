@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "experiment_cli.hpp"
 
@@ -22,6 +23,7 @@ std::string verdict(double recovered) {
 }
 
 void run(const RunOptions& options) {
+  experiment_files(options.experiment, {options.hypothesis}).check();
   const PreparedExperiment prepared = prepare_experiment(options.experiment, {options.hypothesis});
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const scrub::HypothesisScore& score = result.hypotheses.front();

@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
 #include "svg_heatmap.hpp"
 #include "task_option.hpp"
@@ -102,12 +102,7 @@ void write_grid_npy(const std::string& path, const discover::Grid& grid) {
   io::write_npy(path, values, shape);
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out << text;
-  if (!out.flush()) throw Error(path + ": write failed");
-}
+void write_text_file(const std::string& path, const std::string& text) { io::write_file_atomically(path, text); }
 
 void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, HeatmapText text) {
   const Heatmap heatmap{.title = std::move(text.title),

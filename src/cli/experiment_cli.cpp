@@ -15,6 +15,7 @@
 #include "cscrub/graph/builtin.hpp"
 #include "cscrub/graph/check.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/memory.hpp"
@@ -288,10 +289,7 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& json) {
-  std::ofstream out(path);
-  if (!out) throw Error(path + ": cannot be written");
-  out << json.dump(2) << '\n';
-  if (!out) throw Error(path + ": write failed");
+  io::write_file_atomically(path, json.dump(2) + '\n');
 }
 
 std::string percent_with_interval(const scrub::Estimate& estimate) {

@@ -7,9 +7,11 @@
 
 #include "commands.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "one_line.hpp"
 
 int main(int argc, char** argv) {
+  cscrub::io::remove_temporary_files_on_signals();
   CLI::App app{"cscrub: causal scrubbing of GPT-2 circuits, from hypothesis files"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(CSCRUB_VERSION));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string_view>
 
 #include "cscrub/data/checks.hpp"
@@ -10,6 +11,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "cscrub/suggest.hpp"
 
 namespace cscrub::data {
@@ -124,11 +126,9 @@ void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, std::os
 }
 
 void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, const std::filesystem::path& file) {
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw Error("cannot write " + file.string());
-  write_jsonl(dataset, tokenizer, out);
-  out.flush();
-  if (!out) throw Error("error while writing " + file.string());
+  std::ostringstream bytes;
+  write_jsonl(dataset, tokenizer, bytes);
+  io::write_file_atomically(file, std::move(bytes).str());
 }
 
 Dataset read_jsonl(std::istream& in, const std::string& source_name) {

@@ -260,6 +260,11 @@ Draft resolve(const std::filesystem::path& file, std::vector<std::filesystem::pa
                               did_you_mean(std::filesystem::path(extends.name).filename().string(), sibling_files(base)),
            "extends is relative to the directory of the file that says it");
     const std::filesystem::path canonical = canonical_or_normal(base);
+    // Each link is a recursion here, and a variant of a variant of ... 64 files deep is no hypothesis.
+    if (chain.size() >= kMaxExtendsChain)
+      fail(extends.where, "extends \"" + extends.name + "\": a chain of more than " + std::to_string(kMaxExtendsChain) +
+                              " files (the limit)",
+           "extend the base hypothesis directly, not through a long line of variants");
     if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
       std::string loop;
       for (const auto& link : chain) loop += link.filename().string() + " -> ";
@@ -325,6 +330,28 @@ Hypothesis read_hypothesis_file(const std::filesystem::path& file) {
 Hypothesis read_hypothesis_text(std::string_view text, const std::filesystem::path& file) {
   std::vector<std::filesystem::path> chain{canonical_or_normal(file)};
   return finish(resolve(file, chain, &text), file);
+}
+
+std::vector<std::filesystem::path> hypothesis_files(const std::filesystem::path& file) {
+  std::vector<std::filesystem::path> files, seen;
+  std::filesystem::path current = file;
+  while (files.size() <= kMaxExtendsChain) {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(current, error)) break;
+    const std::filesystem::path canonical = canonical_or_normal(current);
+    if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) break;
+    files.push_back(current);
+    seen.push_back(canonical);
+    std::optional<spec::NameRef> extends;
+    try {
+      extends = spec::read_file_spec(current).extends;
+    } catch (const Error&) {
+      break;  // reading the hypothesis will report it
+    }
+    if (!extends) break;
+    current = (current.parent_path() / extends->name).lexically_normal();
+  }
+  return files;
 }
 
 }  // namespace cscrub::graph

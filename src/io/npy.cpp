@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/output_file.hpp"
 
 namespace cscrub::io {
 
@@ -64,16 +65,16 @@ void write_array(const std::filesystem::path& path, std::span<const T> values, s
   dict.append(padded - preamble - dict.size() - 1, ' ');
   dict.push_back('\n');
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path.string() + ": cannot open for writing");
-  out.write(kMagic.data(), static_cast<std::streamsize>(kMagic.size()));
-  const char version[2] = {static_cast<char>(version2 ? 2 : 1), 0};
-  out.write(version, 2);
+  std::string bytes;
+  bytes.reserve(preamble + dict.size() + values.size_bytes());
+  bytes.append(kMagic);
+  bytes.push_back(static_cast<char>(version2 ? 2 : 1));
+  bytes.push_back(0);
   const uint32_t length = static_cast<uint32_t>(dict.size());
-  out.write(reinterpret_cast<const char*>(&length), version2 ? 4 : 2);
-  out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  out.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size_bytes()));
-  if (!out.flush()) throw Error(path.string() + ": write failed");
+  bytes.append(reinterpret_cast<const char*>(&length), version2 ? 4 : 2);
+  bytes.append(dict);
+  bytes.append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
+  write_file_atomically(path, bytes);
 }
 
 // ---- reading: a small parser for the header dict numpy writes ----
