@@ -31,6 +31,7 @@ io::CommandFiles experiment_files(const ExperimentOptions& options, const std::v
 void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& svg) {
   io::CommandFiles files;
   files.add_model_inputs(prompts.model);
+  files.add_input(prompts.pairs);
   add_task_option_inputs(files, prompts.task_options);
   files.add_output(npy, "--out-npy");
   files.add_output(svg, "--svg");

@@ -15,5 +15,6 @@ void add_patch_command(CLI::App& app);
 void add_attribute_command(CLI::App& app);
 void add_attention_command(CLI::App& app);
 void add_rerun_command(CLI::App& app);
+void add_discover_command(CLI::App& app);
 
 }  // namespace cscrub::cli

@@ -19,24 +19,13 @@
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/memory.hpp"
+#include "memory_limit.hpp"
 #include "model_option.hpp"
 #include "progress.hpp"
 #include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
-
-uint64_t physical_memory_bytes() {
-  return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
-}
-
-// This process' resident memory now (program, libraries, dataset): what the run's estimate adds to.
-uint64_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t size_pages = 0, resident_pages = 0;
-  if (!(statm >> size_pages >> resident_pages)) return 0;
-  return resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
-}
 
 data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::string& task, int n,
                                    const std::filesystem::path& model_dir) {
@@ -116,9 +105,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
                              : !first.defaults.metric.empty() ? first.defaults.metric
                                                               : data::task_schema(task).default_metric;
   settings.metric = scrub::parse_metric(metric);
-  const double limit_gib = options.max_memory_gib > 0 ? options.max_memory_gib
-                                                      : 0.5 * static_cast<double>(physical_memory_bytes()) / (1 << 30);
-  settings.max_memory_bytes = static_cast<uint64_t>(limit_gib * (1 << 30));
+  settings.max_memory_bytes = memory_limit_bytes(options.max_memory_gib);
 
   const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
                                         ? std::filesystem::file_size(model_dir / "model.safetensors")

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cscrub::cli::add_patch_command(app);
   cscrub::cli::add_attribute_command(app);
   cscrub::cli::add_attention_command(app);
+  cscrub::cli::add_discover_command(app);
   // end of registered commands
   try {
     app.parse(argc, argv);

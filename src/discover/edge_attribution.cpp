@@ -155,7 +155,10 @@ class EdgeContraction : public engine::DestinationGradients {
     const Eigen::Index rows = sources_.rows, width = sources_.delta.cols();
     const Eigen::Index pair_length = static_cast<Eigen::Index>(positions_) * width;
     const Eigen::OuterStride<> block_stride(rows * width);
-#pragma omp parallel
+    // Below ~2M multiply-adds a parallel region costs more than it saves (and on a busy machine a thread can
+    // wait a whole time slice for a descheduled partner).
+    const double work = static_cast<double>(batch_) * sources * count * static_cast<double>(pair_length);
+#pragma omp parallel if (work >= (1 << 21))
     {
       RowMatrix products(sources, count);
 #pragma omp for schedule(static)

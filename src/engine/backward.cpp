@@ -198,7 +198,7 @@ void attention_inputs_backward(const Weights& weights, int layer, const RowMatri
   sink.offer_head_inputs(Site::v_input, layer, 2, w.inputs, rows);
   // d_residual = d_mid + the 3 * heads input gradients, added in block order.
   const int blocks = 3 * heads;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ops::worth_parallel_elements(rows, blocks * residual_in.cols()))
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto sum = w.d_residual.row(r);
     sum = w.d_mid.row(r);

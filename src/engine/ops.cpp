@@ -20,9 +20,6 @@ bool worth_parallel_product(const ConstRef& in, Eigen::Index output_columns) {
          kParallelProductWork;
 }
 
-bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns) {
-  return static_cast<double>(rows) * static_cast<double>(columns) >= kParallelElementWork;
-}
 
 struct RowStatistics {
   float mean, scale;  // scale = sqrt(variance + epsilon)
@@ -163,6 +160,10 @@ void layer_norm_backward(const ConstRef& normalized, std::span<const float> scal
     float* dx = d_in.row(r).data();
     for (int j = 0; j < width; ++j) dx[j] = (dy[j] * w[j] - mean_g - x_hat[j] * mean_g_x) * inverse_scale;
   }
+}
+
+bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns) {
+  return static_cast<double>(rows) * static_cast<double>(columns) >= kParallelElementWork;
 }
 
 bool worth_parallel_attention(int sequences, int positions, int d_head) {

@@ -54,6 +54,10 @@ void gelu_tanh_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d
 void layer_norm_backward(const ConstRef& normalized, std::span<const float> scale, const RowVector& weight,
                          const ConstRef& d_out, MutableRef d_in);
 
+// Whether element-wise work over rows x columns values is worth splitting across threads: below ~65k values a
+// parallel region costs more than it saves, and on a busy machine threads spin waiting for a descheduled partner.
+bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns);
+
 // Whether attention over `sequences` (batch x heads) is worth splitting across threads.
 bool worth_parallel_attention(int sequences, int positions, int d_head);
 

@@ -8,6 +8,14 @@
 
 namespace cscrub::engine {
 
+uint64_t weight_bytes(const ModelConfig& config) {
+  const uint64_t d = static_cast<uint64_t>(config.d_model), m = static_cast<uint64_t>(config.d_mlp);
+  // ln_1, c_attn, c_proj, ln_2, c_fc, the MLP's c_proj, each with its bias.
+  const uint64_t per_layer = 4 * d + d * 3 * d + 3 * d + d * d + d + d * m + m + m * d + d;
+  return sizeof(float) * (static_cast<uint64_t>(config.vocab_size) * d + static_cast<uint64_t>(config.n_ctx) * d +
+                          static_cast<uint64_t>(config.n_layer) * per_layer + 2 * d);
+}
+
 Weights allocate_weights(const ModelConfig& config) {
   assert(config.n_layer > 0 && config.n_head > 0 && config.d_model > 0 && config.d_mlp > 0);
   assert(config.n_ctx > 0 && config.vocab_size > 0 && config.d_model % config.n_head == 0);

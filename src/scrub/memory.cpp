@@ -133,13 +133,6 @@ class ScrubFootprint {
   std::vector<double> peaks_;
 };
 
-uint64_t weight_bytes(const engine::ModelConfig& c) {
-  const uint64_t d = static_cast<uint64_t>(c.d_model), m = static_cast<uint64_t>(c.d_mlp);
-  const uint64_t per_layer = 4 * d + d * 3 * d + 3 * d + d * d + d + d * m + m + m * d + d;
-  return kFloat * (static_cast<uint64_t>(c.vocab_size) * d + static_cast<uint64_t>(c.n_ctx) * d +
-                   static_cast<uint64_t>(c.n_layer) * per_layer + 2 * d);
-}
-
 // A scrubber's model graph G (a Boost adjacency list with sets of out- and in-edges): measured with
 // libstdc++ at 153-193 bytes per edge and a few hundred per node (GPT-2 small: 32,936 edges, 5.2 MB).
 uint64_t model_graph_bytes(const engine::ModelConfig& config) {
@@ -204,7 +197,7 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   const uint64_t threads = static_cast<uint64_t>(std::max(1, omp_get_max_threads()));
   const ProductPacking packing(config, matmul, static_cast<int>(threads));
   const int batch_size = std::max(1, settings.batch_size);
-  estimate.weights = weight_bytes(config);
+  estimate.weights = engine::weight_bytes(config);
 
   std::set<Stream> streams = streams_needed(baseline, config.n_layer);
   for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, config.n_layer));

@@ -35,6 +35,9 @@ struct Weights {
   MatmulKernel matmul = fastest_matmul_kernel();
 };
 
+// The bytes of every tensor of a model of this shape, in float32 (what Weights holds).
+uint64_t weight_bytes(const ModelConfig& config);
+
 // Allocates every tensor with the shape `config` implies (values uninitialised).
 Weights allocate_weights(const ModelConfig& config);
 

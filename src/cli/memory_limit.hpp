@@ -1,0 +1,13 @@
+// What the commands that estimate their memory before a run share: the limit they check the estimate against
+// (--max-memory, default half the physical memory) and what the process already holds.
+#pragma once
+#include <cstdint>
+
+namespace cscrub::cli {
+
+// `max_memory_gib` GiB, or half the physical memory when it is 0.
+uint64_t memory_limit_bytes(double max_memory_gib);
+// This process' resident memory now (program, libraries, inputs read so far): what a run's estimate adds to.
+uint64_t resident_bytes();
+
+}  // namespace cscrub::cli
