@@ -20,6 +20,7 @@
 #include "discover_cli.hpp"
 #include "memory_limit.hpp"
 #include "model_option.hpp"
+#include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -30,6 +31,7 @@ struct DiscoverOptions {
   int steps = 5;
   std::string metric = "logit_diff";
   std::string out;
+  std::string svg;
   int top = 20;
   double max_memory_gib = 0;
 };
@@ -85,6 +87,31 @@ void print_table(const discover::ScoredGraph& scored, int top) {
   }
 }
 
+// The scores as a [source, destination] heatmap: every edge a cell, grey where a destination cannot read the source.
+std::string score_heatmap(const discover::EdgeAttribution& attribution, const std::string& title,
+                          const std::string& subtitle, const std::string& metric) {
+  const discover::ScoredGraph& scored = attribution.graph;
+  const discover::EdgeGraph& graph = scored.graph;
+  Heatmap heatmap;
+  heatmap.title = title;
+  heatmap.subtitle = subtitle;
+  heatmap.row_axis = "source (parent)";
+  heatmap.column_axis = "destination (child's input)";
+  heatmap.colour_label = "score (" + metric + ")";
+  heatmap.masked_label = "no edge: the destination reads before the source writes";
+  for (int s = 0; s < graph.source_count(); ++s) heatmap.row_labels.push_back(graph.source_name(s));
+  for (int d = 0; d < graph.destination_count(); ++d) heatmap.column_labels.push_back(graph.destination_name(d));
+  heatmap.values.assign(static_cast<size_t>(graph.source_count()) * graph.destination_count(), std::nan(""));
+  double largest = 0;
+  for (size_t e = 0; e < graph.edges().size(); ++e) {
+    const discover::Edge edge = graph.edges()[e];
+    heatmap.values[static_cast<size_t>(edge.source) * graph.destination_count() + edge.destination] = scored.scores[e];
+    largest = std::max(largest, std::fabs(scored.scores[e]));
+  }
+  heatmap.annotate_from = 0.1 * largest;  // only the strong edges written out
+  return svg_heatmap(heatmap);
+}
+
 void run_discover(const DiscoverOptions& options) {
   check_prompt_options(options.prompts);
   if (options.method == "exact" || options.method == "acdc")
@@ -100,6 +127,7 @@ void run_discover(const DiscoverOptions& options) {
   files.add_input(options.prompts.pairs);
   add_task_option_inputs(files, options.prompts.task_options);
   files.add_output(options.out, "--out");
+  files.add_output(options.svg, "--svg");
   files.check();
 
   // The pairs and the memory estimate first, the weights only once the run fits.
@@ -137,9 +165,28 @@ void run_discover(const DiscoverOptions& options) {
   fmt::print("score = mean over pairs of \u03a3 over positions of (corrupted \u2212 clean activation of the parent) \u00b7 "
              "\u2202{}/\u2202(the child's input){}\n",
              metric, integrated ? ", the gradient averaged over the interpolated inputs" : " on the clean run");
+  // Every path from the input starts with an input edge, so those edges together estimate the whole change
+  // from the clean to the corrupted prompts: to first order for EAP; for EAP-IG, integrated gradients'
+  // completeness makes them equal it as M grows (a left Riemann sum of M steps).
+  double from_input = 0;
+  for (size_t e = 0; e < graph.edges().size(); ++e)
+    if (graph.edges()[e].source == 0) from_input += attribution.graph.scores[e];
+  fmt::print("the input's edges sum to {:+.4f}; the metric moves by {:+.4f} from clean to corrupted\n", from_input,
+             attribution.corrupted_metric - attribution.clean_metric);
   print_table(attribution.graph, options.top);
   io::write_file_atomically(options.out, discover::to_graph_json(attribution.graph));
   fmt::print("\nwrote {} edge scores (EAP-IG/MIB graph JSON) to {}\n", with_commas(graph.edge_count()), options.out);
+  if (!options.svg.empty()) {
+    const std::string method = integrated ? fmt::format("EAP-IG (M = {})", settings.steps) : "EAP";
+    io::write_file_atomically(
+        options.svg,
+        score_heatmap(attribution, method + " scores of every edge",
+                      fmt::format("{} over {} vs {} \u00b7 {}\nmean {}: clean {:.2f}, corrupted {:.2f}", metric,
+                                  describe_prompts(options.prompts, pairs.clean.examples.size()), pairs.corruption,
+                                  model_name(model_dir), metric, attribution.clean_metric, attribution.corrupted_metric),
+                      metric));
+    fmt::print("wrote the scores as a [source, destination] heatmap to {}\n", options.svg);
+  }
 }
 
 }  // namespace
@@ -160,6 +207,8 @@ void add_discover_command(CLI::App& app) {
   command->add_option("--out", options->out, "the scored graph, as EAP-IG's and MIB's graph JSON")
       ->type_name("GRAPH.json")
       ->required();
+  command->add_option("--svg", options->svg, "draw every edge's score as a [source, destination] heatmap")
+      ->type_name("FILE.svg");
   command->add_option("--top", options->top, "how many of the strongest edges to print")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
