@@ -3,6 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <exception>
+#include <functional>
+#include <memory>
 #include <map>
 #include <numeric>
 
@@ -132,7 +135,8 @@ class EdgeContraction : public engine::DestinationGradients {
  public:
   EdgeContraction(const EdgeGraph& graph, const SourceActivations& sources, int batch, int positions)
       : graph_(graph), sources_(sources), batch_(batch), positions_(positions),
-        sums_(static_cast<size_t>(batch) * graph.source_count() * graph.destination_count(), 0.0) {}
+        sums_(static_cast<size_t>(batch) * graph.source_count() * graph.destination_count(), 0.0),
+        scratch_(static_cast<size_t>(omp_get_max_threads())) {}
 
   void final_residual(const RowMatrix& gradient) override {
     contract(graph_.destination_count() - 1, 1, graph_.source_count(), gradient);
@@ -161,12 +165,13 @@ class EdgeContraction : public engine::DestinationGradients {
 #pragma omp parallel if (work >= (1 << 21))
     {
       RowMatrix products(sources, count);
+      engine::RowProductsScratch& scratch = scratch_[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(static)
       for (int pair = 0; pair < batch_; ++pair) {
         const Eigen::Index offset = static_cast<Eigen::Index>(pair) * pair_length;
         engine::row_products(engine::ConstRowsMap(sources_.delta.data() + offset, sources, pair_length, block_stride),
                              engine::ConstRowsMap(gradients.data() + offset, count, pair_length, block_stride),
-                             products);
+                             products, scratch);
         for (int s = 0; s < sources; ++s)
           for (int d = 0; d < count; ++d)
             sums_[(static_cast<size_t>(pair) * graph_.source_count() + s) * graph_.destination_count() + first + d] +=
@@ -179,6 +184,7 @@ class EdgeContraction : public engine::DestinationGradients {
   const SourceActivations& sources_;
   int batch_, positions_;
   std::vector<double> sums_;
+  std::vector<engine::RowProductsScratch> scratch_;  // per thread
 };
 
 struct Pass {
@@ -196,6 +202,103 @@ EdgeMethod parse_edge_method(const std::string& name) {
   throw Error("unknown attribution method '" + name + "'" + did_you_mean(name, {"eap", "eap-ig"}), "eap or eap-ig");
 }
 
+namespace {
+
+// What one thread keeps from slice to slice: the passes' buffers, reused while the slice's shape holds.
+struct Worker {
+  engine::ForwardScratch forward;
+  engine::BackwardScratch backward;
+  engine::BackwardTape tape;
+  std::unique_ptr<SourceActivations> sources;
+};
+
+// One slice's results: per pair (in the slice's order) the metric on the clean and corrupted prompts, and the
+// score sums [pair][source][destination] over the steps.
+struct SliceResult {
+  std::vector<double> clean_values, corrupted_values;
+  std::unique_ptr<EdgeContraction> contraction;
+};
+
+// EAP or EAP-IG on the pairs of `slice` (one length): the runs, the differences, the backwards contracted.
+// `advance` is called after each pass.
+SliceResult run_slice(const engine::Weights& weights, const PairedDataset& pairs, const EdgeGraph& graph,
+                      const EdgeAttributionSettings& settings, const Batch& slice, Worker& worker,
+                      const std::function<void()>& advance) {
+  const engine::ModelConfig& config = weights.config;
+  const data::Dataset& labels = pairs.clean;
+  const bool integrated = settings.method == EdgeMethod::eap_ig;
+  const int size = static_cast<int>(slice.examples.size()), rows = size * slice.positions;
+  const std::vector<int32_t> clean_tokens = batch_tokens(labels, slice);
+  const std::vector<int32_t> corrupted_tokens = batch_tokens(pairs.corrupted, slice);
+  const engine::TokenBatch clean_batch{clean_tokens, size, slice.positions};
+  const engine::TokenBatch corrupted_batch{corrupted_tokens, size, slice.positions};
+  const engine::LogitRequest request = metric_logits(settings.metric, labels, slice);
+  if (!worker.sources || worker.sources->rows != rows)
+    worker.sources = std::make_unique<SourceActivations>(config, graph.source_count(), rows);
+  SourceActivations& sources = *worker.sources;
+  SliceResult result;
+  result.contraction = std::make_unique<EdgeContraction>(graph, sources, size, slice.positions);
+  RowMatrix clean_logits, logits, logit_gradient;
+
+  // The metric of a taped run and its gradient, then the backward with every destination contracted.
+  auto backward_from = [&](const RowMatrix& run_logits, const std::string& run) {
+    metric_values(settings.metric, labels, slice, request, run_logits, &clean_logits, &logit_gradient, run);
+    engine::backward(weights, worker.tape, request, logit_gradient, nullptr, result.contraction.get(), &worker.backward);
+    advance();
+  };
+  auto values = [&](const RowMatrix& run_logits, const std::string& run) {
+    return metric_values(settings.metric, labels, slice, request, run_logits, &clean_logits, nullptr, run);
+  };
+  if (!integrated) {
+    // EAP: the corrupted run records, the clean run (the gradient's) finishes the differences.
+    SourceRecorder corrupted_recorder(graph, sources, /*corrupted=*/true, /*second=*/false);
+    engine::forward_into(weights, corrupted_batch, request, logits, &corrupted_recorder, &worker.forward);
+    advance();
+    SourceRecorder clean_recorder(graph, sources, /*corrupted=*/false, /*second=*/true);
+    engine::forward_for_backward(weights, clean_batch, request, clean_logits, worker.tape, &clean_recorder,
+                                 &worker.forward);
+    advance();
+    finish_differences(weights, graph, sources);
+    result.clean_values = values(clean_logits, "the clean run");
+    result.corrupted_values = values(logits, "the corrupted run");
+    backward_from(clean_logits, "the clean run");
+    return result;
+  }
+  // EAP-IG: the clean run records; step 0 is the corrupted run itself (its embeddings are the corrupted ones).
+  SourceRecorder clean_recorder(graph, sources, /*corrupted=*/false, /*second=*/false);
+  engine::forward_into(weights, clean_batch, request, clean_logits, &clean_recorder, &worker.forward);
+  advance();
+  result.clean_values = values(clean_logits, "the clean run");
+  SourceRecorder corrupted_recorder(graph, sources, /*corrupted=*/true, /*second=*/true);
+  engine::forward_for_backward(weights, corrupted_batch, request, logits, worker.tape, &corrupted_recorder,
+                               &worker.forward);
+  advance();
+  finish_differences(weights, graph, sources);
+  result.corrupted_values = values(logits, "the corrupted run");
+  backward_from(logits, "the corrupted run");
+  for (int step = 1; step < settings.steps; ++step) {
+    InterpolatedEmbedding interpolated(sources, static_cast<float>(step) / static_cast<float>(settings.steps));
+    engine::forward_for_backward(weights, clean_batch, request, logits, worker.tape, &interpolated, &worker.forward);
+    advance();
+    backward_from(logits, "interpolation step " + std::to_string(step));
+  }
+  return result;
+}
+
+// A batch cut into `count` consecutive slices of (nearly) equal size.
+std::vector<Batch> slices_of(const Batch& batch, int count) {
+  std::vector<Batch> slices;
+  const auto size = static_cast<int>(batch.examples.size());
+  for (int t = 0; t < count; ++t) {
+    Batch slice = batch;
+    slice.examples.assign(batch.examples.begin() + size * t / count, batch.examples.begin() + size * (t + 1) / count);
+    slices.push_back(std::move(slice));
+  }
+  return slices;
+}
+
+}  // namespace
+
 EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedDataset& pairs,
                                 const EdgeAttributionSettings& settings, const Progress& progress) {
   const engine::ModelConfig& config = weights.config;
@@ -211,72 +314,47 @@ EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedData
   double clean_sum = 0, corrupted_sum = 0;
 
   const std::vector<Batch> batches = batches_by_length(labels, settings.batch_size);
-  const int passes_per_batch = 2 + (integrated ? steps - 1 : 0);  // forward passes; plus `steps` backwards
-  const int total_work = static_cast<int>(batches.size()) * (passes_per_batch + steps);
+  const int passes = 2 + (integrated ? steps - 1 : 0);  // forward passes; plus `steps` backwards
+  const int total_work = static_cast<int>(batches.size()) * (passes + steps);
   int done = 0;
   auto advance = [&] {
     if (progress) progress(++done, total_work);
   };
+  const std::function<void()> no_progress = [] {};
 
-  engine::ForwardScratch forward_scratch;
-  engine::BackwardScratch backward_scratch;
-  engine::BackwardTape tape;
+  // The pairs of a batch run in one slice per thread, each thread's passes on one core: threads meet once per
+  // batch instead of at every product, layer norm and attention of every pass (on a busy machine each meeting
+  // can wait a whole time slice for a descheduled partner). A batch of one pair runs the passes' own threads.
+  const int threads = omp_get_max_threads();
+  std::vector<Worker> workers(static_cast<size_t>(threads));
   for (const Batch& batch : batches) {
-    const int size = static_cast<int>(batch.examples.size()), rows = size * batch.positions;
-    const std::vector<int32_t> clean_tokens = batch_tokens(labels, batch);
-    const std::vector<int32_t> corrupted_tokens = batch_tokens(pairs.corrupted, batch);
-    const engine::TokenBatch clean_batch{clean_tokens, size, batch.positions};
-    const engine::TokenBatch corrupted_batch{corrupted_tokens, size, batch.positions};
-    const engine::LogitRequest request = metric_logits(settings.metric, labels, batch);
-    SourceActivations sources(config, graph.source_count(), rows);
-    EdgeContraction contraction(graph, sources, size, batch.positions);
-    RowMatrix clean_logits, logits, logit_gradient;
-
-    // The metric of a taped run and its gradient, then the backward with every destination contracted.
-    auto backward_from = [&](const RowMatrix& run_logits, const std::string& run) {
-      metric_values(settings.metric, labels, batch, request, run_logits, &clean_logits, &logit_gradient, run);
-      engine::backward(weights, tape, request, logit_gradient, nullptr, &contraction, &backward_scratch);
-      advance();
-    };
-    std::vector<double> clean_values, corrupted_values;
-    if (!integrated) {
-      // EAP: the corrupted run records, the clean run (the gradient's) finishes the differences.
-      SourceRecorder corrupted_recorder(graph, sources, /*corrupted=*/true, /*second=*/false);
-      engine::forward_into(weights, corrupted_batch, request, logits, &corrupted_recorder, &forward_scratch);
-      advance();
-      SourceRecorder clean_recorder(graph, sources, /*corrupted=*/false, /*second=*/true);
-      engine::forward_for_backward(weights, clean_batch, request, clean_logits, tape, &clean_recorder, &forward_scratch);
-      advance();
-      finish_differences(weights, graph, sources);
-      clean_values = metric_values(settings.metric, labels, batch, request, clean_logits, &clean_logits, nullptr, "the clean run");
-      corrupted_values = metric_values(settings.metric, labels, batch, request, logits, &clean_logits, nullptr, "the corrupted run");
-      backward_from(clean_logits, "the clean run");
-    } else {
-      // EAP-IG: the clean run records; step 0 is the corrupted run itself (its embeddings are the corrupted ones).
-      SourceRecorder clean_recorder(graph, sources, /*corrupted=*/false, /*second=*/false);
-      engine::forward_into(weights, clean_batch, request, clean_logits, &clean_recorder, &forward_scratch);
-      advance();
-      clean_values = metric_values(settings.metric, labels, batch, request, clean_logits, &clean_logits, nullptr, "the clean run");
-      SourceRecorder corrupted_recorder(graph, sources, /*corrupted=*/true, /*second=*/true);
-      engine::forward_for_backward(weights, corrupted_batch, request, logits, tape, &corrupted_recorder, &forward_scratch);
-      advance();
-      finish_differences(weights, graph, sources);
-      corrupted_values = metric_values(settings.metric, labels, batch, request, logits, &clean_logits, nullptr, "the corrupted run");
-      backward_from(logits, "the corrupted run");
-      for (int step = 1; step < steps; ++step) {
-        InterpolatedEmbedding interpolated(sources, static_cast<float>(step) / static_cast<float>(steps));
-        engine::forward_for_backward(weights, clean_batch, request, logits, tape, &interpolated, &forward_scratch);
-        advance();
-        backward_from(logits, "interpolation step " + std::to_string(step));
+    const int count = std::min(threads, static_cast<int>(batch.examples.size()));
+    const std::vector<Batch> slices = slices_of(batch, count);
+    std::vector<SliceResult> results(slices.size());
+    std::vector<std::exception_ptr> failures(slices.size());
+#pragma omp parallel num_threads(count) if (count > 1)
+    {
+      const int t = omp_get_thread_num();
+      try {
+        // The first thread reports progress for all: the slices run in step.
+        results[static_cast<size_t>(t)] = run_slice(weights, pairs, graph, settings, slices[static_cast<size_t>(t)],
+                                                    workers[static_cast<size_t>(t)], t == 0 ? advance : no_progress);
+      } catch (...) {
+        failures[static_cast<size_t>(t)] = std::current_exception();
       }
     }
-    for (int pair = 0; pair < size; ++pair) {
-      clean_sum += clean_values[static_cast<size_t>(pair)];
-      corrupted_sum += corrupted_values[static_cast<size_t>(pair)];
-      for (int s = 0; s < graph.source_count(); ++s)
-        for (int d = 0; d < graph.destination_count(); ++d)
-          totals[static_cast<size_t>(s) * graph.destination_count() + d] += contraction.sum(pair, s, d);
-    }
+    for (const std::exception_ptr& failure : failures)
+      if (failure) std::rethrow_exception(failure);
+    // In pair order: slice by slice, pair by pair.
+    for (const SliceResult& slice : results)
+      for (size_t pair = 0; pair < slice.clean_values.size(); ++pair) {
+        clean_sum += slice.clean_values[pair];
+        corrupted_sum += slice.corrupted_values[pair];
+        for (int s = 0; s < graph.source_count(); ++s)
+          for (int d = 0; d < graph.destination_count(); ++d)
+            totals[static_cast<size_t>(s) * graph.destination_count() + d] +=
+                slice.contraction->sum(static_cast<int>(pair), s, d);
+      }
   }
 
   const double count = static_cast<double>(labels.examples.size());
@@ -288,7 +366,7 @@ EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedData
   result.clean_metric = clean_sum / count;
   result.corrupted_metric = corrupted_sum / count;
   result.pairs = static_cast<int>(labels.examples.size());
-  result.forward_passes = passes_per_batch;
+  result.forward_passes = passes;
   result.backward_passes = steps;
   return result;
 }

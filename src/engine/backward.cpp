@@ -33,6 +33,8 @@ struct BackwardWorkspace {
         per_head_inputs(per_head_inputs) {
     for (RowMatrix* buffer : {&d_residual, &d_mid, &d_hidden, &d_normalized, &d_z, &d_qkv, &normalized, &inputs})
       advise_huge_pages(*buffer);
+    if (per_head_inputs)
+      for (int t = 0; t < omp_get_max_threads(); ++t) threads.push_back({RowMatrix(rows, config.d_model), {}});
   }
   bool fits(const ModelConfig& config, int rows, bool per_head) const {
     return d_residual.rows() == rows && d_residual.cols() == config.d_model && d_hidden.cols() == config.d_mlp &&
@@ -47,6 +49,12 @@ struct BackwardWorkspace {
   std::vector<float> scale;
   bool per_head_inputs;
   gemm::PackingBuffers packing;
+  // Per thread, for the heads' inputs computed side by side: a head's ln_1 output gradient and its packing.
+  struct ThreadBuffers {
+    RowMatrix d_normalized;
+    gemm::PackingBuffers packing;
+  };
+  std::vector<ThreadBuffers> threads;
 };
 
 BackwardScratch::BackwardScratch() = default;
@@ -184,20 +192,24 @@ void attention_inputs_backward(const Weights& weights, int layer, const RowMatri
   }
   ops::layer_norm_scale(residual_in, config.layer_norm_epsilon, w.scale);
   ops::layer_norm_normalize(residual_in, w.scale, w.normalized);
-  for (int port = 0; port < 3; ++port)
-    for (int h = 0; h < heads; ++h) {
-      const int column = port * d_model + h * d_head;
-      ops::linear_transposed(weights.matmul, w.d_qkv.middleCols(column, d_head),
-                             lw.qkv_weight.middleCols(column, d_head), w.d_normalized, &w.packing);
-      ops::layer_norm_backward(w.normalized, w.scale, lw.ln1_weight, w.d_normalized,
-                               w.inputs.middleRows((static_cast<Eigen::Index>(port) * heads + h) * rows, rows));
-    }
+  // The 3 * heads (port, head) blocks side by side, each on one thread: one meeting of the threads per layer
+  // rather than one per product and layer norm (a block's values do not depend on the thread it runs on).
+  const int blocks = 3 * heads;
+  const double work = static_cast<double>(rows) * d_head * d_model * blocks;
+#pragma omp parallel for schedule(static) if (work >= (1 << 22) && w.threads.size() > 1)
+  for (int block = 0; block < blocks; ++block) {
+    BackwardWorkspace::ThreadBuffers& mine = w.threads[static_cast<size_t>(omp_get_thread_num())];
+    const int column = (block / heads) * d_model + (block % heads) * d_head;
+    ops::linear_transposed(weights.matmul, w.d_qkv.middleCols(column, d_head), lw.qkv_weight.middleCols(column, d_head),
+                           mine.d_normalized, &mine.packing);
+    ops::layer_norm_backward(w.normalized, w.scale, lw.ln1_weight, mine.d_normalized,
+                             w.inputs.middleRows(static_cast<Eigen::Index>(block) * rows, rows));
+  }
   if (destinations != nullptr) destinations->layer_inputs(layer, w.inputs);
   sink.offer_head_inputs(Site::q_input, layer, 0, w.inputs, rows);
   sink.offer_head_inputs(Site::k_input, layer, 1, w.inputs, rows);
   sink.offer_head_inputs(Site::v_input, layer, 2, w.inputs, rows);
   // d_residual = d_mid + the 3 * heads input gradients, added in block order.
-  const int blocks = 3 * heads;
 #pragma omp parallel for schedule(static) if (ops::worth_parallel_elements(rows, blocks * residual_in.cols()))
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto sum = w.d_residual.row(r);
@@ -315,7 +327,8 @@ uint64_t backward_workspace_bytes(const ModelConfig& config, MatmulKernel kernel
                                   bool per_head_inputs) {
   const uint64_t d = config.d_model;
   const uint64_t input_blocks = per_head_inputs ? 3 * static_cast<uint64_t>(config.n_head) + 1 : 1;
-  const uint64_t floats_per_row = 8 * d + config.d_mlp + input_blocks * d + 1;
+  const uint64_t per_thread = per_head_inputs ? static_cast<uint64_t>(threads) * d : 0;  // ThreadBuffers
+  const uint64_t floats_per_row = 8 * d + config.d_mlp + input_blocks * d + per_thread + 1;
   // The transposed products: the MLP's two, the attention output's and c_attn's (whole, or per head).
   uint64_t packing = 0;
   for (const auto& [depth, columns] : {std::pair<int64_t, int64_t>{d, config.d_mlp}, {config.d_mlp, d}, {d, d},
@@ -323,7 +336,7 @@ uint64_t backward_workspace_bytes(const ModelConfig& config, MatmulKernel kernel
     packing = std::max(packing, matmul_packing_bytes(kernel, {.rows = rows, .depth = depth, .columns = columns,
                                                               .b_transposed = true, .bias = false},
                                                      threads));
-  return sizeof(float) * floats_per_row * static_cast<uint64_t>(rows) + packing;
+  return sizeof(float) * floats_per_row * static_cast<uint64_t>(rows) + packing * (per_head_inputs ? threads + 1 : 1);
 }
 
 double backward_flops(const ModelConfig& config, int batch, int positions) {

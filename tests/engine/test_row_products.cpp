@@ -30,7 +30,8 @@ TEST_CASE("row products match double precision for every shape of tile and tail"
     // Rows strided: the matrices are wider than the k columns used.
     const RowMatrix a = random_matrix(m, k + 3, 1), b = random_matrix(n, k + 5, 2);
     RowMatrix c(m, n);
-    row_products(rows_of(a, 0, m, k), rows_of(b, 0, n, k), c);
+    RowProductsScratch scratch;
+    row_products(rows_of(a, 0, m, k), rows_of(b, 0, n, k), c, scratch);
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < n; ++j) {
         double exact = 0;
@@ -44,11 +45,12 @@ TEST_CASE("a row product does not depend on the other rows or where the rows lie
   const int k = 2 * 512 + 40;
   const RowMatrix a = random_matrix(11, k, 3), b = random_matrix(8, k, 4);
   RowMatrix all(11, 8), part(3, 2);
-  row_products(rows_of(a, 0, 11, k), rows_of(b, 0, 8, k), all);
-  row_products(rows_of(a, 5, 3, k), rows_of(b, 6, 2, k), part);
+  RowProductsScratch scratch;
+  row_products(rows_of(a, 0, 11, k), rows_of(b, 0, 8, k), all, scratch);
+  row_products(rows_of(a, 5, 3, k), rows_of(b, 6, 2, k), part, scratch);
   CHECK(part == all.block(5, 6, 3, 2));
   const RowMatrix a_copy = a.middleRows(5, 3);  // other addresses, another stride
   RowMatrix moved(3, 2);
-  row_products(rows_of(a_copy, 0, 3, k), rows_of(b, 6, 2, k), moved);
+  row_products(rows_of(a_copy, 0, 3, k), rows_of(b, 6, 2, k), moved, scratch);
   CHECK(moved == part);
 }

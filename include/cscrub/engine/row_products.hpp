@@ -7,6 +7,7 @@
 // multiply-add), the lanes then added in ordered_sum's fixed tree. Single-threaded: callers split the work.
 #pragma once
 #include <Eigen/Core>
+#include <vector>
 
 #include "cscrub/engine/tensor.hpp"
 
@@ -14,7 +15,11 @@ namespace cscrub::engine {
 
 using ConstRowsMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 
+// The running sums between chunks of k (M x N x kOrderedSumLanes floats): a caller making many products keeps
+// one, so that each product does not fault in fresh pages.
+using RowProductsScratch = std::vector<float, Eigen::aligned_allocator<float>>;
+
 // c = a · bᵀ: a [M, K], b [N, K], c [M, N] (overwritten). Throws nothing; the shapes must agree (asserted).
-void row_products(const ConstRowsMap& a, const ConstRowsMap& b, Eigen::Ref<RowMatrix> c);
+void row_products(const ConstRowsMap& a, const ConstRowsMap& b, Eigen::Ref<RowMatrix> c, RowProductsScratch& scratch);
 
 }  // namespace cscrub::engine
