@@ -200,6 +200,61 @@ def tokenizer_seeds():
         write(os.path.join(out, name + ".txt"), text)
 
 
+def pairs_seeds():
+    """Pair files (`patch --pairs`): ids and texts, pairs of two lengths, and the bad-input corpus's pair files."""
+    out = fresh_dir("pairs")
+    valid = [
+        {"clean": [464, 3290, 318, 257], "corrupted": [464, 3797, 318, 257], "answer": 922, "distractor": 1049},
+        {"clean": "When Mary and John went to the store, John gave a drink to",
+         "corrupted": "When Mary and John went to the store, Alice gave a drink to",
+         "answer": " Mary", "distractor": " John"},
+        {"clean": [50256, 464], "corrupted": [50256, 383], "answer": " the", "distractor": 290},
+    ]
+    write(os.path.join(out, "valid.jsonl"), "".join(json.dumps(pair) + "\n" for pair in valid))
+    write(os.path.join(out, "one_pair.jsonl"), json.dumps(valid[1]) + "\n")
+    bad = os.path.join(SOURCE_DIR, "tests", "bad_inputs", "pairs")
+    for name in sorted(os.listdir(bad)):
+        shutil.copy(os.path.join(bad, name), os.path.join(out, "bad_" + name))
+
+
+def graph_json(n_layers, n_heads, parallel=False, seed=0):
+    """EAP-IG's graph JSON (see include/cscrub/discover/edge_graph.hpp): every edge of the model's graph."""
+    rng = np.random.default_rng(seed)
+    sources, edges = ["input"], {}
+    for layer in range(n_layers):
+        heads = [f"a{layer}.h{head}" for head in range(n_heads)]
+        for port in "qkv":
+            for head in heads:
+                for source in sources:
+                    edges[f"{source}->{head}<{port}>"] = None
+        for source in sources + ([] if parallel else heads):
+            edges[f"{source}->m{layer}"] = None
+        sources += heads + [f"m{layer}"]
+    for source in sources:
+        edges[f"{source}->logits"] = None
+    scores = rng.standard_normal(len(edges)).round(4)
+    in_graph = rng.random(len(edges)) < 0.3
+    return {
+        "cfg": {"n_layers": n_layers, "n_heads": n_heads, "parallel_attn_mlp": parallel, "d_model": 4 * n_heads},
+        "nodes": {**{source: {"in_graph": bool(i % 2 == 0), "score": float(i) / 8} for i, source in enumerate(sources)},
+                  "logits": {"in_graph": True}},
+        "edges": {name: {"score": float(score), "in_graph": bool(chosen)}
+                  for name, score, chosen in zip(edges, scores, in_graph)},
+    }
+
+
+def graph_json_seeds():
+    """Circuit graph files: small graphs, sequential and parallel, with and without node scores."""
+    out = fresh_dir("graph_json")
+    write(os.path.join(out, "one_layer_one_head.json"), json.dumps(graph_json(1, 1)))
+    write(os.path.join(out, "two_layers_two_heads.json"), json.dumps(graph_json(2, 2, seed=1), indent=1))
+    write(os.path.join(out, "parallel.json"), json.dumps(graph_json(2, 1, parallel=True, seed=2)))
+    without_node_scores = graph_json(1, 2, seed=3)
+    for node in without_node_scores["nodes"].values():
+        node.pop("score", None)
+    write(os.path.join(out, "no_node_scores.json"), json.dumps(without_node_scores))
+
+
 def main():
     safetensors_seeds()
     config_seeds()
@@ -208,6 +263,8 @@ def main():
     dataset_seeds()
     task_seeds()
     tokenizer_seeds()
+    pairs_seeds()
+    graph_json_seeds()
 
 
 if __name__ == "__main__":

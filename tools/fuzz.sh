@@ -5,14 +5,14 @@
 # and the working corpus stay in the scratch directory, whose path is printed. Clean runs remove it.
 #
 # usage: tools/fuzz.sh TARGET|all SECONDS
-#   TARGET: safetensors, config, tokenizer, hypothesis, npy, dataset or task
+#   TARGET: safetensors, config, tokenizer, hypothesis, npy, dataset, task, pairs or graph_json
 # environment: BUILD_DIR (default build-fuzz), CXX (default clang++-14), FUZZ_WORK (the scratch directory;
 #   default a new one under ${TMPDIR:-/tmp}), FUZZ_TIMEOUT (seconds one input may take, default 10; the
 #   first input of a target also loads its fixtures, e.g. GPT-2's vocabulary under ASan), FUZZ_ARGS (more
 #   libFuzzer flags, e.g. -jobs=2)
 set -eu
 
-targets_all="safetensors config tokenizer hypothesis npy dataset task"
+targets_all="safetensors config tokenizer hypothesis npy dataset task pairs graph_json"
 usage() {
   echo "usage: tools/fuzz.sh TARGET|all SECONDS   (TARGET: $targets_all)" >&2
   exit 2

@@ -14,7 +14,8 @@ logit_diff, prob_diff, kl (KL of the clean run's distribution from this run's), 
 
 The graph (nodes, edges and their order) is rebuilt here from EAP-IG's rules: every source that writes before
 the destination reads (a head of layer L reads the input and every head and MLP of earlier layers; the MLP of
-layer L also the heads of layer L; the logits everything).
+layer L also the heads of layer L, unless attention and MLP run in parallel (GPT-NeoX's use_parallel_residual);
+the logits everything). Any family reference_forward.py runs: GPT-2, GPT-Neo, GPT-NeoX (Pythia).
 
 usage: reference_eap.py --model DIR --pairs PAIRS.jsonl --method eap|eap-ig [--steps M] [--metric M] --out GRAPH.json
 PAIRS.jsonl: one {"clean": [ids], "corrupted": [ids], "answer": id, "distractor": id} per line (ids only).
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference_forward import Model, forward  # noqa: E402
 
 
-def graph_of(n_layers, n_heads):
+def graph_of(n_layers, n_heads, parallel):
     """EAP-IG's sources and edges: (source names, [(edge name, source name, destination key)])."""
     sources = ["input"]
     edges = []
@@ -41,7 +42,7 @@ def graph_of(n_layers, n_heads):
                 for source in earlier:
                     edges.append((f"{source}->a{layer}.h{head}<{letter}>", source, ("qkv", layer, head, letter)))
         heads = [f"a{layer}.h{head}" for head in range(n_heads)]
-        for source in earlier + heads:
+        for source in earlier + ([] if parallel else heads):
             edges.append((f"{source}->m{layer}", source, ("mlp", layer)))
         sources += heads + [f"m{layer}"]
     for source in sources:
@@ -130,7 +131,8 @@ def main():
     model = Model(args.model, torch.float32 if args.float32 else torch.float64)
     with open(args.pairs) as f:
         pairs = [json.loads(line) for line in f if line.strip()]
-    sources, edges = graph_of(model.n_layer, model.n_head)
+    parallel = model.family == "gpt_neox" and model.parallel
+    sources, edges = graph_of(model.n_layer, model.n_head, parallel)
     scores = torch.zeros(len(edges), dtype=torch.float64)
     steps = args.steps if args.method == "eap-ig" else 1
     for pair in pairs:
@@ -151,7 +153,7 @@ def main():
             for index, (_, source, destination) in enumerate(edges):
                 scores[index] += (delta[source] * gradients[destination]).sum().to(torch.float64) / steps
     scores /= len(pairs)
-    graph = {"cfg": {"n_layers": model.n_layer, "n_heads": model.n_head, "parallel_attn_mlp": False,
+    graph = {"cfg": {"n_layers": model.n_layer, "n_heads": model.n_head, "parallel_attn_mlp": parallel,
                      "d_model": model.d_model},
              "nodes": {name: {"in_graph": False} for name in sources + ["logits"]},
              "edges": {name: {"score": scores[i].item(), "in_graph": False} for i, (name, _, _) in enumerate(edges)}}

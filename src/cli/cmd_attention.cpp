@@ -8,13 +8,13 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attention.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/npy.hpp"
 #include "discover_cli.hpp"
 #include "svg_heatmap.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -63,7 +63,7 @@ Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokeniz
                     " prompts",
                 "give 0 to " + std::to_string(options.prompts.n - 1) + " (or a larger --n)");
   const data::Dataset dataset = data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed,
-                                                   tokenizer, parse_task_options(options.prompts.task_options));
+                                                   tokenizer, app::parse_task_options(options.prompts.task_options));
   const data::Example& example = dataset.examples[static_cast<size_t>(options.index)];
   prompt.text = example.text;
   prompt.tokens = example.tokens;

@@ -6,10 +6,10 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attribution.hpp"
 #include "discover_cli.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -43,7 +43,7 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 void run_attribute(const AttributeOptions& options) {
   check_prompt_options(options.prompts);
   check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg);
-  const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
+  const data::TaskOptions task_options = app::parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const data::Dataset dataset =
       data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer(), task_options);

@@ -10,7 +10,7 @@
 #include "commands.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/output_file.hpp"
-#include "experiment_cli.hpp"
+#include "experiment_options.hpp"
 #include "svg_bar_chart.hpp"
 
 namespace cscrub::cli {
@@ -19,14 +19,14 @@ namespace {
 struct CompareOptions {
   std::vector<std::string> hypotheses;
   std::string plot;
-  ExperimentOptions experiment;
+  app::ExperimentOptions experiment;
 };
 
 void compare(const CompareOptions& options) {
   io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
   files.add_output(options.plot, "--plot");
   files.check();
-  const PreparedExperiment prepared = prepare_experiment(options.experiment, options.hypotheses);
+  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, options.hypotheses);
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const std::string metric = scrub::to_string(result.metric);
 
@@ -54,9 +54,9 @@ void compare(const CompareOptions& options) {
                           : fmt::format("{:+.1f} pts [{:+.1f}, {:+.1f}]", 100 * score.difference_to_first.value,
                                         100 * score.difference_to_first.low, 100 * score.difference_to_first.high);
     fmt::print("  {:>4}  {:<{}} {:>10.4f}  {:<27} {}\n", rank + 1, score.name, name_width, score.scrubbed.value,
-               percent_with_interval(score.recovered), difference);
+               app::percent_with_interval(score.recovered), difference);
   }
-  fmt::print("\n{}\n{}\n{}\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
+  fmt::print("\n{}\n{}\n{}\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
   fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
 
   if (!options.plot.empty()) {
@@ -71,7 +71,7 @@ void compare(const CompareOptions& options) {
     fmt::print("wrote {}\n", options.plot);
   }
   if (!options.experiment.json_out.empty()) {
-    write_json_file(options.experiment.json_out, experiment_json(prepared, result));
+    write_json_file(options.experiment.json_out, app::experiment_json(prepared, result));
     fmt::print("wrote {}\n", options.experiment.json_out);
   }
 }

@@ -3,23 +3,21 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <memory>
 #include <numeric>
 
 #include "commands.hpp"
+#include "cscrub/app/edge_discovery.hpp"
 #include "cscrub/discover/edge_attribution.hpp"
 #include "cscrub/discover/scored_graph.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/command_files.hpp"
-#include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "cscrub/scrub/memory.hpp"
 #include "command_inputs.hpp"
 #include "discover_cli.hpp"
-#include "memory_limit.hpp"
-#include "model_option.hpp"
+#include "option_checks.hpp"
 #include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
@@ -41,30 +39,6 @@ std::string with_commas(int64_t value) {
   std::string digits = std::to_string(value);
   for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
   return digits;
-}
-
-// The memory a run needs at its peak, checked against the limit before the weights are loaded.
-void check_memory(const engine::ModelConfig& config, engine::MatmulKernel kernel,
-                  const discover::PairedDataset& pairs, const DiscoverOptions& options) {
-  size_t longest = 0;
-  for (const auto& example : pairs.clean.examples) longest = std::max(longest, example.tokens.size());
-  const int batch = std::min(options.prompts.batch_size, static_cast<int>(pairs.clean.examples.size()));
-  const discover::EdgeAttributionMemory memory = discover::estimate_edge_attribution_memory(
-      config, kernel, batch, static_cast<int>(longest), discover::parse_metric(options.metric));
-  const uint64_t weights = engine::weight_bytes(config), program = resident_bytes();
-  const uint64_t peak = program + weights + memory.total();
-  const uint64_t limit = memory_limit_bytes(options.max_memory_gib);
-  const std::string parts = fmt::format(
-      "activation differences {}, tape {}, backward {}, forward {}, scores {}, weights {}, program {}",
-      scrub::memory_text(memory.activation_differences), scrub::memory_text(memory.tape),
-      scrub::memory_text(memory.backward), scrub::memory_text(memory.forward), scrub::memory_text(memory.scores),
-      scrub::memory_text(weights), scrub::memory_text(program));
-  fmt::print("memory: estimated peak {} ({}); limit {}\n", scrub::memory_text(peak), parts, scrub::memory_text(limit));
-  if (peak > limit)
-    throw Error("the estimated peak memory " + scrub::memory_text(peak) + " exceeds the limit of " +
-                    scrub::memory_text(limit) + " (" + parts + ")",
-                "use a smaller --batch-size (" + std::to_string(options.prompts.batch_size) +
-                    " now; memory grows with it, scores do not change), or raise --max-memory");
 }
 
 void print_table(const discover::ScoredGraph& scored, int top) {
@@ -112,16 +86,24 @@ std::string score_heatmap(const discover::EdgeAttribution& attribution, const st
   return svg_heatmap(heatmap);
 }
 
+app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options) {
+  const PromptOptions& prompts = options.prompts;
+  return {.model = prompts.model,
+          .matmul = prompts.matmul,
+          .method = options.method,
+          .steps = options.steps,
+          .metric = options.metric,
+          .pairs = prompts.pairs,
+          .task = prompts.task,
+          .n = prompts.n,
+          .seed = prompts.seed,
+          .task_options = prompts.task_options,
+          .batch_size = prompts.batch_size,
+          .max_memory_gib = options.max_memory_gib};
+}
+
 void run_discover(const DiscoverOptions& options) {
   check_prompt_options(options.prompts);
-  if (options.method == "exact" || options.method == "acdc")
-    throw Error("--method " + options.method + " is not available yet", "use --method eap or --method eap-ig");
-  const discover::EdgeAttributionSettings settings{.method = discover::parse_edge_method(options.method),
-                                                   .steps = options.steps,
-                                                   .metric = discover::parse_metric(options.metric),
-                                                   .batch_size = options.prompts.batch_size};
-  if (settings.steps < 1) throw Error("--steps must be at least 1 (got " + std::to_string(settings.steps) + ")");
-  if (options.out.empty()) throw Error("--out is required: where to write the scored graph (GRAPH.json)");
   io::CommandFiles files;
   files.add_model_inputs(options.prompts.model);
   files.add_input(options.prompts.pairs);
@@ -131,59 +113,45 @@ void run_discover(const DiscoverOptions& options) {
   files.check();
 
   // The pairs and the memory estimate first, the weights only once the run fits.
-  const std::filesystem::path model_dir = options.prompts.model;
-  const engine::ModelConfig config = io::read_config(model_dir / "config.json");
-  const engine::MatmulKernel kernel = matmul_kernel_for(options.prompts.matmul);
-  LoadedModel model{.dir = model_dir, .weights = {}, .tokenizer_if_present = load_tokenizer_if_present(model_dir)};
-  model.weights.config = config;
-  const discover::PairedDataset pairs = load_pairs(options.prompts, model);
-  const bool integrated = settings.method == discover::EdgeMethod::eap_ig;
-  fmt::print("model: {} ({} layers x {} heads, d_model {}), {} products\n", model_dir.string(), config.n_layer,
-             config.n_head, config.d_model, engine::to_string(kernel));
-  fmt::print("prompts: {}, corrupted: {}\n", describe_prompts(options.prompts, pairs.clean.examples.size()),
-             pairs.corruption);
-  check_memory(config, kernel, pairs, options);
-  model.weights = io::load_weights(model_dir);
-  model.weights.matmul = kernel;
+  const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(app_options(options));
+  const engine::ModelConfig& config = prepared.config;
+  fmt::print("model: {} ({} layers x {} heads, d_model {}), {} products\n", prepared.model_dir, config.n_layer,
+             config.n_head, config.d_model, engine::to_string(prepared.kernel));
+  fmt::print("prompts: {}, corrupted: {}\n", prepared.prompts, prepared.pairs.corruption);
+  fmt::print("memory: estimated peak {} ({}); limit {}\n", scrub::memory_text(prepared.peak_bytes()),
+             prepared.memory_parts(), scrub::memory_text(prepared.limit_bytes));
+  app::check_edge_discovery_memory(prepared);
 
-  const auto started = std::chrono::steady_clock::now();
-  const discover::EdgeAttribution attribution = [&] {
+  const discover::EdgeAttributionSettings& settings = prepared.settings;
+  const std::string method = app::method_label(settings);
+  const app::EdgeDiscoveryRun run = [&] {
     ProgressBar bar(!options.prompts.quiet);
-    return discover::attribute_edges(model.weights, pairs, settings, progress_on(bar, integrated ? "EAP-IG" : "EAP"));
+    return app::run_edge_discovery(prepared, progress_on(bar, method));
   }();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const discover::EdgeAttribution& attribution = run.attribution;
+  const bool integrated = settings.method == discover::EdgeMethod::eap_ig;
   const std::string metric = discover::to_string(settings.metric);
-  require_finite_metric(attribution.clean_metric, "mean " + metric + " on the clean prompts");
-  require_finite_metric(attribution.corrupted_metric, "mean " + metric + " on the corrupted prompts");
   const discover::EdgeGraph& graph = attribution.graph.graph;
   fmt::print("metric: {} = {}, {} is better; mean over pairs: clean {:.4f}, corrupted {:.4f}\n", metric,
              discover::describe(settings.metric), discover::higher_is_better(settings.metric) ? "higher" : "lower",
              attribution.clean_metric, attribution.corrupted_metric);
-  fmt::print("{} over {} edges: {} forward and {} backward passes per pair, {:.1f} s\n",
-             integrated ? fmt::format("EAP-IG (M = {})", settings.steps) : std::string("EAP"),
-             with_commas(graph.edge_count()), attribution.forward_passes, attribution.backward_passes, seconds);
+  fmt::print("{} over {} edges: {} forward and {} backward passes per pair, {:.1f} s\n", method,
+             with_commas(graph.edge_count()), attribution.forward_passes, attribution.backward_passes, run.seconds);
   fmt::print("score = mean over pairs of \u03a3 over positions of (corrupted \u2212 clean activation of the parent) \u00b7 "
              "\u2202{}/\u2202(the child's input){}\n",
              metric, integrated ? ", the gradient averaged over the interpolated inputs" : " on the clean run");
-  // Every path from the input starts with an input edge, so those edges together estimate the whole change
-  // from the clean to the corrupted prompts: to first order for EAP; for EAP-IG, integrated gradients'
-  // completeness makes them equal it as M grows (a left Riemann sum of M steps).
-  double from_input = 0;
-  for (size_t e = 0; e < graph.edges().size(); ++e)
-    if (graph.edges()[e].source == 0) from_input += attribution.graph.scores[e];
-  fmt::print("the input's edges sum to {:+.4f}; the metric moves by {:+.4f} from clean to corrupted\n", from_input,
-             attribution.corrupted_metric - attribution.clean_metric);
+  fmt::print("the input's edges sum to {:+.4f}; the metric moves by {:+.4f} from clean to corrupted\n",
+             run.input_edge_sum, attribution.corrupted_metric - attribution.clean_metric);
   print_table(attribution.graph, options.top);
-  io::write_file_atomically(options.out, discover::to_graph_json(attribution.graph));
+  io::write_file_atomically(options.out, app::edge_discovery_graph_json(run));
   fmt::print("\nwrote {} edge scores (EAP-IG/MIB graph JSON) to {}\n", with_commas(graph.edge_count()), options.out);
   if (!options.svg.empty()) {
-    const std::string method = integrated ? fmt::format("EAP-IG (M = {})", settings.steps) : "EAP";
     io::write_file_atomically(
         options.svg,
         score_heatmap(attribution, method + " scores of every edge",
                       fmt::format("{} over {} vs {} \u00b7 {}\nmean {}: clean {:.2f}, corrupted {:.2f}", metric,
-                                  describe_prompts(options.prompts, pairs.clean.examples.size()), pairs.corruption,
-                                  model_name(model_dir), metric, attribution.clean_metric, attribution.corrupted_metric),
+                                  prepared.prompts, prepared.pairs.corruption, model_name(prepared.model_dir), metric,
+                                  attribution.clean_metric, attribution.corrupted_metric),
                       metric));
     fmt::print("wrote the scores as a [source, destination] heatmap to {}\n", options.svg);
   }
@@ -199,7 +167,9 @@ void add_discover_command(CLI::App& app) {
   add_pairs_option(*command, options->prompts);
   options->prompts.batch_size = 32;
   command->add_option("--method", options->method, "eap or eap-ig")->required();
-  command->add_option("--steps", options->steps, "EAP-IG's interpolation steps M (MIB uses 5)")->capture_default_str();
+  command->add_option("--steps", options->steps, "EAP-IG's interpolation steps M (MIB uses 5)")
+      ->capture_default_str()
+      ->check(at_least(1));
   command->add_option("--metric", options->metric,
                       "logit_diff, prob_diff (higher is better), kl (from the clean run), loss (lower is better); "
                       "read at the last position with the clean prompt's answer and distractor")
@@ -211,11 +181,11 @@ void add_discover_command(CLI::App& app) {
       ->type_name("FILE.svg");
   command->add_option("--top", options->top, "how many of the strongest edges to print")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command->add_option("--max-memory", options->max_memory_gib,
                       "refuse, before loading the model, runs whose estimated peak memory exceeds this (GiB; default "
                       "half the physical memory)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(memory_gib());
   command->footer(
       "Scores (EAP-IG's attribute.py): the mean over pairs of the sum over positions of (corrupted - clean "
       "activation of the parent) . d metric / d (the child's input at its port): the gradient on the clean run "

@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "commands.hpp"
+#include "cscrub/app/model_choice.hpp"
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/bpe_utf8.hpp"
@@ -111,7 +112,7 @@ Prompt read_prompt(const ForwardOptions& options, const std::optional<io::Tokeni
     case InputKind::text:
       if (!tokenizer)
         throw Error("forward: --text needs a tokenizer, and " + model_dir.string() + " has none",
-                    "add vocab.json + merges.txt (or encoder.json + vocab.bpe), or give ids with --tokens/--tokens-npy");
+                    "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), or give ids with --tokens/--tokens-npy");
       prompt.ids = tokenizer->encode(options.text);
       if (prompt.ids.empty()) throw Error("forward: --text is empty");
       break;
@@ -205,11 +206,11 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   files.add_output(options.logits_out, "--logits-out");
   files.check();
   const std::filesystem::path model_dir = options.model;
-  const engine::MatmulKernel matmul = matmul_kernel_for(options.matmul);
+  const engine::MatmulKernel matmul = app::matmul_kernel_for(options.matmul);
   engine::Weights weights = io::load_weights(model_dir);
   weights.matmul = matmul;
   const engine::ModelConfig& config = weights.config;
-  const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(model_dir);
+  const std::optional<io::Tokenizer> tokenizer = app::load_tokenizer_if_present(model_dir);
   const Prompt prompt = read_prompt(options, tokenizer, model_dir, given);
   const engine::TokenBatch batch{prompt.ids, prompt.batch, prompt.positions};
   engine::check_tokens(config, batch);

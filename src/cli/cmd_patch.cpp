@@ -9,6 +9,7 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
 #include "cscrub/discover/activation_patching.hpp"

@@ -3,14 +3,17 @@
 // whether every number came out the same (exit 1 if one did not).
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <optional>
 
 #include "commands.hpp"
 #include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
-#include "experiment_cli.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/json_depth.hpp"
+#include "experiment_options.hpp"
+#include "json_differences.hpp"
+#include "option_checks.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -27,10 +30,10 @@ struct RerunOptions {
 };
 
 Json read_record(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the result file");
+  const std::string text = io::read_input_file(path, io::input_limits::run_record);
+  io::refuse_deep_json(text, path);
   try {
-    Json record = Json::parse(in);
+    Json record = Json::parse(text);
     if (record.is_object() && record.contains("provenance") && record["provenance"].is_object()) return record;
   } catch (const Json::exception& error) {
     throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
@@ -39,12 +42,12 @@ Json read_record(const std::string& path) {
 }
 
 // The run's options, read from the record's provenance; a field of the wrong type names itself.
-ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
+app::ExperimentOptions options_from(const Json& provenance, const RerunOptions& rerun, std::vector<std::string>& hypotheses) {
   const auto field = [&](const Json& object, const char* key) -> const Json& {
     if (!object.is_object() || !object.contains(key)) throw Error(rerun.record + ": provenance lacks '" + key + "'");
     return object.at(key);
   };
-  ExperimentOptions options;
+  app::ExperimentOptions options;
   try {
     const Json& dataset = field(provenance, "dataset");
     options.model = rerun.model.empty() ? field(provenance, "model_dir").get<std::string>() : rerun.model;
@@ -99,7 +102,7 @@ void rerun(const RerunOptions& rerun_options) {
   const Json record = read_record(rerun_options.record);
   const Json& recorded = record["provenance"];
   std::vector<std::string> files;
-  const ExperimentOptions options = options_from(recorded, rerun_options, files);
+  const app::ExperimentOptions options = options_from(recorded, rerun_options, files);
   if (rerun_options.matmul.empty() && options.matmul != "auto") {  // the recorded kernel
     const std::optional<engine::MatmulKernel> recorded = engine::matmul_kernel_named(options.matmul);
     if (!recorded)
@@ -111,7 +114,7 @@ void rerun(const RerunOptions& rerun_options) {
                   "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last "
                   "digits");
   }
-  const PreparedExperiment prepared = prepare_experiment(options, files);
+  const app::PreparedExperiment prepared = app::prepare_experiment(options, files);
 
   const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
   if (!changes.empty()) {
@@ -126,23 +129,21 @@ void rerun(const RerunOptions& rerun_options) {
 
   const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
-  const Json now = compared ? experiment_json(prepared, result) : hypothesis_json(prepared, result, 0);
-  const Json differences = Json::diff(comparable(record), comparable(now));
-  if (differences.empty()) {
+  const Json now = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
+  const JsonDifferences differences = json_differences(comparable(record), comparable(now), 10);
+  if (differences.count == 0) {
     fmt::print("reproduced {}: every number is identical ({} of {} prompts of task '{}', {} seed{}, metric {})\n",
                rerun_options.record, compared ? "compare" : "run", prepared.dataset.examples.size(),
                prepared.dataset.schema.task, result.seeds, result.seeds == 1 ? "" : "s", scrub::to_string(result.metric));
     return;
   }
   std::string list;
-  for (const Json& difference : differences) {
-    const std::string path = difference.value("path", "");
-    const Json::json_pointer at(path);
-    const std::string before = record.contains(at) ? record.at(at).dump() : "(absent)";
-    const std::string after = now.contains(at) ? now.at(at).dump() : "(absent)";
-    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", path, before, after);
-  }
-  throw Error(rerun_options.record + ": the rerun differs from the record in " + std::to_string(differences.size()) +
+  for (const JsonDifference& difference : differences.listed)
+    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", difference.path, difference.recorded,
+                        difference.now);
+  if (differences.count > differences.listed.size())
+    list += fmt::format("; and {} more", differences.count - differences.listed.size());
+  throw Error(rerun_options.record + ": the rerun differs from the record in " + std::to_string(differences.count) +
                   " place(s): " + list,
               "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
 }
@@ -159,8 +160,8 @@ void add_rerun_command(CLI::App& app) {
       ->add_option("--matmul", options->matmul,
                    "the products' kernel (default: the recorded one; another may change the last digits)")
       ->type_name("KERNEL");
-  command->add_option("--threads", options->threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
-  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(CLI::NonNegativeNumber);
+  command->add_option("--threads", options->threads, "threads (does not change results)")->check(thread_count());
+  command->add_option("--max-memory", options->max_memory_gib, "as for `cscrub run` (GiB)")->check(memory_gib());
   command->add_flag("--quiet", options->quiet, "no progress bar");
   command->callback([options] { rerun(*options); });
 }

@@ -5,14 +5,14 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
-#include "experiment_cli.hpp"
+#include "experiment_options.hpp"
 
 namespace cscrub::cli {
 namespace {
 
 struct RunOptions {
   std::string hypothesis;
-  ExperimentOptions experiment;
+  app::ExperimentOptions experiment;
 };
 
 std::string verdict(double recovered) {
@@ -24,7 +24,7 @@ std::string verdict(double recovered) {
 
 void run(const RunOptions& options) {
   experiment_files(options.experiment, {options.hypothesis}).check();
-  const PreparedExperiment prepared = prepare_experiment(options.experiment, {options.hypothesis});
+  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, {options.hypothesis});
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const scrub::HypothesisScore& score = result.hypotheses.front();
   const std::string metric = scrub::to_string(result.metric);
@@ -49,7 +49,7 @@ void run(const RunOptions& options) {
   std::string per_seed;
   for (double value : score.recovered_per_seed) per_seed += fmt::format(" {:.1f}%", 100 * value);
   fmt::print("  {:<22} {}\n\n", "recovered per seed", per_seed);
-  fmt::print("{}\n{}\n{}\n\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
+  fmt::print("{}\n{}\n{}\n\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
   fmt::print(
       "What it means: replacing every activation the hypothesis calls unimportant with that of a random prompt,\n"
       "and every claimed feature with that of a prompt agreeing on it, keeps {:.1f}% of the model's {} above the\n"
@@ -57,7 +57,7 @@ void run(const RunOptions& options) {
       100 * score.recovered.value, metric, 100 * score.recovered.low, 100 * score.recovered.high,
       verdict(score.recovered.value));
   if (!options.experiment.json_out.empty()) {
-    write_json_file(options.experiment.json_out, hypothesis_json(prepared, result, 0));
+    write_json_file(options.experiment.json_out, app::hypothesis_json(prepared, result, 0));
     fmt::print("\nwrote {}\n", options.experiment.json_out);
   }
 }

@@ -17,7 +17,7 @@ void add_task_option_inputs(io::CommandFiles& files, const std::vector<std::stri
   }
 }
 
-io::CommandFiles experiment_files(const ExperimentOptions& options, const std::vector<std::string>& hypotheses) {
+io::CommandFiles experiment_files(const app::ExperimentOptions& options, const std::vector<std::string>& hypotheses) {
   io::CommandFiles files;
   for (const std::string& hypothesis : hypotheses) add_hypothesis_inputs(files, hypothesis);
   add_hypothesis_inputs(files, options.baseline);
@@ -33,6 +33,7 @@ void check_discover_files(const PromptOptions& prompts, const std::string& npy, 
   files.add_model_inputs(prompts.model);
   files.add_input(prompts.pairs);
   add_task_option_inputs(files, prompts.task_options);
+  files.add_input(prompts.pairs);
   files.add_output(npy, "--out-npy");
   files.add_output(svg, "--svg");
   files.check();

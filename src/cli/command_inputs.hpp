@@ -6,7 +6,7 @@
 
 #include "cscrub/io/command_files.hpp"
 #include "discover_cli.hpp"
-#include "experiment_cli.hpp"
+#include "experiment_options.hpp"
 
 namespace cscrub::cli {
 
@@ -15,8 +15,8 @@ void add_hypothesis_inputs(io::CommandFiles& files, const std::string& file_or_b
 // The files `--option KEY=VALUE` names (a vocabulary file, say): every value naming an existing file.
 void add_task_option_inputs(io::CommandFiles& files, const std::vector<std::string>& task_options);
 // What `run` and `compare` read (hypotheses, baseline, dataset, model, task option files) and their --json.
-io::CommandFiles experiment_files(const ExperimentOptions& options, const std::vector<std::string>& hypotheses);
-// For `patch`, `attribute` and `attention`: the model and task option files they read must not be their
+io::CommandFiles experiment_files(const app::ExperimentOptions& options, const std::vector<std::string>& hypotheses);
+// For `patch`, `attribute` and `attention`: the model, pair and task option files they read must not be their
 // --out-npy or --svg, which must be two files; throws cscrub::Error.
 void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& svg);
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cscrub/app/model_choice.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
@@ -11,8 +12,9 @@
 #include "cscrub/io/npy.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
+#include "option_checks.hpp"
 #include "svg_heatmap.hpp"
-#include "task_option.hpp"
+#include "cscrub/app/task_options.hpp"
 
 namespace cscrub::cli {
 
@@ -20,13 +22,14 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   add_model_option(command, options.model);
   add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
-  command.add_option("--n", options.n, "number of prompts")->capture_default_str();
-  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
+  command.add_option("--n", options.n, "number of prompts")->capture_default_str()->check(at_least(1));
+  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str()->check(seed_value());
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
       ->type_name("KEY=VALUE");
   if (!batches) return;
   command.add_option("--batch-size", options.batch_size, "prompts per forward pass (does not change results)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   command.add_flag("--quiet", options.quiet, "no progress bar");
 }
 
@@ -54,8 +57,8 @@ void require_finite_metric(double value, const std::string& what) {
 }
 
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
-  const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
-  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = load_tokenizer_if_present(dir)};
+  const engine::MatmulKernel kernel = app::matmul_kernel_for(matmul);
+  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = app::load_tokenizer_if_present(dir)};
   model.weights.matmul = kernel;
   return model;
 }
@@ -63,7 +66,7 @@ LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& 
 const io::Tokenizer& LoadedModel::tokenizer() const {
   if (!tokenizer_if_present)
     throw Error(dir.string() + " has no tokenizer files, and prompts need one",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
   return *tokenizer_if_present;
 }
 
@@ -75,7 +78,7 @@ discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedMod
     return pairs;
   }
   return discover::make_paired_dataset(options.task, options.n, options.seed, model.tokenizer(),
-                                       parse_task_options(options.task_options));
+                                       app::parse_task_options(options.task_options));
 }
 
 std::string describe_prompts(const PromptOptions& options, size_t count) {
@@ -88,12 +91,12 @@ void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
   command.add_option("--top", outputs.top, "how many of the strongest cells to print")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command.add_option("--limit", outputs.limit,
                      "colour scale of the SVG from -X to X (same scale across figures); default: the largest |value|, "
                      "rounded up")
       ->type_name("X")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
 }
 
 void write_grid_npy(const std::string& path, const discover::Grid& grid) {

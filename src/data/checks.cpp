@@ -25,6 +25,9 @@ void check_consistency(const Dataset& dataset, const std::string& source) {
     if (example.tokens.empty()) throw Error(where + "no tokens");
     if (example.answer < 0) throw Error(where + "no answer token");
     if (example.group.empty()) throw Error(where + "no group");
+    if (example.distractor >= 0 && example.distractor == example.answer)
+      throw Error(where + "the answer and the distractor are the same token (" + std::to_string(example.answer) + ")",
+                  "the metric compares the answer with the distractor: they must differ (in IOI, IO and S)");
     if (example.positions.size() != schema.positions.size())
       throw Error(where + std::to_string(example.positions.size()) + " positions, but task '" + schema.task +
                   "' names " + std::to_string(schema.positions.size()));

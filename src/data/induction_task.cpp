@@ -23,9 +23,7 @@ struct PoolWord {
 std::vector<PoolWord> read_pool(const std::filesystem::path& path, const io::Tokenizer& tokenizer) {
   const TaskFile file(path);
   std::vector<PoolWord> pool;
-  for (const auto& entry : file.entries("words")) {
-    for (const auto& earlier : pool)
-      if (earlier.text == entry.text) throw Error(file.where(entry) + "'" + entry.text + "' is listed twice");
+  for (const auto& entry : file.entries("words")) {  // entries() refuses a word listed twice
     pool.push_back({entry.text, single_word_token(entry.text, tokenizer, file.where(entry))});
   }
   if (pool.size() < 2) throw Error(path.string() + ": 'words' needs at least 2 words");

@@ -1,7 +1,6 @@
 #include "cscrub/data/jsonl.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
@@ -9,6 +8,7 @@
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/output_file.hpp"
@@ -142,7 +142,7 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     // A dataset line nests three levels deep; deeper text is refused before nlohmann sees it (its parse
     // with a callback, and its copies, recurse: 100,000 nested brackets overflowed the stack).
     constexpr int kMaxDepth = 16;
-    if (io::json_nesting_depth(text) > kMaxDepth)
+    if (io::line_nested_deeper_than(text, kMaxDepth))
       throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
     Json line;
     try {
@@ -174,10 +174,7 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
 }
 
 Dataset read_jsonl(const std::filesystem::path& file) {
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a dataset file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error("cannot read dataset " + file.string());
+  std::istringstream in(io::read_input_file(file, io::input_limits::dataset));
   return read_jsonl(in, file.string());
 }
 

@@ -38,7 +38,7 @@ std::string mlp_name(int layer) {
 
 GraphShape graph_shape(const engine::ModelConfig& config) {
   return {.n_layers = config.n_layer, .n_heads = config.n_head, .d_model = config.d_model,
-          .parallel_attn_mlp = false};
+          .parallel_attn_mlp = config.parallel_attn_mlp};
 }
 
 EdgeGraph::EdgeGraph(const GraphShape& shape) : shape_(shape) {

@@ -1,10 +1,10 @@
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cscrub/discover/scored_graph.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/json_unique_keys.hpp"
 
@@ -15,8 +15,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-// Graph JSON of GPT-2 XL is ~5 MB; anything far beyond a model cscrub can load is not a graph file.
-constexpr std::uintmax_t kMaxGraphJsonBytes = 512ull << 20;
 
 [[noreturn]] void fail(const std::string& origin, const std::string& message, const std::string& hint = {}) {
   throw Error(origin + ": " + message, hint);
@@ -122,6 +120,7 @@ std::string to_graph_json(const ScoredGraph& scored) {
 }
 
 ScoredGraph parse_graph_json(std::string_view text, const std::string& origin) {
+  io::refuse_deep_json(text, origin);  // a graph file nests 3 levels; its values are compared and copied
   json root;
   std::string duplicate_key;
   try {
@@ -190,16 +189,7 @@ ScoredGraph parse_graph_json(std::string_view text, const std::string& origin) {
 }
 
 ScoredGraph read_graph_json(const std::filesystem::path& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error))
-    throw Error(path.string() + (std::filesystem::exists(path, error) ? ": is not a regular file" : ": no such file"));
-  if (std::filesystem::file_size(path, error) > kMaxGraphJsonBytes)
-    throw Error(path.string() + ": larger than " + std::to_string(kMaxGraphJsonBytes >> 20) + " MiB: not a graph file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_graph_json(text.str(), path.string());
+  return parse_graph_json(io::read_input_file(path, io::input_limits::graph_json), path.string());
 }
 
 void check_graph_matches(const ScoredGraph& scored, const GraphShape& shape, const std::string& origin) {

@@ -1,9 +1,10 @@
 #include "cscrub/discover/pair_file.hpp"
 
-#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/json_unique_keys.hpp"
@@ -172,10 +173,8 @@ PairedDataset read_pairs(std::istream& in, const std::string& source_name, const
 
 PairedDataset read_pair_file(const std::filesystem::path& file, const engine::ModelConfig& config,
                              const io::Tokenizer* tokenizer) {
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a pair file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error("cannot read pair file " + file.string());
+  std::istringstream in;
+  in.str(io::read_input_file(file, io::input_limits::pair_file));
   return read_pairs(in, file.string(), config, tokenizer);
 }
 

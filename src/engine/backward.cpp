@@ -118,14 +118,14 @@ void final_layer_norm_backward(const Weights& weights, const TapeStorage& tape, 
   const ModelConfig& config = weights.config;
   const std::vector<int> rows = requested_rows(shape, request);
   const auto count = static_cast<Eigen::Index>(rows.size());
-  // d normalized = d logits · W_U, W_U = wte's rows of the requested columns (all of wte: [vocab, d_model]).
+  // d normalized = d logits · W_U, W_U = the unembedding's rows of the requested columns (all: [vocab, d_model]).
   RowMatrix d_normalized(count, config.d_model);
   if (request.token_ids.empty()) {
-    ops::linear(weights.matmul, logit_gradient, weights.token_embedding, nullptr, d_normalized, &w.packing);
+    ops::linear(weights.matmul, logit_gradient, weights.unembedding_rows(), nullptr, d_normalized, &w.packing);
   } else {
     RowMatrix unembedding(static_cast<Eigen::Index>(request.token_ids.size()), config.d_model);
     for (size_t j = 0; j < request.token_ids.size(); ++j)
-      unembedding.row(static_cast<Eigen::Index>(j)) = weights.token_embedding.row(request.token_ids[j]);
+      unembedding.row(static_cast<Eigen::Index>(j)) = weights.unembedding_rows().row(request.token_ids[j]);
     ops::linear(weights.matmul, logit_gradient, unembedding, nullptr, d_normalized, &w.packing);
   }
   RowMatrix selected(count, config.d_model);
@@ -148,10 +148,13 @@ void layer_norm_input_gradient(const RowMatrix& residual, float epsilon, const R
   ops::layer_norm_backward(w.normalized, w.scale, weight, d_out, d_in);
 }
 
-// d_qkv from d_z, head by head over every sequence (the pattern recomputed from the tape's q and k).
-void attention_backward(const ModelConfig& config, int batch, int positions, const RowMatrix& qkv,
+// d_qkv from d_z, head by head over every sequence (the pattern recomputed from the tape's q and k, rotated in
+// rotary models), under the layer's attention rule (score scale, key window). In rotary models d_qkv's q and k
+// parts are then the gradients of the rotated q and k.
+void attention_backward(const ModelConfig& config, int layer, int batch, int positions, const RowMatrix& qkv,
                         const RowMatrix& d_z, RowMatrix& d_qkv) {
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const ops::AttentionRule rule = ops::attention_rule(config, layer);
   const int pairs = batch * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model), z_stride(d_model);
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, positions, d_head))
@@ -167,7 +170,7 @@ void attention_backward(const ModelConfig& config, int batch, int positions, con
       ops::causal_attention_backward(
           StridedMap(q, positions, d_head, qkv_stride), StridedMap(q + d_model, positions, d_head, qkv_stride),
           StridedMap(q + 2 * d_model, positions, d_head, qkv_stride),
-          StridedMap(d_z.data() + z_offset, positions, d_head, z_stride),
+          StridedMap(d_z.data() + z_offset, positions, d_head, z_stride), rule,
           MutableStridedMap(d_q, positions, d_head, qkv_stride),
           MutableStridedMap(d_q + d_model, positions, d_head, qkv_stride),
           MutableStridedMap(d_q + 2 * d_model, positions, d_head, qkv_stride), workspace);
@@ -176,8 +179,9 @@ void attention_backward(const ModelConfig& config, int batch, int positions, con
 }
 
 // The residual stream's gradient entering the block: d_mid plus what the heads' queries, keys and values send
-// back through ln_1. Per head and port when wanted (the discovery graph's destinations): each head's slice of
-// d_qkv through its columns of c_attn and ln_1, into w.inputs' blocks; otherwise all at once.
+// back through ln_1 (plus, in a parallel block, what the MLP sends back through ln_2: w.inputs' MLP block). Per
+// head and port when wanted (the discovery graph's destinations): each head's slice of d_qkv through its columns
+// of c_attn and ln_1, into w.inputs' blocks; otherwise all at once.
 void attention_inputs_backward(const Weights& weights, int layer, const RowMatrix& residual_in,
                                const GradientSink& sink, DestinationGradients* destinations, BackwardWorkspace& w) {
   const ModelConfig& config = weights.config;
@@ -188,6 +192,7 @@ void attention_inputs_backward(const Weights& weights, int layer, const RowMatri
     ops::linear_transposed(weights.matmul, w.d_qkv, lw.qkv_weight, w.d_normalized, &w.packing);
     layer_norm_input_gradient(residual_in, config.layer_norm_epsilon, lw.ln1_weight, w.d_normalized, w.d_residual, w);
     ops::add_in_place(w.d_residual, w.d_mid);
+    if (config.parallel_attn_mlp) ops::add_in_place(w.d_residual, w.inputs);
     return;
   }
   ops::layer_norm_scale(residual_in, config.layer_norm_epsilon, w.scale);
@@ -209,19 +214,22 @@ void attention_inputs_backward(const Weights& weights, int layer, const RowMatri
   sink.offer_head_inputs(Site::q_input, layer, 0, w.inputs, rows);
   sink.offer_head_inputs(Site::k_input, layer, 1, w.inputs, rows);
   sink.offer_head_inputs(Site::v_input, layer, 2, w.inputs, rows);
-  // d_residual = d_mid + the 3 * heads input gradients, added in block order.
-#pragma omp parallel for schedule(static) if (ops::worth_parallel_elements(rows, blocks * residual_in.cols()))
+  // d_residual = d_mid + the 3 * heads input gradients (and the MLP's in a parallel block), in block order.
+  const int summed = blocks + (config.parallel_attn_mlp ? 1 : 0);
+#pragma omp parallel for schedule(static) if (ops::worth_parallel_elements(rows, summed * residual_in.cols()))
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto sum = w.d_residual.row(r);
     sum = w.d_mid.row(r);
-    for (int block = 0; block < blocks; ++block) sum += w.inputs.row(block * rows + r);
+    for (int block = 0; block < summed; ++block) sum += w.inputs.row(block * rows + r);
   }
 }
 
 // One block's backward: w.d_residual holds the gradient of the residual stream leaving the block (resid_post) on
-// entry, and the gradient of the residual stream entering it (resid_pre) on return. run_block's steps in reverse.
-void block_backward(const Weights& weights, int layer, const TapeStorage& tape, const GradientSink& sink,
-                    DestinationGradients* destinations, BackwardWorkspace& w) {
+// entry, and the gradient of the residual stream entering it (resid_pre) on return. run_block's steps in reverse,
+// with each of its variations mirrored: the MLP's input (resid_mid, or resid_pre in a parallel block), the
+// activation's derivative, the layer's attention rule, the rotary embedding (its transpose on the q/k gradients).
+void block_backward(const Weights& weights, int layer, const TapeStorage& tape, const ops::RotaryTable& rotary,
+                    const GradientSink& sink, DestinationGradients* destinations, BackwardWorkspace& w) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[static_cast<size_t>(layer)];
   const auto stage = static_cast<size_t>(2 * layer);
@@ -231,17 +239,21 @@ void block_backward(const Weights& weights, int layer, const TapeStorage& tape, 
   sink.offer(Site::resid_post, layer, w.d_residual);
   sink.offer(Site::mlp_out, layer, w.d_residual);
 
-  // MLP: out = GELU(ln_2(mid) · W_fc + b_fc) · W_proj + b_proj.
+  // MLP: out = act(ln_2(in) · W_fc + b_fc) · W_proj + b_proj, in = resid_mid (or resid_pre in a parallel block).
+  const RowMatrix& mlp_reads = config.parallel_attn_mlp ? residual_in : residual_mid;
   ops::linear_transposed(weights.matmul, w.d_residual, lw.proj_weight, w.d_hidden, &w.packing);
   sink.offer(Site::mlp_post, layer, w.d_hidden);
-  ops::gelu_tanh_backward(tape.mlp_pre[static_cast<size_t>(layer)], w.d_hidden, w.d_hidden);
+  ops::activate_backward(config.activation, tape.mlp_pre[static_cast<size_t>(layer)], w.d_hidden, w.d_hidden);
   sink.offer(Site::mlp_pre, layer, w.d_hidden);
   ops::linear_transposed(weights.matmul, w.d_hidden, lw.fc_weight, w.d_normalized, &w.packing);
   // The MLP's input gradient: the last destination block of the layer, or the only one.
   auto mlp_input = w.inputs.middleRows(w.per_head_inputs ? static_cast<Eigen::Index>(3 * config.n_head) * rows : 0, rows);
-  layer_norm_input_gradient(residual_mid, config.layer_norm_epsilon, lw.ln2_weight, w.d_normalized, mlp_input, w);
+  layer_norm_input_gradient(mlp_reads, config.layer_norm_epsilon, lw.ln2_weight, w.d_normalized, mlp_input, w);
   if (sink.wants(Site::mlp_in, layer)) sink.offer(Site::mlp_in, layer, RowMatrix(mlp_input));
-  ops::add(w.d_residual, mlp_input, w.d_mid);
+  // resid_mid feeds resid_post, and the MLP too in a sequential block; a parallel block's MLP input gradient
+  // joins resid_pre's below.
+  if (config.parallel_attn_mlp) w.d_mid = w.d_residual;
+  else ops::add(w.d_residual, mlp_input, w.d_mid);
   sink.offer(Site::resid_mid, layer, w.d_mid);
   sink.offer(Site::attn_out, layer, w.d_mid);
   sink.offer_per_head(Site::attn_result, layer, w.d_mid);
@@ -250,7 +262,15 @@ void block_backward(const Weights& weights, int layer, const TapeStorage& tape, 
   ops::linear_transposed(weights.matmul, w.d_mid, lw.out_weight, w.d_z, &w.packing);
   sink.offer(Site::attn_z, layer, w.d_z);
   const int positions = static_cast<int>(rows / tape.batch);
-  attention_backward(config, tape.batch, positions, tape.qkv[static_cast<size_t>(layer)], w.d_z, w.d_qkv);
+  attention_backward(config, layer, tape.batch, positions, tape.qkv[static_cast<size_t>(layer)], w.d_z, w.d_qkv);
+  if (config.rotary_dims > 0) {
+    const int d_model = config.d_model;
+    sink.offer(Site::attn_rot_q, layer, w.d_qkv, 0, d_model);
+    sink.offer(Site::attn_rot_k, layer, w.d_qkv, d_model, d_model);
+    // q = R q_before: d q_before = Rᵀ d q.
+    ops::rotate_rows_back(w.d_qkv.leftCols(d_model), config.n_head, config.d_head(), rotary, positions);
+    ops::rotate_rows_back(w.d_qkv.middleCols(d_model, d_model), config.n_head, config.d_head(), rotary, positions);
+  }
   sink.offer(Site::attn_q, layer, w.d_qkv, 0, config.d_model);
   sink.offer(Site::attn_k, layer, w.d_qkv, config.d_model, config.d_model);
   sink.offer(Site::attn_v, layer, w.d_qkv, 2 * config.d_model, config.d_model);
@@ -271,6 +291,8 @@ bool has_gradient(Site site) {
     case Site::attn_q:
     case Site::attn_k:
     case Site::attn_v:
+    case Site::attn_rot_q:
+    case Site::attn_rot_k:
     case Site::attn_z:
     case Site::attn_result:
     case Site::attn_out:
@@ -311,10 +333,12 @@ void backward(const Weights& weights, const BackwardTape& tape, const LogitReque
 
   final_layer_norm_backward(weights, *storage, shape, request, logit_gradient, w);
   if (destinations != nullptr) destinations->final_residual(w.d_residual);
-  for (int layer = config.n_layer - 1; layer >= 0; --layer) block_backward(weights, layer, *storage, sink, destinations, w);
+  const ops::RotaryTable rotary(storage->positions, config.rotary_dims, config.rotary_base);
+  for (int layer = config.n_layer - 1; layer >= 0; --layer)
+    block_backward(weights, layer, *storage, rotary, sink, destinations, w);
   // The embeddings are added into the first residual stream.
   sink.offer(Site::embed, -1, w.d_residual);
-  sink.offer(Site::pos_embed, -1, w.d_residual);
+  if (config.learned_positions) sink.offer(Site::pos_embed, -1, w.d_residual);
 }
 
 uint64_t backward_tape_bytes(const ModelConfig& config, int rows) {

@@ -40,9 +40,15 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
   const RowMatrix normalized_v = &resid_for_v == &resid_for_q   ? normalized_q
                                  : &resid_for_v == &resid_for_k ? normalized_k
                                                                 : ln1(lw, config, resid_for_v);
-  const RowMatrix q = head_projection(weights, layer, normalized_q, head * d_head);
-  const RowMatrix k = head_projection(weights, layer, normalized_k, d_model + head * d_head);
+  RowMatrix q = head_projection(weights, layer, normalized_q, head * d_head);
+  RowMatrix k = head_projection(weights, layer, normalized_k, d_model + head * d_head);
   const RowMatrix v = head_projection(weights, layer, normalized_v, 2 * d_model + head * d_head);
+  if (config.rotary_dims > 0) {
+    const ops::RotaryTable rotary(positions, config.rotary_dims, config.rotary_base);
+    ops::rotate_rows(q, 1, d_head, rotary, positions);
+    ops::rotate_rows(k, 1, d_head, rotary, positions);
+  }
+  const ops::AttentionRule rule{config.attention_scale(layer), config.attention_window(layer)};
 
   RowMatrix z = RowMatrix::Zero(q.rows(), d_head);
   const Eigen::OuterStride<> stride(d_head);
@@ -57,7 +63,7 @@ RowMatrix head_output(const Weights& weights, int layer, int head, int batch, in
       ops::StridedMap k_b(k.data() + offset, positions, d_head, stride);
       ops::StridedMap v_b(v.data() + offset, positions, d_head, stride);
       ops::MutableStridedMap z_b(z.data() + offset, positions, d_head, stride);
-      ops::causal_attention(q_b, k_b, v_b, scores, z_b, workspace);
+      ops::causal_attention(q_b, k_b, v_b, rule, scores, z_b, workspace);
     }
   }
   RowMatrix out(z.rows(), d_model);
@@ -80,7 +86,7 @@ RowMatrix mlp_output(const Weights& weights, int layer, const RowMatrix& resid) 
   ops::layer_norm(resid, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, normalized);
   RowMatrix hidden(normalized.rows(), config.d_mlp);
   ops::linear(weights.matmul, normalized, lw.fc_weight, &lw.fc_bias, hidden);
-  ops::gelu_tanh(hidden);
+  ops::activate(config.activation, hidden);
   RowMatrix out(normalized.rows(), config.d_model);
   ops::linear(weights.matmul, hidden, lw.proj_weight, &lw.proj_bias, out);
   return out;

@@ -1,4 +1,7 @@
-// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos.
+// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos. Every family runs
+// this one pass; where they differ it reads a field of ModelConfig (see config.hpp): the attention rule per
+// layer (score scale, key window), rotary q/k, parallel attention and MLP, the activation, learned positions,
+// the unembedding.
 #include "cscrub/engine/forward.hpp"
 
 #include <omp.h>
@@ -100,6 +103,7 @@ void offer_qkv_part(Site site, int layer, int offset, RowMatrix& qkv, const Hook
 void attention(const ModelConfig& config, int batch, int positions, int layer, const HookSink& hooks,
                const RowMatrix& qkv, RowMatrix& z) {
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const ops::AttentionRule rule = ops::attention_rule(config, layer);
   const int pairs = batch * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model), z_stride(d_model);
   auto views = [&](int pair) {
@@ -121,7 +125,7 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
       for (int pair = 0; pair < pairs; ++pair) {
         auto [q, k, v, z_out] = views(pair);
-        ops::causal_attention(q, k, v, scores, z_out, workspace);
+        ops::causal_attention(q, k, v, rule, scores, z_out, workspace);
       }
     }
     return;
@@ -135,12 +139,12 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
     for (int pair = 0; pair < pairs; ++pair) {
       auto [q, k, v, z_out] = views(pair);
-      ops::attention_scores(q, k, pair_block(pair), workspace);
+      ops::attention_scores(q, k, rule, pair_block(pair), workspace);
     }
   }
   hooks.offer(Site::attn_scores, layer, all_scores.data());
 #pragma omp parallel for schedule(static) if (parallel)
-  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(pair_block(pair));
+  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(rule, pair_block(pair));
   hooks.offer(Site::attn_pattern, layer, all_scores.data());
 #pragma omp parallel if (parallel)
   {
@@ -214,8 +218,37 @@ void head_inputs(const LayerWeights& lw, const ModelConfig& config, MatmulKernel
   }
 }
 
-void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks,
-               ForwardWorkspace& w, const BlockBuffers& io) {
+// The MLP of `layer` reading `input` (ln_2, c_fc, activation, c_proj) into io.mlp_pre, io.mlp_post and w.mlp_out.
+// `input` is resid_mid, or resid_pre in a parallel block.
+void run_mlp(const Weights& weights, int layer, const HookSink& hooks, const RowMatrix& input, ForwardWorkspace& w,
+             const BlockBuffers& io) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
+  // hook_mlp_in: the MLP's own copy of the residual stream; a change reaches the MLP, not the residual stream.
+  const bool copy_mlp_input = hooks.wants(Site::mlp_in, layer);
+  if (copy_mlp_input) {
+    w.mlp_out = input;  // free until the MLP's output
+    hooks.visit(Site::mlp_in, layer, w.mlp_out.data());
+  }
+  layer_norm_with_hooks(copy_mlp_input ? w.mlp_out : input, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias,
+                        Site::ln2_scale, Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
+  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, *io.mlp_pre, &w.packing);
+  hooks.offer(Site::mlp_pre, layer, io.mlp_pre->data());
+  ops::activate(config.activation, *io.mlp_pre, *io.mlp_post);
+  hooks.offer(Site::mlp_post, layer, io.mlp_post->data());
+  ops::linear(weights.matmul, *io.mlp_post, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
+  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+}
+
+// Rotates the queries and keys in qkv (rotary models), each row at its position in its sequence.
+void rotate_queries_and_keys(const ModelConfig& config, const ops::RotaryTable& rotary, int positions, RowMatrix& qkv) {
+  const int d_model = config.d_model;
+  ops::rotate_rows(qkv.leftCols(d_model), config.n_head, config.d_head(), rotary, positions);
+  ops::rotate_rows(qkv.middleCols(d_model, d_model), config.n_head, config.d_head(), rotary, positions);
+}
+
+void run_block(const Weights& weights, int layer, int batch, int positions, const ops::RotaryTable& rotary,
+               const HookSink& hooks, ForwardWorkspace& w, const BlockBuffers& io) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model;
@@ -231,27 +264,23 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
     offer_qkv_part(Site::attn_k, layer, d_model, qkv, hooks);
     offer_qkv_part(Site::attn_v, layer, 2 * d_model, qkv, hooks);
   }
+  // Rotated after the head inputs' own q/k/v columns (hook_q_input ... change q, k, v before the rotation).
+  if (config.rotary_dims > 0) {
+    rotate_queries_and_keys(config, rotary, positions, qkv);
+    if (hooks.active()) {
+      offer_qkv_part(Site::attn_rot_q, layer, 0, qkv, hooks);
+      offer_qkv_part(Site::attn_rot_k, layer, d_model, qkv, hooks);
+    }
+  }
   attention(config, batch, positions, layer, hooks, qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
   attention_output(lw, config, weights.matmul, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
+  // A parallel block's MLP reads the block's input; a sequential one's the stream after attention.
+  if (config.parallel_attn_mlp) run_mlp(weights, layer, hooks, *io.residual_in, w, io);
   ops::add(*io.residual_in, w.attn_out, *io.residual_mid);
   hooks.offer(Site::resid_mid, layer, io.residual_mid->data());
-
-  // hook_mlp_in: the MLP's own copy of the residual stream; a change reaches the MLP, not the residual stream.
-  const bool copy_mlp_input = hooks.wants(Site::mlp_in, layer);
-  if (copy_mlp_input) {
-    w.mlp_out = *io.residual_mid;  // free until the MLP's output
-    hooks.visit(Site::mlp_in, layer, w.mlp_out.data());
-  }
-  layer_norm_with_hooks(copy_mlp_input ? w.mlp_out : *io.residual_mid, config.layer_norm_epsilon, lw.ln2_weight,
-                        lw.ln2_bias, Site::ln2_scale, Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, *io.mlp_pre, &w.packing);
-  hooks.offer(Site::mlp_pre, layer, io.mlp_pre->data());
-  ops::gelu_tanh(*io.mlp_pre, *io.mlp_post);
-  hooks.offer(Site::mlp_post, layer, io.mlp_post->data());
-  ops::linear(weights.matmul, *io.mlp_post, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
-  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+  if (!config.parallel_attn_mlp) run_mlp(weights, layer, hooks, *io.residual_mid, w, io);
   ops::add(*io.residual_mid, w.mlp_out, *io.residual_out);
   hooks.offer(Site::resid_post, layer, io.residual_out->data());
 }
@@ -263,14 +292,16 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
 // matches the batched attention), so the logits are the same. Leaves the kept rows' residual stream in the
 // top rows of w.residual.
 void run_last_block_for_rows(const Weights& weights, int positions, std::span<const int> kept,
-                             ForwardWorkspace& w) {
+                             const ops::RotaryTable& rotary, ForwardWorkspace& w) {
   const ModelConfig& config = weights.config;
-  const LayerWeights& lw = weights.layers[config.n_layer - 1];
+  const int layer = config.n_layer - 1;
+  const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model, heads = config.n_head, d_head = config.d_head();
   ops::layer_norm(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
   const RowVector key_value_bias = lw.qkv_bias.tail(2 * d_model);
   ops::linear(weights.matmul, w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias,
               w.qkv.rightCols(2 * d_model), &w.packing);
+  if (config.rotary_dims > 0) ops::rotate_rows(w.qkv.middleCols(d_model, d_model), heads, d_head, rotary, positions);
   const auto rows = static_cast<Eigen::Index>(kept.size());
   for (Eigen::Index i = 0; i < rows; ++i) {  // kept[i] >= i: moving rows up in order overwrites only moved ones
     w.normalized.row(i) = w.normalized.row(kept[static_cast<size_t>(i)]);
@@ -280,7 +311,11 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
   const RowVector query_bias = lw.qkv_bias.head(d_model);
   ops::linear(weights.matmul, w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries,
               &w.packing);
+  if (config.rotary_dims > 0)
+    for (Eigen::Index i = 0; i < rows; ++i)
+      ops::rotate_row(queries.row(i).data(), heads, d_head, rotary, kept[static_cast<size_t>(i)] % positions);
 
+  const ops::AttentionRule rule = ops::attention_rule(config, layer);
   const int pairs = static_cast<int>(rows) * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model);
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, positions, d_head))
@@ -292,39 +327,48 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
       const int sequence = row / positions, position = row % positions;
       const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
       ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
-                      ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, workspace,
+                      ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, rule, workspace,
                       w.z.row(i).data() + h * d_head);
     }
   }
 
   auto residual = w.residual.topRows(rows);
   ops::linear(weights.matmul, w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
+  auto mlp = [&] {
+    ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
+    ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
+                &w.packing);
+    ops::activate(config.activation, w.mlp_hidden.topRows(rows));
+    ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
+                &w.packing);
+  };
+  if (config.parallel_attn_mlp) mlp();  // reads the block's input, as run_block's
   ops::add_in_place(residual, w.attn_out.topRows(rows));
-  ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
-  ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
-              &w.packing);
-  ops::gelu_tanh(w.mlp_hidden.topRows(rows));
-  ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
-              &w.packing);
+  if (!config.parallel_attn_mlp) mlp();
   ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
 void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hooks, RowMatrix& residual) {
   const int rows = tokens.batch * tokens.positions;
   const int d_model = weights.config.d_model;
-  const bool expose = hooks.wants(Site::embed) || hooks.wants(Site::pos_embed);
+  const bool positions = weights.config.learned_positions;
+  const bool expose = hooks.wants(Site::embed) || (positions && hooks.wants(Site::pos_embed));
   if (!expose) {
-    for (int r = 0; r < rows; ++r)
-      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]) +
-                        weights.position_embedding.row(r % tokens.positions);
+    for (int r = 0; r < rows; ++r) {
+      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]);
+      if (positions) residual.row(r) += weights.position_embedding.row(r % tokens.positions);
+    }
     return;
   }
-  RowMatrix token_part(rows, d_model), position_part(rows, d_model);
-  for (int r = 0; r < rows; ++r) {
-    token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
-    position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
-  }
+  RowMatrix token_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
   hooks.offer(Site::embed, -1, token_part.data());
+  if (!positions) {
+    residual.topRows(rows) = token_part;
+    return;
+  }
+  RowMatrix position_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
   hooks.offer(Site::pos_embed, -1, position_part.data());
   residual.topRows(rows) = token_part + position_part;
 }
@@ -386,18 +430,19 @@ void run_forward(const Weights& weights, const TokenBatch& tokens, const LogitRe
   RowMatrix& first_residual = tape != nullptr ? tape->residuals.front() : w.residual;
   RowMatrix& final_residual = tape != nullptr ? tape->residuals.back() : w.residual;
 
+  const ops::RotaryTable rotary(tokens.positions, config.rotary_dims, config.rotary_base);
   embed(weights, tokens, hooks, first_residual);
   const bool prune_last_block =
       tape == nullptr && !hooks.active() && rows.size() < static_cast<size_t>(w.residual.rows());
   const int full_layers = config.n_layer - (prune_last_block ? 1 : 0);
   for (int layer = 0; layer < full_layers; ++layer)
-    run_block(weights, layer, tokens.batch, tokens.positions, hooks, w, block_buffers(layer));
+    run_block(weights, layer, tokens.batch, tokens.positions, rotary, hooks, w, block_buffers(layer));
   if (tape != nullptr) {
     tape->batch = tokens.batch;
     tape->positions = tokens.positions;
   }
   if (prune_last_block) {
-    run_last_block_for_rows(weights, tokens.positions, rows, w);
+    run_last_block_for_rows(weights, tokens.positions, rows, rotary, w);
     RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
     unembed_rows(weights, selected, request.token_ids, logits, &w.packing);

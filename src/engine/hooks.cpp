@@ -22,6 +22,8 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::attn_q, "attn.hook_q", true, Layout::pos_head_dhead, "queries"},
     {Site::attn_k, "attn.hook_k", true, Layout::pos_head_dhead, "keys"},
     {Site::attn_v, "attn.hook_v", true, Layout::pos_head_dhead, "values"},
+    {Site::attn_rot_q, "attn.hook_rot_q", true, Layout::pos_head_dhead, "queries after the rotary embedding"},
+    {Site::attn_rot_k, "attn.hook_rot_k", true, Layout::pos_head_dhead, "keys after the rotary embedding"},
     {Site::attn_scores, "attn.hook_attn_scores", true, Layout::head_pos_pos, "scaled attention scores (masked: -inf)"},
     {Site::attn_pattern, "attn.hook_pattern", true, Layout::head_pos_pos, "attention probabilities"},
     {Site::attn_z, "attn.hook_z", true, Layout::pos_head_dhead, "attention-weighted values, per head"},
@@ -50,6 +52,7 @@ std::vector<std::string> example_names(const ModelConfig& config) {
   std::vector<std::string> names;
   int last_layer = config.n_layer > 0 ? config.n_layer - 1 : 0;
   for (const auto& info : kSites) {
+    if (!has_site(config, info.site)) continue;
     if (info.per_layer) {
       names.push_back("blocks.0." + std::string(info.name));
       names.push_back("blocks." + std::to_string(last_layer) + "." + std::string(info.name));
@@ -64,6 +67,15 @@ std::vector<std::string> example_names(const ModelConfig& config) {
 
 std::span<const SiteInfo> sites() { return kSites; }
 
+bool has_site(const ModelConfig& config, Site site) {
+  switch (site) {
+    case Site::pos_embed: return config.learned_positions;
+    case Site::attn_rot_q:
+    case Site::attn_rot_k: return config.rotary_dims > 0;
+    default: return true;
+  }
+}
+
 const SiteInfo& site_info(Site site) { return kSites[static_cast<size_t>(site)]; }
 
 std::string hook_name(HookPoint hook) {
@@ -77,8 +89,12 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
     throw Error("unknown hook point '" + std::string(name) + "': " + problem +
                 did_you_mean(name, example_names(config)));
   };
+  auto absent = [&](Site site) {
+    return fail(site == Site::pos_embed ? "this model has no position embedding (its positions are rotary)"
+                                        : "this model has no rotary embedding");
+  };
   for (const auto& info : kSites) {
-    if (!info.per_layer && name == info.name) return {info.site, -1};
+    if (!info.per_layer && name == info.name) return has_site(config, info.site) ? HookPoint{info.site, -1} : absent(info.site);
   }
   constexpr std::string_view prefix = "blocks.";
   if (!name.starts_with(prefix)) return fail("expected 'blocks.L.<site>' or a global hook");
@@ -93,7 +109,7 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
                 std::to_string(config.n_layer - 1) + ")");
   std::string_view site = rest.substr(dot + 1);
   for (const auto& info : kSites) {
-    if (info.per_layer && site == info.name) return {info.site, layer};
+    if (info.per_layer && site == info.name) return has_site(config, info.site) ? HookPoint{info.site, layer} : absent(info.site);
   }
   return fail("no such site in a block");
 }

@@ -9,6 +9,7 @@ namespace cscrub::engine {
 ActivationCache ActivationCache::record_all(const ModelConfig& config) {
   std::set<HookPoint> hooks;
   for (const SiteInfo& info : sites()) {
+    if (!has_site(config, info.site)) continue;
     if (!info.per_layer) {
       hooks.insert({info.site, -1});
       continue;

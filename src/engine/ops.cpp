@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <unsupported/Eigen/SpecialFunctions>
 
 #include "gemm.hpp"
 #include "ordered_sum.hpp"
@@ -164,6 +165,117 @@ void layer_norm_backward(const ConstRef& normalized, std::span<const float> scal
 
 bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns) {
   return static_cast<double>(rows) * static_cast<double>(columns) >= kParallelElementWork;
+}
+
+namespace {
+
+// out = f(in) (and a second input) over whole fixed-size chunks, the tail zero-padded: every element goes through
+// the same vector code (Eigen's scalar path for a row's unaligned ends rounds erf's and exp's multiply-adds
+// differently), so an element's value does not depend on where its row lies. `out` may be `in`.
+using Chunk = Eigen::Array<float, 16, 1>;
+template <typename F>
+void chunked(const ConstRef& in, const ConstRef* second, MutableRef out, F&& f) {
+  assert(in.rows() == out.rows() && in.cols() == out.cols());
+  const int rows = static_cast<int>(in.rows()), width = static_cast<int>(in.cols());
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * width))
+  for (int r = 0; r < rows; ++r) {
+    const float* x_row = in.row(r).data();
+    const float* y_row = second != nullptr ? second->row(r).data() : nullptr;
+    float* out_row = out.row(r).data();
+    for (int j0 = 0; j0 < width; j0 += Chunk::SizeAtCompileTime) {
+      const int count = std::min<int>(Chunk::SizeAtCompileTime, width - j0);
+      Chunk x = Chunk::Zero(), y = Chunk::Zero();
+      std::copy(x_row + j0, x_row + j0 + count, x.data());
+      if (y_row != nullptr) std::copy(y_row + j0, y_row + j0 + count, y.data());
+      const Chunk result = f(x, y);
+      std::copy(result.data(), result.data() + count, out_row + j0);
+    }
+  }
+}
+
+constexpr float kInverseSqrt2 = 0.7071067811865476f;
+constexpr float kInverseSqrt2Pi = 0.3989422804014327f;
+
+}  // namespace
+
+void gelu_erf(MutableRef values) { gelu_erf(values, values); }
+
+void gelu_erf(const ConstRef& in, MutableRef out) {
+  chunked(in, nullptr, out, [](const Chunk& x, const Chunk&) -> Chunk { return 0.5f * x * (1.0f + (x * kInverseSqrt2).erf()); });
+}
+
+void gelu_erf_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in) {
+  // GELU(x) = x Φ(x): GELU'(x) = Φ(x) + x φ(x), Φ(x) = (1 + erf(x / sqrt 2)) / 2, φ(x) = exp(-x²/2) / sqrt(2π).
+  chunked(pre, &d_out, d_in, [](const Chunk& x, const Chunk& g) -> Chunk {
+    return g * (0.5f * (1.0f + (x * kInverseSqrt2).erf()) + x * kInverseSqrt2Pi * (-0.5f * x.square()).exp());
+  });
+}
+
+void activate(ActivationFunction activation, MutableRef values) { activate(activation, values, values); }
+
+void activate(ActivationFunction activation, const ConstRef& in, MutableRef out) {
+  switch (activation) {
+    case ActivationFunction::gelu_tanh: return gelu_tanh(in, out);
+    case ActivationFunction::gelu_erf: return gelu_erf(in, out);
+  }
+}
+
+void activate_backward(ActivationFunction activation, const ConstRef& pre, const ConstRef& d_out, MutableRef d_in) {
+  switch (activation) {
+    case ActivationFunction::gelu_tanh: return gelu_tanh_backward(pre, d_out, d_in);
+    case ActivationFunction::gelu_erf: return gelu_erf_backward(pre, d_out, d_in);
+  }
+}
+
+RotaryTable::RotaryTable(int positions, int dims, double base) : half(dims / 2), cos(positions, dims / 2), sin(positions, dims / 2) {
+  for (int i = 0; i < half; ++i) {
+    const double inverse_frequency = std::pow(base, -2.0 * i / dims);
+    for (int p = 0; p < positions; ++p) {
+      const double angle = p * inverse_frequency;
+      cos(p, i) = static_cast<float>(std::cos(angle));
+      sin(p, i) = static_cast<float>(std::sin(angle));
+    }
+  }
+}
+
+void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table, int position) {
+  const int half = table.half;
+  const float* cos = table.cos.row(position).data();
+  const float* sin = table.sin.row(position).data();
+  for (int h = 0; h < heads; ++h) {
+    float* x = row + static_cast<ptrdiff_t>(h) * head_stride;
+    for (int i = 0; i < half; ++i) {
+      const float first = x[i], second = x[i + half];
+      x[i] = first * cos[i] - second * sin[i];  // Hugging Face's q * cos + rotate_half(q) * sin, rounded alike
+      x[i + half] = second * cos[i] + first * sin[i];
+    }
+  }
+}
+
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence) {
+  const int count = static_cast<int>(rows.rows());
+  if (table.half == 0) return;
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(count, 2 * heads * table.half))
+  for (int r = 0; r < count; ++r) rotate_row(rows.row(r).data(), heads, head_stride, table, r % positions_per_sequence);
+}
+
+void rotate_rows_back(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence) {
+  const int count = static_cast<int>(rows.rows()), half = table.half;
+  if (half == 0) return;
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(count, 2 * heads * half))
+  for (int r = 0; r < count; ++r) {
+    const int position = r % positions_per_sequence;
+    const float* cos = table.cos.row(position).data();
+    const float* sin = table.sin.row(position).data();
+    for (int h = 0; h < heads; ++h) {
+      float* g = rows.row(r).data() + static_cast<ptrdiff_t>(h) * head_stride;
+      for (int i = 0; i < half; ++i) {
+        const float first = g[i], second = g[i + half];
+        g[i] = first * cos[i] + second * sin[i];
+        g[i + half] = second * cos[i] - first * sin[i];
+      }
+    }
+  }
 }
 
 bool worth_parallel_attention(int sequences, int positions, int d_head) {

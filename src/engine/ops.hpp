@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "cscrub/engine/config.hpp"
 #include "cscrub/engine/tensor.hpp"
 #include "gemm.hpp"
 
@@ -42,12 +43,51 @@ void add(const ConstRef& a, const ConstRef& b, MutableRef sum);
 // the same arithmetic.
 void gelu_tanh(MutableRef values);
 void gelu_tanh(const ConstRef& in, MutableRef out);
+// GELU, exact: 0.5 x (1 + erf(x / sqrt(2))) ("gelu"), element-wise in place; or from `in` into `out` (which may
+// be `in`).
+void gelu_erf(MutableRef values);
+void gelu_erf(const ConstRef& in, MutableRef out);
+// The model's activation function (one of the two above), in place or from `in` into `out`.
+void activate(ActivationFunction activation, MutableRef values);
+void activate(ActivationFunction activation, const ConstRef& in, MutableRef out);
+
+// Rotary position embedding (GPT-NeoX): cos and sin of position p times inverse frequency i, [positions, dims/2]
+// each, for the first `dims` dimensions of a head, frequencies base^(-2i/dims). Computed in double, rounded once.
+struct RotaryTable {
+  RotaryTable(int positions, int dims, double base);
+  int half = 0;  // dims / 2
+  RowMatrix cos, sin;
+};
+// Rotates, in place, `heads` heads of one row (head h starting at row + h * head_stride) for `position`: for
+// i < half, (x_i, x_{i+half}) becomes (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin); the dimensions from
+// 2 * half on pass through.
+void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table, int position);
+// The same for every row of `rows`, row r being at position r % positions_per_sequence.
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence);
+// The transpose (inverse) rotation, for gradients: (g_i, g_{i+half}) becomes (g_i cos + g_{i+half} sin,
+// g_{i+half} cos - g_i sin).
+void rotate_rows_back(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence);
+
+// What one layer's attention does with its scores: scores = score_scale * q·k, and a query at position i sees
+// keys i - key_window + 1 .. i (all keys up to i when key_window is 0).
+struct AttentionRule {
+  float score_scale = 1.0f;
+  int key_window = 0;
+  int first_key(int query) const { return key_window > 0 && query >= key_window ? query - key_window + 1 : 0; }
+};
+// Layer `layer`'s rule (the forward's and the backward's).
+inline AttentionRule attention_rule(const ModelConfig& config, int layer) {
+  return {config.attention_scale(layer), config.attention_window(layer)};
+}
 
 // The backward pass's element-wise parts (backward.cpp). Each output element is computed the same way
 // wherever its row lies and whatever the thread count.
 
-// d_in = d_out * GELU'(pre), element-wise (pre: GELU's input).
+// d_in = d_out * GELU'(pre), element-wise (pre: GELU's input; d_in may be d_out).
 void gelu_tanh_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
+// The same for exact GELU: GELU'(x) = Φ(x) + x φ(x).
+void gelu_erf_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
+void activate_backward(ActivationFunction activation, const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
 // Layer norm's gradient with respect to its input x, given d_out (the gradient of its output, after weight and
 // bias), the normalized input (x - mean) / scale and the scale (layer_norm_normalize's and layer_norm_scale's):
 //   d_in = (g - mean(g) - normalized * mean(g * normalized)) / scale,  g = d_out * weight.
@@ -65,9 +105,6 @@ bool worth_parallel_attention(int sequences, int positions, int d_head);
 // q, k, v: [positions, d_head] views (rows may be strided); scores/pattern: [positions, positions].
 // Each value is computed the same way by every function here, so a single query row (attend_row) matches
 // the corresponding row of the batched functions bit for bit.
-
-// What scores are multiplied by: 1 / sqrt(d_head) (the forward's attention and the backward's share it).
-float score_scale(int d_head);
 
 // A thread's working memory for the functions below, sized for sequences of up to `positions` tokens.
 class AttentionWorkspace {
@@ -91,16 +128,17 @@ class AttentionWorkspace {
   Buffer keys_t_, values_, scores_;
 };
 
-void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores,
+// Masked scores (later keys, and keys before the window) are -inf; their pattern entries 0.
+void attention_scores(const StridedMap& q, const StridedMap& k, const AttentionRule& rule, Eigen::Ref<RowMatrix> scores,
                       AttentionWorkspace& workspace);
-void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern);
+void causal_softmax(const AttentionRule& rule, Eigen::Ref<RowMatrix> scores_to_pattern);
 void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z,
                 AttentionWorkspace& workspace);
 // The three above for one sequence: scores (into `scores`), pattern, then z.
-void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, Eigen::Ref<RowMatrix> scores,
-                      MutableStridedMap z, AttentionWorkspace& workspace);
+void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, const AttentionRule& rule,
+                      Eigen::Ref<RowMatrix> scores, MutableStridedMap z, AttentionWorkspace& workspace);
 // One query (d_head floats at `query`) at `position` against keys and values 0..position: its z row.
-void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
+void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position, const AttentionRule& rule,
                 AttentionWorkspace& workspace, float* z_row);
 
 // The gradient of causal_attention (attention_backward.cpp): from d_z, the gradient of its output z, the
@@ -111,7 +149,7 @@ struct AttentionGradientWorkspace {
   RowMatrix pattern, d_pattern;  // [positions, positions]
 };
 void causal_attention_backward(const StridedMap& q, const StridedMap& k, const StridedMap& v, const StridedMap& d_z,
-                               MutableStridedMap d_q, MutableStridedMap d_k, MutableStridedMap d_v,
-                               AttentionGradientWorkspace& workspace);
+                               const AttentionRule& rule, MutableStridedMap d_q, MutableStridedMap d_k,
+                               MutableStridedMap d_v, AttentionGradientWorkspace& workspace);
 
 }  // namespace cscrub::engine::ops

@@ -183,6 +183,8 @@ class Checker {
       return "heads of one layer run in parallel";
     if (writer.kind == Kind::mlp && reader.kind == Kind::mlp && writer.layer == reader.layer)
       return "it is the same MLP";
+    if (writer.kind == Kind::head && reader.kind == Kind::mlp && writer.layer == reader.layer)
+      return "in this model's parallel blocks the MLP reads the layer's input, as its heads do, not their output";
     return to_string(writer) + " runs after " + to_string(reader);
   }
 

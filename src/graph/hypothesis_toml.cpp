@@ -2,12 +2,11 @@
 // (nodes, heads in range, features, positions) are checked later, against the resolved hypothesis, the
 // model and the task.
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "cscrub/error.hpp"
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/graph/component_id.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "hypothesis_spec.hpp"
 #include "suggestions.hpp"
 #include "toml_reader.hpp"
@@ -296,14 +295,7 @@ void read_remove(const TableReader& root, FileSpec& spec) {
 }  // namespace
 
 FileSpec read_file_spec(const std::filesystem::path& file) {
-  // A directory opens as an empty stream: it would be reported as a file without an [output] table.
-  std::error_code ignored;  // e.g. a name too long: opening it says so below
-  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a hypothesis file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": cannot open the hypothesis file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_file_spec(text.str(), file);
+  return parse_file_spec(io::read_input_file(file, io::input_limits::hypothesis), file);
 }
 
 FileSpec parse_file_spec(std::string_view text, const std::filesystem::path& file) {

@@ -3,7 +3,12 @@
 // bind mounts).
 #include "cscrub/io/command_files.hpp"
 
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <optional>
 #include <utility>
@@ -39,6 +44,26 @@ constexpr const char* kModelFiles[] = {"config.json",  "model.safetensors", "mod
                                        "vocab.json",   "merges.txt",        "encoder.json",
                                        "vocab.bpe",    "tokenizer.json",    "tokenizer_config.json"};
 
+// What writing `file` would fail on, found before the work rather than after it: a missing or read-only
+// directory, a name too long for the file system, a directory or a read-only file in the file's place.
+void check_writable(const fs::path& file, const std::string& named) {
+  std::error_code error;
+  if (fs::is_directory(file, error)) throw Error(named + ": is a directory", "name a file to write");
+  const fs::path parent = file.parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, error))
+    throw Error(named + ": directory " + parent.string() + " does not exist", "create it first");
+  const fs::path directory = parent.empty() ? fs::path(".") : parent;
+  long name_max = ::pathconf(directory.c_str(), _PC_NAME_MAX);
+  if (name_max <= 0) name_max = NAME_MAX;
+  if (file.filename().native().size() > static_cast<size_t>(name_max))
+    throw Error(named + ": a file name of " + std::to_string(file.filename().native().size()) + " bytes, more than the " +
+                std::to_string(name_max) + " the file system allows");
+  if (::access(directory.c_str(), W_OK | X_OK) != 0)
+    throw Error(named + ": cannot write in directory " + directory.string() + ": " + std::strerror(errno));
+  if (fs::exists(file, error) && ::access(file.c_str(), W_OK) != 0)
+    throw Error(named + ": cannot write: " + std::strerror(errno), "it is read-only: make it writable, or write elsewhere");
+}
+
 }  // namespace
 
 void CommandFiles::add_input(const fs::path& file) {
@@ -63,11 +88,7 @@ void CommandFiles::check() const {
   std::vector<FileIdentity> outputs;
   for (const Output& output : outputs_) {
     const std::string named = output.option + " " + output.file.string();
-    std::error_code error;
-    if (fs::is_directory(output.file, error)) throw Error(named + ": is a directory", "name a file to write");
-    const fs::path parent = output.file.parent_path();
-    if (!parent.empty() && !fs::is_directory(parent, error))
-      throw Error(named + ": directory " + parent.string() + " does not exist", "create it first");
+    check_writable(output.file, named);
     const FileIdentity identity = identify(output.file);
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (same_file(identity, inputs[i])) {

@@ -6,13 +6,12 @@
 #include <bit>
 #include <cctype>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "cscrub/io/output_file.hpp"
 
 namespace cscrub::io {
@@ -208,12 +207,7 @@ void write_npy(const std::filesystem::path& path, std::span<const int32_t> value
 }
 
 NpyArray read_npy(const std::filesystem::path& path) {
-  // A directory opens, but reading it throws from inside the stream.
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(path, ignored)) throw Error(path.string() + ": is a directory, not a .npy file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_input_file(path, input_limits::npy_array);
   const std::string_view view = bytes;
 
   if (!view.starts_with(kMagic)) throw Error(path.string() + ": not a .npy file (no \\x93NUMPY magic)");

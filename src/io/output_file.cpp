@@ -188,6 +188,8 @@ void write_atomically(const fs::path& path, std::string_view bytes, Temporary te
   if (::stat(path.c_str(), &status) == 0) {
     if (S_ISDIR(status.st_mode)) throw Error(path.string() + ": cannot write: is a directory");
     if (!S_ISREG(status.st_mode)) return write_in_place(path, bytes);
+    // Renaming over a file needs only the directory's permission: a read-only file stays protected.
+    if (::access(path.c_str(), W_OK) != 0) cannot_write(path, errno);
     mode = status.st_mode & 07777;  // a replaced file keeps its permissions (a private file stays private)
     std::error_code ignored;
     if (fs::is_symlink(fs::symlink_status(path, ignored))) target = fs::canonical(path);

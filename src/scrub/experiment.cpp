@@ -147,8 +147,8 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
 
   // The cache lives only while scrubbing: the statistics below do not need it.
   const ScrubbedValues scrubbed = [&] {
-    std::set<Stream> streams = streams_needed(baseline, weights.config.n_layer);
-    for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config.n_layer));
+    std::set<Stream> streams = streams_needed(baseline, weights.config);
+    for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config));
     const CleanCache cache(weights, dataset, std::move(streams), settings.batch_size, [&](int done, int total) {
       if (progress) progress("clean activations", done, total);
     });

@@ -199,8 +199,8 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   const int batch_size = std::max(1, settings.batch_size);
   estimate.weights = engine::weight_bytes(config);
 
-  std::set<Stream> streams = streams_needed(baseline, config.n_layer);
-  for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, config.n_layer));
+  std::set<Stream> streams = streams_needed(baseline, config);
+  for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, config));
   estimate.streams = static_cast<int>(streams.size());
   estimate.prompts = static_cast<int>(dataset.examples.size());
   for (const auto& example : dataset.examples) estimate.tokens += example.tokens.size();

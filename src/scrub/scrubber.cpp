@@ -166,7 +166,7 @@ std::vector<RowMatrix> Scrubber::evaluate(int node_index, const std::vector<int>
       values.push_back(cache_.clean_output(component, own));
       continue;
     }
-    const RowMatrix base_stream = cache_.gather(input_stream(component, weights_.config.n_layer), base);
+    const RowMatrix base_stream = cache_.gather(input_stream(component, weights_.config), base);
     count_cost(component, batch, length);
     switch (component.kind) {
       case Kind::head: {

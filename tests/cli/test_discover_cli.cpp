@@ -333,7 +333,7 @@ TEST_CASE("cli discover commands: bad invocations end with a clear message", "[c
       {"patch --n 8 --kind head --direction sideways", "unknown patching direction"},
       {"patch --n 8 --ablation mean --direction noise", "--direction and --ablation both given"},
       {"patch --n 8 --option distribution=abc", "--option distribution"},
-      {"patch --n 0", "--n must be a positive number"},
+      {"patch --n 0", "--n: must be a whole number of at least 1 (got 0)"},
       {"patch --task nonsense", "nonsense"},
       {"attention --head 2.0 --text hello", "layer 2 does not exist"},
       {"attention --head 1.1", "give exactly one prompt"},

@@ -33,12 +33,14 @@ nlohmann::json read_json(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
-// A random model (no tokenizer files) and a pair file of ids: 3 pairs of 6 tokens, 2 of 9.
+// A random model (no tokenizer files; GPT-2 unless another family is given) and a pair file of ids: 3 pairs of 6
+// tokens, 2 of 9.
 struct Fixture {
   fs::path dir = cscrub::test::scratch_dir("cli-discover-edges");
   fs::path model = dir / "model", pairs = dir / "pairs.jsonl";
-  Fixture() {
-    cscrub::test::make_random_model(model, {.layers = 2, .heads = 3, .d_model = 48, .vocab = 97, .n_ctx = 32, .seed = 9});
+  explicit Fixture(const std::string& family = "gpt2", const std::string& extra = "") {
+    cscrub::test::make_random_model(model, {.family = family, .layers = 2, .heads = 3, .d_model = 48, .vocab = 97,
+                                            .n_ctx = 32, .seed = 9, .extra = extra});
     std::mt19937 generator(4);
     std::uniform_int_distribution<int> token(0, 96);
     std::ofstream out(pairs);
@@ -59,14 +61,15 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("cli discover: EAP and EAP-IG scores match an independent PyTorch implementation of their definitions",
-          "[cli][discover][eap]") {
-  const Fixture fixture;
-  struct Case {
-    std::string method, metric;
-  };
-  for (const Case& c : {Case{"eap", "logit_diff"}, Case{"eap-ig", "logit_diff"}, Case{"eap-ig", "kl"},
-                        Case{"eap-ig", "prob_diff"}, Case{"eap", "loss"}}) {
+namespace {
+
+struct MethodCase {
+  std::string method, metric;
+};
+
+// cscrub discover's scores against tools/reference_eap.py's, edge by edge, on the fixture's model.
+void check_against_reference(const Fixture& fixture, const std::vector<MethodCase>& cases, size_t edges) {
+  for (const MethodCase& c : cases) {
     INFO(c.method << ", " << c.metric);
     const std::string name = c.method + "-" + c.metric;
     const fs::path ours = fixture.dir / (name + ".json"), theirs = fixture.dir / (name + ".reference.json");
@@ -75,15 +78,15 @@ TEST_CASE("cli discover: EAP and EAP-IG scores match an independent PyTorch impl
     const CommandResult result = run(cli() + " discover --model " + shell_quote(fixture.model.string()) + common +
                                      " --batch-size 2 --quiet --out " + shell_quote(ours.string()));
     REQUIRE(result.exit_code == 0);
-    CHECK_THAT(result.output, Contains("over 75 edges"));
+    CHECK_THAT(result.output, Contains("over " + std::to_string(edges) + " edges"));
     const CommandResult reference =
         run(std::string(cscrub::test::system_python()) + " " +
             shell_quote((cscrub::test::source_dir() / "tools" / "reference_eap.py").string()) + " --model " +
             shell_quote(fixture.model.string()) + common + " --out " + shell_quote(theirs.string()));
     REQUIRE(reference.exit_code == 0);
     const nlohmann::json a = read_json(ours)["edges"], b = read_json(theirs)["edges"];
-    REQUIRE(a.size() == 75);
-    REQUIRE(b.size() == 75);
+    REQUIRE(a.size() == edges);
+    REQUIRE(b.size() == edges);
     double largest = 0;
     for (const auto& [edge, entry] : b.items()) largest = std::max(largest, std::abs(entry["score"].get<double>()));
     REQUIRE(largest > 1e-3);
@@ -93,6 +96,33 @@ TEST_CASE("cli discover: EAP and EAP-IG scores match an independent PyTorch impl
       CHECK(a[edge]["score"].get<double>() ==
             Approx(entry["score"].get<double>()).margin(1e-5 * largest).epsilon(1e-4));
     }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cli discover: EAP and EAP-IG scores match an independent PyTorch implementation of their definitions",
+          "[cli][discover][eap]") {
+  check_against_reference(Fixture(), {{"eap", "logit_diff"}, {"eap-ig", "logit_diff"}, {"eap-ig", "kl"},
+                                      {"eap-ig", "prob_diff"}, {"eap", "loss"}},
+                          75);
+}
+
+TEST_CASE("cli discover: GPT-Neo's and Pythia's scores match the PyTorch implementation too", "[cli][discover][eap]") {
+  SECTION("GPT-Neo: unscaled scores, a window of 3 keys, exact GELU") {
+    check_against_reference(Fixture("gpt_neo", "--window 3 --activation gelu"),
+                            {{"eap-ig", "logit_diff"}, {"eap", "loss"}}, 75);
+  }
+  SECTION("Pythia: rotary q/k on half of each head, parallel blocks (no head -> MLP edge within a layer)") {
+    const Fixture fixture("gpt_neox", "--rotary-pct 0.5");
+    check_against_reference(fixture, {{"eap-ig", "logit_diff"}, {"eap-ig", "kl"}, {"eap", "prob_diff"}}, 69);
+    const fs::path out = fixture.dir / "eap-ig-logit_diff.json";
+    const CommandResult check = run(std::string(cscrub::test::system_python()) + " " +
+                                    shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) +
+                                    " " + shell_quote(out.string()));
+    CHECK(check.exit_code == 0);
+    CHECK_THAT(check.output, Contains("ok: 10 nodes, 69 edges"));
+    CHECK(read_json(out)["cfg"]["parallel_attn_mlp"] == true);
   }
 }
 
@@ -157,7 +187,7 @@ TEST_CASE("cli discover: bad invocations end with one clear line", "[cli][discov
   };
   const Case cases[] = {
       {"discover --method eapig" + model + pairs + out, "unknown attribution method 'eapig' (did you mean 'eap-ig'?)"},
-      {"discover --method eap-ig --steps 0" + model + pairs + out, "--steps must be at least 1"},
+      {"discover --method eap-ig --steps 0" + model + pairs + out, "at least 1 (got 0)"},
       {"discover --method eap --metric logitdiff" + model + pairs + out, "did you mean 'logit_diff'"},
       {"discover --method eap" + model + pairs + " --out " + shell_quote(fixture.pairs.string()), "--out"},
       {"discover --method eap --max-memory 0.0001" + model + pairs + out, "exceeds the limit"},

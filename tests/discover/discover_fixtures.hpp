@@ -27,6 +27,9 @@ inline data::Dataset synthetic_prompts(int per_group, int vocab, unsigned seed) 
 }
 
 struct DiscoverFixture {
+  DiscoverFixture() = default;
+  // small_config's shape in another family's arithmetic (small_gpt_neo_config, small_gpt_neox_config).
+  explicit DiscoverFixture(const engine::ModelConfig& config) : weights(random_weights(config, 7)) {}
   engine::Weights weights = random_weights(small_config(), 7);
   // Each prompt paired with another of its group.
   discover::PairedDataset pairs(int per_group = 4, unsigned seed = 11) const {

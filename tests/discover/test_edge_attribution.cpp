@@ -1,4 +1,5 @@
-// EAP and EAP-IG over every edge, against a direct implementation of EAP-IG's definitions written here from the
+// EAP and EAP-IG over every edge, on GPT-2, GPT-Neo and Pythia-shaped random models (a parallel block's MLP does
+// not read its own layer's heads), against a direct implementation of EAP-IG's definitions written here from the
 // engine's hook points (the activation differences read at hook_embed, attn.hook_result and hook_mlp_out, the
 // gradients at hook_q_input, hook_k_input, hook_v_input, hook_mlp_in and the last hook_resid_post, every sum in
 // double), against the metric's own first-order change along each edge (no backward at all), and for the same
@@ -137,9 +138,21 @@ void check_close(const std::vector<double>& scores, const std::vector<double>& e
 }  // namespace
 
 TEST_CASE("EAP and EAP-IG scores follow the definitions, for every metric", "[discover][eap]") {
-  const test::DiscoverFixture fixture;
+  const test::DiscoverFixture fixture(GENERATE(test::small_config(), test::small_gpt_neo_config(),
+                                               test::small_gpt_neox_config()));
+  INFO(engine::to_string(fixture.weights.config.family));
   const discover::PairedDataset pairs = fixture.pairs(3, 21);  // lengths 6 and 7: two batches at least
   const EdgeGraph graph(discover::graph_shape(fixture.weights.config));
+  // The graph's edges as the definitions have them: no edge from a parallel block's heads to its own MLP.
+  const int heads = fixture.weights.config.n_head, layers = fixture.weights.config.n_layer;
+  const int per_layer_mlp_extra = fixture.weights.config.parallel_attn_mlp ? 0 : heads;
+  int expected_edges = 0;
+  for (int layer = 0; layer < layers; ++layer) {
+    const int earlier = 1 + layer * (heads + 1);
+    expected_edges += 3 * heads * earlier + earlier + per_layer_mlp_extra;
+  }
+  expected_edges += 1 + layers * (heads + 1);
+  CHECK(graph.edge_count() == expected_edges);
   for (const discover::Metric metric : {discover::Metric::logit_diff, discover::Metric::prob_diff,
                                         discover::Metric::kl, discover::Metric::loss}) {
     for (const auto method : {discover::EdgeMethod::eap, discover::EdgeMethod::eap_ig}) {
@@ -164,7 +177,8 @@ TEST_CASE("EAP scores are the metric's first-order change when one edge carries 
           "[discover][eap]") {
   // The metric of the clean run whose child input at one port gets ±ε Δ[parent] added (hook_q_input, ...,
   // hook_mlp_in, the final hook_resid_post): its central difference / 2ε is what EAP estimates, no backward used.
-  const test::DiscoverFixture fixture;
+  const test::DiscoverFixture fixture(GENERATE(test::small_config(), test::small_gpt_neox_config()));
+  INFO(engine::to_string(fixture.weights.config.family));
   const engine::Weights& weights = fixture.weights;
   const engine::ModelConfig& config = weights.config;
   const discover::PairedDataset pairs = fixture.pairs(2, 22);
@@ -243,7 +257,8 @@ TEST_CASE("EAP scores are the metric's first-order change when one edge carries 
 }
 
 TEST_CASE("edge scores are the same bits at any batch size and thread count", "[discover][eap][determinism]") {
-  const test::DiscoverFixture fixture;
+  const test::DiscoverFixture fixture(GENERATE(test::small_config(), test::small_gpt_neox_config()));
+  INFO(engine::to_string(fixture.weights.config.family));
   const discover::PairedDataset pairs = fixture.pairs(3, 23);
   discover::EdgeAttributionSettings settings{.method = discover::EdgeMethod::eap_ig, .steps = 2,
                                              .metric = discover::Metric::logit_diff, .batch_size = 32};

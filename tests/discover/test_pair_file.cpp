@@ -133,5 +133,5 @@ TEST_CASE("every bad line of a pair file is named with its file, line and proble
   CHECK_THROWS_WITH(read(""), Catch::Contains("pairs.jsonl: no pairs (the file is empty)"));
   CHECK_THROWS_WITH(read("\n  \n"), Catch::Contains("no pairs"));
   CHECK_THROWS_WITH(discover::read_pair_file(test::scratch_dir("no-pairs") / "absent.jsonl", gpt2_like_config(), nullptr),
-                    Catch::Contains("cannot read pair file"));
+                    Catch::Contains("absent.jsonl: cannot open the pair file"));
 }

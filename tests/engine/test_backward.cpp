@@ -1,5 +1,6 @@
-// The backward pass on small random models: every gradient it offers against central finite differences of the
-// metric (the forward run again with the hook point moved along a random direction), the discovery graph's
+// The backward pass on small random models of each family (GPT-2; GPT-Neo's unscaled scores and local window;
+// Pythia's rotary q/k, parallel blocks, exact GELU and untied unembedding): every gradient it offers against
+// central finite differences of the metric (the forward run again with the hook point moved along a random direction), the discovery graph's
 // destination gradients against the hook points they equal, and the same bits at 1 and 2 threads and whatever
 // the rest of the batch. (tests/io/test_backward_parity.cpp compares every gradient with PyTorch's autograd.)
 #include <omp.h>
@@ -92,7 +93,7 @@ class Nudge : public Interventions {
 std::set<HookPoint> gradient_hooks(const ModelConfig& config) {
   std::set<HookPoint> hooks;
   for (const SiteInfo& info : sites()) {
-    if (!has_gradient(info.site)) continue;
+    if (!has_gradient(info.site) || !has_site(config, info.site)) continue;
     if (!info.per_layer) hooks.insert({info.site, -1});
     else
       for (int layer = 0; layer < config.n_layer; ++layer) hooks.insert({info.site, layer});
@@ -117,6 +118,11 @@ Run run_backward(const Weights& weights, const std::vector<int32_t>& tokens, int
   return run;
 }
 
+// GPT-2, GPT-Neo and GPT-NeoX (Pythia) shapes.
+std::vector<ModelConfig> family_configs() {
+  return {cscrub::test::small_config(), cscrub::test::small_gpt_neo_config(), cscrub::test::small_gpt_neox_config()};
+}
+
 // Records the destination gradients the backward hands over.
 struct RecordedDestinations : DestinationGradients {
   RowMatrix final;
@@ -129,9 +135,9 @@ struct RecordedDestinations : DestinationGradients {
 
 TEST_CASE("every gradient the backward offers matches central finite differences of the metric",
           "[backward][gradients]") {
-  Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 3);
+  Weights weights = cscrub::test::random_weights(GENERATE(from_range(family_configs())), 3);
   weights.matmul = GENERATE(from_range(cscrub::test::matmul_kernels_here()));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(weights.matmul) << ", " << to_string(weights.config.family));
   const ModelConfig& config = weights.config;
   const int batch = 2, positions = 7;
   const auto tokens = random_tokens(batch * positions, config.vocab_size, 4);
@@ -161,9 +167,9 @@ TEST_CASE("every gradient the backward offers matches central finite differences
 
 TEST_CASE("the destination gradients are the q/k/v inputs', the MLP inputs' and the final residual's",
           "[backward][gradients]") {
-  Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 8);
+  Weights weights = cscrub::test::random_weights(GENERATE(from_range(family_configs())), 8);
   weights.matmul = GENERATE(from_range(cscrub::test::matmul_kernels_here()));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(weights.matmul) << ", " << to_string(weights.config.family));
   const ModelConfig& config = weights.config;
   const int batch = 3, positions = 5, rows = batch * positions, heads = config.n_head, d = config.d_model;
   const auto tokens = random_tokens(rows, config.vocab_size, 9);
@@ -184,9 +190,11 @@ TEST_CASE("the destination gradients are the q/k/v inputs', the MLP inputs' and 
       for (int h = 0; h < heads; ++h)
         CHECK(blocks.middleRows((port * heads + h) * rows, rows) == stored(ports[port], layer).middleCols(h * d, d));
     CHECK(blocks.middleRows(3 * heads * rows, rows) == stored(Site::mlp_in, layer));
-    // The residual stream entering the block gets what it passes on unchanged plus every head's inputs.
+    // The residual stream entering the block gets what it passes on unchanged plus every head's inputs (and the
+    // MLP's in a parallel block).
     RowMatrix sum = stored(Site::resid_mid, layer);
-    for (int block = 0; block < 3 * heads; ++block) sum += blocks.middleRows(block * rows, rows);
+    const int summed = 3 * heads + (config.parallel_attn_mlp ? 1 : 0);
+    for (int block = 0; block < summed; ++block) sum += blocks.middleRows(block * rows, rows);
     CHECK((sum - stored(Site::resid_pre, layer)).cwiseAbs().maxCoeff() == 0.0f);
   }
 
@@ -203,9 +211,9 @@ TEST_CASE("the destination gradients are the q/k/v inputs', the MLP inputs' and 
 
 TEST_CASE("gradients are bit-identical at 1 and 2 threads and whatever the rest of the batch",
           "[backward][determinism]") {
-  Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 11);
+  Weights weights = cscrub::test::random_weights(GENERATE(from_range(family_configs())), 11);
   weights.matmul = GENERATE(from_range(cscrub::test::matmul_kernels_here()));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(weights.matmul) << ", " << to_string(weights.config.family));
   const ModelConfig& config = weights.config;
   const int batch = 4, positions = 9;
   const auto tokens = random_tokens(batch * positions, config.vocab_size, 12);
@@ -266,7 +274,7 @@ TEST_CASE("the backward refuses an empty tape and a logit gradient of the wrong 
 }
 
 TEST_CASE("a forward kept for the backward gives the forward's logits, bit for bit", "[backward][forward]") {
-  Weights weights = cscrub::test::random_weights(cscrub::test::small_config(), 16);
+  Weights weights = cscrub::test::random_weights(GENERATE(from_range(family_configs())), 16);
   weights.matmul = GENERATE(from_range(cscrub::test::matmul_kernels_here()));
   const auto tokens = random_tokens(3 * 6, weights.config.vocab_size, 17);
   for (const auto positions : {LogitRequest::Positions::all, LogitRequest::Positions::last}) {

@@ -7,9 +7,12 @@
 using namespace cscrub::engine;
 
 TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
-  const ModelConfig config = cscrub::test::small_config();
+  // GPT-2 (22 per-layer sites, 4 global ones) and a rotary model (also hook_rot_q and hook_rot_k, no hook_pos_embed).
+  const auto [config, expected] = GENERATE(table<ModelConfig, int>(
+      {{cscrub::test::small_config(), 22 * 3 + 4}, {cscrub::test::small_gpt_neox_config(), 24 * 3 + 3}}));
   int count = 0;
   for (const SiteInfo& info : sites()) {
+    if (!has_site(config, info.site)) continue;
     for (int layer = info.per_layer ? 0 : -1; layer < (info.per_layer ? config.n_layer : 0); ++layer) {
       const HookPoint hook{info.site, layer};
       const std::string name = hook_name(hook);
@@ -17,8 +20,9 @@ TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
       ++count;
     }
   }
-  CHECK(count == 22 * 3 + 4);  // 22 per-layer sites x 3 layers, 4 global ones
+  CHECK(count == expected);
   CHECK(hook_name({Site::attn_z, 9}) == "blocks.9.attn.hook_z");
+  CHECK(hook_name({Site::attn_rot_q, 2}) == "blocks.2.attn.hook_rot_q");
   CHECK(hook_name({Site::embed, -1}) == "hook_embed");
   CHECK(hook_name({Site::k_input, 2}) == "blocks.2.hook_k_input");
   CHECK(hook_name({Site::mlp_in, 0}) == "blocks.0.hook_mlp_in");
@@ -38,6 +42,14 @@ TEST_CASE("bad hook names are rejected with the closest valid name", "[hooks]") 
   CHECK_THAT(message("blocks.1.attn.hook_zz"), Catch::Contains("no such site"));
   CHECK_THAT(message("blocks.x.hook_resid_pre"), Catch::Contains("not a number"));
   CHECK_THAT(message("hook_embd"), Catch::Contains("did you mean 'hook_embed'"));
+  CHECK_THAT(message("blocks.1.attn.hook_rot_q"), Catch::Contains("this model has no rotary embedding"));
+  const ModelConfig rotary = cscrub::test::small_gpt_neox_config();
+  try {
+    parse_hook_name("hook_pos_embed", rotary);
+    FAIL("hook_pos_embed accepted for a rotary model");
+  } catch (const cscrub::Error& error) {
+    CHECK_THAT(error.what(), Catch::Contains("this model has no position embedding (its positions are rotary)"));
+  }
 }
 
 TEST_CASE("activation shapes follow TransformerLens", "[hooks]") {

@@ -209,6 +209,39 @@ TEST_CASE("the TOML pre-check lets valid bare values next to non-ASCII strings t
   CHECK_NOTHROW(cscrub::data::refuse_what_toml_cannot_read(valid, "valid.toml"));
 }
 
+// toml++ recurses once per part of a dotted key or table name and per nested array or inline table: 40,000
+// and 200,000 parts overflowed the stack. 64 of each are read; one more is refused at its line and column.
+TEST_CASE("the TOML pre-check bounds dotted keys, table names and nesting at 64", "[graph][check]") {
+  const auto parts = [](int count) {
+    std::string key = "a";
+    for (int i = 1; i < count; ++i) key += i % 2 ? ".\"b.c\"" : " . a";  // quoted parts and spaces count alike
+    return key;
+  };
+  const auto nested = [](int depth) { return std::string(depth, '[') + "1" + std::string(depth, ']'); };
+  const auto inline_tables = [](int depth) {
+    std::string text = "1";
+    for (int i = 0; i < depth; ++i) text = "{ a = " + text + " }";
+    return text;
+  };
+  using cscrub::data::refuse_what_toml_cannot_read;
+  using Catch::Matchers::Contains;
+  CHECK_NOTHROW(refuse_what_toml_cannot_read(parts(64) + " = 1\n[" + parts(64) + "]\nx.y = 2\n", "ok.toml"));
+  CHECK_NOTHROW(refuse_what_toml_cannot_read("x = " + nested(64) + "\ny = " + inline_tables(63) + "\n", "ok.toml"));
+  CHECK_NOTHROW(refuse_what_toml_cannot_read("x = 1.5\ny = 1979-05-27\nz = [1.5, 2.5]\n", "ok.toml"));  // dots of values
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = 1\n" + parts(65) + " = 1\n", "deep.toml"),
+                    Contains("deep.toml:2:") && Contains("a key or table name of more than 64 dotted parts (the limit)"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("[" + parts(65) + "]\n", "deep.toml"),
+                    Contains("deep.toml:1:") && Contains("more than 64 dotted parts"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("[[" + parts(65) + "]]\n", "deep.toml"),
+                    Contains("more than 64 dotted parts"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = " + nested(65) + "\n", "deep.toml"),
+                    Contains("deep.toml:1:") && Contains("nested more than 64 levels deep (the limit)"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = " + inline_tables(65) + "\n", "deep.toml"),
+                    Contains("nested more than 64 levels deep"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = " + inline_tables(1) + "\n" + "y = {" + parts(65) + " = 1}\n", "deep.toml"),
+                    Contains("deep.toml:2:") && Contains("more than 64 dotted parts"));
+}
+
 // Found by fuzzing: a name the file system refuses (too long) made std::filesystem throw its own error.
 TEST_CASE("extends naming what the file system cannot look up is an error at the extends line", "[graph][check][fuzz]") {
   const std::filesystem::path file = cscrub::test::scratch_dir("fuzzed-extends") / "input.toml";

@@ -1,4 +1,5 @@
-// Golden tests of the backward pass: engine::backward on random GPT-2 models (tools/make_random_model.py) against
+// Golden tests of the backward pass: engine::backward on random GPT-2, GPT-Neo and GPT-NeoX (Pythia) models
+// (tools/make_random_model.py) against
 // PyTorch's autograd in float64 (tools/reference_forward.py --logit-grad --float64), every gradient the engine
 // offers compared and its largest difference printed, for whole-vocabulary logit gradients at every position and
 // for two-column gradients at the last position (what a logit difference gives), in every matrix-product kernel
@@ -79,7 +80,7 @@ LogitGradient logit_difference(int batch, int positions, int vocab, unsigned see
 std::set<engine::HookPoint> gradient_hooks(const engine::ModelConfig& config) {
   std::set<engine::HookPoint> hooks;
   for (const engine::SiteInfo& info : engine::sites()) {
-    if (!engine::has_gradient(info.site)) continue;
+    if (!engine::has_gradient(info.site) || !engine::has_site(config, info.site)) continue;
     if (!info.per_layer) hooks.insert({info.site, -1});
     else
       for (int layer = 0; layer < config.n_layer; ++layer) hooks.insert({info.site, layer});
@@ -183,6 +184,31 @@ TEST_CASE("backward parity: every gradient matches PyTorch's autograd in float64
       {model(2, 4, 64, 97, 32, "BF16", 43), 2, 11},
       {model(1, 1, 32, 50, 16, "F32", 44), 2, 1},   // one head, one position
       {model(2, 2, 64, 97, 64, "F32", 45), 1, 37},  // keys past whole blocks of 16
+  };
+  for (size_t index = 0; index < cases.size(); ++index) {
+    const Case& c = cases[index];
+    const std::string label = c.model.describe() + "; batch " + std::to_string(c.batch) + " x " +
+                              std::to_string(c.positions) + " tokens";
+    DYNAMIC_SECTION("case " << index << ": " << label) { check_case(c, label); }
+  }
+}
+
+// Each way the families' forwards differ, mirrored in the backward: GPT-Neo's unscaled scores and local windows
+// (shorter than the prompt, so that keys fall out), exact GELU, an untied unembedding; GPT-NeoX's rotary q/k (on
+// part of a head and on all of it), parallel and sequential blocks, no attention biases, a narrow MLP (n_inner).
+TEST_CASE("backward parity: GPT-Neo and GPT-NeoX (Pythia) against PyTorch's autograd in float64",
+          "[io][parity][backward][families]") {
+  auto model = [](int layers, int heads, int d_model, const char* dtype, int seed, const char* family,
+                  const char* extra) {
+    return test::RandomModelOptions{.family = family, .layers = layers, .heads = heads, .d_model = d_model,
+                                    .vocab = 61, .n_ctx = 32, .dtype = dtype, .seed = seed, .extra = extra};
+  };
+  const std::vector<Case> cases = {
+      {model(4, 4, 64, "F32", 51, "gpt_neo", "--window 3"), 2, 9},  // global, local, global, local
+      {model(2, 2, 48, "BF16", 52, "gpt_neo", "--window 1 --untied --activation gelu"), 2, 6},
+      {model(2, 4, 64, "F32", 53, "gpt_neox", ""), 2, 9},
+      {model(2, 2, 48, "F16", 54, "gpt_neox", "--rotary-pct 0.5 --sequential --no-attention-bias"), 3, 7},
+      {model(2, 4, 64, "F32", 55, "gpt_neox", "--rotary-pct 1 --tied --n-inner 96"), 2, 8},
   };
   for (size_t index = 0; index < cases.size(); ++index) {
     const Case& c = cases[index];

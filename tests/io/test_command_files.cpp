@@ -7,6 +7,7 @@
 
 #include "cscrub/error.hpp"
 #include "cscrub/io/command_files.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "test_paths.hpp"
 
 using Catch::Matchers::Contains;
@@ -109,4 +110,34 @@ TEST_CASE("CommandFiles refuses two outputs in one file, and outputs it cannot w
     files.add_output(dir / "sub", "--dot");
     CHECK_THROWS_WITH(files.check(), Contains("--dot " + (dir / "sub").string() + ": is a directory"));
   }
+}
+
+TEST_CASE("CommandFiles refuses, before the work, a name the file system would refuse after it", "[io][command_files]") {
+  const fs::path dir = cscrub::test::scratch_dir("command-files-name");
+  CommandFiles files;
+  files.add_output(dir / (std::string(300, 'a') + ".json"), "--json");
+  CHECK_THROWS_WITH(files.check(), Contains("a file name of 305 bytes, more than the 255 the file system allows"));
+  CommandFiles fits;
+  fits.add_output(dir / (std::string(250, 'a') + ".json"), "--json");
+  CHECK_NOTHROW(fits.check());
+}
+
+TEST_CASE("CommandFiles and write_file_atomically leave a read-only file alone", "[io][command_files][output_file]") {
+  if (::geteuid() == 0) {
+    WARN("running as root, for whom no file is read-only: skipping");
+    return;
+  }
+  const fs::path dir = cscrub::test::scratch_dir("command-files-read-only");
+  std::ofstream(dir / "kept.json") << "kept";
+  fs::permissions(dir / "kept.json", fs::perms::owner_read);
+  CommandFiles files;
+  files.add_output(dir / "kept.json", "--json");
+  CHECK_THROWS_WITH(files.check(), Contains("kept.json: cannot write: Permission denied"));
+  CHECK_THROWS_WITH(cscrub::io::write_file_atomically(dir / "kept.json", "replaced"),
+                    Contains("kept.json: cannot write: Permission denied"));
+  std::ifstream in(dir / "kept.json");
+  std::string text;
+  in >> text;
+  CHECK(text == "kept");
+  fs::permissions(dir / "kept.json", fs::perms::owner_all);
 }

@@ -54,7 +54,8 @@ class ReferenceScrubber {
     const int d_model = weights_.config.d_model, last = weights_.config.n_layer - 1;
     switch (component.kind) {
       case Kind::embed:
-        return run_and_read(input, {engine::Site::embed, -1}) + run_and_read(input, {engine::Site::pos_embed, -1});
+        // What the embeddings write is resid_pre of layer 0 (token and, if learned, position embeddings).
+        return run_and_read(input, {engine::Site::resid_pre, 0});
       case Kind::head:
         return run_and_read(input, {engine::Site::attn_result, component.layer}).middleCols(component.head * d_model, d_model);
       case Kind::mlp: return run_and_read(input, {engine::Site::mlp_out, component.layer});
@@ -119,7 +120,10 @@ class ReferenceScrubber {
           values.push_back(port_input(component, graph::Port::in, run_and_read(base, {engine::Site::resid_post, last})));
           break;
         case Kind::mlp: {
-          const engine::HookPoint mid{engine::Site::resid_mid, component.layer};
+          // In a parallel block the MLP reads resid_pre (patching it there leaves the MLP's heads aside: they do
+          // not reach it).
+          const engine::Site input = weights_.config.parallel_attn_mlp ? engine::Site::resid_pre : engine::Site::resid_mid;
+          const engine::HookPoint mid{input, component.layer};
           const auto shape = engine::activation_shape(mid.site, weights_.config, 1, length, &rank);
           const auto source = stored(port_input(component, graph::Port::in, run_and_read(base, mid)), shape, rank);
           values.push_back(run_and_read(base, {engine::Site::mlp_out, component.layer}, {{mid, {}, {}, &source}}));

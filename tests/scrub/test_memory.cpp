@@ -21,8 +21,8 @@ using test::HypothesisBuilder;
 namespace {
 
 // A vocabulary large enough makes the logits of the loss and KL metrics weigh as much as the cache.
-engine::ModelConfig memory_config(int vocab = 211) {
-  engine::ModelConfig config = test::small_config();
+engine::ModelConfig memory_config(int vocab = 211, const engine::ModelConfig& family = test::small_config()) {
+  engine::ModelConfig config = family;
   config.n_layer = 4;
   config.d_model = 128;
   config.d_mlp = 512;
@@ -68,8 +68,8 @@ graph::Hypothesis mlp_hypothesis() {
 graph::Hypothesis none_hypothesis() { return HypothesisBuilder("none").hypothesis; }
 
 struct Setup {
-  explicit Setup(int vocab = 211)
-      : weights(test::random_weights(memory_config(vocab), 41)), dataset(interleaved_dataset(90, vocab, 42)) {}
+  explicit Setup(int vocab = 211, const engine::ModelConfig& family = test::small_config())
+      : weights(test::random_weights(memory_config(vocab, family), 41)), dataset(interleaved_dataset(90, vocab, 42)) {}
   engine::Weights weights;
   data::Dataset dataset;
   std::vector<graph::Hypothesis> hypotheses{chain_hypothesis(), mlp_hypothesis()};
@@ -119,8 +119,8 @@ TEST_CASE("the cache estimate is the bytes the cache allocates", "[scrub][memory
   const auto settings = settings_with(16, 1);
   const scrub::MemoryEstimate estimate = scrub::estimate_memory(
       setup.weights.config, setup.weights.matmul, setup.dataset, setup.hypotheses, setup.baseline, settings);
-  std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config.n_layer);
-  for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, 4));
+  std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config);
+  for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, setup.weights.config));
   CHECK(estimate.streams == static_cast<int>(streams.size()));
   CHECK(estimate.tokens == 90u / 3 * (12 + 14 + 16));
 
@@ -144,8 +144,10 @@ TEST_CASE("the estimated peak bounds the measured heap peak, and not loosely", "
     return;
   }
   const engine::MatmulKernel kernel = GENERATE(from_range(test::matmul_kernels_here()));
-  INFO(engine::to_string(kernel));
-  Setup small_vocabulary, large_vocabulary(20000);
+  // GPT-2, and a Pythia-shaped model (an untied unembedding, no position embedding, MLPs reading resid_pre).
+  const engine::ModelConfig family = GENERATE(test::small_config(), test::small_gpt_neox_config());
+  INFO(engine::to_string(kernel) << ", " << engine::to_string(family.family));
+  Setup small_vocabulary(211, family), large_vocabulary(20000, family);
   small_vocabulary.weights.matmul = large_vocabulary.weights.matmul = kernel;
   scrub::run_experiment(small_vocabulary.weights, small_vocabulary.dataset, small_vocabulary.hypotheses,
                         small_vocabulary.baseline, settings_with(16, 1));  // warm-up

@@ -28,7 +28,7 @@ std::vector<int> all_references(const data::Dataset& dataset) {
 scrub::CleanCache make_cache(const engine::Weights& weights, const data::Dataset& dataset,
                              const std::vector<graph::Hypothesis>& hypotheses, int batch_size = 64) {
   std::set<scrub::Stream> streams;
-  for (const auto& hypothesis : hypotheses) streams.merge(scrub::streams_needed(hypothesis, weights.config.n_layer));
+  for (const auto& hypothesis : hypotheses) streams.merge(scrub::streams_needed(hypothesis, weights.config));
   return scrub::CleanCache(weights, dataset, streams, batch_size);
 }
 
@@ -69,14 +69,20 @@ std::vector<graph::Hypothesis> circuit_hypotheses() {
 }
 
 struct Setup {
-  engine::Weights weights = test::random_weights(test::small_config(), 21);
+  explicit Setup(const engine::ModelConfig& config = test::small_config()) : weights(test::random_weights(config, 21)) {}
+  engine::Weights weights;
   data::Dataset dataset = test::synthetic_dataset(9, test::small_config().vocab_size, 22);
 };
 
 }  // namespace
 
 TEST_CASE("the efficient scrubber agrees with the direct recursive pseudocode", "[scrub][reference]") {
-  Setup setup;
+  // GPT-2, and the other families' variations: GPT-Neo's local attention, Pythia's rotary embedding and parallel
+  // blocks (whose MLP reads resid_pre and none of its layer's heads: "straddling" gives mlp 2 a parent head 2.2).
+  const auto [family, config] = GENERATE(table<const char*, engine::ModelConfig>(
+      {{"gpt2", test::small_config()}, {"gpt_neo", test::small_gpt_neo_config()}, {"gpt_neox", test::small_gpt_neox_config()}}));
+  INFO(family);
+  Setup setup(config);
   auto hypotheses = circuit_hypotheses();
   hypotheses.push_back(full_hypothesis());
   hypotheses.push_back(none_hypothesis());

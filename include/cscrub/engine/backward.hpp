@@ -8,9 +8,10 @@
 // and GELU outputs are recomputed. The caller turns the logits into a metric and its gradient with respect to
 // those logits (engine/logit_metrics.hpp), and backward() carries that gradient down to the embeddings.
 //
-// Where the GPT-2 family's variants would differ, each has one place: the score scale (ops::score_scale, shared
-// with the forward), the causal mask and softmax (ops::causal_attention_backward), the activation
-// (ops::gelu_tanh_backward), and the order of attention and MLP within a block (block_backward in backward.cpp).
+// Each way the families' forwards differ (config.hpp) is mirrored in one place: the layer's attention rule (score
+// scale, key window: ops::attention_rule, shared with the forward; ops::causal_attention_backward), the rotary
+// embedding (ops::rotate_rows_back, the transpose rotation, on the q/k gradients), the activation
+// (ops::activate_backward), the MLP's input in parallel blocks and the untied unembedding (backward.cpp).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -88,7 +89,8 @@ class BackwardScratch {
 };
 
 // Whether backward() offers the gradient of `site` to its `gradients`: hook_embed, hook_pos_embed,
-// hook_resid_pre, hook_q_input, hook_k_input, hook_v_input, attn.hook_q, attn.hook_k, attn.hook_v, attn.hook_z,
+// hook_resid_pre, hook_q_input, hook_k_input, hook_v_input, attn.hook_q, attn.hook_k, attn.hook_v,
+// attn.hook_rot_q, attn.hook_rot_k (rotary models), attn.hook_z,
 // attn.hook_result, hook_attn_out, hook_resid_mid, hook_mlp_in, mlp.hook_pre, mlp.hook_post, hook_mlp_out,
 // hook_resid_post (the final residual stream is the last layer's hook_resid_post).
 bool has_gradient(Site site);

@@ -1,7 +1,8 @@
 // The files one command reads and writes, checked before it does any work: an output must not be one of
 // the command's inputs (named directly, through a symbolic link, or as a hard link of it), two outputs must
-// not be the same file, and each output must be writable where it is named (its directory exists, it is not
-// a directory). Commands fill one with their inputs and outputs and call check().
+// not be the same file, and each output must be writable where it is named (its directory exists and may be
+// written, its name fits the file system, it is no directory and no read-only file). Commands fill one with
+// their inputs and outputs and call check().
 #pragma once
 #include <filesystem>
 #include <string>

@@ -12,6 +12,7 @@ namespace cscrub::io {
 // `path`; the directory is synced after the rename. A symbolic link is followed: the file it names is
 // replaced. On any failure the temporary file is removed, the previous file is untouched, and
 // cscrub::Error names the path and the problem ("No space left on device", "File too large", ...).
+// A read-only file is not replaced (EACCES), though the directory would allow it.
 // An existing file that is not a regular file (a FIFO with a reader, /dev/null, a terminal) is written in
 // place, as it cannot be replaced; a directory, or a FIFO that nobody reads, is refused.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);

@@ -5,9 +5,9 @@
 
 #include "cscrub/data/tasks.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 // Throws cscrub::Error for an item that is not key=value or a key given twice.
 data::TaskOptions parse_task_options(const std::vector<std::string>& given);
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

@@ -1,10 +1,10 @@
-#include "memory_limit.hpp"
+#include "cscrub/app/memory_limit.hpp"
 
 #include <unistd.h>
 
 #include <fstream>
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 uint64_t memory_limit_bytes(double max_memory_gib) {
   const double physical =
@@ -20,4 +20,4 @@ uint64_t resident_bytes() {
   return resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

@@ -1,7 +1,6 @@
-// What `cscrub run` and `cscrub compare` share: their options, loading the model, dataset and hypotheses,
-// running the experiment with a progress bar, and writing the result as a table or JSON.
+// What `cscrub run`, `cscrub compare` and the Python module's run() and compare() share: their options,
+// loading the model, dataset and hypotheses, and the result as JSON (the same bytes from both) or text.
 #pragma once
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -12,7 +11,7 @@
 #include "cscrub/scrub/experiment.hpp"
 #include "cscrub/scrub/memory.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 struct ExperimentOptions {
   std::string model;
@@ -24,6 +23,7 @@ struct ExperimentOptions {
   std::string task;    // empty: the hypothesis' task
   std::vector<std::string> task_options;
   std::string dataset_file;
+  const data::Dataset* dataset = nullptr;  // a dataset in memory (the Python module's), used like dataset_file
   std::string baseline = "builtin:none";
   int batch_size = 64;
   double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
@@ -31,8 +31,6 @@ struct ExperimentOptions {
   bool quiet = false;
   std::string json_out;
 };
-
-void add_experiment_options(CLI::App& command, ExperimentOptions& options);
 
 struct PreparedExperiment {
   engine::Weights weights;
@@ -46,13 +44,11 @@ struct PreparedExperiment {
 
 // Throws cscrub::Error, before loading the weights, when the run's memory estimate exceeds --max-memory.
 PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& hypotheses);
-scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet);
 
 // {"hypothesis", "model", "metric", "n", "seeds", "model_value", "baseline_value", "scrubbed_value",
 //  "recovered", "recovered_ci95", "cost", ...} for hypothesis `index`.
 nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result, size_t index);
 nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result);
-void write_json_file(const std::string& path, const nlohmann::json& json);
 
 // "72.9% [68.1%, 77.0%]"
 std::string percent_with_interval(const scrub::Estimate& estimate);
@@ -64,4 +60,4 @@ std::string provenance_summary(const PreparedExperiment& prepared);
 // The memory line: the estimated peak, its parts, and the limit.
 std::string memory_summary(const PreparedExperiment& prepared);
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

@@ -1,8 +1,8 @@
-#include "one_line.hpp"
+#include "cscrub/app/one_line.hpp"
 
 #include <fmt/format.h>
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 std::string one_line(std::string_view text) {
   std::string result;
@@ -18,4 +18,4 @@ std::string one_line(std::string_view text) {
   return result;
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

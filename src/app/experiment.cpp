@@ -1,42 +1,49 @@
-#include "experiment_cli.hpp"
+#include "cscrub/app/experiment.hpp"
 
 #include <fmt/format.h>
 #include <omp.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "cscrub/app/memory_limit.hpp"
+#include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/graph/builtin.hpp"
 #include "cscrub/graph/check.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/memory.hpp"
-#include "memory_limit.hpp"
-#include "model_option.hpp"
-#include "progress.hpp"
-#include "task_option.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 namespace {
+
+bool given_dataset(const ExperimentOptions& options) {
+  return !options.dataset_file.empty() || options.dataset != nullptr;
+}
+
+std::string dataset_source(const ExperimentOptions& options) {
+  return options.dataset != nullptr ? "the given dataset" : options.dataset_file;
+}
 
 data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::string& task, int n,
                                    const std::filesystem::path& model_dir) {
-  if (!options.dataset_file.empty()) {
-    data::Dataset dataset = data::read_jsonl(options.dataset_file);
-    data::check_tokens(dataset, io::Tokenizer::load(model_dir), options.dataset_file);
+  if (given_dataset(options)) {
+    const std::string source = dataset_source(options);
+    data::Dataset dataset = options.dataset != nullptr ? *options.dataset : data::read_jsonl(options.dataset_file);
+    data::check_tokens(dataset, io::Tokenizer::load(model_dir), source);
     if (dataset.schema.task != task)
-      throw Error(options.dataset_file + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
+      throw Error(source + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
                   task + "'");
     if (options.n > static_cast<int>(dataset.examples.size()))
-      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset_file + " (" +
+      throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + source + " (" +
                       std::to_string(dataset.examples.size()) + " prompts)",
                   "use --n " + std::to_string(dataset.examples.size()) + " or fewer");
     if (options.n > 0) dataset.examples.resize(static_cast<size_t>(options.n));
@@ -52,32 +59,6 @@ std::string hypothesis_hash(const graph::Hypothesis& hypothesis) {
 }
 
 }  // namespace
-
-void add_experiment_options(CLI::App& command, ExperimentOptions& options) {
-  add_model_option(command, options.model);
-  add_matmul_option(command, options.matmul);
-  command.add_option("--n", options.n, "number of prompts (default: the hypothesis' [defaults] n)");
-  command.add_option("--seeds", options.seeds, "scrubbing seeds (default: the hypothesis' [defaults] seeds)");
-  command.add_option("--seed", options.seed, "first seed, for the dataset and the scrubbing")->capture_default_str();
-  command.add_option("--metric", options.metric, "logit_diff, loss, kl or accuracy (default: the hypothesis')");
-  command.add_option("--task", options.task, "task to generate prompts of (default: the hypothesis')");
-  command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
-      ->type_name("KEY=VALUE");
-  command.add_option("--dataset", options.dataset_file, "use a saved dataset (from `cscrub dataset`) instead");
-  command.add_option("--baseline", options.baseline, "hypothesis whose value counts as 0% recovered")
-      ->capture_default_str();
-  command.add_option("--batch-size", options.batch_size,
-                     "prompts scrubbed together; memory grows with it, results do not change")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  command.add_option("--max-memory", options.max_memory_gib,
-                     "refuse, before loading the model, runs whose estimated peak memory exceeds this (GiB; default "
-                     "half the RAM)")
-      ->check(CLI::NonNegativeNumber);
-  command.add_option("--threads", options.threads, "threads (does not change results)")->check(CLI::NonNegativeNumber);
-  command.add_flag("--quiet", options.quiet, "no progress bar");
-  command.add_option("--json", options.json_out, "write the results as JSON to this file");
-}
 
 PreparedExperiment prepare_experiment(const ExperimentOptions& options, const std::vector<std::string>& files) {
   if (options.threads > 0) omp_set_num_threads(options.threads);
@@ -108,7 +89,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   settings.max_memory_bytes = memory_limit_bytes(options.max_memory_gib);
 
   const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
-                                        ? std::filesystem::file_size(model_dir / "model.safetensors")
+                                        ? io::InputFile(model_dir / "model.safetensors").size()  // a regular file
                                         : 0;
   // Measured once, before any prompt is generated: the same for the sample's estimate and the dataset's
   // (under AddressSanitizer the resident size grows with every allocation made since).
@@ -124,7 +105,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   // same task's prompts, scaled to n, gives an estimate. Prompt lengths vary, so it is only approximate:
   // it refuses when it exceeds twice the limit, and the exact estimate below decides the rest.
   constexpr int kEstimateSample = 256;
-  if (options.dataset_file.empty() && n > kEstimateSample) {
+  if (!given_dataset(options) && n > kEstimateSample) {
     ExperimentOptions sample_options = options;
     sample_options.n = kEstimateSample;
     const scrub::MemoryEstimate sampled =
@@ -134,7 +115,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   // The dataset is small; the estimate is made and checked before the weights and the cache are allocated.
   prepared.dataset = load_or_make_dataset(options, task, n, model_dir);
   data::check_fits_model(prepared.dataset, config,
-                         options.dataset_file.empty() ? "the generated '" + task + "' dataset" : options.dataset_file);
+                         given_dataset(options) ? dataset_source(options) : "the generated '" + task + "' dataset");
   prepared.memory = estimate(prepared.dataset);
   scrub::check_memory(prepared.memory, settings);
   prepared.weights = io::load_weights(model_dir);
@@ -157,7 +138,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"dataset",
        {{"task", task},
         {"n", prepared.dataset.examples.size()},
-        {"seed", options.dataset_file.empty() ? nlohmann::json(options.seed) : nlohmann::json(prepared.dataset.seed)},
+        {"seed", given_dataset(options) ? nlohmann::json(prepared.dataset.seed) : nlohmann::json(options.seed)},
         {"file", options.dataset_file},
         {"options", options.task_options},
         {"generator", prepared.dataset.generator},
@@ -170,13 +151,6 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"bootstrap_resamples", settings.bootstrap_resamples},
   };
   return prepared;
-}
-
-scrub::ExperimentResult execute_experiment(const PreparedExperiment& prepared, bool quiet) {
-  ProgressBar bar(!quiet);
-  return scrub::run_experiment(prepared.weights, prepared.dataset, prepared.hypotheses, prepared.baseline,
-                               prepared.settings,
-                               [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
 }
 
 namespace {
@@ -275,10 +249,6 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
           {"provenance", prepared.provenance}};
 }
 
-void write_json_file(const std::string& path, const nlohmann::json& json) {
-  io::write_file_atomically(path, json.dump(2) + '\n');
-}
-
 std::string percent_with_interval(const scrub::Estimate& estimate) {
   return fmt::format("{:.1f}% [{:.1f}%, {:.1f}%]", 100 * estimate.value, 100 * estimate.low, 100 * estimate.high);
 }
@@ -313,4 +283,4 @@ std::string memory_summary(const PreparedExperiment& prepared) {
          scrub::memory_text(prepared.settings.max_memory_bytes) + " (--max-memory)";
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app

@@ -1,8 +1,8 @@
-#include "task_option.hpp"
+#include "cscrub/app/task_options.hpp"
 
 #include "cscrub/error.hpp"
 
-namespace cscrub::cli {
+namespace cscrub::app {
 
 data::TaskOptions parse_task_options(const std::vector<std::string>& given) {
   data::TaskOptions options;
@@ -16,4 +16,4 @@ data::TaskOptions parse_task_options(const std::vector<std::string>& given) {
   return options;
 }
 
-}  // namespace cscrub::cli
+}  // namespace cscrub::app
