@@ -298,8 +298,8 @@ def forward(model, tokens, hook, split_inputs=False):
 
 # Which axis holds the head and which the (query) position, by hook suffix.
 def head_and_position_axes(name):
-    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result", "hook_q_input",
-                      "hook_k_input", "hook_v_input")):
+    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result",
+                      "attn.hook_rot_q", "attn.hook_rot_k", "hook_q_input", "hook_k_input", "hook_v_input")):
         return 2, 1
     if name.endswith(("attn.hook_attn_scores", "attn.hook_pattern")):
         return 1, 2

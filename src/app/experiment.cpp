@@ -17,7 +17,6 @@
 #include "cscrub/graph/check.hpp"
 #include "cscrub/io/input_file.hpp"
 #include "cscrub/io/model_dir.hpp"
-#include "cscrub/io/output_file.hpp"
 #include "cscrub/io/sha256.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/memory.hpp"
@@ -37,9 +36,12 @@ data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::
                                    const std::filesystem::path& model_dir) {
   if (given_dataset(options)) {
     const std::string source = dataset_source(options);
-    data::Dataset dataset = options.dataset != nullptr ? *options.dataset : data::read_jsonl(options.dataset_file);
-    data::check_tokens(dataset, io::Tokenizer::load(model_dir), source);
-    if (dataset.schema.task != task)
+    const io::Tokenizer tokenizer = io::Tokenizer::load(model_dir);
+    data::Dataset dataset =
+        options.dataset != nullptr ? *options.dataset : data::read_jsonl(options.dataset_file, &tokenizer);
+    data::check_tokens(dataset, tokenizer, source);
+    // Hand-written prompts of no named task serve any hypothesis whose positions and features they give.
+    if (dataset.schema.task != task && dataset.schema.task != data::kCustomTask)
       throw Error(source + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
                   task + "'");
     if (options.n > static_cast<int>(dataset.examples.size()))
@@ -51,6 +53,27 @@ data::Dataset load_or_make_dataset(const ExperimentOptions& options, const std::
   }
   const io::Tokenizer tokenizer = io::Tokenizer::load(model_dir);
   return data::make_dataset(task, n, options.seed, tokenizer, parse_task_options(options.task_options));
+}
+
+std::vector<const graph::Hypothesis*> all_hypotheses(const PreparedExperiment& prepared) {
+  std::vector<const graph::Hypothesis*> all{&prepared.baseline};
+  for (const auto& hypothesis : prepared.hypotheses) all.push_back(&hypothesis);
+  return all;
+}
+
+// A hypothesis on hand-written prompts: its positions and features must be among those the lines give.
+void require_given_labels(const graph::Hypothesis& hypothesis, const engine::ModelConfig& config,
+                          const data::TaskSchema& schema, const std::string& source) {
+  const std::vector<graph::Problem> problems = graph::find_problems(hypothesis, graph::ModelGraph(config), schema);
+  if (problems.empty()) return;
+  const auto list = [](const std::vector<std::string>& names) {
+    std::string text;
+    for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+    return text.empty() ? std::string("none") : text;
+  };
+  throw Error(problems.front().to_string() + " in " + source,
+              source + " gives positions " + list(schema.positions) + " and features " + list(schema.features) +
+                  "; add the hypothesis' to every line (\"positions\": {label: index}, \"features\": {name: value})");
 }
 
 std::string hypothesis_hash(const graph::Hypothesis& hypothesis) {
@@ -114,6 +137,9 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   }
   // The dataset is small; the estimate is made and checked before the weights and the cache are allocated.
   prepared.dataset = load_or_make_dataset(options, task, n, model_dir);
+  if (prepared.dataset.schema.task == data::kCustomTask)
+    for (const graph::Hypothesis* hypothesis : all_hypotheses(prepared))
+      require_given_labels(*hypothesis, config, prepared.dataset.schema, dataset_source(options));
   data::check_fits_model(prepared.dataset, config,
                          given_dataset(options) ? dataset_source(options) : "the generated '" + task + "' dataset");
   prepared.memory = estimate(prepared.dataset);

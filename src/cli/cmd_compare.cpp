@@ -24,7 +24,7 @@ struct CompareOptions {
 
 void compare(const CompareOptions& options) {
   io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
-  files.add_output(options.plot, "--plot");
+  files.add_output(options.plot, "--svg");
   files.check();
   const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, options.hypotheses);
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
@@ -60,14 +60,26 @@ void compare(const CompareOptions& options) {
   fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
 
   if (!options.plot.empty()) {
+    // The reference (the first hypothesis) on top in both panels, then the others ranked.
+    std::vector<size_t> order{0};
+    for (size_t index : ranked)
+      if (index != 0) order.push_back(index);
     std::vector<Bar> bars;
-    for (size_t index : ranked) {
+    DifferencePanel differences{.axis_label = "minus " + first + ", percentage points (paired, 95%)",
+                                .rows = {},
+                                .first_row_note = "reference"};
+    for (size_t index : order) {
       const auto& score = result.hypotheses[index];
+      const auto& difference = score.difference_to_first;
       bars.push_back({score.name, score.recovered.value, score.recovered.low, score.recovered.high});
+      differences.rows.push_back({score.name, difference.value, difference.low, difference.high});
     }
-    io::write_file_atomically(options.plot, svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
-                                     prepared.dataset.schema.task, result.seeds),
-                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars));
+    io::write_file_atomically(
+        options.plot,
+        svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
+                                  prepared.dataset.schema.task, result.seeds),
+                      "% of " + metric + " recovered (95% bootstrap intervals)", bars,
+                      result.hypotheses.size() > 1 ? &differences : nullptr));
     fmt::print("wrote {}\n", options.plot);
   }
   if (!options.experiment.json_out.empty()) {
@@ -85,7 +97,8 @@ void add_compare_command(CLI::App& app) {
   command->add_option("hypotheses", options->hypotheses, "hypothesis files (or builtin:...); the first is the reference")
       ->required()
       ->expected(1, -1);
-  command->add_option("--plot", options->plot, "write an SVG chart of recovered performance per variant");
+  command->add_option("--svg,--plot", options->plot, "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
+      ->type_name("FILE.svg");
   add_experiment_options(*command, options->experiment);
   command->callback([options] { compare(*options); });
 }

@@ -73,7 +73,7 @@ void add_dataset_command(CLI::App& app) {
   command->add_option("--seed", options->seed, "random seed (same seed, same bytes)")->capture_default_str()->check(seed_value());
   command->add_option("--option", options->options, "task option, repeatable")->type_name("KEY=VALUE");
   add_model_option(*command, options->model);
-  command->add_option("--out", options->out, "output file, or - for stdout")->type_name("FILE.jsonl")->required();
+  command->add_option("--out", options->out, "write the prompts as JSON lines (- for stdout)")->type_name("FILE.jsonl")->required();
   command->footer(tasks_help());
   command->callback([options] { run_dataset(*options); });
 }

@@ -57,9 +57,9 @@ void add_graph_command(CLI::App& app) {
   command->add_option("file", options->file, "hypothesis file (.toml), or builtin:full / builtin:none")
       ->required()
       ->type_name("FILE");
-  command->add_option("--dot", options->dot, "write the Graphviz source here")->type_name("OUT.dot");
-  command->add_option("--svg", options->svg, "render an SVG here (needs Graphviz's dot)")->type_name("OUT.svg");
-  command->add_option("--png", options->png, "render a PNG here (needs Graphviz's dot)")->type_name("OUT.png");
+  command->add_option("--dot", options->dot, "write the graph as Graphviz source")->type_name("FILE.dot");
+  command->add_option("--svg", options->svg, "draw the graph as SVG (needs Graphviz's dot)")->type_name("FILE.svg");
+  command->add_option("--png", options->png, "draw the graph as PNG (needs Graphviz's dot)")->type_name("FILE.png");
   add_model_option(*command, options->model);
   command->add_option("--task", options->task, "task to check the hypothesis against (default: its own)")
       ->type_name("TASK");

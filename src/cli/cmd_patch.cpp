@@ -9,13 +9,13 @@
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
-#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
 #include "cscrub/discover/activation_patching.hpp"
 #include "cscrub/discover/path_patching.hpp"
 #include "cscrub/error.hpp"
 #include "discover_cli.hpp"
+#include "labelled_arrays.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -134,7 +134,7 @@ void print_table(const discover::Sweep& sweep, const discover::Grid& ranked_by, 
 
 void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
-  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg, options.outputs.json);
   check_combination(options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::PairedDataset pairs = load_pairs(options.prompts, model);
@@ -163,8 +163,12 @@ void run_patch(const PatchOptions& options) {
     fmt::print("note: clean and corrupted agree, so the normalized effect is undefined; see the change column\n");
   print_table(sweep, shown, options.outputs.top);
 
+  const std::string no_path = options.kind == "path" ? "no path: the sender is not before any receiver" : "";
+  const std::string base = described.denoising ? "corrupted" : "clean";
+  const std::string change_meaning = "change: patched \u2212 " + base + ", in " + metric;
+  const std::string normalized_meaning = "normalized effect: " + described.formula + ", in " + metric;
   if (!options.outputs.npy.empty()) {
-    write_grid_npy(options.outputs.npy, shown);
+    write_grid_npy(options.outputs.npy, shown, normalized ? normalized_meaning : change_meaning, no_path);
     fmt::print("\nwrote {} [{}, {}] ({}) to {}\n", options.value, shown.row_axis, shown.column_axis,
                normalized ? described.formula : "patched \u2212 base", options.outputs.npy);
   }
@@ -172,13 +176,40 @@ void run_patch(const PatchOptions& options) {
     write_grid_heatmap(
         options.outputs, shown,
         {.title = described.title,
-         .subtitle = fmt::format("{} on {}\n{} prompts vs {}: clean {:.2f}, corrupted {:.2f} \u00b7 {}",
+         .subtitle = fmt::format("{} on {}\n{} vs {}: clean {:.2f}, corrupted {:.2f} \u00b7 {}",
                                 normalized ? "normalized effect " + described.formula
                                            : "change: patched \u2212 " + std::string(described.denoising ? "corrupted" : "clean"),
                                 metric, describe_prompts(options.prompts, static_cast<size_t>(sweep.prompts)),
                                 pairs.corruption, sweep.clean, sweep.corrupted, model_name(model.dir)),
          .colour_label = normalized ? "normalized effect" : "change in logit difference",
-         .masked_label = options.kind == "path" ? "no path: the sender is not before any receiver" : ""});
+         .masked_label = no_path});
+  }
+  if (!options.outputs.json.empty()) {
+    nlohmann::ordered_json ranking = nlohmann::ordered_json::array();
+    const discover::Grid change = sweep.change(), effect = sweep.normalized();
+    for (const discover::Cell& cell : discover::strongest_cells(shown, options.outputs.top))
+      ranking.push_back({{"cell", cell_name(shown, cell.row, cell.column)},
+                         {"change", change.at(cell.row, cell.column)},
+                         {"normalized", effect.at(cell.row, cell.column)}});
+    nlohmann::ordered_json result = {
+        {"command", "patch"},
+        {"title", described.title},
+        {"description", sweep.description},
+        {"model", model.dir.string()},
+        {"prompts", describe_prompts(options.prompts, static_cast<size_t>(sweep.prompts))},
+        {"n", sweep.prompts},
+        {"corrupted_by", pairs.corruption},
+        {"metric", metric},
+        {"clean", sweep.clean},
+        {"corrupted", sweep.corrupted},
+        {"base", base},
+        {"change", {{"meaning", change_meaning}, {"grid", grid_json(change)}}},
+        {"normalized", {{"meaning", normalized_meaning}, {"grid", grid_json(effect)}}},
+        {"ranked_by", options.value},
+        {"strongest", ranking}};
+    if (!no_path.empty()) result["null_means"] = no_path;
+    write_json_result(options.outputs.json, result);
+    fmt::print("wrote the results to {}\n", options.outputs.json);
   }
 }
 

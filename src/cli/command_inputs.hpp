@@ -16,8 +16,10 @@ void add_hypothesis_inputs(io::CommandFiles& files, const std::string& file_or_b
 void add_task_option_inputs(io::CommandFiles& files, const std::vector<std::string>& task_options);
 // What `run` and `compare` read (hypotheses, baseline, dataset, model, task option files) and their --json.
 io::CommandFiles experiment_files(const app::ExperimentOptions& options, const std::vector<std::string>& hypotheses);
-// For `patch`, `attribute` and `attention`: the model, pair and task option files they read must not be their
-// --out-npy or --svg, which must be two files; throws cscrub::Error.
-void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& svg);
+// For `patch`, `attribute` and `attention`: the model, dataset, pair and task option files they read must not be
+// their outputs (--npy and its sidecar FILE.npy.json, --svg, --json), which must be distinct files; throws
+// cscrub::Error.
+void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& svg,
+                          const std::string& json);
 
 }  // namespace cscrub::cli

@@ -34,7 +34,7 @@ void add_experiment_options(CLI::App& command, app::ExperimentOptions& options) 
       ->check(memory_gib());
   command.add_option("--threads", options.threads, "threads (does not change results)")->check(thread_count());
   command.add_flag("--quiet", options.quiet, "no progress bar");
-  command.add_option("--json", options.json_out, "write the results as JSON to this file");
+  command.add_option("--json", options.json_out, "write the results as JSON")->type_name("FILE.json");
 }
 
 scrub::ExperimentResult execute_experiment(const app::PreparedExperiment& prepared, bool quiet) {

@@ -13,6 +13,7 @@
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "cscrub/suggest.hpp"
+#include "simple_lines.hpp"
 
 namespace cscrub::data {
 namespace {
@@ -131,8 +132,9 @@ void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, const s
   io::write_file_atomically(file, std::move(bytes).str());
 }
 
-Dataset read_jsonl(std::istream& in, const std::string& source_name) {
+Dataset read_jsonl(std::istream& in, const std::string& source_name, const io::Tokenizer* tokenizer) {
   Dataset dataset;
+  std::vector<SimpleLine> simple_lines;
   std::string text;
   int line_number = 0;
   while (std::getline(in, text)) {
@@ -151,6 +153,10 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
       throw Error(where + "not a JSON object: " + error.what());
     }
     if (!line.is_object()) throw Error(where + "not a JSON object");
+    if (!line.contains("tokens") && !line.contains("answer_id")) {  // written by hand
+      simple_lines.push_back({std::move(line), where});
+      continue;
+    }
     const LineReader reader(line, where);
     const std::string task = reader.string("task");
     if (dataset.examples.empty()) {
@@ -168,14 +174,18 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     dataset.examples.push_back(read_example(reader, dataset.schema));
   }
   if (in.bad()) throw Error("error while reading " + source_name);
+  if (!simple_lines.empty() && !dataset.examples.empty())
+    throw Error(simple_lines.front().where + "a line without 'tokens' in a file of lines with them",
+                "write every line as `cscrub dataset` does, or every line with only text, answer and distractor");
+  if (!simple_lines.empty()) return read_simple_lines(simple_lines, tokenizer, source_name);
   if (dataset.examples.empty()) throw Error(source_name + ": no examples");
   check_consistency(dataset, source_name);
   return dataset;
 }
 
-Dataset read_jsonl(const std::filesystem::path& file) {
+Dataset read_jsonl(const std::filesystem::path& file, const io::Tokenizer* tokenizer) {
   std::istringstream in(io::read_input_file(file, io::input_limits::dataset));
-  return read_jsonl(in, file.string());
+  return read_jsonl(in, file.string(), tokenizer);
 }
 
 }  // namespace cscrub::data

@@ -11,10 +11,12 @@
 
 #include "cscrub/engine/backward.hpp"
 #include "cscrub/engine/huge_pages.hpp"
+#include "cscrub/engine/resume.hpp"
 #include "cscrub/error.hpp"
 #include "hook_sink.hpp"
 #include "ops.hpp"
 #include "tape.hpp"
+#include "suffix_attention.hpp"
 #include "unembed_rows.hpp"
 
 namespace cscrub::engine {
@@ -157,6 +159,29 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
   }
 }
 
+// attention() for the suffix rows of a resumed pass: each query row attends to the earlier positions' keys and
+// values in the cache and to the suffix rows' own, as attend_row does for the whole sequence.
+void attention_after_prefix(const ModelConfig& config, int layer, const SuffixRows& suffix, const RowMatrix& qkv,
+                            RowMatrix& z) {
+  const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model, length = suffix.length();
+  const int pairs = suffix.sequences * heads;
+  const Eigen::Index stride = 3 * d_model;
+#pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix.positions, d_head))
+  {
+    SuffixAttention attention(suffix.positions, d_head, ops::attention_rule(config, layer));
+#pragma omp for schedule(static)
+    for (int pair = 0; pair < pairs; ++pair) {
+      const int sequence = pair / heads, h = pair % heads;
+      const Eigen::Index first_row = static_cast<Eigen::Index>(sequence) * length;
+      const float* keys = qkv.row(first_row).data() + key_column(d_model, d_head, h);
+      attention.gather(suffix, layer, h, sequence, {keys, stride}, {keys + d_model, stride});
+      for (int r = 0; r < length; ++r)
+        attention.attend(qkv.row(first_row + r).data() + h * d_head, suffix.start + r,
+                         z.row(first_row + r).data() + h * d_head);
+    }
+  }
+}
+
 // attn_out = z · W_O + b_O, or, when hook_result is wanted, the sum of the (possibly patched) per-head
 // results plus b_O.
 void attention_output(const LayerWeights& weights, const ModelConfig& config, MatmulKernel kernel, int layer,
@@ -240,15 +265,20 @@ void run_mlp(const Weights& weights, int layer, const HookSink& hooks, const Row
   hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
 }
 
-// Rotates the queries and keys in qkv (rotary models), each row at its position in its sequence.
-void rotate_queries_and_keys(const ModelConfig& config, const ops::RotaryTable& rotary, int positions, RowMatrix& qkv) {
+// Rotates the queries and keys in qkv (rotary models), each row at its position in its sequence: row r at
+// first_position + r % positions (a resumed pass's rows start at its suffix's first position).
+void rotate_queries_and_keys(const ModelConfig& config, const ops::RotaryTable& rotary, int positions,
+                             int first_position, RowMatrix& qkv) {
   const int d_model = config.d_model;
-  ops::rotate_rows(qkv.leftCols(d_model), config.n_head, config.d_head(), rotary, positions);
-  ops::rotate_rows(qkv.middleCols(d_model, d_model), config.n_head, config.d_head(), rotary, positions);
+  ops::rotate_rows(qkv.leftCols(d_model), config.n_head, config.d_head(), rotary, positions, first_position);
+  ops::rotate_rows(qkv.middleCols(d_model, d_model), config.n_head, config.d_head(), rotary, positions, first_position);
 }
 
+// One block over w.residual: `batch` whole sequences of `positions` tokens, or, for a resumed pass (no hooks),
+// the rows of `suffix` (then `positions` is its length).
 void run_block(const Weights& weights, int layer, int batch, int positions, const ops::RotaryTable& rotary,
-               const HookSink& hooks, ForwardWorkspace& w, const BlockBuffers& io) {
+               const HookSink& hooks, ForwardWorkspace& w, const BlockBuffers& io,
+               const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model;
@@ -266,13 +296,16 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   }
   // Rotated after the head inputs' own q/k/v columns (hook_q_input ... change q, k, v before the rotation).
   if (config.rotary_dims > 0) {
-    rotate_queries_and_keys(config, rotary, positions, qkv);
+    rotate_queries_and_keys(config, rotary, positions, suffix != nullptr ? suffix->start : 0, qkv);
     if (hooks.active()) {
       offer_qkv_part(Site::attn_rot_q, layer, 0, qkv, hooks);
       offer_qkv_part(Site::attn_rot_k, layer, d_model, qkv, hooks);
     }
   }
-  attention(config, batch, positions, layer, hooks, qkv, w.z);
+  if (suffix != nullptr)
+    attention_after_prefix(config, layer, *suffix, qkv, w.z);
+  else
+    attention(config, batch, positions, layer, hooks, qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
   attention_output(lw, config, weights.matmul, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
@@ -285,14 +318,37 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
   hooks.offer(Site::resid_post, layer, io.residual_out->data());
 }
 
+// The MLP of layer `lw` (ln_2 included) on the top `rows` rows of w.residual, into the top rows of w.mlp_out:
+// run_mlp's arithmetic without hooks.
+void mlp_for_top_rows(const Weights& weights, const LayerWeights& lw, Eigen::Index rows, ForwardWorkspace& w) {
+  const ModelConfig& config = weights.config;
+  ops::layer_norm(w.residual.topRows(rows), config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias,
+                  w.normalized.topRows(rows));
+  ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
+              &w.packing);
+  ops::activate(config.activation, w.mlp_hidden.topRows(rows));
+  ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
+              &w.packing);
+}
+
+// Moves the rows `kept` (increasing) of w.normalized and w.residual to their top, in order: kept[i] >= i, so
+// moving rows up in order overwrites only rows already moved.
+void move_rows_up(std::span<const int> kept, ForwardWorkspace& w) {
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const auto row = static_cast<Eigen::Index>(i);
+    w.normalized.row(row) = w.normalized.row(kept[i]);
+    w.residual.row(row) = w.residual.row(kept[i]);
+  }
+}
+
 // The last block when nothing is hooked and only the rows `kept` (increasing) need logits: keys and values
 // are needed for every row, but the queries, the attention output, the residual stream and the MLP only for
 // the kept rows (a sixteenth of them for last-position logits over 16 tokens). Row for row this is
 // run_block's arithmetic (products, layer norms and GELU treat rows and columns independently; attend_row
 // matches the batched attention), so the logits are the same. Leaves the kept rows' residual stream in the
-// top rows of w.residual.
+// top rows of w.residual. For a resumed pass, `positions` is the suffix length and the rows are `suffix`'s.
 void run_last_block_for_rows(const Weights& weights, int positions, std::span<const int> kept,
-                             const ops::RotaryTable& rotary, ForwardWorkspace& w) {
+                             const ops::RotaryTable& rotary, ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
   const int layer = config.n_layer - 1;
   const LayerWeights& lw = weights.layers[layer];
@@ -301,50 +357,59 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
   const RowVector key_value_bias = lw.qkv_bias.tail(2 * d_model);
   ops::linear(weights.matmul, w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias,
               w.qkv.rightCols(2 * d_model), &w.packing);
-  if (config.rotary_dims > 0) ops::rotate_rows(w.qkv.middleCols(d_model, d_model), heads, d_head, rotary, positions);
+  const int first_position = suffix != nullptr ? suffix->start : 0;
+  if (config.rotary_dims > 0)
+    ops::rotate_rows(w.qkv.middleCols(d_model, d_model), heads, d_head, rotary, positions, first_position);
   const auto rows = static_cast<Eigen::Index>(kept.size());
-  for (Eigen::Index i = 0; i < rows; ++i) {  // kept[i] >= i: moving rows up in order overwrites only moved ones
-    w.normalized.row(i) = w.normalized.row(kept[static_cast<size_t>(i)]);
-    w.residual.row(i) = w.residual.row(kept[static_cast<size_t>(i)]);
-  }
+  move_rows_up(kept, w);
   auto queries = w.mlp_out.topRows(rows);  // free until the MLP
   const RowVector query_bias = lw.qkv_bias.head(d_model);
   ops::linear(weights.matmul, w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries,
               &w.packing);
   if (config.rotary_dims > 0)
     for (Eigen::Index i = 0; i < rows; ++i)
-      ops::rotate_row(queries.row(i).data(), heads, d_head, rotary, kept[static_cast<size_t>(i)] % positions);
+      ops::rotate_row(queries.row(i).data(), heads, d_head, rotary,
+                      first_position + kept[static_cast<size_t>(i)] % positions);
 
   const ops::AttentionRule rule = ops::attention_rule(config, layer);
   const int pairs = static_cast<int>(rows) * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model);
+  if (suffix == nullptr) {
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, positions, d_head))
-  {
-    ops::AttentionWorkspace workspace(positions, d_head);
+    {
+      ops::AttentionWorkspace workspace(positions, d_head);
 #pragma omp for schedule(static)
-    for (int pair = 0; pair < pairs; ++pair) {
-      const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
-      const int sequence = row / positions, position = row % positions;
-      const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
-      ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
-                      ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, rule, workspace,
-                      w.z.row(i).data() + h * d_head);
+      for (int pair = 0; pair < pairs; ++pair) {
+        const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
+        const int sequence = row / positions, position = row % positions;
+        const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
+        ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
+                        ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, rule, workspace,
+                        w.z.row(i).data() + h * d_head);
+      }
+    }
+  } else {
+    // A resumed pass: the kept rows are the sequences' last suffix rows, their earlier keys partly cached.
+#pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix->positions, d_head))
+    {
+      SuffixAttention attention(suffix->positions, d_head, rule);
+#pragma omp for schedule(static)
+      for (int pair = 0; pair < pairs; ++pair) {
+        const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
+        const int sequence = row / positions, position = suffix->start + row % positions;
+        const float* keys = w.qkv.row(static_cast<Eigen::Index>(sequence) * positions).data() +
+                            key_column(d_model, d_head, h);
+        attention.gather(*suffix, layer, h, sequence, {keys, qkv_stride.outer()}, {keys + d_model, qkv_stride.outer()});
+        attention.attend(queries.row(i).data() + h * d_head, position, w.z.row(i).data() + h * d_head);
+      }
     }
   }
 
   auto residual = w.residual.topRows(rows);
   ops::linear(weights.matmul, w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
-  auto mlp = [&] {
-    ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
-    ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
-                &w.packing);
-    ops::activate(config.activation, w.mlp_hidden.topRows(rows));
-    ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
-                &w.packing);
-  };
-  if (config.parallel_attn_mlp) mlp();  // reads the block's input, as run_block's
+  if (config.parallel_attn_mlp) mlp_for_top_rows(weights, lw, rows, w);  // reads the block's input, as run_block's
   ops::add_in_place(residual, w.attn_out.topRows(rows));
-  if (!config.parallel_attn_mlp) mlp();
+  if (!config.parallel_attn_mlp) mlp_for_top_rows(weights, lw, rows, w);
   ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
@@ -514,6 +579,51 @@ void forward_for_backward(const Weights& weights, const TokenBatch& tokens, cons
                       "the backward differentiates the shared residual stream that each head and MLP reads");
   run_forward(weights, tokens, request, logits, interventions, scratch,
               &tape.storage_for(weights.config, tokens.batch * tokens.positions));
+}
+
+void resume_forward(const Weights& weights, const ResumePoint& point, const SuffixRows& rows,
+                    const RowMatrix& residual, RowMatrix& final_rows, ForwardScratch* scratch) {
+  const ModelConfig& config = weights.config;
+  check_suffix_rows(config, rows, false);
+  if (point.layer < 0 || point.layer > config.n_layer)
+    throw Error("resume_forward: layer " + std::to_string(point.layer) + " outside 0-" + std::to_string(config.n_layer));
+  if (point.stage == ResumePoint::Stage::mlp && config.parallel_attn_mlp)
+    throw Error("resume_forward: a parallel block's MLP reads the block's input, not resid_mid; resume at the next layer");
+  if (residual.rows() != rows.rows() || residual.cols() != config.d_model)
+    throw Error("resume_forward: the residual stream has " + std::to_string(residual.rows()) + " x " +
+                std::to_string(residual.cols()) + " values for " + std::to_string(rows.rows()) + " rows of d_model " +
+                std::to_string(config.d_model));
+  const int length = rows.length();
+  std::vector<int> last_rows(static_cast<size_t>(rows.sequences));
+  for (int i = 0; i < rows.sequences; ++i) last_rows[static_cast<size_t>(i)] = i * length + length - 1;
+  final_rows.resize(rows.sequences, config.d_model);
+  if (point.layer == config.n_layer) {
+    for (int i = 0; i < rows.sequences; ++i) final_rows.row(i) = residual.row(last_rows[static_cast<size_t>(i)]);
+    return;
+  }
+  ForwardScratch own_scratch;
+  ForwardWorkspace& w = (scratch != nullptr ? *scratch : own_scratch).workspace(config, weights.matmul, rows.rows());
+  w.residual = residual;
+  const HookSink no_hooks(nullptr, config, rows.sequences, length);
+  const ops::RotaryTable rotary(rows.positions, config.rotary_dims, config.rotary_base);
+  const int last = config.n_layer - 1;
+  int layer = point.layer;
+  if (point.stage == ResumePoint::Stage::mlp) {
+    const LayerWeights& lw = weights.layers[static_cast<size_t>(layer)];
+    const Eigen::Index mlp_rows = layer == last ? rows.sequences : rows.rows();
+    if (layer == last) move_rows_up(last_rows, w);  // only the last positions reach the logits
+    mlp_for_top_rows(weights, lw, mlp_rows, w);
+    ops::add_in_place(w.residual.topRows(mlp_rows), w.mlp_out.topRows(mlp_rows));
+    if (layer == last) {
+      final_rows = w.residual.topRows(rows.sequences);
+      return;
+    }
+    ++layer;
+  }
+  for (; layer < last; ++layer)
+    run_block(weights, layer, rows.sequences, length, rotary, no_hooks, w, in_place(w), &rows);
+  run_last_block_for_rows(weights, length, last_rows, rotary, w, &rows);
+  final_rows = w.residual.topRows(rows.sequences);
 }
 
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns) {

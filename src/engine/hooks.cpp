@@ -1,5 +1,6 @@
 #include "cscrub/engine/hooks.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <vector>
@@ -82,6 +83,22 @@ std::string hook_name(HookPoint hook) {
   const SiteInfo& info = site_info(hook.site);
   if (!info.per_layer) return std::string(info.name);
   return "blocks." + std::to_string(hook.layer) + "." + std::string(info.name);
+}
+
+std::vector<HookPoint> all_hook_points(const ModelConfig& config) {
+  // sites() is in forward order: those before the blocks, the blocks' (layer by layer), those after.
+  const auto all = sites();
+  const auto first_in_block = std::find_if(all.begin(), all.end(), [](const SiteInfo& info) { return info.per_layer; });
+  const auto after_blocks = std::find_if(first_in_block, all.end(), [](const SiteInfo& info) { return !info.per_layer; });
+  std::vector<HookPoint> points;
+  auto add = [&](const SiteInfo& info, int layer) {
+    if (has_site(config, info.site)) points.push_back({info.site, layer});
+  };
+  for (auto site = all.begin(); site != first_in_block; ++site) add(*site, -1);
+  for (int layer = 0; layer < config.n_layer; ++layer)
+    for (auto site = first_in_block; site != after_blocks; ++site) add(*site, layer);
+  for (auto site = after_blocks; site != all.end(); ++site) add(*site, -1);
+  return points;
 }
 
 HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {

@@ -252,11 +252,13 @@ void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table
   }
 }
 
-void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence) {
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence,
+                 int first_position) {
   const int count = static_cast<int>(rows.rows());
   if (table.half == 0) return;
 #pragma omp parallel for schedule(static) if (worth_parallel_elements(count, 2 * heads * table.half))
-  for (int r = 0; r < count; ++r) rotate_row(rows.row(r).data(), heads, head_stride, table, r % positions_per_sequence);
+  for (int r = 0; r < count; ++r)
+    rotate_row(rows.row(r).data(), heads, head_stride, table, first_position + r % positions_per_sequence);
 }
 
 void rotate_rows_back(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence) {

@@ -62,8 +62,10 @@ struct RotaryTable {
 // i < half, (x_i, x_{i+half}) becomes (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin); the dimensions from
 // 2 * half on pass through.
 void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table, int position);
-// The same for every row of `rows`, row r being at position r % positions_per_sequence.
-void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence);
+// The same for every row of `rows`, row r being at position first_position + r % positions_per_sequence (rows
+// of sequences' suffixes from first_position on: a resumed pass's).
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence,
+                 int first_position = 0);
 // The transpose (inverse) rotation, for gradients: (g_i, g_{i+half}) becomes (g_i cos + g_{i+half} sin,
 // g_{i+half} cos - g_i sin).
 void rotate_rows_back(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence);

@@ -6,6 +6,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/graph/component_id.hpp"
+#include "cscrub/graph/hypothesis_file.hpp"
 #include "cscrub/io/input_file.hpp"
 #include "hypothesis_spec.hpp"
 #include "suggestions.hpp"
@@ -292,6 +293,23 @@ void read_remove(const TableReader& root, FileSpec& spec) {
   }
 }
 
+// An array or table of more than kMaxHypothesisEntries entries, anywhere in the file: hypotheses are small
+// (the IOI paper's circuit has 10 nodes and 26 heads), and their checks compare entries and nodes pairwise.
+void refuse_oversized(const toml::node& node, const std::string& file) {
+  const auto refuse = [&](size_t size, const char* what) {
+    if (size > kMaxHypothesisEntries)
+      throw Error(location_of(node.source(), file).to_string() + ": " + what + " of " + std::to_string(size) +
+                  " entries, more than " + std::to_string(kMaxHypothesisEntries) + " (the limit)");
+  };
+  if (const toml::array* array = node.as_array()) {
+    refuse(array->size(), "an array");
+    for (const toml::node& element : *array) refuse_oversized(element, file);  // nesting is bounded by the guard
+  } else if (const toml::table* table = node.as_table()) {
+    refuse(table->size(), "a table");
+    for (auto&& [key, value] : *table) refuse_oversized(value, file);
+  }
+}
+
 }  // namespace
 
 FileSpec read_file_spec(const std::filesystem::path& file) {
@@ -308,6 +326,7 @@ FileSpec parse_file_spec(std::string_view text, const std::filesystem::path& fil
     throw Error(location_of(error.source(), file_name).to_string() + ": TOML syntax error: " +
                 std::string(error.description()));
   }
+  refuse_oversized(root, file_name);
 
   FileSpec spec;
   spec.file = file;

@@ -186,7 +186,8 @@ std::vector<std::string> expand_attention_types(const ConfigReader& reader) {
         if (type != "global" && type != "local")
           reader.fail("attention type " + json_excerpt(type) + " in 'attention_types' is neither \"global\" nor \"local\"");
         layers.push_back(type.get<std::string>());
-        if (layers.size() > (1u << 20)) bad();
+        if (layers.size() > (1u << 20))
+          reader.fail("field 'attention_types' expands to more than 2^20 layers (the limit)");
       }
   }
   return layers;

@@ -45,16 +45,15 @@ std::optional<size_t> element_count(std::span<const int64_t> shape) {
 }
 
 template <typename T>
-void write_array(const std::filesystem::path& path, std::span<const T> values, std::span<const int64_t> shape,
-                 std::string_view descr) {
+std::string array_bytes(const std::string& what, std::span<const T> values, std::span<const int64_t> shape,
+                        std::string_view descr) {
   for (int64_t extent : shape) {
-    if (extent < 0) throw Error(path.string() + ": cannot write an array with negative extent " + std::to_string(extent));
+    if (extent < 0) throw Error(what + ": cannot write an array with negative extent " + std::to_string(extent));
   }
   const std::optional<size_t> count = element_count(shape);
-  if (!count) throw Error(path.string() + ": cannot write an array of shape " + shape_tuple(shape) + ": too large");
+  if (!count) throw Error(what + ": cannot write an array of shape " + shape_tuple(shape) + ": too large");
   if (*count != values.size()) {
-    throw Error(path.string() + ": cannot write " + std::to_string(values.size()) + " values as shape " +
-                shape_tuple(shape));
+    throw Error(what + ": cannot write " + std::to_string(values.size()) + " values as shape " + shape_tuple(shape));
   }
   std::string dict = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': " + shape_tuple(shape) + ", }";
   // Version 1.0 when the header length fits in 2 bytes; the whole preamble is padded to 64 bytes.
@@ -73,7 +72,7 @@ void write_array(const std::filesystem::path& path, std::span<const T> values, s
   bytes.append(reinterpret_cast<const char*>(&length), version2 ? 4 : 2);
   bytes.append(dict);
   bytes.append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
-  write_file_atomically(path, bytes);
+  return bytes;
 }
 
 // ---- reading: a small parser for the header dict numpy writes ----
@@ -198,12 +197,20 @@ std::vector<T> copy_values(const std::string& bytes, size_t offset, size_t count
 
 }  // namespace
 
+std::string npy_bytes(std::span<const float> values, std::span<const int64_t> shape, const std::string& what) {
+  return array_bytes(what, values, shape, "<f4");
+}
+
+std::string npy_bytes(std::span<const int32_t> values, std::span<const int64_t> shape, const std::string& what) {
+  return array_bytes(what, values, shape, "<i4");
+}
+
 void write_npy(const std::filesystem::path& path, std::span<const float> values, std::span<const int64_t> shape) {
-  write_array(path, values, shape, "<f4");
+  write_file_atomically(path, npy_bytes(values, shape, path.string()));
 }
 
 void write_npy(const std::filesystem::path& path, std::span<const int32_t> values, std::span<const int64_t> shape) {
-  write_array(path, values, shape, "<i4");
+  write_file_atomically(path, npy_bytes(values, shape, path.string()));
 }
 
 NpyArray read_npy(const std::filesystem::path& path) {

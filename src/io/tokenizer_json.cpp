@@ -101,15 +101,22 @@ void refuse_bpe_options(const Reader& reader, const json& model) {
       reader.fail("model: '" + std::string(key) + "' is true: not supported (byte-level BPE has no use for it)");
 }
 
-void read_vocabulary(const Reader& reader, const json& model, std::vector<std::string>& token_bytes) {
+// The ids of `tokens` tokens run from 0 to tokens - 1: a larger id is refused before anything is sized by it
+// (a 100-byte file giving one token the id 2^24 - 1 had 16 million strings allocated, half a GB).
+bool valid_id(const json& id, size_t tokens) {
+  return id.is_number_integer() && id.get<int64_t>() >= 0 && static_cast<uint64_t>(id.get<int64_t>()) < tokens;
+}
+
+void read_vocabulary(const Reader& reader, const json& model, size_t tokens, std::vector<std::string>& token_bytes) {
   const json* vocab = reader.find(model, "vocab");
   if (vocab == nullptr || !vocab->is_object() || vocab->empty())
     reader.fail("model: 'vocab' must be a non-empty object mapping each token to its id");
   for (const auto& [spelling, id] : vocab->items()) {
     const std::string where = "model.vocab: ";
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 24))
+    if (!valid_id(id, tokens))
       reader.fail(where + "token " + json(spelling).dump(-1, ' ', false, json::error_handler_t::replace) + " has id " +
-                  json_excerpt(id) + ", not an id from 0 to 2^24");
+                  json_excerpt(id) + ", not an id from 0 to " + std::to_string(tokens - 1) +
+                  " (ids must run from 0 to the number of tokens - 1)");
     const auto index = static_cast<size_t>(id.get<int64_t>());
     if (token_bytes.size() <= index) token_bytes.resize(index + 1);
     if (!token_bytes[index].empty())
@@ -144,7 +151,7 @@ void read_merges(const Reader& reader, const json& model, std::vector<MergeRule>
   }
 }
 
-void read_added_tokens(const Reader& reader, const json& root, TokenizerJson& tokenizer) {
+void read_added_tokens(const Reader& reader, const json& root, size_t tokens, TokenizerJson& tokenizer) {
   const json* added = reader.find(root, "added_tokens");
   if (added == nullptr) return;
   if (!added->is_array()) reader.fail("'added_tokens' must be a list, not " + json_excerpt(*added));
@@ -156,8 +163,9 @@ void read_added_tokens(const Reader& reader, const json& root, TokenizerJson& to
     if (content == nullptr || !content->is_string() || content->get<std::string>().empty())
       reader.fail(where + "'content' must be a non-empty string");
     if (find_invalid_utf8(content->get<std::string>())) reader.fail(where + "'content' is not valid UTF-8");
-    if (id == nullptr || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= (1 << 24))
-      reader.fail(where + "'id' must be an id from 0 to 2^24, not " + (id ? json_excerpt(*id) : std::string("absent")));
+    if (id == nullptr || !valid_id(*id, tokens))
+      reader.fail(where + "'id' must be an id from 0 to " + std::to_string(tokens - 1) +
+                  " (ids must run from 0 to the number of tokens - 1), not " + (id ? json_excerpt(*id) : std::string("absent")));
     for (const char* key : {"single_word", "lstrip", "rstrip"})
       if (reader.boolean_or(token, key, false, where))
         reader.fail(where + "'" + key + "' is true: added tokens that strip or need word boundaries are not supported");
@@ -192,9 +200,13 @@ TokenizerJson read_tokenizer_json(const std::filesystem::path& path) {
   refuse_bpe_options(reader, *model);
   read_normalizer(reader, root, tokenizer);
   read_pre_tokenizer(reader, root, tokenizer);
-  read_vocabulary(reader, *model, tokenizer.token_bytes);
+  // At most this many distinct tokens: every vocabulary entry and every added token a new one.
+  const json* vocab = reader.find(*model, "vocab");
+  const json* added = reader.find(root, "added_tokens");
+  const size_t tokens = (vocab && vocab->is_object() ? vocab->size() : 0) + (added && added->is_array() ? added->size() : 0);
+  read_vocabulary(reader, *model, tokens, tokenizer.token_bytes);
   read_merges(reader, *model, tokenizer.merges);
-  read_added_tokens(reader, root, tokenizer);
+  read_added_tokens(reader, root, tokens, tokenizer);
   for (size_t id = 0; id < tokenizer.token_bytes.size(); ++id)
     if (tokenizer.token_bytes[id].empty())
       reader.fail("no token has id " + std::to_string(id) + " (ids must run from 0 to the number of tokens - 1)");

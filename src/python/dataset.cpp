@@ -4,7 +4,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -16,6 +15,7 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "model.hpp"
 #include "paths.hpp"
 
@@ -71,7 +71,7 @@ std::shared_ptr<Dataset> make(const std::string& task, int n, uint64_t seed, con
 std::shared_ptr<Dataset> read(const py::handle& path, const py::handle& model) {
   const std::filesystem::path file = path_of(path, "path");
   std::shared_ptr<const io::Tokenizer> tokenizer = tokenizer_of(model);
-  data::Dataset dataset = data::read_jsonl(file);
+  data::Dataset dataset = data::read_jsonl(file, tokenizer.get());
   data::check_tokens(dataset, *tokenizer, file.string());
   return std::make_shared<Dataset>(std::move(dataset), tokenizer);
 }
@@ -154,8 +154,7 @@ void bind_dataset(py::module_& module) {
       .def(
           "save",
           [](const Dataset& dataset, const py::handle& path) {
-            const std::filesystem::path file = path_of(path, "path");
-            io::write_file_atomically(file, dataset.jsonl);
+            io::write_file_atomically(path_of(path, "path"), dataset.jsonl);
           },
           py::arg("path"), "Writes to_jsonl() to `path` (what `cscrub run --dataset` and read_dataset read).")
       .def("__repr__", [](const Dataset& dataset) {
@@ -169,7 +168,7 @@ void bind_dataset(py::module_& module) {
              "--seed S` writes. `options`: {key: value} as --option key=value; `model`: whose tokenizer (default "
              "model, a path, or a Model).");
   module.def("read_dataset", &read, py::arg("path"), py::arg("model") = py::none(),
-             "A dataset saved as JSON Lines (by `cscrub dataset` or Dataset.save), checked against `model`'s tokenizer.");
+             "A dataset saved as JSON Lines (by `cscrub dataset` or Dataset.save, or lines written by hand: datasets/README.md), checked against (or tokenized with) `model`'s tokenizer.");
 }
 
 }  // namespace cscrub::python

@@ -121,7 +121,8 @@ py::object run_experiment(const Arguments& arguments, const std::vector<std::str
     json = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
   }
   // Through the text the CLI writes, so that the dict is what json.load() of its file gives (NaN as None too).
-  return py::module_::import("json").attr("loads")(json.dump(2));
+  return py::module_::import("json").attr("loads")(
+      json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace

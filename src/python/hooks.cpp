@@ -41,24 +41,8 @@ void assign(py::array_t<float>& target, const py::handle& value, const std::stri
 
 }  // namespace
 
-std::vector<engine::HookPoint> hook_points(const engine::ModelConfig& config) {
-  std::vector<engine::HookPoint> points;
-  const auto all = engine::sites();
-  size_t site = 0;
-  for (; site < all.size() && !all[site].per_layer; ++site)
-    if (engine::has_site(config, all[site].site)) points.push_back({all[site].site, -1});
-  size_t after_blocks = site;
-  while (after_blocks < all.size() && all[after_blocks].per_layer) ++after_blocks;
-  for (int layer = 0; layer < config.n_layer; ++layer)
-    for (size_t each = site; each < after_blocks; ++each)
-      if (engine::has_site(config, all[each].site)) points.push_back({all[each].site, layer});
-  for (size_t each = after_blocks; each < all.size(); ++each)
-    if (engine::has_site(config, all[each].site)) points.push_back({all[each].site, -1});
-  return points;
-}
-
 std::set<engine::HookPoint> selected_hooks(const py::handle& names, const engine::ModelConfig& config) {
-  const std::vector<engine::HookPoint> all = hook_points(config);
+  const std::vector<engine::HookPoint> all = engine::all_hook_points(config);
   if (names.is_none()) return {all.begin(), all.end()};
   if (py::isinstance<py::str>(names)) return {engine::parse_hook_name(names.cast<std::string>(), config)};
   std::set<engine::HookPoint> selected;
@@ -78,7 +62,7 @@ std::set<engine::HookPoint> selected_hooks(const py::handle& names, const engine
 
 PythonHooks::PythonHooks(const engine::ModelConfig& config, std::set<engine::HookPoint> record,
                          const py::handle& patches)
-    : order_(hook_points(config)), record_(std::move(record)) {
+    : order_(engine::all_hook_points(config)), record_(std::move(record)) {
   if (patches.is_none()) return;
   if (!py::isinstance<py::dict>(patches))
     throw Error("patches: give a dict {hook name: array or callable}, not " +

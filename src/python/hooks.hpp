@@ -13,9 +13,6 @@
 
 namespace cscrub::python {
 
-// Every hook point of a model, in the order a forward pass reaches them.
-std::vector<engine::HookPoint> hook_points(const engine::ModelConfig& config);
-
 // The hooks `names` selects: None (all), a name, an iterable of names, or a callable name -> bool. Unknown names
 // raise cscrub.Error with the closest valid name.
 std::set<engine::HookPoint> selected_hooks(const pybind11::handle& names, const engine::ModelConfig& config);
@@ -31,8 +28,8 @@ class PythonHooks : public engine::Interventions {
   // propagates out of the forward pass.
   void visit(const engine::Activation& activation) override;
 
-  // {hook name: float32 array} in hook_points' order (the forward reaches a few in another: each head's own
-  // inputs after ln_1, a parallel block's MLP before resid_mid), after patches.
+  // {hook name: float32 array} in engine::all_hook_points' order (the forward reaches a few in another: each
+  // head's own inputs after ln_1, a parallel block's MLP before resid_mid), after patches.
   pybind11::dict cache() const;
 
  private:
@@ -41,7 +38,7 @@ class PythonHooks : public engine::Interventions {
     bool callable = false;
     bool takes_hook = true;  // callable(activation, hook), else callable(activation)
   };
-  std::vector<engine::HookPoint> order_;  // hook_points(config)
+  std::vector<engine::HookPoint> order_;  // engine::all_hook_points(config)
   std::set<engine::HookPoint> record_;
   std::map<engine::HookPoint, Patch> patches_;
   pybind11::dict cache_;

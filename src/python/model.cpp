@@ -44,18 +44,33 @@ std::shared_ptr<Model> load_model(const py::object& path, const py::object& matm
   return model;
 }
 
+// Which logits a pass computes: the unembedding is its largest product, and often only the last position's
+// are needed.
+engine::LogitRequest::Positions logit_positions(const py::handle& logits) {
+  if (logits.is_none()) return engine::LogitRequest::Positions::none;
+  const std::string which = py::isinstance<py::str>(logits) ? logits.cast<std::string>() : "";
+  if (which == "all") return engine::LogitRequest::Positions::all;
+  if (which == "last") return engine::LogitRequest::Positions::last;
+  throw Error("logits: " + std::string(py::repr(logits)) + " is not 'all', 'last' or None");
+}
+
 // The forward pass on `tokens` with `hooks` (may be null), the GIL released while the engine runs; logits
-// [batch, pos, vocab].
-py::array_t<float> forward(const Model& model, const py::handle& tokens, engine::Interventions* hooks) {
+// [batch, pos, vocab] ('all'), [batch, 1, vocab] ('last') or None.
+py::object forward(const Model& model, const py::handle& tokens, engine::Interventions* hooks,
+                   const py::handle& which = py::str("all")) {
+  engine::LogitRequest request;
+  request.positions = logit_positions(which);
   const TokenIds ids = token_ids(tokens, model.tokenizer.get());
   const engine::TokenBatch batch{ids.ids, ids.batch, ids.positions};
   engine::check_tokens(model.weights.config, batch);
   engine::RowMatrix logits;
   {
     py::gil_scoped_release released;
-    logits = engine::forward(model.weights, batch, engine::LogitRequest{}, hooks);
+    logits = engine::forward(model.weights, batch, request, hooks);
   }
-  const int64_t shape[] = {ids.batch, ids.positions, model.weights.config.vocab_size};
+  if (request.positions == engine::LogitRequest::Positions::none) return py::none();
+  const int64_t rows = request.positions == engine::LogitRequest::Positions::all ? ids.positions : 1;
+  const int64_t shape[] = {ids.batch, rows, model.weights.config.vocab_size};
   return owning_array(std::move(logits), shape);
 }
 
@@ -76,6 +91,34 @@ py::object to_string(const Model& model, const py::handle& tokens) {
     texts.append(decode(std::span<const int32_t>(ids.ids).subspan(static_cast<size_t>(b) * ids.positions,
                                                                    static_cast<size_t>(ids.positions))));
   return texts;
+}
+
+// A read-only float32 view of weights the Model owns (and which the view keeps alive).
+py::array weight_view(const std::shared_ptr<Model>& model, const float* data, std::vector<py::ssize_t> shape,
+                      std::vector<py::ssize_t> strides) {
+  py::array view(py::dtype::of<float>(), std::move(shape), std::move(strides), data, py::cast(model));
+  view.attr("flags").attr("writeable") = false;
+  return view;
+}
+
+py::dict parameters(const std::shared_ptr<Model>& model) {
+  py::dict named;
+  for (const engine::TensorSlot& slot : engine::tensor_slots(model->weights)) {
+    std::vector<py::ssize_t> shape(slot.shape.begin(), slot.shape.end());
+    if (!slot.columns.empty()) {  // stored rows scattered over the destination (NeoX's fused qkv): a copy
+      py::array_t<float> copy(shape);
+      slot.read(std::span<float>(copy.mutable_data(), static_cast<size_t>(copy.size())));
+      copy.attr("flags").attr("writeable") = false;
+      named[py::str(slot.name)] = std::move(copy);
+      continue;
+    }
+    // A view in the stored layout: [rows, cols] at (r, c) of the destination, or at (c, r) when transposed.
+    const py::ssize_t element = sizeof(float), row = static_cast<py::ssize_t>(slot.target_stride) * element;
+    std::vector<py::ssize_t> strides{element};
+    if (shape.size() == 2) strides = slot.transposed ? std::vector<py::ssize_t>{element, row} : std::vector{row, element};
+    named[py::str(slot.name)] = weight_view(model, slot.target, shape, strides);
+  }
+  return named;
 }
 
 void bind_config(py::module_& module) {
@@ -142,6 +185,27 @@ void bind_model(py::module_& module) {
       .def_property_readonly("cfg", [](const Model& model) { return model.weights.config; },
                              "The same as config (TransformerLens's name).")
       .def_property_readonly("matmul", [](const Model& model) { return engine::to_string(model.weights.matmul); })
+      .def("parameters", &parameters,
+           "{Hugging Face tensor name: read-only float32 array} (e.g. 'h.0.attn.c_attn.weight' [d_model, 3 d_model], "
+           "as stored), viewing the model's weights without a copy (a copy where the weights hold the rows reordered: "
+           "GPT-NeoX's fused query_key_value).")
+      .def_property_readonly(
+          "W_E",
+          [](const std::shared_ptr<Model>& model) {
+            const engine::RowMatrix& embedding = model->weights.token_embedding;
+            return weight_view(model, embedding.data(), {embedding.rows(), embedding.cols()},
+                               {static_cast<py::ssize_t>(embedding.cols() * sizeof(float)), sizeof(float)});
+          },
+          "The token embedding [vocab, d_model] (read-only view).")
+      .def_property_readonly(
+          "W_U",
+          [](const std::shared_ptr<Model>& model) {
+            const engine::RowMatrix& embedding = model->weights.token_embedding;  // tied: W_U is its transpose
+            return weight_view(model, embedding.data(), {embedding.cols(), embedding.rows()},
+                               {sizeof(float), static_cast<py::ssize_t>(embedding.cols() * sizeof(float))});
+          },
+          "The unembedding [d_model, vocab]: the token embedding transposed (tied), a read-only view; logits = "
+          "ln_final.hook_normalized @ W_U.")
       .def(
           "tokenize",
           [](const Model& model, const std::string& text) {
@@ -170,37 +234,49 @@ void bind_model(py::module_& module) {
           "hook_names",
           [](const Model& model) {
             std::vector<std::string> names;
-            for (const engine::HookPoint& hook : hook_points(model.weights.config)) names.push_back(engine::hook_name(hook));
+            for (const engine::HookPoint& hook : engine::all_hook_points(model.weights.config)) names.push_back(engine::hook_name(hook));
             return names;
           },
           "Every hook point's TransformerLens name, in forward order.")
       .def(
-          "forward", [](const Model& model, const py::handle& tokens) { return forward(model, tokens, nullptr); },
-          py::arg("tokens"), "Logits float32 [batch, pos, vocab] of a text, a list of texts or token ids.")
+          "forward",
+          [](const Model& model, const py::handle& tokens, const py::handle& logits) {
+            return forward(model, tokens, nullptr, logits);
+          },
+          py::arg("tokens"), py::arg("logits") = "all",
+          "Logits float32 [batch, pos, vocab] of a text, a list of texts or token ids; logits='last' computes only "
+          "the last position's ([batch, 1, vocab]: the unembedding is the pass's largest product).")
       .def(
-          "__call__", [](const Model& model, const py::handle& tokens) { return forward(model, tokens, nullptr); },
-          py::arg("tokens"))
+          "__call__",
+          [](const Model& model, const py::handle& tokens, const py::handle& logits) {
+            return forward(model, tokens, nullptr, logits);
+          },
+          py::arg("tokens"), py::arg("logits") = "all")
       .def(
           "run_with_cache",
-          [](const Model& model, const py::handle& tokens, const py::handle& names, const py::handle& patches) {
+          [](const Model& model, const py::handle& tokens, const py::handle& names, const py::handle& patches,
+             const py::handle& logits) {
             PythonHooks hooks(model.weights.config, selected_hooks(names, model.weights.config), patches);
-            py::array_t<float> logits = forward(model, tokens, &hooks);
-            return py::make_tuple(logits, hooks.cache());
+            py::object computed = forward(model, tokens, &hooks, logits);
+            return py::make_tuple(computed, hooks.cache());
           },
           py::arg("tokens"), py::arg("names") = py::none(), py::arg("patches") = py::none(),
+          py::arg("logits") = "all",
           "(logits [batch, pos, vocab], {hook name: float32 array}): the activations of the hooks `names` selects "
           "(None: all; a name; a list; or a callable name -> bool), in TransformerLens's shapes (hook_z [batch, pos, "
-          "head, d_head], hook_pattern [batch, head, query, key], ...), after the `patches` (see run_with_hooks).")
+          "head, d_head], hook_pattern [batch, head, query, key], ...), after the `patches` (see run_with_hooks). "
+          "logits: 'all', 'last' ([batch, 1, vocab]) or None (not computed).")
       .def(
           "run_with_hooks",
-          [](const Model& model, const py::handle& tokens, const py::handle& patches) {
+          [](const Model& model, const py::handle& tokens, const py::handle& patches, const py::handle& logits) {
             PythonHooks hooks(model.weights.config, {}, patches);
-            return forward(model, tokens, &hooks);
+            return forward(model, tokens, &hooks, logits);
           },
-          py::arg("tokens"), py::arg("patches") = py::none(),
+          py::arg("tokens"), py::arg("patches") = py::none(), py::arg("logits") = "all",
           "Logits [batch, pos, vocab] of a forward pass whose hooks `patches` overwrites: {hook name: array} writes "
           "the array (numpy broadcasting) over the activation; {hook name: callable(activation, hook)} edits the "
-          "activation (a float32 copy) in place or returns its new value. The pass continues from the result.")
+          "activation (a float32 copy) in place or returns its new value. The pass continues from the result. logits: "
+          "'all', 'last' or None, as for forward.")
       .def("__repr__", [](const Model& model) {
         const engine::ModelConfig& config = model.weights.config;
         return "Model('" + model.dir.string() + "', " + std::to_string(config.n_layer) + " layers, " +

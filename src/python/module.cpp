@@ -17,5 +17,6 @@ PYBIND11_MODULE(cscrub, module) {
   cscrub::python::bind_model(module);
   cscrub::python::bind_dataset(module);
   cscrub::python::bind_experiment(module);
+  cscrub::python::bind_circuits(module);
   cscrub::python::bind_edge_discovery(module);
 }

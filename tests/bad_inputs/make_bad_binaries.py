@@ -403,6 +403,111 @@ def tokenizer_cases(out, config, tensors):
                 f.write(data)
 
 
+def small_tokenizer_json():
+    """A byte-level BPE tokenizer.json (Hugging Face's format): the 256 byte tokens, a few merges towards "hello"
+    and " the", and <|endoftext|> as a special added token."""
+    vocab = {character: i for i, character in enumerate(byte_level_alphabet())}
+    merges = ["\u0120 t", "h e", "\u0120t he", "l l", "e ll", "h ell", "hell o"]
+    for merge in merges:
+        vocab[merge.replace(" ", "")] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return {
+        "version": "1.0",
+        "added_tokens": [{"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "vocab": vocab, "merges": merges},
+    }
+
+
+def tokenizer_json_cases(out):
+    """Model directories whose tokenizer.json (what Hugging Face reads first; GPT-NeoX's only tokenizer file) has
+    one defect each: tokjson_<name>/tokenizer.json. valid_tokenizer_json holds the unbroken original."""
+    def write_tokenizer(name, contents):
+        directory = os.path.join(out, name)
+        os.makedirs(directory)
+        with open(os.path.join(directory, "tokenizer.json"), "wb") as f:
+            f.write(contents if isinstance(contents, bytes) else json.dumps(contents, ensure_ascii=False).encode())
+        return directory
+
+    write_tokenizer("valid_tokenizer_json", small_tokenizer_json())
+
+    def changed(change):
+        tokenizer = small_tokenizer_json()
+        change(tokenizer)
+        return tokenizer
+
+    def setter(*path_and_value):
+        *path, key, value = path_and_value
+
+        def change(tokenizer):
+            target = tokenizer
+            for step in path:
+                target = target[step]
+            if value is DELETE:
+                del target[key]
+            else:
+                target[key] = value
+        return change
+
+    def renumbered(vocab):  # ids in the order given
+        return {token: i for i, token in enumerate(vocab)}
+
+    text = json.dumps(small_tokenizer_json(), ensure_ascii=False)
+    cases = {
+        "not_json": text[:200].encode(),
+        "not_object": b"[1, 2, 3]",
+        "no_model": changed(setter("model", DELETE)),
+        "wordpiece": changed(setter("model", "type", "WordPiece")),
+        "dropout": changed(setter("model", "dropout", 0.1)),
+        "byte_fallback": changed(setter("model", "byte_fallback", True)),
+        "subword_prefix": changed(setter("model", "continuing_subword_prefix", "##")),
+        "normalizer_lowercase": changed(setter("normalizer", {"type": "Lowercase"})),
+        "pre_tokenizer_whitespace": changed(setter("pre_tokenizer", {"type": "Whitespace"})),
+        "no_pre_tokenizer": changed(setter("pre_tokenizer", None)),
+        "prefix_space_string": changed(setter("pre_tokenizer", "add_prefix_space", "yes")),
+        "vocab_empty": changed(setter("model", "vocab", {})),
+        "vocab_id_string": changed(setter("model", "vocab", "!", "zero")),
+        # One id of 2^24 - 1 in a 100-byte file had 16 million strings allocated (half a GB) before the refusal.
+        "vocab_id_huge": changed(setter("model", "vocab", "\u0120t", 16777215)),
+        "vocab_id_twice": changed(setter("model", "vocab", "\u0120t", 5)),
+        "vocab_id_missing": changed(setter("model", "vocab", "\u0120t", 264)),
+        "vocab_not_byte_level": changed(setter("model", "vocab", "a b", 264)),
+        "vocab_missing_bytes": changed(lambda t: t["model"].update(
+            vocab=renumbered([c for c in t["model"]["vocab"] if c != "!"]), merges=[])),
+        "merge_three_parts": changed(lambda t: t["model"]["merges"].append("h e l")),
+        "merge_unknown_token": changed(lambda t: t["model"]["merges"].append("q z")),
+        "merge_object": changed(lambda t: t["model"]["merges"].append({"h": "e"})),
+        "merges_not_list": changed(setter("model", "merges", "h e")),
+        "added_lstrip": changed(setter("added_tokens", 0, "lstrip", True)),
+        "added_no_content": changed(setter("added_tokens", 0, "content", DELETE)),
+        "added_id_conflict": changed(setter("added_tokens", 0, "id", 5)),
+        "added_id_huge": changed(setter("added_tokens", 0, "id", 10 ** 9)),
+        "duplicate_key": text.replace('"type": "BPE"', '"type": "BPE", "type": "BPE"').encode(),
+        "deep_nesting": text.replace('"normalizer": null', '"normalizer": ' + "[" * 100000 + "]" * 100000).encode(),
+    }
+    for name, contents in cases.items():
+        write_tokenizer("tokjson_" + name, contents)
+    # What an adversary gives instead of a file: a FIFO, /dev/zero, a directory, a sparse 300 MB file.
+    os.makedirs(os.path.join(out, "tokjson_fifo"))
+    os.mkfifo(os.path.join(out, "tokjson_fifo", "tokenizer.json"))
+    os.makedirs(os.path.join(out, "tokjson_dev_zero"))
+    os.symlink("/dev/zero", os.path.join(out, "tokjson_dev_zero", "tokenizer.json"))
+    os.makedirs(os.path.join(out, "tokjson_directory", "tokenizer.json"))
+    with open(os.path.join(write_tokenizer("tokjson_huge", b""), "tokenizer.json"), "wb") as f:
+        f.truncate(300 << 20)
+    # A GPT-NeoX model directory whose tokenizer.json is broken: the commands that read text refuse it.
+    config, tensors = tiny_gpt_neox()
+    directory = write_dir(out, "tokjson_in_gpt_neox_model", config, safetensors_bytes(entries_of(tensors)))
+    with open(os.path.join(directory, "tokenizer.json"), "w") as f:
+        json.dump(changed(setter("model", "dropout", 0.1)), f, ensure_ascii=False)
+
+
+DELETE = object()
+
+
 def npy_bytes(descr, shape, data, fortran=False, version=1, header_length=None, header=None):
     """A .npy file: magic, version, header length, the header dict padded to 64 bytes, then `data`."""
     if header is None:
@@ -482,6 +587,13 @@ def hostile_cases(out):
     write("task_table_header.toml", "[" + ".".join(["a"] * 200000) + "]\n")
     # Past the 4 MiB limit of a hypothesis file (comments: it would parse).
     write("huge_hypothesis.toml", ("# " + "x" * 1000 + "\n") * 5000)
+    # 40,000 nodes giving one head to all: the checks compared every pair (hours, 800 million problems).
+    write("many_nodes.toml", 'name = "many"\n[defaults]\ntask = "ioi"\n' +
+          "".join(f'[nodes.n{i}]\nheads = "0.1"\nfeature = "io_name"\n' for i in range(40000)) +
+          '[output]\nparents = ["n0"]\n')
+    write("many_positions.toml", 'name = "wide"\n[defaults]\ntask = "ioi"\n[nodes.a]\nheads = "0.1"\n'
+          'feature = "io_name"\npositions = [' + ",".join(str(i) for i in range(100000)) + ']\n'
+          '[output]\nparents = ["a"]\n')
     # A run record whose `recovered` is 300,000 nested arrays.
     write("record_nested.json", '{"recovered": ' + "[" * 300000 + "1" + "]" * 300000 + ', "provenance": {}}')
     bundled_model_with(os.path.join(directory, "config_nested"), "config.json",
@@ -516,6 +628,7 @@ def main():
     non_finite_cases(out)
     npy_cases(out)
     hostile_cases(out)
+    tokenizer_json_cases(out)
 
 
 if __name__ == "__main__":

@@ -220,6 +220,15 @@ TEST_CASE("the corpus is broken only where intended: its valid originals run", "
     CHECK(run.output.find("top 10 next tokens") != std::string::npos);
   }
 
+  // The tokenizer.json every tokjson_ case breaks: "hello" is he + ll + o (merge ranks 1 and 3), " the" one
+  // token after three merges, <|endoftext|> split out whole, " world" its bytes (byte b's token is b).
+  const Outcome tokens =
+      run_cscrub("tokenize --model " + shell_quote((generated_dir() / "valid_tokenizer_json").string()) +
+                 " 'hello the<|endoftext|> world'");
+  INFO(tokens.errors << tokens.output);
+  CHECK(tokens.exit_code == 0);
+  CHECK(tokens.output.find("257 259 111 258 263 32 119 111 114 108 100") != std::string::npos);
+
   // The overflowing model with GPT-2's vocabulary, without the overflow, is scored by `run`.
   outcome = run_cscrub("run builtin:full --task ioi --model " + shell_quote((generated_dir() / "valid_gpt2_vocab").string()) +
                        " --n 40 --seeds 1 --quiet");

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -120,11 +121,11 @@ TEST_CASE("an output naming an input of its command is refused before any work, 
       {run + " --json h.toml", "--json h.toml: is the input h.toml of this command"},
       {run + " --dataset d.jsonl --json d.jsonl", "--json d.jsonl: is the input d.jsonl"},
       {run + " --model model --json model/model.safetensors", "is the input model/model.safetensors"},
-      {compare + " --plot h.toml", "--plot h.toml: is the input h.toml"},
+      {compare + " --svg h.toml", "--svg h.toml: is the input h.toml"},
+      {compare + " --plot h.toml", "--svg h.toml: is the input h.toml"},  // the old name of --svg
       {"dataset ioi --n 4 --option vocabulary=vocab.toml --out vocab.toml", "--out vocab.toml: is the input vocab.toml"},
       {"graph h.toml --dot h.toml", "--dot h.toml: is the input h.toml"},
-      {"forward --model model --tokens-npy tokens.npy --logits-out tokens.npy",
-       "--logits-out tokens.npy: is the input tokens.npy"},
+      {"forward --model model --tokens-npy tokens.npy --npy tokens.npy", "--npy tokens.npy: is the input tokens.npy"},
       // Other names of the same file: links, dots, a file another one extends.
       {run + " --json link.toml", "--json link.toml: is the input h.toml"},
       {run + " --json hard.toml", "--json hard.toml: is the input h.toml"},
@@ -138,12 +139,15 @@ TEST_CASE("an output naming an input of its command is refused before any work, 
       {"dataset ioi --n 4 --model model --out model/encoder.json", "is the input model/encoder.json"},
       {"graph h.toml --model model --dot model/config.json", "is the input model/config.json"},
       {"forward --model model --tokens 1,2 --logits-out model/vocab.bpe", "is the input model/vocab.bpe"},
-      {"attribute --model model --n 4 --quiet --out-npy model/config.json", "is the input model/config.json"},
+      {"attribute --model model --n 4 --quiet --npy model/config.json", "is the input model/config.json"},
+      {"attribute --model model --n 4 --quiet --json model/config.json", "is the input model/config.json"},
+      {"attribute --model model --n 4 --quiet --npy grid.npy --json grid.npy.json",  // the .npy's sidecar
+       "--json grid.npy.json: the same file as --npy's sidecar grid.npy.json"},
       {"patch --model model --n 4 --quiet --option vocabulary=vocab.toml --svg vocab.toml", "is the input vocab.toml"},
       {"attention --model model --head 0.0 --text hi --out-npy model/model.safetensors",
        "is the input model/model.safetensors"},
       // Two outputs in one file, and outputs that cannot be written where they are named.
-      {compare + " --json same.out --plot same.out", "--plot same.out: the same file as --json same.out"},
+      {compare + " --json same.out --svg same.out", "--svg same.out: the same file as --json same.out"},
       {"graph h.toml --dot picture --svg ./picture", "--svg ./picture: the same file as --dot picture"},
       {run + " --json missing/out.json", "--json missing/out.json: directory missing does not exist"},
       {run + " --json sub", "--json sub: is a directory"},
@@ -169,7 +173,7 @@ const std::vector<std::string>& writers() {
   static const std::vector<std::string> commands = {
       "run h.toml --n 10 --seeds 1 --quiet --json OUT",
       "compare h.toml variant.toml --n 10 --seeds 1 --quiet --json OUT",
-      "compare h.toml variant.toml --n 10 --seeds 1 --quiet --plot OUT",
+      "compare h.toml variant.toml --n 10 --seeds 1 --quiet --svg OUT",
       "dataset ioi --n 10 --out OUT",
       "graph h.toml --dot OUT",
       "forward --tokens 464,3290 --logits-out OUT",
@@ -339,4 +343,35 @@ TEST_CASE("a record of 10^6 per-seed values is compared at once, and its differe
   CHECK_THAT(rerun.errors, Contains("/recovered_per_seed/2 0.5 recorded, (absent) now") && Contains("and 999990 more"));
   CHECK(rerun.errors.size() < 4000);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(120));
+}
+
+// Names are user text: a hypothesis named with markup, quotes, a newline and a control character stays text in
+// the SVG (no element of its own), in the JSON (read back whole) and in the DOT (its comment ends at the line).
+TEST_CASE("a hypothesis name holding markup and a newline is text in the SVG, the JSON and the DOT", "[cli][lose_nothing]") {
+  const fs::path dir = make_workspace("lose-nothing-user-text");
+  const std::string hostile = "a<b & \"c\" ]]> </text><script>x</script>\n// newline\x01";
+  std::string text = read_text(dir / "h.toml");
+  const size_t name = text.find("\nname = ");
+  REQUIRE(name != std::string::npos);
+  text.replace(name + 1, text.find('\n', name + 1) - name - 1,
+               "name = \"a<b & \\\"c\\\" ]]> </text><script>x</script>\\n// newline\\u0001\"");
+  std::ofstream(dir / "evil.toml") << text;
+  const Outcome compare =
+      cscrub_in(dir, "compare evil.toml builtin:full --n 10 --seeds 1 --quiet --plot evil.svg --json evil.json");
+  INFO(compare.errors);
+  REQUIRE(compare.exit_code == 0);
+  const std::string svg = read_text(dir / "evil.svg");
+  CHECK(svg.find("<script") == std::string::npos);
+  CHECK_THAT(svg, Contains("a&lt;b &amp; &quot;c&quot; ]]&gt; &lt;/text&gt;&lt;script&gt;x&lt;/script&gt;"));
+  CHECK(svg.find('\x01') == std::string::npos);  // not a character XML allows
+  const nlohmann::json record = read_json_file(dir / "evil.json");
+  std::vector<std::string> names;
+  for (const nlohmann::json& hypothesis : record["hypotheses"]) names.push_back(hypothesis["hypothesis"].get<std::string>());
+  CHECK(std::find(names.begin(), names.end(), hostile) != names.end());
+  const Outcome graph = cscrub_in(dir, "graph evil.toml --dot evil.dot");
+  INFO(graph.errors);
+  REQUIRE(graph.exit_code == 0);
+  const std::string dot = read_text(dir / "evil.dot");
+  CHECK(dot.substr(0, dot.find('\n')).find("</script>\\n// newline") != std::string::npos);  // one comment line
+  CHECK(dot.substr(dot.find('\n') + 1).starts_with("digraph hypothesis {"));
 }

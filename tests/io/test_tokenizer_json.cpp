@@ -143,7 +143,16 @@ TEST_CASE("tokenizer.json: what would tokenize differently is refused by name", 
          c["added_tokens"] = json::array({{{"id", 50256}, {"content", "<|endoftext|>"}, {"special", true}, {"lstrip", true}}});
        }, "added_tokens[0]: 'lstrip' is true"},
       {"bad merge", [](json& c) { c["model"]["merges"][3] = "Ġt"; }, "model.merges[3]: expected two tokens"},
-      {"missing id", [](json& c) { c["model"]["vocab"].erase("!"); }, "no token has id 0"},
+      // 50,256 tokens, the largest id 50,256: refused by the bound on ids, before the hole at 0 is seen.
+      {"missing id", [](json& c) { c["model"]["vocab"].erase("!"); }, "ids must run from 0 to the number of tokens - 1"},
+      // Ids 1 to 50,257 and an added token besides: within the bound, but no token has id 0.
+      {"hole in the ids", [](json& c) {
+         c["model"]["vocab"]["!"] = 50257;
+         c["added_tokens"] = json::array({{{"id", 50256}, {"content", "<|endoftext|>"}, {"special", true}}});
+       }, "no token has id 0"},
+      // Refused before 16 million strings are allocated for it (half a GB from a one-line change).
+      {"id beyond the tokens", [](json& c) { c["model"]["vocab"]["Ġt"] = 16777215; },
+       "token \"Ġt\" has id 16777215, not an id from 0 to 50256"},
       {"unknown merge token", [](json& c) { c["model"]["merges"].push_back("Ġ zzzzqqq"); },
        "needs the token \"Ġzzzzqqq\""},
   };

@@ -36,6 +36,7 @@ def run_cli(*arguments, check=True):
 
 def run_reference(model_dir, tokens, out_dir, patches=(), hooks=None):
     """tools/reference_forward.py (PyTorch): writes logits.npy and <hook>.npy into out_dir."""
+    pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)
     tokens_file = pathlib.Path(out_dir) / "tokens.npy"
     np.save(tokens_file, np.asarray(tokens, dtype=np.int64))
     command = ["/usr/bin/python3", str(SOURCE_DIR / "tools" / "reference_forward.py"), "--model", str(model_dir),

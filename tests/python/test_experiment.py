@@ -96,3 +96,17 @@ def test_bad_arguments_raise_cscrub_errors(call, message):
     with pytest.raises(cscrub.Error) as raised:
         call()
     assert message in str(raised.value) + " " + raised.value.hint
+
+
+def test_hand_written_lines_read_and_run(tmp_path):
+    lines = [f'{{"text": "Then, {a} and {b} went to the store. {b} gave a drink to", "answer": " {a}", '
+             f'"distractor": " {b}"}}' for a, b in [("Mary", "John"), ("John", "Mary"), ("Anna", "Mark")]]
+    (tmp_path / "mine.jsonl").write_text("\n".join(lines) + "\n")
+    mine = cscrub.read_dataset(tmp_path / "mine.jsonl")
+    assert mine.task == "custom" and mine.positions == ["END"] and len(mine) == 3
+    assert mine[0]["answer_text"] == " Mary" and mine[0]["positions"]["END"] == len(mine[0]["tokens"]) - 1
+    result = cscrub.run("builtin:full", dataset=mine, seeds=1)
+    assert result["n"] == 3 and result["recovered"] == 1.0
+    (tmp_path / "bad.jsonl").write_text('{"text": "a"}\n{"text": "b", "answer": " c"}\n')
+    with pytest.raises(cscrub.Error, match="bad.jsonl:1: missing 'answer', 'distractor'; .*bad.jsonl:2: missing 'distractor'"):
+        cscrub.read_dataset(tmp_path / "bad.jsonl")

@@ -136,3 +136,27 @@ def test_a_model_without_tokenizer_runs_on_ids_and_says_why_text_fails(random_mo
         random("text")
     with pytest.raises(cscrub.Error, match="tokenizer"):
         random.tokenize("text")
+
+
+def test_last_position_logits_are_the_full_passes_last_row(model):
+    tokens = np.stack([model.tokenize(IOI_TEXT)] * 3)
+    everything = model(tokens)
+    last = model(tokens, logits="last")
+    assert last.shape == (3, 1, 50257)
+    assert np.allclose(last[:, 0], everything[:, -1], rtol=1e-5, atol=1e-5)
+    logits, cache = model.run_with_cache(tokens, names="blocks.1.hook_resid_post", logits=None)
+    assert logits is None and cache["blocks.1.hook_resid_post"].shape == (3, 15, 128)
+    with pytest.raises(cscrub.Error, match="'first'"):
+        model(tokens, logits="first")
+
+
+def test_parameters_are_read_only_views_of_the_weights(model):
+    parameters = model.parameters()
+    assert parameters["h.0.attn.c_attn.weight"].shape == (128, 384)
+    assert parameters["wte.weight"].shape == (50257, 128)
+    assert np.shares_memory(model.W_U, parameters["wte.weight"]) and np.array_equal(model.W_U, model.W_E.T)
+    with pytest.raises(ValueError):
+        parameters["ln_f.weight"][0] = 1.0
+    # The logits are the final normalized residual times W_U.
+    logits, cache = model.run_with_cache(IOI_TEXT, names="ln_final.hook_normalized")
+    assert np.allclose(cache["ln_final.hook_normalized"] @ model.W_U, logits, atol=1e-4)

@@ -59,6 +59,11 @@ inline engine::ModelConfig small_gpt_neox_config() {
   return config;
 }
 
+// small_config as each family computes it: GPT-2, GPT-Neo, Pythia.
+inline std::vector<engine::ModelConfig> small_configs_of_every_family() {
+  return {small_config(), small_gpt_neo_config(), small_gpt_neox_config()};
+}
+
 inline std::vector<int32_t> random_tokens(int count, int vocab, unsigned seed) {
   std::mt19937 generator(seed);
   std::uniform_int_distribution<int32_t> pick(0, vocab - 1);

@@ -1,4 +1,7 @@
-// A PyTorch benchmark process answering timing requests (bench_engine, bench_discover).
+// A PyTorch process serving timed requests (tools/bench/bench_torch.py, bench_eap_torch.py or exact_torch.py with
+// --serve), so that its work alternates with cscrub's and both meet the same machine. Protocol: the server's first
+// line is "ready CORE [DETAILS]" once it is set up (CORE: the OpenBLAS core type PyTorch runs on); then one answer
+// line per request line.
 #pragma once
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,8 +12,6 @@
 
 namespace cscrub::bench {
 
-// A PyTorch benchmark process in --serve mode (tools/bench/bench_torch.py, bench_eap_torch.py) that times one run
-// per request, so that its runs alternate with cscrub's and both meet the same machine.
 class TorchServer {
  public:
   explicit TorchServer(const std::string& command) {
@@ -38,14 +39,9 @@ class TorchServer {
     }
     requests_ = ::fdopen(to_child[1], "w");
     answers_ = ::fdopen(from_child[0], "r");
-    // The server's first line, "ready CORE [DETAILS]", once its model is loaded; nothing if it died on the way.
+    // The server's first line, "ready ...", once it is set up; nothing if it died on the way.
     const std::string first = answer();
-    if (first.rfind("ready ", 0) == 0) {
-      const std::string rest = first.substr(6);
-      const size_t space = rest.find(' ');
-      openblas_core_ = rest.substr(0, space);
-      if (space != std::string::npos) details_ = rest.substr(space + 1);
-    }
+    if (first.rfind("ready ", 0) == 0) ready_ = first.substr(6);
   }
   TorchServer(const TorchServer&) = delete;
   TorchServer& operator=(const TorchServer&) = delete;
@@ -55,19 +51,25 @@ class TorchServer {
     if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
   }
 
-  bool ready() const { return !openblas_core_.empty(); }
-  // The core type of the OpenBLAS PyTorch runs on (its kernels decide PyTorch's speed).
-  const std::string& openblas_core() const { return openblas_core_; }
-  // What else the server said it chose (e.g. its thread count).
-  const std::string& details() const { return details_; }
-
-  // Seconds of one PyTorch run of `request`, or 0 when the server is not there (no torch, a crash).
-  double seconds(const std::string& request) {
-    if (requests_ == nullptr) return 0;
-    std::fprintf(requests_, "%s\n", request.c_str());
-    std::fflush(requests_);
-    return std::atof(answer().c_str());
+  bool ready() const { return !ready_.empty(); }
+  // What followed "ready": the OpenBLAS core type, then what else the server chose (e.g. its thread count).
+  const std::string& ready_words() const { return ready_; }
+  std::string openblas_core() const { return ready_.substr(0, ready_.find(' ')); }
+  std::string details() const {
+    const size_t space = ready_.find(' ');
+    return space == std::string::npos ? std::string() : ready_.substr(space + 1);
   }
+
+  // The answer to one request line; empty when the server is not there (no torch, a crash).
+  std::string request(const std::string& line) {
+    if (requests_ == nullptr) return {};
+    std::fprintf(requests_, "%s\n", line.c_str());
+    std::fflush(requests_);
+    return answer();
+  }
+  // Seconds of one timed run of `line` (bench_torch.py: "all" or "last"; bench_eap_torch.py: "run"), or 0 when
+  // the server is not there.
+  double seconds(const std::string& line) { return std::atof(request(line).c_str()); }
 
  private:
   std::string answer() {
@@ -78,7 +80,7 @@ class TorchServer {
     return text;
   }
 
-  std::string openblas_core_, details_;
+  std::string ready_;
   pid_t pid_ = -1;
   FILE* requests_ = nullptr;
   FILE* answers_ = nullptr;

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cscrub/engine/config.hpp"
 
@@ -81,6 +82,8 @@ struct HookPoint {
 // cscrub::Error naming the bad part and the closest valid name.
 std::string hook_name(HookPoint hook);
 HookPoint parse_hook_name(std::string_view name, const ModelConfig& config);
+// Every hook point the model has (has_site), in the order a forward pass reaches them.
+std::vector<HookPoint> all_hook_points(const ModelConfig& config);
 
 // The activation's shape for `batch` sequences of `positions` tokens (rank 3 or 4).
 std::array<int64_t, 4> activation_shape(Site site, const ModelConfig& config, int batch, int positions, int* rank);

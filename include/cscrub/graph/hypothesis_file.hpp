@@ -22,6 +22,9 @@ Hypothesis read_hypothesis_text(std::string_view text, const std::filesystem::pa
 
 // The longest extends chain read: a file and the 63 it extends, one through another.
 inline constexpr size_t kMaxExtendsChain = 64;
+// The most nodes a hypothesis has (after its extends chain), and entries any array or table of a file holds:
+// far beyond any circuit, and a bound on the checks that compare them pairwise.
+inline constexpr size_t kMaxHypothesisEntries = 4096;
 
 // `file` and the files it extends, nearest first, as far as they can be read: the inputs a command names
 // by naming `file` (a broken file ends the list; reading the hypothesis reports it). Nothing for a builtin.
