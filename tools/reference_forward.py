@@ -17,7 +17,8 @@ Weights are read from model.safetensors with this file's own parser and upcast e
 
 Hook points are TransformerLens's names with cscrub's shapes (include/cscrub/engine/hooks.hpp):
   hook_embed, hook_pos_embed (not in gpt_neox)      [batch, pos, d_model]
-  blocks.L.hook_resid_pre / hook_attn_out / hook_resid_mid / hook_mlp_out / hook_resid_post  [batch, pos, d_model]
+  blocks.L.hook_resid_pre / hook_attn_out / hook_resid_mid / hook_mlp_in / hook_mlp_out / hook_resid_post  [batch, pos, d_model]
+  blocks.L.hook_q_input / hook_k_input / hook_v_input  [batch, pos, head, d_model]  each head's own copy of resid_pre
   blocks.L.ln1.hook_scale, ln2.hook_scale, ln_final.hook_scale            [batch, pos, 1]   sqrt(var + eps)
   blocks.L.ln1.hook_normalized, ln2..., ln_final...  [batch, pos, d_model]  (x - mean) / scale * w + b (TransformerLens' unfolded LayerNorm)
   blocks.L.attn.hook_q / hook_k / hook_v / hook_z   [batch, pos, head, d_head]
@@ -30,9 +31,12 @@ Every hook's (possibly patched) value is what the rest of the forward pass conti
 
 Usage:
   reference_forward.py --model DIR --tokens TOKENS.npy --out OUT_DIR [--patch SPEC ...] [--hooks NAME ...]
+  reference_forward.py --model DIR --tokens TOKENS.npy --out OUT_DIR --logit-grad GRAD.npy [--float64]
   reference_forward.py --model DIR --tokens TOKENS.npy --self-check
 TOKENS.npy: int32/int64 [batch, pos] or [pos]. OUT_DIR receives logits.npy [batch, pos, vocab] and
 <hook name>.npy for every hook (or only those named with --hooks).
+With --logit-grad GRAD.npy (the logits' shape) it writes instead <hook>.grad.npy, the gradient of
+sum(GRAD * logits) with respect to each hook (autograd; the weights take none), and logits.npy.
 A patch SPEC is HOOK:HEAD:POS:SOURCE, HEAD and POS an index or '*' (POS is the query position for attention
 scores and patterns), SOURCE a .npy of the hook's full shape (e.g. from another prompt's run) or a number
 to fill with; e.g. blocks.1.attn.hook_z:2:3:other/blocks.1.attn.hook_z.npy.
@@ -219,8 +223,11 @@ def attention_mask(model, layer, pos):
     return bias
 
 
-def forward(model, tokens, hook):
-    """tokens: long [batch, pos]. hook(name, tensor) returns the tensor the forward continues from."""
+def forward(model, tokens, hook, split_inputs=False):
+    """tokens: long [batch, pos]. hook(name, tensor) returns the tensor the forward continues from.
+
+    split_inputs: every head reads its queries, keys and values from its own copies (hook_q_input, ...), so that
+    gradients reach them (TransformerLens's use_split_qkv_input); the values are the same."""
     w = model.w
     batch, pos = tokens.shape
     D = model.d_model
@@ -240,6 +247,19 @@ def forward(model, tokens, hook):
         resid = hook(b + "hook_resid_pre", resid)
         x = layer_norm(resid, b + "ln1", *lw.ln1)
         q, k, v = project_qkv(model, lw, x)
+        # Each head's own copy of the residual stream per port; a copy the hook replaced (or every copy, when
+        # gradients flow through them) feeds that port of that head through ln_1 and the family's projection.
+        ports = [q, k, v]
+        for index, letter in enumerate("qkv"):
+            copies = resid.unsqueeze(2).expand(batch, pos, model.n_head, D).clone()
+            hooked = hook(b + f"hook_{letter}_input", copies)
+            if hooked is not copies or split_inputs:
+                centred = hooked - hooked.mean(-1, keepdim=True)
+                normalized = centred / (centred.pow(2).mean(-1, keepdim=True) + model.eps).sqrt()
+                normalized = normalized * lw.ln1[0] + lw.ln1[1]
+                ports[index] = torch.stack([project_qkv(model, lw, normalized[:, :, h])[index][:, :, h]
+                                            for h in range(model.n_head)], dim=2)
+        q, k, v = ports
         q = hook(b + "attn.hook_q", q)
         k = hook(b + "attn.hook_k", k)
         v = hook(b + "attn.hook_v", v)
@@ -256,7 +276,8 @@ def forward(model, tokens, hook):
         attn_out = hook(b + "hook_attn_out", result.sum(dim=2) + lw.b_o)
 
         def mlp(stream):
-            x = layer_norm(stream, b + "ln2", *lw.ln2)
+            mlp_in = hook(b + "hook_mlp_in", stream.clone())  # the MLP's own copy: a change reaches only the MLP
+            x = layer_norm(mlp_in, b + "ln2", *lw.ln2)
             pre = hook(b + "mlp.hook_pre", x @ lw.fc[0] + lw.fc[1])
             post = hook(b + "mlp.hook_post", activation(model, pre))
             return hook(b + "hook_mlp_out", post @ lw.proj[0] + lw.proj[1])
@@ -278,7 +299,7 @@ def forward(model, tokens, hook):
 # Which axis holds the head and which the (query) position, by hook suffix.
 def head_and_position_axes(name):
     if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result",
-                      "attn.hook_rot_q", "attn.hook_rot_k")):
+                      "attn.hook_rot_q", "attn.hook_rot_k", "hook_q_input", "hook_k_input", "hook_v_input")):
         return 2, 1
     if name.endswith(("attn.hook_attn_scores", "attn.hook_pattern")):
         return 1, 2
@@ -386,6 +407,33 @@ def self_check(model, tokens):
     sys.exit(1 if failed else 0)
 
 
+# ---- gradients ----
+
+def write_gradients(model, tokens, logit_grad, wanted, out_dir):
+    """Autograd of sum(logit_grad * logits) with respect to every hook point (weights take no gradient)."""
+    grad = torch.from_numpy(logit_grad).to(model.dtype)
+    recorded = {}
+
+    def hook(name, tensor):
+        if tensor.requires_grad:
+            tensor.retain_grad()
+        else:  # the embeddings: the leaves the gradient ends at
+            tensor = tensor.detach().requires_grad_(True)
+        recorded[name] = tensor
+        return tensor
+
+    logits = forward(model, tokens, hook, split_inputs=True)
+    if tuple(grad.shape) != tuple(logits.shape):
+        sys.exit(f"--logit-grad: shape {tuple(grad.shape)} != logits {tuple(logits.shape)}")
+    (logits * grad).sum().backward()
+    for name, tensor in recorded.items():
+        if wanted is not None and name not in wanted:
+            continue
+        gradient = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
+        np.save(os.path.join(out_dir, name + ".grad.npy"), gradient.to(torch.float32).contiguous().numpy())
+    np.save(os.path.join(out_dir, "logits.npy"), logits.detach().to(torch.float32).contiguous().numpy())
+
+
 # ---- main ----
 
 def main():
@@ -397,6 +445,8 @@ def main():
     parser.add_argument("--hooks", nargs="*", help="write only these hooks (default: all)")
     parser.add_argument("--float64", action="store_true", help="compute in float64 (written as float32)")
     parser.add_argument("--self-check", action="store_true")
+    parser.add_argument("--logit-grad", help="GRAD.npy [batch, pos, vocab]: write d(sum(GRAD * logits))/d(hook) "
+                        "as <hook>.grad.npy for every hook (autograd through the split q/k/v inputs)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -426,6 +476,9 @@ def main():
             np.save(os.path.join(args.out, name + ".npy"), tensor.to(torch.float32).contiguous().numpy())
         return tensor
 
+    if args.logit_grad:
+        write_gradients(model, tokens, np.load(args.logit_grad), wanted, args.out)
+        return
     with torch.no_grad():
         logits = forward(model, tokens, hook)
     for name in list(patches) + sorted(wanted or []):

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -12,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "cscrub/app/memory_limit.hpp"
 #include "cscrub/app/model_choice.hpp"
 #include "cscrub/app/provenance.hpp"
 #include "cscrub/app/task_options.hpp"
@@ -29,18 +29,6 @@
 
 namespace cscrub::app {
 namespace {
-
-uint64_t physical_memory_bytes() {
-  return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
-}
-
-// This process' resident memory now (program, libraries, dataset): what the run's estimate adds to.
-uint64_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t size_pages = 0, resident_pages = 0;
-  if (!(statm >> size_pages >> resident_pages)) return 0;
-  return resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
-}
 
 bool given_dataset(const ExperimentOptions& options) {
   return !options.dataset_file.empty() || options.dataset != nullptr;
@@ -129,9 +117,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
                              : !first.defaults.metric.empty() ? first.defaults.metric
                                                               : data::task_schema(task).default_metric;
   settings.metric = scrub::parse_metric(metric);
-  const double limit_gib = options.max_memory_gib > 0 ? options.max_memory_gib
-                                                      : 0.5 * static_cast<double>(physical_memory_bytes()) / (1 << 30);
-  settings.max_memory_bytes = static_cast<uint64_t>(limit_gib * (1 << 30));
+  settings.max_memory_bytes = memory_limit_bytes(options.max_memory_gib);
 
   const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
                                         ? io::InputFile(model_dir / "model.safetensors").size()  // a regular file

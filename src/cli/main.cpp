@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   cscrub::cli::add_patch_command(app);
   cscrub::cli::add_attribute_command(app);
   cscrub::cli::add_attention_command(app);
+  cscrub::cli::add_discover_command(app);
   cscrub::cli::add_faithfulness_command(app);
   cscrub::cli::add_circuit_command(app);
   // end of registered commands

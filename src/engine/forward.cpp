@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <string>
 
+#include "cscrub/engine/backward.hpp"
 #include "cscrub/engine/huge_pages.hpp"
 #include "cscrub/engine/resume.hpp"
 #include "cscrub/error.hpp"
 #include "hook_sink.hpp"
 #include "ops.hpp"
+#include "tape.hpp"
 #include "suffix_attention.hpp"
 #include "unembed_rows.hpp"
 
@@ -100,14 +102,10 @@ void offer_qkv_part(Site site, int layer, int offset, RowMatrix& qkv, const Hook
   qkv.middleCols(offset, d_model) = part;
 }
 
-ops::AttentionRule attention_rule(const ModelConfig& config, int layer) {
-  return {config.attention_scale(layer), config.attention_window(layer)};
-}
-
 void attention(const ModelConfig& config, int batch, int positions, int layer, const HookSink& hooks,
                const RowMatrix& qkv, RowMatrix& z) {
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
-  const ops::AttentionRule rule = attention_rule(config, layer);
+  const ops::AttentionRule rule = ops::attention_rule(config, layer);
   const int pairs = batch * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model), z_stride(d_model);
   auto views = [&](int pair) {
@@ -170,7 +168,7 @@ void attention_after_prefix(const ModelConfig& config, int layer, const SuffixRo
   const Eigen::Index stride = 3 * d_model;
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix.positions, d_head))
   {
-    SuffixAttention attention(suffix.positions, d_head, attention_rule(config, layer));
+    SuffixAttention attention(suffix.positions, d_head, ops::attention_rule(config, layer));
 #pragma omp for schedule(static)
     for (int pair = 0; pair < pairs; ++pair) {
       const int sequence = pair / heads, h = pair % heads;
@@ -204,17 +202,66 @@ void attention_output(const LayerWeights& weights, const ModelConfig& config, Ma
   attn_out.rowwise() += weights.out_bias;
 }
 
-// The MLP of `layer` on the residual stream in w.residual (ln_2, c_fc, activation, c_proj) into w.mlp_out.
-void run_mlp(const Weights& weights, int layer, const HookSink& hooks, ForwardWorkspace& w) {
+// Where a block reads and writes. The plain forward updates the residual stream in place (all three residual
+// pointers the same matrix) and applies GELU in place; a forward that keeps a tape gives each stage its own
+// matrix, so that the backward finds them.
+struct BlockBuffers {
+  RowMatrix* residual_in;   // hook_resid_pre
+  RowMatrix* residual_mid;  // hook_resid_mid: residual_in + attention (may be residual_in)
+  RowMatrix* residual_out;  // hook_resid_post: residual_mid + MLP (may be residual_mid)
+  RowMatrix* qkv;
+  RowMatrix* mlp_pre;       // hook_pre
+  RowMatrix* mlp_post;      // hook_post (may be mlp_pre)
+};
+
+BlockBuffers in_place(ForwardWorkspace& w) {
+  return {&w.residual, &w.residual, &w.residual, &w.qkv, &w.mlp_hidden, &w.mlp_hidden};
+}
+
+// hook_q_input, hook_k_input, hook_v_input: each head's own copy of the residual stream entering the block,
+// [rows, head, d_model]. A copy changed by the hook feeds that head's queries, keys or values through ln_1 and
+// the head's columns of c_attn, in the arithmetic of the fused product (so an unchanged copy changes nothing).
+void head_inputs(const LayerWeights& lw, const ModelConfig& config, MatmulKernel kernel, int layer,
+                 const HookSink& hooks, const RowMatrix& residual, RowMatrix& qkv, ForwardWorkspace& w) {
+  const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const auto rows = residual.rows();
+  const Site sites[3] = {Site::q_input, Site::k_input, Site::v_input};
+  for (int port = 0; port < 3; ++port) {
+    if (!hooks.wants(sites[port], layer)) continue;
+    RowMatrix copies(rows, static_cast<Eigen::Index>(heads) * d_model);
+    for (int h = 0; h < heads; ++h) copies.middleCols(static_cast<Eigen::Index>(h) * d_model, d_model) = residual;
+    hooks.visit(sites[port], layer, copies.data());
+    for (int h = 0; h < heads; ++h) {
+      const ops::StridedMap copy(copies.data() + static_cast<Eigen::Index>(h) * d_model, rows, d_model,
+                                 Eigen::OuterStride<>(copies.cols()));
+      ops::layer_norm(copy, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
+      const int column = port * d_model + h * d_head;
+      const RowVector bias = lw.qkv_bias.segment(column, d_head);
+      ops::linear(kernel, w.normalized, lw.qkv_weight.middleCols(column, d_head), &bias, qkv.middleCols(column, d_head),
+                  &w.packing);
+    }
+  }
+}
+
+// The MLP of `layer` reading `input` (ln_2, c_fc, activation, c_proj) into io.mlp_pre, io.mlp_post and w.mlp_out.
+// `input` is resid_mid, or resid_pre in a parallel block.
+void run_mlp(const Weights& weights, int layer, const HookSink& hooks, const RowMatrix& input, ForwardWorkspace& w,
+             const BlockBuffers& io) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
-  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
-                        Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
-  hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
-  ops::activate(config.activation, w.mlp_hidden);
-  hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
-  ops::linear(weights.matmul, w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
+  // hook_mlp_in: the MLP's own copy of the residual stream; a change reaches the MLP, not the residual stream.
+  const bool copy_mlp_input = hooks.wants(Site::mlp_in, layer);
+  if (copy_mlp_input) {
+    w.mlp_out = input;  // free until the MLP's output
+    hooks.visit(Site::mlp_in, layer, w.mlp_out.data());
+  }
+  layer_norm_with_hooks(copy_mlp_input ? w.mlp_out : input, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias,
+                        Site::ln2_scale, Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
+  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, *io.mlp_pre, &w.packing);
+  hooks.offer(Site::mlp_pre, layer, io.mlp_pre->data());
+  ops::activate(config.activation, *io.mlp_pre, *io.mlp_post);
+  hooks.offer(Site::mlp_post, layer, io.mlp_post->data());
+  ops::linear(weights.matmul, *io.mlp_post, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
   hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
 }
 
@@ -230,41 +277,45 @@ void rotate_queries_and_keys(const ModelConfig& config, const ops::RotaryTable& 
 // One block over w.residual: `batch` whole sequences of `positions` tokens, or, for a resumed pass (no hooks),
 // the rows of `suffix` (then `positions` is its length).
 void run_block(const Weights& weights, int layer, int batch, int positions, const ops::RotaryTable& rotary,
-               const HookSink& hooks, ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
+               const HookSink& hooks, ForwardWorkspace& w, const BlockBuffers& io,
+               const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model;
+  RowMatrix& qkv = *io.qkv;
 
-  hooks.offer(Site::resid_pre, layer, w.residual.data());
-  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, Site::ln1_scale,
+  hooks.offer(Site::resid_pre, layer, io.residual_in->data());
+  layer_norm_with_hooks(*io.residual_in, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, Site::ln1_scale,
                         Site::ln1_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(weights.matmul, w.normalized, lw.qkv_weight, &lw.qkv_bias, w.qkv, &w.packing);
+  ops::linear(weights.matmul, w.normalized, lw.qkv_weight, &lw.qkv_bias, qkv, &w.packing);
   if (hooks.active()) {
-    offer_qkv_part(Site::attn_q, layer, 0, w.qkv, hooks);
-    offer_qkv_part(Site::attn_k, layer, d_model, w.qkv, hooks);
-    offer_qkv_part(Site::attn_v, layer, 2 * d_model, w.qkv, hooks);
+    head_inputs(lw, config, weights.matmul, layer, hooks, *io.residual_in, qkv, w);
+    offer_qkv_part(Site::attn_q, layer, 0, qkv, hooks);
+    offer_qkv_part(Site::attn_k, layer, d_model, qkv, hooks);
+    offer_qkv_part(Site::attn_v, layer, 2 * d_model, qkv, hooks);
   }
+  // Rotated after the head inputs' own q/k/v columns (hook_q_input ... change q, k, v before the rotation).
   if (config.rotary_dims > 0) {
-    rotate_queries_and_keys(config, rotary, positions, suffix != nullptr ? suffix->start : 0, w.qkv);
+    rotate_queries_and_keys(config, rotary, positions, suffix != nullptr ? suffix->start : 0, qkv);
     if (hooks.active()) {
-      offer_qkv_part(Site::attn_rot_q, layer, 0, w.qkv, hooks);
-      offer_qkv_part(Site::attn_rot_k, layer, d_model, w.qkv, hooks);
+      offer_qkv_part(Site::attn_rot_q, layer, 0, qkv, hooks);
+      offer_qkv_part(Site::attn_rot_k, layer, d_model, qkv, hooks);
     }
   }
   if (suffix != nullptr)
-    attention_after_prefix(config, layer, *suffix, w.qkv, w.z);
+    attention_after_prefix(config, layer, *suffix, qkv, w.z);
   else
-    attention(config, batch, positions, layer, hooks, w.qkv, w.z);
+    attention(config, batch, positions, layer, hooks, qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
   attention_output(lw, config, weights.matmul, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
-  // A parallel block's MLP reads the block's input, which w.residual still holds.
-  if (config.parallel_attn_mlp) run_mlp(weights, layer, hooks, w);
-  ops::add_in_place(w.residual, w.attn_out);
-  hooks.offer(Site::resid_mid, layer, w.residual.data());
-  if (!config.parallel_attn_mlp) run_mlp(weights, layer, hooks, w);
-  ops::add_in_place(w.residual, w.mlp_out);
-  hooks.offer(Site::resid_post, layer, w.residual.data());
+  // A parallel block's MLP reads the block's input; a sequential one's the stream after attention.
+  if (config.parallel_attn_mlp) run_mlp(weights, layer, hooks, *io.residual_in, w, io);
+  ops::add(*io.residual_in, w.attn_out, *io.residual_mid);
+  hooks.offer(Site::resid_mid, layer, io.residual_mid->data());
+  if (!config.parallel_attn_mlp) run_mlp(weights, layer, hooks, *io.residual_mid, w, io);
+  ops::add(*io.residual_mid, w.mlp_out, *io.residual_out);
+  hooks.offer(Site::resid_post, layer, io.residual_out->data());
 }
 
 // The MLP of layer `lw` (ln_2 included) on the top `rows` rows of w.residual, into the top rows of w.mlp_out:
@@ -320,7 +371,7 @@ void run_last_block_for_rows(const Weights& weights, int positions, std::span<co
       ops::rotate_row(queries.row(i).data(), heads, d_head, rotary,
                       first_position + kept[static_cast<size_t>(i)] % positions);
 
-  const ops::AttentionRule rule = attention_rule(config, layer);
+  const ops::AttentionRule rule = ops::attention_rule(config, layer);
   const int pairs = static_cast<int>(rows) * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model);
   if (suffix == nullptr) {
@@ -387,33 +438,6 @@ void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hoo
   residual.topRows(rows) = token_part + position_part;
 }
 
-// The rows whose logits are requested, in output order.
-std::vector<int> logit_rows(const TokenBatch& tokens, const LogitRequest& request) {
-  std::vector<int> rows;
-  switch (request.positions) {
-    case LogitRequest::Positions::none: break;
-    case LogitRequest::Positions::all:
-      for (int r = 0; r < tokens.batch * tokens.positions; ++r) rows.push_back(r);
-      break;
-    case LogitRequest::Positions::last:
-      for (int b = 0; b < tokens.batch; ++b) rows.push_back(b * tokens.positions + tokens.positions - 1);
-      break;
-    case LogitRequest::Positions::per_row:
-      if (static_cast<int>(request.row_positions.size()) != tokens.batch)
-        throw Error("logit request: " + std::to_string(request.row_positions.size()) + " positions for " +
-                    std::to_string(tokens.batch) + " sequences");
-      for (int b = 0; b < tokens.batch; ++b) {
-        const int p = request.row_positions[b];
-        if (p < 0 || p >= tokens.positions)
-          throw Error("logit request: position " + std::to_string(p) + " outside the sequence of " +
-                      std::to_string(tokens.positions) + " tokens");
-        rows.push_back(b * tokens.positions + p);
-      }
-      break;
-  }
-  return rows;
-}
-
 }  // namespace
 
 void check_tokens(const ModelConfig& config, const TokenBatch& tokens) {
@@ -439,8 +463,12 @@ RowMatrix forward(const Weights& weights, const TokenBatch& tokens, const LogitR
   return logits;
 }
 
-void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request, RowMatrix& logits,
-                  Interventions* interventions, ForwardScratch* scratch) {
+namespace {
+
+// The forward pass; with a tape, every block's activations the backward reads are kept in it (and the last
+// block runs whole: the backward needs every row of it).
+void run_forward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request, RowMatrix& logits,
+                 Interventions* interventions, ForwardScratch* scratch, TapeStorage* tape) {
   const ModelConfig& config = weights.config;
   check_tokens(config, tokens);
   for (int32_t id : request.token_ids) {
@@ -451,19 +479,33 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
   ForwardScratch own_scratch;
   ForwardWorkspace& w =
       (scratch != nullptr ? *scratch : own_scratch).workspace(config, weights.matmul, tokens.batch * tokens.positions);
-  const std::vector<int> rows = logit_rows(tokens, request);
+  const std::vector<int> rows = requested_rows(tokens, request);
   auto selected_rows_of = [&](const RowMatrix& final_rows) {
     RowMatrix selected(static_cast<Eigen::Index>(rows.size()), config.d_model);
     for (size_t i = 0; i < rows.size(); ++i) selected.row(static_cast<Eigen::Index>(i)) = final_rows.row(rows[i]);
     return selected;
   };
+  auto block_buffers = [&](int layer) {
+    if (tape == nullptr) return in_place(w);
+    const auto stage = static_cast<size_t>(2 * layer);
+    return BlockBuffers{&tape->residuals[stage], &tape->residuals[stage + 1], &tape->residuals[stage + 2],
+                        &tape->qkv[static_cast<size_t>(layer)], &tape->mlp_pre[static_cast<size_t>(layer)],
+                        &w.mlp_hidden};
+  };
+  RowMatrix& first_residual = tape != nullptr ? tape->residuals.front() : w.residual;
+  RowMatrix& final_residual = tape != nullptr ? tape->residuals.back() : w.residual;
 
   const ops::RotaryTable rotary(tokens.positions, config.rotary_dims, config.rotary_base);
-  embed(weights, tokens, hooks, w.residual);
-  const bool prune_last_block = !hooks.active() && rows.size() < static_cast<size_t>(w.residual.rows());
+  embed(weights, tokens, hooks, first_residual);
+  const bool prune_last_block =
+      tape == nullptr && !hooks.active() && rows.size() < static_cast<size_t>(w.residual.rows());
   const int full_layers = config.n_layer - (prune_last_block ? 1 : 0);
   for (int layer = 0; layer < full_layers; ++layer)
-    run_block(weights, layer, tokens.batch, tokens.positions, rotary, hooks, w);
+    run_block(weights, layer, tokens.batch, tokens.positions, rotary, hooks, w, block_buffers(layer));
+  if (tape != nullptr) {
+    tape->batch = tokens.batch;
+    tape->positions = tokens.positions;
+  }
   if (prune_last_block) {
     run_last_block_for_rows(weights, tokens.positions, rows, rotary, w);
     RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
@@ -475,14 +517,68 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
   const bool expose_final = hooks.wants(Site::ln_final_scale) || hooks.wants(Site::ln_final_normalized);
   if (!expose_final) {
     // Only the requested rows need the final layer norm.
-    RowMatrix selected = selected_rows_of(w.residual);
+    RowMatrix selected = selected_rows_of(final_residual);
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
     unembed_rows(weights, selected, request.token_ids, logits, &w.packing);
     return;
   }
-  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
+  layer_norm_with_hooks(final_residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
                         Site::ln_final_scale, Site::ln_final_normalized, -1, hooks, w.scale, w.normalized);
   unembed_rows(weights, selected_rows_of(w.normalized), request.token_ids, logits, &w.packing);
+}
+
+}  // namespace
+
+void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request, RowMatrix& logits,
+                  Interventions* interventions, ForwardScratch* scratch) {
+  run_forward(weights, tokens, request, logits, interventions, scratch, nullptr);
+}
+
+TapeStorage::TapeStorage(const ModelConfig& config, int rows) {
+  auto add = [rows](std::vector<RowMatrix>& list, int count, int width) {
+    for (int i = 0; i < count; ++i) {
+      list.emplace_back(rows, width);
+      advise_huge_pages(list.back());
+    }
+  };
+  add(residuals, 2 * config.n_layer + 1, config.d_model);
+  add(qkv, config.n_layer, 3 * config.d_model);
+  add(mlp_pre, config.n_layer, config.d_mlp);
+}
+
+bool TapeStorage::fits(const ModelConfig& config, int rows) const {
+  return residuals.size() == static_cast<size_t>(2 * config.n_layer + 1) && residuals.front().rows() == rows &&
+         residuals.front().cols() == config.d_model && mlp_pre.front().cols() == config.d_mlp;
+}
+
+BackwardTape::BackwardTape() = default;
+BackwardTape::~BackwardTape() = default;
+BackwardTape::BackwardTape(BackwardTape&&) noexcept = default;
+BackwardTape& BackwardTape::operator=(BackwardTape&&) noexcept = default;
+
+int BackwardTape::batch() const { return storage_ ? storage_->batch : 0; }
+int BackwardTape::positions() const { return storage_ ? storage_->positions : 0; }
+
+TapeStorage& BackwardTape::storage_for(const ModelConfig& config, int rows) {
+  if (!storage_ || !storage_->fits(config, rows)) {
+    storage_.reset();  // the old buffers go before the new ones come
+    storage_ = std::make_unique<TapeStorage>(config, rows);
+  }
+  storage_->batch = storage_->positions = 0;  // filled again below
+  return *storage_;
+}
+
+void forward_for_backward(const Weights& weights, const TokenBatch& tokens, const LogitRequest& request,
+                          RowMatrix& logits, BackwardTape& tape, Interventions* interventions, ForwardScratch* scratch) {
+  check_tokens(weights.config, tokens);
+  if (interventions != nullptr)
+    for (const Site site : {Site::q_input, Site::k_input, Site::v_input, Site::mlp_in})
+      for (int layer = 0; layer < weights.config.n_layer; ++layer)
+        if (interventions->wants({site, layer}))
+          throw Error("a forward pass kept for the backward cannot intervene on " + hook_name({site, layer}),
+                      "the backward differentiates the shared residual stream that each head and MLP reads");
+  run_forward(weights, tokens, request, logits, interventions, scratch,
+              &tape.storage_for(weights.config, tokens.batch * tokens.positions));
 }
 
 void resume_forward(const Weights& weights, const ResumePoint& point, const SuffixRows& rows,
@@ -524,7 +620,8 @@ void resume_forward(const Weights& weights, const ResumePoint& point, const Suff
     }
     ++layer;
   }
-  for (; layer < last; ++layer) run_block(weights, layer, rows.sequences, length, rotary, no_hooks, w, &rows);
+  for (; layer < last; ++layer)
+    run_block(weights, layer, rows.sequences, length, rotary, no_hooks, w, in_place(w), &rows);
   run_last_block_for_rows(weights, length, last_rows, rotary, w, &rows);
   final_rows = w.residual.topRows(rows.sequences);
 }

@@ -15,6 +15,9 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::embed, "hook_embed", false, Layout::pos_model, "token embeddings"},
     {Site::pos_embed, "hook_pos_embed", false, Layout::pos_model, "positional embeddings"},
     {Site::resid_pre, "hook_resid_pre", true, Layout::pos_model, "residual stream entering the block"},
+    {Site::q_input, "hook_q_input", true, Layout::pos_head_model, "each head's own copy of the residual stream its queries read (before ln_1)"},
+    {Site::k_input, "hook_k_input", true, Layout::pos_head_model, "each head's own copy of the residual stream its keys read (before ln_1)"},
+    {Site::v_input, "hook_v_input", true, Layout::pos_head_model, "each head's own copy of the residual stream its values read (before ln_1)"},
     {Site::ln1_scale, "ln1.hook_scale", true, Layout::pos_scalar, "ln_1 scale sqrt(var + eps)"},
     {Site::ln1_normalized, "ln1.hook_normalized", true, Layout::pos_model, "ln_1 output (x - mean) / scale * w + b"},
     {Site::attn_q, "attn.hook_q", true, Layout::pos_head_dhead, "queries"},
@@ -28,6 +31,7 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::attn_result, "attn.hook_result", true, Layout::pos_head_model, "each head's output z_h W_O[h] (no bias)"},
     {Site::attn_out, "hook_attn_out", true, Layout::pos_model, "attention layer output (with bias)"},
     {Site::resid_mid, "hook_resid_mid", true, Layout::pos_model, "residual stream between attention and MLP"},
+    {Site::mlp_in, "hook_mlp_in", true, Layout::pos_model, "the MLP's own copy of the residual stream (before ln_2)"},
     {Site::ln2_scale, "ln2.hook_scale", true, Layout::pos_scalar, "ln_2 scale sqrt(var + eps)"},
     {Site::ln2_normalized, "ln2.hook_normalized", true, Layout::pos_model, "ln_2 output (x - mean) / scale * w + b"},
     {Site::mlp_pre, "mlp.hook_pre", true, Layout::pos_mlp, "MLP pre-activation"},
@@ -37,6 +41,13 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::ln_final_scale, "ln_final.hook_scale", false, Layout::pos_scalar, "ln_f scale sqrt(var + eps)"},
     {Site::ln_final_normalized, "ln_final.hook_normalized", false, Layout::pos_model, "ln_f output (x - mean) / scale * w + b"},
 }};
+
+constexpr bool in_enum_order() {
+  for (size_t i = 0; i < kSites.size(); ++i)
+    if (static_cast<size_t>(kSites[i].site) != i) return false;
+  return true;
+}
+static_assert(in_enum_order(), "site_info() indexes the table by the enum");
 
 std::vector<std::string> example_names(const ModelConfig& config) {
   std::vector<std::string> names;

@@ -36,13 +36,20 @@ void layer_norm(const ConstRef& x, float epsilon, const RowVector& weight, const
 
 // sum += addend, element-wise (the residual stream's additions), split across threads when large.
 void add_in_place(MutableRef sum, const ConstRef& addend);
+// sum = a + b, element-wise; `sum` may be `a` (then the same as add_in_place).
+void add(const ConstRef& a, const ConstRef& b, MutableRef sum);
 
-// GELU, tanh approximation ("gelu_new"), element-wise in place.
+// GELU, tanh approximation ("gelu_new"), element-wise in place; or from `in` into `out` (which may be `in`),
+// the same arithmetic.
 void gelu_tanh(MutableRef values);
-// GELU, exact: 0.5 x (1 + erf(x / sqrt(2))) ("gelu"), element-wise in place.
+void gelu_tanh(const ConstRef& in, MutableRef out);
+// GELU, exact: 0.5 x (1 + erf(x / sqrt(2))) ("gelu"), element-wise in place; or from `in` into `out` (which may
+// be `in`).
 void gelu_erf(MutableRef values);
-// The model's activation function (one of the two above), in place.
+void gelu_erf(const ConstRef& in, MutableRef out);
+// The model's activation function (one of the two above), in place or from `in` into `out`.
 void activate(ActivationFunction activation, MutableRef values);
+void activate(ActivationFunction activation, const ConstRef& in, MutableRef out);
 
 // Rotary position embedding (GPT-NeoX): cos and sin of position p times inverse frequency i, [positions, dims/2]
 // each, for the first `dims` dimensions of a head, frequencies base^(-2i/dims). Computed in double, rounded once.
@@ -59,6 +66,9 @@ void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table
 // of sequences' suffixes from first_position on: a resumed pass's).
 void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence,
                  int first_position = 0);
+// The transpose (inverse) rotation, for gradients: (g_i, g_{i+half}) becomes (g_i cos + g_{i+half} sin,
+// g_{i+half} cos - g_i sin).
+void rotate_rows_back(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence);
 
 // What one layer's attention does with its scores: scores = score_scale * q·k, and a query at position i sees
 // keys i - key_window + 1 .. i (all keys up to i when key_window is 0).
@@ -67,6 +77,28 @@ struct AttentionRule {
   int key_window = 0;
   int first_key(int query) const { return key_window > 0 && query >= key_window ? query - key_window + 1 : 0; }
 };
+// Layer `layer`'s rule (the forward's and the backward's).
+inline AttentionRule attention_rule(const ModelConfig& config, int layer) {
+  return {config.attention_scale(layer), config.attention_window(layer)};
+}
+
+// The backward pass's element-wise parts (backward.cpp). Each output element is computed the same way
+// wherever its row lies and whatever the thread count.
+
+// d_in = d_out * GELU'(pre), element-wise (pre: GELU's input; d_in may be d_out).
+void gelu_tanh_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
+// The same for exact GELU: GELU'(x) = Φ(x) + x φ(x).
+void gelu_erf_backward(const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
+void activate_backward(ActivationFunction activation, const ConstRef& pre, const ConstRef& d_out, MutableRef d_in);
+// Layer norm's gradient with respect to its input x, given d_out (the gradient of its output, after weight and
+// bias), the normalized input (x - mean) / scale and the scale (layer_norm_normalize's and layer_norm_scale's):
+//   d_in = (g - mean(g) - normalized * mean(g * normalized)) / scale,  g = d_out * weight.
+void layer_norm_backward(const ConstRef& normalized, std::span<const float> scale, const RowVector& weight,
+                         const ConstRef& d_out, MutableRef d_in);
+
+// Whether element-wise work over rows x columns values is worth splitting across threads: below ~65k values a
+// parallel region costs more than it saves, and on a busy machine threads spin waiting for a descheduled partner.
+bool worth_parallel_elements(Eigen::Index rows, Eigen::Index columns);
 
 // Whether attention over `sequences` (batch x heads) is worth splitting across threads.
 bool worth_parallel_attention(int sequences, int positions, int d_head);
@@ -110,5 +142,16 @@ void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap
 // One query (d_head floats at `query`) at `position` against keys and values 0..position: its z row.
 void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position, const AttentionRule& rule,
                 AttentionWorkspace& workspace, float* z_row);
+
+// The gradient of causal_attention (attention_backward.cpp): from d_z, the gradient of its output z, the
+// gradients of q, k and v (written whole). The pattern is recomputed in the forward's arithmetic.
+struct AttentionGradientWorkspace {
+  AttentionGradientWorkspace(int positions, int d_head);
+  AttentionWorkspace forward;
+  RowMatrix pattern, d_pattern;  // [positions, positions]
+};
+void causal_attention_backward(const StridedMap& q, const StridedMap& k, const StridedMap& v, const StridedMap& d_z,
+                               const AttentionRule& rule, MutableStridedMap d_q, MutableStridedMap d_k,
+                               MutableStridedMap d_v, AttentionGradientWorkspace& workspace);
 
 }  // namespace cscrub::engine::ops

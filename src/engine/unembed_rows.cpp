@@ -1,6 +1,7 @@
 #include "unembed_rows.hpp"
 
 #include "cscrub/engine/huge_pages.hpp"
+#include "cscrub/error.hpp"
 #include "ops.hpp"
 #include "ordered_sum.hpp"
 
@@ -31,6 +32,32 @@ void unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span
     advise_huge_pages(logits);
   }
   ops::linear_transposed(weights.matmul, normalized, weights.unembedding_rows(), logits, buffers);
+}
+
+std::vector<int> requested_rows(const TokenBatch& tokens, const LogitRequest& request) {
+  std::vector<int> rows;
+  switch (request.positions) {
+    case LogitRequest::Positions::none: break;
+    case LogitRequest::Positions::all:
+      for (int r = 0; r < tokens.batch * tokens.positions; ++r) rows.push_back(r);
+      break;
+    case LogitRequest::Positions::last:
+      for (int b = 0; b < tokens.batch; ++b) rows.push_back(b * tokens.positions + tokens.positions - 1);
+      break;
+    case LogitRequest::Positions::per_row:
+      if (static_cast<int>(request.row_positions.size()) != tokens.batch)
+        throw Error("logit request: " + std::to_string(request.row_positions.size()) + " positions for " +
+                    std::to_string(tokens.batch) + " sequences");
+      for (int b = 0; b < tokens.batch; ++b) {
+        const int p = request.row_positions[b];
+        if (p < 0 || p >= tokens.positions)
+          throw Error("logit request: position " + std::to_string(p) + " outside the sequence of " +
+                      std::to_string(tokens.positions) + " tokens");
+        rows.push_back(b * tokens.positions + p);
+      }
+      break;
+  }
+  return rows;
 }
 
 }  // namespace cscrub::engine

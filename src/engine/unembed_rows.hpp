@@ -3,6 +3,9 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <vector>
+
+#include "cscrub/engine/forward.hpp"
 
 #include "cscrub/engine/tensor.hpp"
 #include "cscrub/engine/weights.hpp"
@@ -14,5 +17,9 @@ namespace cscrub::engine {
 // `logits` is resized only when its shape differs, so a caller that keeps it keeps its memory.
 void unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span<const int32_t> token_ids,
                   RowMatrix& logits, gemm::PackingBuffers* buffers = nullptr);
+
+// The rows of a [batch * positions] activation whose logits `request` asks for, in output order. Throws
+// cscrub::Error for per_row positions that do not fit the batch.
+std::vector<int> requested_rows(const TokenBatch& tokens, const LogitRequest& request);
 
 }  // namespace cscrub::engine

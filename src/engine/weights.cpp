@@ -60,6 +60,11 @@ uint64_t parameter_count(const ModelConfig& config) {
   return count;
 }
 
+uint64_t weight_bytes(const ModelConfig& config) {
+  const uint64_t count = parameter_count(config);
+  return count > UINT64_MAX / sizeof(float) ? UINT64_MAX : sizeof(float) * count;
+}
+
 int64_t TensorSlot::element_count() const {
   int64_t count = 1;
   for (int64_t extent : shape) count *= extent;

@@ -62,7 +62,7 @@ std::set<engine::HookPoint> selected_hooks(const py::handle& names, const engine
 
 PythonHooks::PythonHooks(const engine::ModelConfig& config, std::set<engine::HookPoint> record,
                          const py::handle& patches)
-    : record_(std::move(record)) {
+    : order_(engine::all_hook_points(config)), record_(std::move(record)) {
   if (patches.is_none()) return;
   if (!py::isinstance<py::dict>(patches))
     throw Error("patches: give a dict {hook name: array or callable}, not " +
@@ -111,6 +111,15 @@ void bind_hook_point(py::module_& module) {
                                return std::string(engine::site_info(hook.site).name);
                              })
       .def("__repr__", [](const engine::HookPoint& hook) { return "HookPoint('" + engine::hook_name(hook) + "')"; });
+}
+
+py::dict PythonHooks::cache() const {
+  py::dict ordered;
+  for (const engine::HookPoint& hook : order_) {
+    const py::str name(engine::hook_name(hook));
+    if (cache_.contains(name)) ordered[name] = cache_[name];
+  }
+  return ordered;
 }
 
 }  // namespace cscrub::python

@@ -28,8 +28,9 @@ class PythonHooks : public engine::Interventions {
   // propagates out of the forward pass.
   void visit(const engine::Activation& activation) override;
 
-  // {hook name: float32 array}, in forward order, after patches.
-  pybind11::dict cache() const { return cache_; }
+  // {hook name: float32 array} in engine::all_hook_points' order (the forward reaches a few in another: each
+  // head's own inputs after ln_1, a parallel block's MLP before resid_mid), after patches.
+  pybind11::dict cache() const;
 
  private:
   struct Patch {
@@ -37,6 +38,7 @@ class PythonHooks : public engine::Interventions {
     bool callable = false;
     bool takes_hook = true;  // callable(activation, hook), else callable(activation)
   };
+  std::vector<engine::HookPoint> order_;  // engine::all_hook_points(config)
   std::set<engine::HookPoint> record_;
   std::map<engine::HookPoint, Patch> patches_;
   pybind11::dict cache_;

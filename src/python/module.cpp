@@ -8,7 +8,8 @@ PYBIND11_MODULE(cscrub, module) {
       "Model(path=None) loads a model directory (the bundled model by default); Model.run_with_cache and\n"
       "Model.run_with_hooks read and overwrite any TransformerLens hook point; dataset() makes a task's prompts;\n"
       "run() and compare() score hypothesis files by causal scrubbing and return what `cscrub run --json` and\n"
-      "`cscrub compare --json` write. Errors raise cscrub.Error with cscrub's one-line message.";
+      "`cscrub compare --json` write; discover() scores every edge by EAP or EAP-IG and returns the graph JSON\n"
+      "`cscrub discover --out` writes. Errors raise cscrub.Error with cscrub's one-line message.";
   module.attr("__version__") = CSCRUB_VERSION;
   // Where the module is, found now: a relative $PYTHONPATH names it relative to today's working directory.
   (void)cscrub::io::code_file();
@@ -17,4 +18,5 @@ PYBIND11_MODULE(cscrub, module) {
   cscrub::python::bind_dataset(module);
   cscrub::python::bind_experiment(module);
   cscrub::python::bind_circuits(module);
+  cscrub::python::bind_edge_discovery(module);
 }

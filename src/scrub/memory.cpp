@@ -133,8 +133,6 @@ class ScrubFootprint {
   std::vector<double> peaks_;
 };
 
-uint64_t weight_bytes(const engine::ModelConfig& c) { return kFloat * engine::parameter_count(c); }
-
 // A scrubber's model graph G (a Boost adjacency list with sets of out- and in-edges): measured with
 // libstdc++ at 153-193 bytes per edge and a few hundred per node (GPT-2 small: 32,936 edges, 5.2 MB).
 uint64_t model_graph_bytes(const engine::ModelConfig& config) {
@@ -199,7 +197,7 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   const uint64_t threads = static_cast<uint64_t>(std::max(1, omp_get_max_threads()));
   const ProductPacking packing(config, matmul, static_cast<int>(threads));
   const int batch_size = std::max(1, settings.batch_size);
-  estimate.weights = weight_bytes(config);
+  estimate.weights = engine::weight_bytes(config);
 
   std::set<Stream> streams = streams_needed(baseline, config);
   for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, config));

@@ -7,9 +7,9 @@
 using namespace cscrub::engine;
 
 TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
-  // GPT-2 (18 per-layer sites, 4 global ones) and a rotary model (also hook_rot_q and hook_rot_k, no hook_pos_embed).
+  // GPT-2 (22 per-layer sites, 4 global ones) and a rotary model (also hook_rot_q and hook_rot_k, no hook_pos_embed).
   const auto [config, expected] = GENERATE(table<ModelConfig, int>(
-      {{cscrub::test::small_config(), 18 * 3 + 4}, {cscrub::test::small_gpt_neox_config(), 20 * 3 + 3}}));
+      {{cscrub::test::small_config(), 22 * 3 + 4}, {cscrub::test::small_gpt_neox_config(), 24 * 3 + 3}}));
   int count = 0;
   for (const SiteInfo& info : sites()) {
     if (!has_site(config, info.site)) continue;
@@ -24,6 +24,8 @@ TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
   CHECK(hook_name({Site::attn_z, 9}) == "blocks.9.attn.hook_z");
   CHECK(hook_name({Site::attn_rot_q, 2}) == "blocks.2.attn.hook_rot_q");
   CHECK(hook_name({Site::embed, -1}) == "hook_embed");
+  CHECK(hook_name({Site::k_input, 2}) == "blocks.2.hook_k_input");
+  CHECK(hook_name({Site::mlp_in, 0}) == "blocks.0.hook_mlp_in");
 }
 
 TEST_CASE("bad hook names are rejected with the closest valid name", "[hooks]") {
@@ -59,4 +61,6 @@ TEST_CASE("activation shapes follow TransformerLens", "[hooks]") {
   CHECK(activation_shape(Site::mlp_post, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 256, 0});
   CHECK(rank == 3);
   CHECK(activation_shape(Site::ln1_scale, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 1, 0});
+  CHECK(activation_shape(Site::v_input, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 4, 64});
+  CHECK(rank == 4);
 }

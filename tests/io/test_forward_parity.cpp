@@ -281,6 +281,9 @@ TEST_CASE("forward parity: patches change the forward exactly as the reference's
   const auto mid0 = hook("blocks.0.hook_resid_mid");
   const auto result1 = hook("blocks.1.attn.hook_result");
   const auto q1 = hook("blocks.1.attn.hook_q");
+  const auto k_input1 = hook("blocks.1.hook_k_input");
+  const auto q_input0 = hook("blocks.0.hook_q_input");
+  const auto mlp_in0 = hook("blocks.0.hook_mlp_in");
   const std::string corrupt_dir = (dir / "corrupt").string() + "/";
   const std::vector<Scenario> scenarios = {
       {"head 1.2's hook_z at position 4 from the other prompt",
@@ -298,6 +301,14 @@ TEST_CASE("forward parity: patches change the forward exactly as the reference's
        "--patch blocks.1.attn.hook_result:0:*:" + corrupt_dir + "blocks.1.attn.hook_result.npy "
        "--patch blocks.1.attn.hook_q:3:1:" + corrupt_dir + "blocks.1.attn.hook_q.npy",
        0},
+      {"a head's own key input and the MLP's own input from the other prompt (the residual stream untouched)",
+       {{k_input1, 2, 3, &corrupt_cache.at(k_input1), 0.0f},
+        {q_input0, 1, std::nullopt, nullptr, 0.25f},
+        {mlp_in0, std::nullopt, 5, &corrupt_cache.at(mlp_in0), 0.0f}},
+       "--patch blocks.1.hook_k_input:2:3:" + corrupt_dir + "blocks.1.hook_k_input.npy "
+       "--patch blocks.0.hook_q_input:1:*:0.25 "
+       "--patch blocks.0.hook_mlp_in:*:5:" + corrupt_dir + "blocks.0.hook_mlp_in.npy",
+       1},  // at position 0 a query meets one key: the filled query input changes nothing there
   };
   for (size_t s = 0; s < scenarios.size(); ++s) {
     const Scenario& scenario = scenarios[s];

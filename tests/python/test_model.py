@@ -55,13 +55,15 @@ def test_run_with_cache_has_every_hook_in_transformerlens_shapes(model):
     batch, pos, config = 2, len(tokens), model.config
     heads, d_head, d_model, d_mlp = config.n_head, config.d_head, config.d_model, config.d_mlp
     assert list(cache) == model.hook_names()
-    assert len(cache) == 2 + 18 * config.n_layer + 2
+    assert len(cache) == 2 + 22 * config.n_layer + 2
     expected = {"hook_embed": (batch, pos, d_model), "hook_pos_embed": (batch, pos, d_model),
                 "ln_final.hook_scale": (batch, pos, 1), "ln_final.hook_normalized": (batch, pos, d_model)}
     for layer in range(config.n_layer):
         b = f"blocks.{layer}."
         expected.update({
             b + "hook_resid_pre": (batch, pos, d_model), b + "ln1.hook_scale": (batch, pos, 1),
+            b + "hook_q_input": (batch, pos, heads, d_model), b + "hook_k_input": (batch, pos, heads, d_model),
+            b + "hook_v_input": (batch, pos, heads, d_model), b + "hook_mlp_in": (batch, pos, d_model),
             b + "ln1.hook_normalized": (batch, pos, d_model),
             b + "attn.hook_q": (batch, pos, heads, d_head), b + "attn.hook_k": (batch, pos, heads, d_head),
             b + "attn.hook_v": (batch, pos, heads, d_head), b + "attn.hook_z": (batch, pos, heads, d_head),

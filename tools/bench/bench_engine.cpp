@@ -28,6 +28,7 @@
 namespace {
 
 using namespace cscrub;
+namespace bench = cscrub::bench;
 
 double seconds_of(const auto& run) {
   const auto start = std::chrono::steady_clock::now();
@@ -123,12 +124,12 @@ int main(int argc, char** argv) {
         // Alternating forwards, each side's best, and the median of the paired ratios (each pair ran within
         // a second of each other).
         run();
-        if (torch) torch->seconds(last_only);  // warm-ups
+        if (torch) torch->seconds(last_only ? "last" : "all");  // warm-ups
         std::vector<double> ours, theirs, ratios;
         for (int i = 0; i < repeat; ++i) {
           ours.push_back(seconds_of(run));
           if (!torch) continue;
-          const double torch_seconds = torch->seconds(last_only);
+          const double torch_seconds = torch->seconds(last_only ? "last" : "all");
           if (torch_seconds <= 0) throw Error("the PyTorch reference stopped answering (its error is above)");
           theirs.push_back(torch_seconds);
           ratios.push_back(torch_seconds / ours.back());

@@ -1,6 +1,7 @@
-// A PyTorch process serving timed requests (tools/bench/bench_torch.py or exact_torch.py with --serve), so that
-// its work alternates with cscrub's and both meet the same machine. Protocol: the server's first line is
-// "ready WORDS..." once it is set up; then one answer line per request line.
+// A PyTorch process serving timed requests (tools/bench/bench_torch.py, bench_eap_torch.py or exact_torch.py with
+// --serve), so that its work alternates with cscrub's and both meet the same machine. Protocol: the server's first
+// line is "ready CORE [DETAILS]" once it is set up (CORE: the OpenBLAS core type PyTorch runs on); then one answer
+// line per request line.
 #pragma once
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,9 +52,13 @@ class TorchServer {
   }
 
   bool ready() const { return !ready_.empty(); }
-  // What followed "ready" (bench_torch.py: the OpenBLAS core type PyTorch runs on).
+  // What followed "ready": the OpenBLAS core type, then what else the server chose (e.g. its thread count).
   const std::string& ready_words() const { return ready_; }
-  const std::string& openblas_core() const { return ready_; }
+  std::string openblas_core() const { return ready_.substr(0, ready_.find(' ')); }
+  std::string details() const {
+    const size_t space = ready_.find(' ');
+    return space == std::string::npos ? std::string() : ready_.substr(space + 1);
+  }
 
   // The answer to one request line; empty when the server is not there (no torch, a crash).
   std::string request(const std::string& line) {
@@ -62,8 +67,9 @@ class TorchServer {
     std::fflush(requests_);
     return answer();
   }
-  // bench_torch.py: seconds of one forward, or 0 when the server is not there.
-  double seconds(bool last_only) { return std::atof(request(last_only ? "last" : "all").c_str()); }
+  // Seconds of one timed run of `line` (bench_torch.py: "all" or "last"; bench_eap_torch.py: "run"), or 0 when
+  // the server is not there.
+  double seconds(const std::string& line) { return std::atof(request(line).c_str()); }
 
  private:
   std::string answer() {

@@ -18,6 +18,9 @@ enum class Site : uint8_t {
   embed,               // hook_embed                         [batch, pos, d_model]
   pos_embed,           // hook_pos_embed                     [batch, pos, d_model]
   resid_pre,           // blocks.L.hook_resid_pre            [batch, pos, d_model]
+  q_input,             // blocks.L.hook_q_input              [batch, pos, head, d_model]
+  k_input,             // blocks.L.hook_k_input              [batch, pos, head, d_model]
+  v_input,             // blocks.L.hook_v_input              [batch, pos, head, d_model]
   ln1_scale,           // blocks.L.ln1.hook_scale            [batch, pos, 1]
   ln1_normalized,      // blocks.L.ln1.hook_normalized       [batch, pos, d_model] (after weight, bias)
   attn_q,              // blocks.L.attn.hook_q               [batch, pos, head, d_head]
@@ -31,6 +34,7 @@ enum class Site : uint8_t {
   attn_result,         // blocks.L.attn.hook_result          [batch, pos, head, d_model]
   attn_out,            // blocks.L.hook_attn_out             [batch, pos, d_model]
   resid_mid,           // blocks.L.hook_resid_mid            [batch, pos, d_model]
+  mlp_in,              // blocks.L.hook_mlp_in               [batch, pos, d_model]
   ln2_scale,           // blocks.L.ln2.hook_scale            [batch, pos, 1]
   ln2_normalized,      // blocks.L.ln2.hook_normalized       [batch, pos, d_model]
   mlp_pre,             // blocks.L.mlp.hook_pre              [batch, pos, d_mlp]
@@ -40,7 +44,7 @@ enum class Site : uint8_t {
   ln_final_scale,      // ln_final.hook_scale                [batch, pos, 1]
   ln_final_normalized, // ln_final.hook_normalized           [batch, pos, d_model]
 };
-inline constexpr int kSiteCount = 24;
+inline constexpr int kSiteCount = 28;
 
 // How an activation's trailing dimensions are laid out (the leading one is always batch).
 enum class Layout : uint8_t {

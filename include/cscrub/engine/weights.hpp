@@ -47,6 +47,8 @@ Weights allocate_weights(const ModelConfig& config);
 // How many floats Weights holds for `config` (saturating at UINT64_MAX; every size is at most 2^30): what a
 // checkpoint must fill and what the memory estimate counts. Absent biases count (Weights keeps them as zeros).
 uint64_t parameter_count(const ModelConfig& config);
+// The bytes Weights holds for `config` (parameter_count floats; saturating).
+uint64_t weight_bytes(const ModelConfig& config);
 
 // One tensor as the family's checkpoint names and stores it, and where its values live in Weights. Weights keep
 // one layout for every family (Conv1D's input-major [in, out] matrices, q | k | v columns each split into heads),

@@ -1,0 +1,126 @@
+// discover(): EAP and EAP-IG edge scores from Python, returning the graph JSON `cscrub discover --out` writes
+// (the same bytes, built by the same code in the app layer).
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "bindings.hpp"
+#include "cscrub/app/edge_discovery.hpp"
+#include "cscrub/error.hpp"
+#include "cscrub/io/model_dir.hpp"
+#include "dataset.hpp"
+#include "model.hpp"
+#include "paths.hpp"
+
+namespace py = pybind11;
+
+namespace cscrub::python {
+namespace {
+
+std::string text_option(const py::handle& value, const char* name) {
+  if (!py::isinstance<py::str>(value)) throw Error(std::string(name) + ": give a string");
+  return value.cast<std::string>();
+}
+
+template <class Number>
+Number number_option(const py::handle& value, const char* name) {
+  if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)))
+    throw Error(std::string(name) + ": give a number, not " + std::string(py::repr(value)));
+  return value.cast<Number>();
+}
+
+// The keyword arguments, as the CLI's options.
+app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& progress) {
+  app::EdgeDiscoveryOptions options;
+  const char* matmul = std::getenv("CSCRUB_MATMUL");
+  options.matmul = matmul != nullptr && *matmul != '\0' ? matmul : "auto";
+  bool generated = false;
+  for (const auto& [key_handle, value] : given) {
+    const std::string key = key_handle.cast<std::string>();
+    if (value.is_none()) continue;  // the default
+    if (key == "model") {
+      if (py::isinstance<Model>(value)) {
+        const Model& model = value.cast<const Model&>();
+        options.model = model.dir.string();
+        options.matmul = engine::to_string(model.weights.matmul);
+      } else {
+        options.model = path_of(value, "model").string();
+      }
+    } else if (key == "matmul") {
+      options.matmul = text_option(value, "matmul");
+    } else if (key == "steps") {
+      options.steps = number_option<int>(value, "steps");
+    } else if (key == "metric") {
+      options.metric = text_option(value, "metric");
+    } else if (key == "pairs") {
+      options.pairs = path_of(value, "pairs").string();
+    } else if (key == "task") {
+      options.task = text_option(value, "task");
+      generated = true;
+    } else if (key == "n") {
+      options.n = number_option<int>(value, "n");
+      generated = true;
+    } else if (key == "seed") {
+      const int64_t seed = number_option<int64_t>(value, "seed");
+      if (seed < 0) throw Error("seed must not be negative");
+      options.seed = static_cast<uint64_t>(seed);
+      generated = true;
+    } else if (key == "options") {
+      options.task_options = option_items(value);
+      generated = true;
+    } else if (key == "batch_size") {
+      options.batch_size = number_option<int>(value, "batch_size");
+    } else if (key == "max_memory") {
+      options.max_memory_gib = number_option<double>(value, "max_memory");
+      if (!std::isfinite(options.max_memory_gib) || options.max_memory_gib <= 0)
+        throw Error("max_memory must be a positive number of GiB");
+    } else if (key == "progress") {
+      if (!PyCallable_Check(value.ptr())) throw Error("progress: give a callable(stage, done, total)");
+      progress = py::reinterpret_borrow<py::object>(value);
+    } else {
+      throw Error("unknown keyword argument '" + key + "'",
+                  "model, steps, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");
+    }
+  }
+  if (!options.pairs.empty() && generated)
+    throw Error("pairs: give a pair file or task/n/seed/options for generated pairs, not both");
+  if (options.model.empty()) options.model = io::default_model_dir().string();
+  return options;
+}
+
+}  // namespace
+
+void bind_edge_discovery(py::module_& module) {
+  module.def(
+      "discover",
+      [](const std::string& method, const py::kwargs& given) {
+        py::object progress;
+        app::EdgeDiscoveryOptions options = discover_options(given, progress);
+        options.method = method;
+        std::string json;
+        {
+          py::gil_scoped_release released;
+          const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(options);
+          app::check_edge_discovery_memory(prepared);
+          const std::string stage = app::method_label(prepared.settings);
+          const app::EdgeDiscoveryRun run = app::run_edge_discovery(prepared, [&](int done, int total) {
+            py::gil_scoped_acquire gil;
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            if (progress) progress(stage, done, total);
+          });
+          json = app::edge_discovery_graph_json(run);
+        }
+        return py::module_::import("json").attr("loads")(json);
+      },
+      py::arg("method"),
+      "Scores every edge of the model's graph by EAP or EAP-IG ('eap' or 'eap-ig') on prompt pairs; returns the "
+      "graph JSON `cscrub discover --method METHOD --out GRAPH.json` writes (EAP-IG's and MIB's format: 'cfg', "
+      "'nodes', 'edges' with each edge's 'score'). Keywords, as the CLI's options: model (path or Model), steps "
+      "(EAP-IG's M, 5), metric (logit_diff, prob_diff, kl, loss), pairs (a pair file) or task, n, seed, options "
+      "({key: value}) for generated pairs, batch_size, max_memory (GiB), matmul, progress (callable(stage, done, "
+      "total)).");
+}
+
+}  // namespace cscrub::python

@@ -1,0 +1,59 @@
+"""cscrub.discover(): EAP and EAP-IG edge scores from Python are the graph JSON `cscrub discover --out` writes,
+value for value, on a random Pythia-shaped model (parallel blocks, rotary) and on GPT-2; bad arguments raise
+cscrub.Error with one line."""
+import json
+
+import numpy as np
+import pytest
+
+import cscrub
+from conftest import BUNDLED_MODEL, make_random_model, read_json, run_cli
+
+
+def write_pairs(path, vocab, seed):
+    generator = np.random.default_rng(seed)
+    with open(path, "w") as file:
+        for length in (5, 5, 7):
+            clean, corrupted = generator.integers(0, vocab, (2, length)).tolist()
+            answer, distractor = generator.choice(vocab, 2, replace=False).tolist()
+            file.write(json.dumps({"clean": clean, "corrupted": corrupted, "answer": answer,
+                                   "distractor": distractor}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("family, method, metric", [("gpt_neox", "eap-ig", "logit_diff"), ("gpt2", "eap", "loss")])
+def test_discover_returns_the_cli_graph_json(tmp_path, family, method, metric):
+    model = make_random_model(tmp_path / "model", "--family", family, "--layers", 2, "--heads", 2, "--d-model", 32,
+                              "--vocab", 53, "--n-ctx", 16, "--seed", 3)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 53, 4)
+    out = tmp_path / "graph.json"
+    run_cli("discover", "--model", model, "--pairs", pairs, "--method", method, "--steps", 3, "--metric", metric,
+            "--batch-size", 2, "--quiet", "--out", out)
+    stages = []
+    graph = cscrub.discover(method, model=str(model), pairs=str(pairs), steps=3, metric=metric,
+                            progress=lambda stage, done, total: stages.append((stage, done, total)))
+    assert graph == read_json(out)
+    assert graph["cfg"]["parallel_attn_mlp"] == (family == "gpt_neox")
+    assert any(entry["score"] != 0 for entry in graph["edges"].values())
+    assert stages and stages[-1][1] == stages[-1][2]
+
+
+def test_discover_on_the_bundled_model_with_generated_pairs(tmp_path):
+    out = tmp_path / "ioi.json"
+    run_cli("discover", "--method", "eap", "--task", "ioi", "--n", 4, "--seed", 2, "--quiet", "--out", out)
+    graph = cscrub.discover("eap", model=cscrub.Model(), task="ioi", n=4, seed=2)
+    assert graph == read_json(out)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(method="eapig"), "did you mean 'eap-ig'"),
+    (dict(method="eap-ig", steps=0), "at least 1"),
+    (dict(method="eap", metric="logitdiff"), "did you mean 'logit_diff'"),
+    (dict(method="eap", colour="red"), "unknown keyword argument 'colour'"),
+    (dict(method="eap", pairs="pairs.jsonl", n=3), "not both"),
+])
+def test_bad_arguments_raise_one_line(arguments, message):
+    method = arguments.pop("method")
+    with pytest.raises(cscrub.Error, match=message.replace("(", r"\(")) as error:
+        cscrub.discover(method, model=str(BUNDLED_MODEL), **arguments)
+    assert "\n" not in str(error.value)
