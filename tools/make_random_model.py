@@ -23,7 +23,8 @@ TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat
 def random_weights(args):
     """GPT-2's tensors in Hugging Face layout (Conv1D weights input-major), float32, in file order."""
     gen = torch.Generator().manual_seed(args.seed)
-    d, mlp = args.d_model, args.n_inner or 4 * args.d_model
+    d = args.d_model
+    mlp = 4 * d if args.n_inner is None else args.n_inner  # 0: attention-only (each MLP is its c_proj bias)
 
     def normal(*shape, std, mean=0.0):
         return torch.randn(*shape, generator=gen) * std + mean
@@ -45,7 +46,7 @@ def random_weights(args):
             p + "ln_2.bias": normal(d, std=0.05),
             p + "mlp.c_fc.weight": normal(d, mlp, std=1.0 / math.sqrt(d)),
             p + "mlp.c_fc.bias": normal(mlp, std=0.1),
-            p + "mlp.c_proj.weight": normal(mlp, d, std=0.5 / math.sqrt(mlp)),
+            p + "mlp.c_proj.weight": normal(mlp, d, std=0.5 / math.sqrt(max(mlp, 1))),
             p + "mlp.c_proj.bias": normal(d, std=0.02),
         })
     tensors["ln_f.weight"] = normal(d, std=0.1, mean=1.0)
@@ -86,7 +87,7 @@ def main():
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--vocab", type=int, default=97)
     parser.add_argument("--n-ctx", type=int, default=32)
-    parser.add_argument("--n-inner", type=int, default=None, help="MLP width (default 4 * d_model, written as null)")
+    parser.add_argument("--n-inner", type=int, default=None, help="MLP width (default 4 * d_model, written as null; 0: attention-only)")
     parser.add_argument("--dtype", choices=sorted(TORCH_DTYPES), default="F32")
     parser.add_argument("--prefix", action="store_true", help="name tensors transformer.*")
     parser.add_argument("--lm-head", action="store_true", help="also store lm_head.weight (tied to wte)")

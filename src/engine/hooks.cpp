@@ -82,7 +82,12 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
                 std::to_string(config.n_layer - 1) + ")");
   std::string_view site = rest.substr(dot + 1);
   for (const auto& info : kSites) {
-    if (info.per_layer && site == info.name) return {info.site, layer};
+    if (!info.per_layer || site != info.name) continue;
+    if (info.layout == Layout::pos_mlp && config.attention_only())
+      throw Error("hook point '" + std::string(name) + "': the model is attention-only (n_inner = 0), its MLPs have no "
+                  "hidden units",
+                  "blocks." + std::to_string(layer) + ".hook_mlp_out is the MLP's output: its constant bias");
+    return {info.site, layer};
   }
   return fail("no such site in a block");
 }

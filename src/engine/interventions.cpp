@@ -13,6 +13,7 @@ ActivationCache ActivationCache::record_all(const ModelConfig& config) {
       hooks.insert({info.site, -1});
       continue;
     }
+    if (info.layout == Layout::pos_mlp && config.attention_only()) continue;  // no hidden units to record
     for (int layer = 0; layer < config.n_layer; ++layer) hooks.insert({info.site, layer});
   }
   return ActivationCache(std::move(hooks));

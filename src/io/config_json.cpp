@@ -26,13 +26,8 @@ class ConfigReader {
 
   bool has(const char* key) const { return root_.contains(key) && !root_.at(key).is_null(); }
 
-  int positive_int(const char* key) const {
-    if (!has(key)) fail("missing field '" + std::string(key) + "'");
-    const json& value = root_.at(key);
-    if (!value.is_number_integer() || value.get<int64_t>() <= 0 || value.get<int64_t>() > (1 << 30))
-      fail("field '" + std::string(key) + "' must be a positive integer, not " + json_excerpt(value));
-    return static_cast<int>(value.get<int64_t>());
-  }
+  int positive_int(const char* key) const { return bounded_int(key, 1, "a positive integer"); }
+  int non_negative_int(const char* key) const { return bounded_int(key, 0, "a non-negative integer"); }
 
   // A boolean option whose only supported value is `expected` (absent means the Hugging Face default).
   void require_bool(const char* key, bool expected, const char* why) const {
@@ -45,6 +40,14 @@ class ConfigReader {
   const json& at(const char* key) const { return root_.at(key); }
 
  private:
+  int bounded_int(const char* key, int64_t least, const char* what) const {
+    if (!has(key)) fail("missing field '" + std::string(key) + "'");
+    const json& value = root_.at(key);
+    if (!value.is_number_integer() || value.get<int64_t>() < least || value.get<int64_t>() > (1 << 30))
+      fail("field '" + std::string(key) + "' must be " + what + ", not " + json_excerpt(value));
+    return static_cast<int>(value.get<int64_t>());
+  }
+
   std::filesystem::path path_;
   json root_;
 };
@@ -85,7 +88,9 @@ engine::ModelConfig read_config(const std::filesystem::path& config_json) {
   config.n_ctx = reader.positive_int(reader.has("n_positions") ? "n_positions" : "n_ctx");
   config.vocab_size = reader.positive_int("vocab_size");
   if (reader.has("n_inner")) {
-    config.d_mlp = reader.positive_int("n_inner");
+    // 0 is an attention-only model: Hugging Face builds [n_embd, 0] MLP matrices, so each MLP adds only
+    // its c_proj bias.
+    config.d_mlp = reader.non_negative_int("n_inner");
   } else if (config.d_model > (1 << 28)) {  // the default MLP width 4 * n_embd must stay in range too
     reader.fail("field 'n_embd' is " + std::to_string(config.d_model) + ": too large for the default n_inner = 4 * n_embd");
   } else {

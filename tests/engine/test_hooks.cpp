@@ -48,3 +48,14 @@ TEST_CASE("activation shapes follow TransformerLens", "[hooks]") {
   CHECK(rank == 3);
   CHECK(activation_shape(Site::ln1_scale, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 1, 0});
 }
+
+TEST_CASE("an attention-only model has no MLP hidden units to hook", "[hooks]") {
+  ModelConfig config = cscrub::test::small_config();
+  config.d_mlp = 0;
+  CHECK(parse_hook_name("blocks.1.hook_mlp_out", config) == HookPoint{Site::mlp_out, 1});
+  for (const char* name : {"blocks.1.mlp.hook_pre", "blocks.0.mlp.hook_post"}) {
+    INFO(name);
+    CHECK_THROWS_WITH(parse_hook_name(name, config),
+                      Catch::Contains(name) && Catch::Contains("attention-only (n_inner = 0)"));
+  }
+}

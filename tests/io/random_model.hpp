@@ -21,11 +21,13 @@ struct RandomModelOptions {
   bool lm_head = false;
   bool buffers = false;
   int seed = 0;
+  int n_inner = -1;  // -1: config.json says null (4 * d_model); 0: attention-only
 
   std::string describe() const {
     return std::to_string(layers) + " layers x " + std::to_string(heads) + " heads, d_model " + std::to_string(d_model) +
            ", vocab " + std::to_string(vocab) + ", n_ctx " + std::to_string(n_ctx) + ", " + dtype +
            (prefix ? ", transformer. prefix" : "") + (lm_head ? ", lm_head" : "") + (buffers ? ", buffers" : "") +
+           (n_inner == 0 ? ", attention-only" : n_inner > 0 ? ", n_inner " + std::to_string(n_inner) : "") +
            ", seed " + std::to_string(seed);
   }
 };
@@ -40,6 +42,7 @@ inline void make_random_model(const std::filesystem::path& dir, const RandomMode
   if (options.prefix) command += " --prefix";
   if (options.lm_head) command += " --lm-head";
   if (options.buffers) command += " --buffers";
+  if (options.n_inner >= 0) command += " --n-inner " + std::to_string(options.n_inner);
   const CommandResult result = run_command(command);
   INFO(command << "\n" << result.output);
   REQUIRE(result.exit_code == 0);
