@@ -7,11 +7,16 @@ Why it generalises to tokens it never saw repeat:
   - the token embeddings (tied with the unembedding) are FIXED random vectors, one per GPT-2 id, never
     trained: no token has an embedding of its own to memorise with, so a held-out token differs from a trained
     one only in never having been seen, and the model must learn a copying map valid for any vector;
-  - the training sequences are random tokens from ~46,000 ids (far more than the 128 dimensions could
-    memorise), in which a random segment is repeated after a random gap;
+  - the training sequences are random tokens from ~47,000 ids (far more than 128 dimensions could memorise):
+    some filler, then a random segment repeated back to back ("repeating" layout, the default) or once after
+    a gap ("gapped");
   - two pools of single-token words are set aside: HELD-OUT words never occur in training at all;
     CONTEXT-ONLY words occur in training, but only once per sequence, in the random filler, never repeated.
-    Both are written next to the model as cscrub induction task files.
+    Both are written next to the model as cscrub induction task files, with a pool of trained words.
+
+What made the circuit form (models/attn-only-2l-induction/README.md tells the failed runs): ln_f's gains
+start at +1 and -1 alternately (see AttentionOnly), the loss weighs the predictable tokens 20 times more than
+the others, and the softmax pays for every token of the context.
 
 The training softmax is a sampled one: each position's target against every id of the batch, exactly (so
 that boosting every token of the context costs what it should), and 2,048 other ids drawn per step (held-out
