@@ -6,8 +6,10 @@
 #include <iostream>
 
 #include "cscrub/data/tasks.hpp"
+#include "cscrub/graph/check.hpp"
 #include "cscrub/graph/hypothesis_file.hpp"
 #include "cscrub/io/tokenizer.hpp"
+#include "cscrub/scrub/experiment.hpp"
 #include "organism_measures.hpp"
 
 using namespace cscrub;
@@ -103,4 +105,26 @@ TEST_CASE("induction organism: its previous-token head and induction heads atten
     check_claimed_attention(kInduction, source_dir() / "hypotheses" / kInduction / "induction" / "naive.toml", dataset,
                             {{"previous token", "PREV_OCC+1", "PREV_OCC", 0.8}, {"induction", "END", "PREV_OCC+1", 0.75}});
   }
+}
+
+TEST_CASE("induction organism: the causal-scrubbing paper's naive and refined hypotheses recover most of the loss",
+          "[scrub][organisms][induction]") {
+  // What `cscrub run hypotheses/attn-only-2l-induction/induction/{naive,refined}.toml` computes (200 prompts,
+  // seed 0, 5 scrubbing seeds, metric loss, baseline builtin:none); the model card quotes these numbers.
+  const engine::Weights& weights = organism_weights(kInduction);
+  const auto dataset = data::make_dataset("induction", 200, 0, tokenizer());
+  const auto dir = source_dir() / "hypotheses" / kInduction / "induction";
+  scrub::ExperimentSettings settings;
+  settings.metric = scrub::Metric::loss;
+  const auto result = scrub::run_experiment(
+      weights, dataset,
+      {graph::load_hypothesis((dir / "naive.toml").string(), weights.config),
+       graph::load_hypothesis((dir / "refined.toml").string(), weights.config)},
+      graph::load_hypothesis("builtin:none", weights.config, "induction"), settings);
+  for (const auto& score : result.hypotheses)
+    std::cout << std::fixed << std::setprecision(3) << kInduction << ", " << score.name << ": loss recovered "
+              << score.recovered.value << " [" << score.recovered.low << ", " << score.recovered.high << "]\n";
+  // The paper's 35% (naive) and 86-89% (refined) were on OpenWebText; this organism knows only induction.
+  CHECK(result.hypotheses[0].recovered.value >= 0.85);
+  CHECK(result.hypotheses[1].recovered.value >= 0.85);
 }
