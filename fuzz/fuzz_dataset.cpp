@@ -1,6 +1,7 @@
-// libFuzzer target: a dataset file (JSON Lines, what `cscrub run --dataset` reads). read_jsonl must refuse
-// it with cscrub::Error naming the source and, where it is about one line, that line; or return examples
-// that fit their task's schema. Only cscrub::Error may escape.
+// libFuzzer target: a dataset file (JSON Lines, what `cscrub run --dataset` reads: the lines `cscrub dataset`
+// writes, or lines written by hand, tokenized with GPT-2's tokenizer). read_jsonl must refuse it with
+// cscrub::Error naming the source and, where it is about one line, that line; or return examples that fit their
+// task's schema. Only cscrub::Error may escape.
 #include <sstream>
 #include <string>
 
@@ -10,12 +11,21 @@
 
 using namespace cscrub;
 
+namespace {
+
+const io::Tokenizer& tokenizer() {
+  static const io::Tokenizer loaded = io::Tokenizer::load(CSCRUB_FUZZ_TOKENIZER_DIR);
+  return loaded;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string source = "input.jsonl";
   std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
   data::Dataset dataset;
   try {
-    dataset = data::read_jsonl(in, source);
+    dataset = data::read_jsonl(in, source, &tokenizer());
   } catch (const Error& error) {
     fuzz::require(std::string_view(error.what()).starts_with(source), "dataset errors name the source");
     return 0;

@@ -35,16 +35,21 @@ inline const std::filesystem::path& scratch_dir() {
   return directory.path;
 }
 
-// The scratch directory as a model directory holding a copy of one file of fuzz/data/tiny_model (the
-// other file is written there per input). Each fuzz target is its own process and fixes one file.
-inline const std::filesystem::path& tiny_model_dir_with(const char* fixed_file) {
-  static const std::filesystem::path dir = [fixed_file] {
+// The scratch directory as a model directory holding a copy of one file of fuzz/data/MODEL (the other
+// file is written there per input). Each fuzz target is its own process and fixes one model and file.
+inline const std::filesystem::path& model_dir_with(const char* model, const char* fixed_file) {
+  static const std::filesystem::path dir = [model, fixed_file] {
     const std::filesystem::path& scratch = scratch_dir();
-    std::filesystem::copy_file(std::filesystem::path(CSCRUB_FUZZ_DIR) / "data" / "tiny_model" / fixed_file,
+    std::filesystem::copy_file(std::filesystem::path(CSCRUB_FUZZ_DIR) / "data" / model / fixed_file,
                                scratch / fixed_file);
     return scratch;
   }();
   return dir;
+}
+
+// fuzz/data/tiny_model: a 1-layer GPT-2.
+inline const std::filesystem::path& tiny_model_dir_with(const char* fixed_file) {
+  return model_dir_with("tiny_model", fixed_file);
 }
 
 inline void write_file(const std::filesystem::path& path, const uint8_t* data, size_t size) {

@@ -200,6 +200,134 @@ def tokenizer_seeds():
         write(os.path.join(out, name + ".txt"), text)
 
 
+def pairs_seeds():
+    """Pair files (`patch --pairs`): ids and texts, pairs of two lengths, and the bad-input corpus's pair files."""
+    out = fresh_dir("pairs")
+    valid = [
+        {"clean": [464, 3290, 318, 257], "corrupted": [464, 3797, 318, 257], "answer": 922, "distractor": 1049},
+        {"clean": "When Mary and John went to the store, John gave a drink to",
+         "corrupted": "When Mary and John went to the store, Alice gave a drink to",
+         "answer": " Mary", "distractor": " John"},
+        {"clean": [50256, 464], "corrupted": [50256, 383], "answer": " the", "distractor": 290},
+    ]
+    write(os.path.join(out, "valid.jsonl"), "".join(json.dumps(pair) + "\n" for pair in valid))
+    write(os.path.join(out, "one_pair.jsonl"), json.dumps(valid[1]) + "\n")
+    bad = os.path.join(SOURCE_DIR, "tests", "bad_inputs", "pairs")
+    for name in sorted(os.listdir(bad)):
+        shutil.copy(os.path.join(bad, name), os.path.join(out, "bad_" + name))
+
+
+def graph_json(n_layers, n_heads, parallel=False, seed=0):
+    """EAP-IG's graph JSON (see include/cscrub/discover/edge_graph.hpp): every edge of the model's graph."""
+    rng = np.random.default_rng(seed)
+    sources, edges = ["input"], {}
+    for layer in range(n_layers):
+        heads = [f"a{layer}.h{head}" for head in range(n_heads)]
+        for port in "qkv":
+            for head in heads:
+                for source in sources:
+                    edges[f"{source}->{head}<{port}>"] = None
+        for source in sources + ([] if parallel else heads):
+            edges[f"{source}->m{layer}"] = None
+        sources += heads + [f"m{layer}"]
+    for source in sources:
+        edges[f"{source}->logits"] = None
+    scores = rng.standard_normal(len(edges)).round(4)
+    in_graph = rng.random(len(edges)) < 0.3
+    return {
+        "cfg": {"n_layers": n_layers, "n_heads": n_heads, "parallel_attn_mlp": parallel, "d_model": 4 * n_heads},
+        "nodes": {**{source: {"in_graph": bool(i % 2 == 0), "score": float(i) / 8} for i, source in enumerate(sources)},
+                  "logits": {"in_graph": True}},
+        "edges": {name: {"score": float(score), "in_graph": bool(chosen)}
+                  for name, score, chosen in zip(edges, scores, in_graph)},
+    }
+
+
+def graph_json_seeds():
+    """Circuit graph files: small graphs, sequential and parallel, with and without node scores."""
+    out = fresh_dir("graph_json")
+    write(os.path.join(out, "one_layer_one_head.json"), json.dumps(graph_json(1, 1)))
+    write(os.path.join(out, "two_layers_two_heads.json"), json.dumps(graph_json(2, 2, seed=1), indent=1))
+    write(os.path.join(out, "parallel.json"), json.dumps(graph_json(2, 1, parallel=True, seed=2)))
+    without_node_scores = graph_json(1, 2, seed=3)
+    for node in without_node_scores["nodes"].values():
+        node.pop("score", None)
+    write(os.path.join(out, "no_node_scores.json"), json.dumps(without_node_scores))
+
+
+# The fixed model.safetensors of each family's config fuzzer, and its own config.json (fuzz/data/tiny_FAMILY).
+FAMILY_TINY = {
+    "gpt_neo": ["--family", "gpt_neo", "--layers", "2", "--heads", "2", "--d-model", "4", "--vocab", "5", "--n-ctx", "3",
+                "--window", "2"],
+    "gpt_neox": ["--family", "gpt_neox", "--layers", "1", "--heads", "2", "--d-model", "8", "--vocab", "5", "--n-ctx", "3",
+                 "--rotary-pct", "0.5"],
+}
+
+
+def family_config_seeds(family, real_model):
+    """Configs of one family: the tiny model's, the real checkpoint's (models/REAL_MODEL), variants spelling settings
+    every way Hugging Face reads them, and the bad-input corpus's broken configs of the family."""
+    out = fresh_dir(family + "_config")
+    tiny_model = os.path.join(FUZZ_DIR, "data", "tiny_" + family)
+    shutil.rmtree(tiny_model, ignore_errors=True)
+    subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "tools", "make_random_model.py"), tiny_model,
+                    *FAMILY_TINY[family]], check=True)
+    with open(os.path.join(tiny_model, "config.json")) as handle:
+        tiny = json.load(handle)
+    write(os.path.join(out, "tiny.json"), json.dumps(tiny, indent=1))
+    shutil.copy(os.path.join(SOURCE_DIR, "models", real_model, "config.json"), os.path.join(out, real_model + ".json"))
+    if family == "gpt_neo":
+        variants = {
+            "hidden_spellings": dict(tiny, num_hidden_layers=tiny["num_layers"], num_attention_heads=tiny["num_heads"]),
+            "attention_layers": dict(tiny, attention_layers=["global", "local"]),
+            "all_local": dict(tiny, attention_types=[[["local"], 2]], window_size=1),
+            "gelu_exact_untied": dict(tiny, activation_function="gelu", tie_word_embeddings=False, intermediate_size=8),
+        }
+    else:
+        variants = {
+            "rope_parameters": dict({k: v for k, v in tiny.items() if k not in ("rotary_pct", "rotary_emb_base")},
+                                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                     "partial_rotary_factor": 0.5}),
+            "every_spelling": dict(tiny, partial_rotary_factor=0.5, rope_theta=10000, rope_scaling=None),
+            "sequential_no_bias": dict(tiny, use_parallel_residual=False, attention_bias=False, hidden_act="gelu_new"),
+            "no_rotary": dict(tiny, rotary_pct=0.0),
+        }
+    for name, config in variants.items():
+        write(os.path.join(out, name + ".json"), json.dumps(config, indent=1))
+    bad = os.path.join(SOURCE_DIR, "tests", "bad_inputs", "configs_" + family)
+    for name in sorted(os.listdir(bad)):
+        shutil.copy(os.path.join(bad, name), os.path.join(out, "bad_" + name))
+
+
+def tokenizer_json_seeds():
+    """tokenizer.json files: the bad-input corpus's small byte-level BPE (written by make_bad_binaries.py) in
+    several spellings, and each of its broken ones (the files, not the FIFOs, devices or 300 MB file)."""
+    out = fresh_dir("tokenizer_json")
+    sys.dont_write_bytecode = True  # no __pycache__ in the bad-input corpus
+    sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "bad_inputs"))
+    import make_bad_binaries  # noqa: E402 (the corpus's own generator)
+    base = make_bad_binaries.small_tokenizer_json()
+    write(os.path.join(out, "valid.json"), json.dumps(base, ensure_ascii=False))
+    lists = json.loads(json.dumps(base))
+    lists["model"]["merges"] = [merge.split(" ") for merge in base["model"]["merges"]]
+    write(os.path.join(out, "merges_as_lists.json"), json.dumps(lists, ensure_ascii=False, indent=1))
+    nfc = json.loads(json.dumps(base))
+    nfc["normalizer"] = {"type": "NFC"}
+    nfc["pre_tokenizer"].update(add_prefix_space=True, use_regex=False)
+    write(os.path.join(out, "nfc_prefix_space_no_regex.json"), json.dumps(nfc, ensure_ascii=False))
+    added = json.loads(json.dumps(base))  # Pythia's: special tokens in the vocabulary, a non-special one outside it
+    added["added_tokens"].append({"id": len(base["model"]["vocab"]), "content": "  ", "single_word": False,
+                                  "lstrip": False, "rstrip": False, "normalized": True, "special": False})
+    write(os.path.join(out, "added_tokens.json"), json.dumps(added, ensure_ascii=False))
+    with tempfile.TemporaryDirectory() as scratch:
+        make_bad_binaries.tokenizer_json_cases(scratch)
+        for name in sorted(os.listdir(scratch)):
+            file = os.path.join(scratch, name, "tokenizer.json")
+            if name.startswith("tokjson_") and os.path.isfile(file) and not os.path.islink(file) and \
+                    os.path.getsize(file) < 65536:
+                shutil.copy(file, os.path.join(out, "bad_" + name[len("tokjson_"):] + ".json"))
+
+
 def main():
     safetensors_seeds()
     config_seeds()
@@ -208,6 +336,11 @@ def main():
     dataset_seeds()
     task_seeds()
     tokenizer_seeds()
+    pairs_seeds()
+    graph_json_seeds()
+    tokenizer_json_seeds()
+    family_config_seeds("gpt_neo", "gpt-neo-125m")
+    family_config_seeds("gpt_neox", "pythia-160m")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@
 # and the working corpus stay in the scratch directory, whose path is printed. Clean runs remove it.
 #
 # usage: tools/fuzz.sh TARGET|all SECONDS
-#   TARGET: safetensors, config, tokenizer, hypothesis, npy, dataset or task
+#   TARGET: safetensors, config, tokenizer, hypothesis, npy, dataset, task, pairs, graph_json, tokenizer_json,
+#     gpt_neo_config or gpt_neox_config
 # environment: BUILD_DIR (default build-fuzz), CXX (default clang++-14), FUZZ_WORK (the scratch directory;
 #   default a new one under ${TMPDIR:-/tmp}), FUZZ_TIMEOUT (seconds one input may take, default 10; the
 #   first input of a target also loads its fixtures, e.g. GPT-2's vocabulary under ASan), FUZZ_ARGS (more
 #   libFuzzer flags, e.g. -jobs=2)
 set -eu
 
-targets_all="safetensors config tokenizer hypothesis npy dataset task"
+targets_all="safetensors config tokenizer hypothesis npy dataset task pairs graph_json tokenizer_json gpt_neo_config gpt_neox_config"
 usage() {
   echo "usage: tools/fuzz.sh TARGET|all SECONDS   (TARGET: $targets_all)" >&2
   exit 2
@@ -42,7 +43,7 @@ fi
 
 # A Debug build (asserts on) with the fuzzers' own -O1; the tests are not part of it.
 cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="$compiler" -DCMAKE_BUILD_TYPE=Debug \
-  -DCSCRUB_FUZZ=ON -DCSCRUB_TESTS=OFF >/dev/null
+  -DCSCRUB_FUZZ=ON -DCSCRUB_TESTS=OFF -DCSCRUB_PYTHON=OFF >/dev/null
 fuzzers=""
 for target in $targets; do fuzzers="$fuzzers fuzz_$target"; done
 # shellcheck disable=SC2086

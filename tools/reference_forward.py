@@ -1,16 +1,28 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference of GPT-2's forward pass, writing the logits and every hook point as .npy.
+"""Independent PyTorch reference of the forward pass of GPT-2, GPT-Neo and GPT-NeoX (Pythia), writing the logits
+and every hook point as .npy.
 
-Hugging Face semantics: pre-LN blocks, GELU tanh approximation, causal attention scaled by 1/sqrt(d_head),
-tied unembedding (logits = ln_f(x) . wte^T, no bias), layer_norm_epsilon from config.json. Weights are read
-from model.safetensors with this file's own parser and upcast exactly from F16/BF16 to float32.
+Written from Hugging Face's modeling_gpt2.py, modeling_gpt_neo.py and modeling_gpt_neox.py (not importing
+transformers), in each family's own terms: config keys and defaults, tensor names, Conv1D [in, out] or nn.Linear
+[out, in] weights, GPT-NeoX's fused query_key_value viewed as [batch, pos, head, 3 * d_head].
+  gpt2:     pre-LN blocks; scores / sqrt(d_head) (scale_attn_weights), also / (layer + 1)
+            (scale_attn_by_inverse_layer_idx); activation_function (gelu_new: tanh; gelu: erf); tied lm_head
+            unless tie_word_embeddings is false. reorder_and_upcast_attn only changes float16 arithmetic.
+  gpt_neo:  unscaled scores; attention_types expanded per layer; local layers mask keys at distance >=
+            window_size (tril(bias) xor tril(bias, -window_size)); q/k/v projections without bias.
+  gpt_neox: rotary embedding on the first int(d_head * rotary_pct) dims of q and k (rotate_half pairs i with
+            i + r/2, inv_freq = 1 / base^(arange(0, r, 2) / r)); scores * d_head^-0.5; use_parallel_residual:
+            x + attn(ln1(x)) + mlp(ln2(x)); hidden_act (gelu: erf); untied embed_out; no position embedding.
+Weights are read from model.safetensors with this file's own parser and upcast exactly from F16/BF16.
 
 Hook points are TransformerLens's names with cscrub's shapes (include/cscrub/engine/hooks.hpp):
-  hook_embed, hook_pos_embed                        [batch, pos, d_model]
+  hook_embed, hook_pos_embed (not in gpt_neox)      [batch, pos, d_model]
   blocks.L.hook_resid_pre / hook_attn_out / hook_resid_mid / hook_mlp_out / hook_resid_post  [batch, pos, d_model]
   blocks.L.ln1.hook_scale, ln2.hook_scale, ln_final.hook_scale            [batch, pos, 1]   sqrt(var + eps)
   blocks.L.ln1.hook_normalized, ln2..., ln_final...  [batch, pos, d_model]  (x - mean) / scale * w + b (TransformerLens' unfolded LayerNorm)
   blocks.L.attn.hook_q / hook_k / hook_v / hook_z   [batch, pos, head, d_head]
+  blocks.L.attn.hook_rot_q / hook_rot_k (gpt_neox)  [batch, pos, head, d_head]  q and k after the rotary embedding
+  (in a parallel block, hook_resid_mid is resid_pre + attn_out, which the MLP does not read)
   blocks.L.attn.hook_attn_scores (masked: -inf) / hook_pattern   [batch, head, query_pos, key_pos]
   blocks.L.attn.hook_result                         [batch, pos, head, d_model]  z_h . W_O[h], no bias
   blocks.L.mlp.hook_pre / hook_post                 [batch, pos, d_mlp]
@@ -61,24 +73,56 @@ def read_safetensors(path):
     return tensors
 
 
+def expand_attention_types(types):
+    """GPT-Neo's [[["global", "local"], 6]] -> one type per layer."""
+    return [kind for kinds, repeat in types for _ in range(repeat) for kind in kinds]
+
+
 class Model:
     def __init__(self, model_dir, dtype=torch.float32):
         with open(os.path.join(model_dir, "config.json")) as f:
             config = json.load(f)
-        self.n_layer = config["n_layer"]
-        self.n_head = config["n_head"]
-        self.d_model = config["n_embd"]
+        self.family = config.get("model_type", "gpt2")
+        self.dtype = dtype
+        c = config
+        if self.family == "gpt2":
+            self.n_layer, self.n_head, self.d_model = c["n_layer"], c["n_head"], c["n_embd"]
+            self.eps = c.get("layer_norm_epsilon", 1e-5)
+            self.activation = c.get("activation_function", "gelu_new")
+            self.tied = c.get("tie_word_embeddings", True)
+            self.scale_attn_weights = c.get("scale_attn_weights", True)
+            self.inverse_layer = c.get("scale_attn_by_inverse_layer_idx", False)
+            prefix, unembedding = "transformer.", "lm_head.weight"
+        elif self.family == "gpt_neo":
+            self.n_layer, self.n_head, self.d_model = c["num_layers"], c["num_heads"], c["hidden_size"]
+            self.eps = c.get("layer_norm_epsilon", 1e-5)
+            self.activation = c.get("activation_function", "gelu_new")
+            self.tied = c.get("tie_word_embeddings", True)
+            self.attention_layers = expand_attention_types(c.get("attention_types", [[["global", "local"], 12]]))
+            self.window = c.get("window_size", 256)
+            prefix, unembedding = "transformer.", "lm_head.weight"
+        elif self.family == "gpt_neox":
+            self.n_layer, self.n_head = c["num_hidden_layers"], c["num_attention_heads"]
+            self.d_model = c["hidden_size"]
+            self.eps = c.get("layer_norm_eps", 1e-5)
+            self.activation = c.get("hidden_act", "gelu")
+            self.tied = c.get("tie_word_embeddings", False)
+            rope = c.get("rope_parameters") or {}
+            self.rotary_pct = c.get("rotary_pct", rope.get("partial_rotary_factor", 0.25))
+            self.rotary_base = c.get("rotary_emb_base", rope.get("rope_theta", 10000))
+            self.parallel = c.get("use_parallel_residual", True)
+            prefix, unembedding = "gpt_neox.", "embed_out.weight"
+        else:
+            sys.exit(f"model_type {self.family!r} is not one this reference computes")
+        assert self.activation in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu"), self.activation
         self.d_head = self.d_model // self.n_head
-        self.eps = config.get("layer_norm_epsilon", 1e-5)
-        assert config.get("activation_function", "gelu_new") in ("gelu_new", "gelu_pytorch_tanh")
         stored = read_safetensors(os.path.join(model_dir, "model.safetensors"))
         self.w = {}
         for name, tensor in stored.items():
-            short = name[len("transformer."):] if name.startswith("transformer.") else name
-            if short.endswith("attn.masked_bias") or short == "lm_head.weight":
-                continue
+            short = name[len(prefix):] if name.startswith(prefix) else name
             self.w[short] = tensor.to(dtype)
-        self.dtype = dtype
+        embedding = "embed_in.weight" if self.family == "gpt_neox" else "wte.weight"
+        self.unembedding = self.w[embedding] if self.tied else self.w[unembedding]
 
 
 # ---- forward pass with hooks ----
@@ -87,53 +131,154 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
+def activation(model, x):
+    if model.activation == "gelu":
+        return torch.nn.functional.gelu(x)  # exact: 0.5 x (1 + erf(x / sqrt 2))
+    return gelu_new(x)
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rotary(model, q, k, pos):
+    """q, k [batch, pos, head, d_head]: the first r dims rotated by position, the rest passed through."""
+    r = int(model.d_head * model.rotary_pct)
+    inv_freq = 1.0 / (model.rotary_base ** (torch.arange(0, r, 2, dtype=model.dtype) / r))
+    freqs = torch.outer(torch.arange(pos, dtype=model.dtype), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)  # [pos, r]
+    cos, sin = emb.cos()[None, :, None, :], emb.sin()[None, :, None, :]
+
+    def apply(x):
+        x_rot, x_pass = x[..., :r], x[..., r:]
+        return torch.cat((x_rot * cos + rotate_half(x_rot) * sin, x_pass), dim=-1)
+
+    return apply(q), apply(k)
+
+
+class Layer:
+    """One block's parameters in the family's names, as the math below needs them."""
+
+    def __init__(self, model, layer):
+        w, D, H, dh = model.w, model.d_model, model.n_head, model.d_head
+        if model.family == "gpt2":
+            p = f"h.{layer}."
+            self.ln1, self.ln2 = (w[p + "ln_1.weight"], w[p + "ln_1.bias"]), (w[p + "ln_2.weight"], w[p + "ln_2.bias"])
+            self.c_attn = (w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"])
+            self.w_o, self.b_o = w[p + "attn.c_proj.weight"].reshape(H, dh, D), w[p + "attn.c_proj.bias"]
+            self.fc = (w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"])
+            self.proj = (w[p + "mlp.c_proj.weight"], w[p + "mlp.c_proj.bias"])
+        elif model.family == "gpt_neo":
+            p = f"h.{layer}."
+            a = p + "attn.attention."
+            self.ln1, self.ln2 = (w[p + "ln_1.weight"], w[p + "ln_1.bias"]), (w[p + "ln_2.weight"], w[p + "ln_2.bias"])
+            self.q_proj, self.k_proj, self.v_proj = w[a + "q_proj.weight"], w[a + "k_proj.weight"], w[a + "v_proj.weight"]
+            self.w_o, self.b_o = w[a + "out_proj.weight"].T.reshape(H, dh, D), w[a + "out_proj.bias"]
+            self.fc = (w[p + "mlp.c_fc.weight"].T, w[p + "mlp.c_fc.bias"])
+            self.proj = (w[p + "mlp.c_proj.weight"].T, w[p + "mlp.c_proj.bias"])
+        else:
+            p = f"layers.{layer}."
+            zeros = torch.zeros(D, dtype=model.dtype)
+            self.ln1 = (w[p + "input_layernorm.weight"], w[p + "input_layernorm.bias"])
+            self.ln2 = (w[p + "post_attention_layernorm.weight"], w[p + "post_attention_layernorm.bias"])
+            self.qkv = (w[p + "attention.query_key_value.weight"],
+                        w.get(p + "attention.query_key_value.bias", torch.zeros(3 * D, dtype=model.dtype)))
+            self.w_o, self.b_o = w[p + "attention.dense.weight"].T.reshape(H, dh, D), w.get(p + "attention.dense.bias", zeros)
+            self.fc = (w[p + "mlp.dense_h_to_4h.weight"].T, w[p + "mlp.dense_h_to_4h.bias"])
+            self.proj = (w[p + "mlp.dense_4h_to_h.weight"].T, w[p + "mlp.dense_4h_to_h.bias"])
+
+
+def project_qkv(model, lw, x):
+    """q, k, v [batch, pos, head, d_head] from ln_1's output."""
+    batch, pos, _ = x.shape
+    H, dh, D = model.n_head, model.d_head, model.d_model
+    if model.family == "gpt2":
+        qkv = x @ lw.c_attn[0] + lw.c_attn[1]
+        return tuple(t.reshape(batch, pos, H, dh) for t in qkv.split(D, dim=-1))
+    if model.family == "gpt_neo":
+        return tuple((x @ m.T).reshape(batch, pos, H, dh) for m in (lw.q_proj, lw.k_proj, lw.v_proj))
+    qkv = (x @ lw.qkv[0].T + lw.qkv[1]).view(batch, pos, H, 3 * dh)  # per head: [q_h | k_h | v_h]
+    return qkv[..., :dh], qkv[..., dh:2 * dh], qkv[..., 2 * dh:]
+
+
+def score_scale(model, layer):
+    if model.family == "gpt2":
+        scale = 1.0 / math.sqrt(model.d_head) if model.scale_attn_weights else 1.0
+        return scale / (layer + 1) if model.inverse_layer else scale
+    if model.family == "gpt_neo":
+        return 1.0
+    return model.d_head ** -0.5
+
+
+def attention_mask(model, layer, pos):
+    """True where a query may attend."""
+    bias = torch.tril(torch.ones(pos, pos, dtype=torch.bool))
+    if model.family == "gpt_neo" and model.attention_layers[layer] == "local":
+        bias = torch.bitwise_xor(bias, torch.tril(bias, -model.window))
+    return bias
+
+
 def forward(model, tokens, hook):
     """tokens: long [batch, pos]. hook(name, tensor) returns the tensor the forward continues from."""
     w = model.w
     batch, pos = tokens.shape
-    H, dh, D = model.n_head, model.d_head, model.d_model
+    D = model.d_model
 
     def layer_norm(x, prefix, weight, bias):
         centred = x - x.mean(-1, keepdim=True)
         scale = hook(prefix + ".hook_scale", (centred.pow(2).mean(-1, keepdim=True) + model.eps).sqrt())
         return hook(prefix + ".hook_normalized", centred / scale * weight + bias)
 
-    embed = hook("hook_embed", w["wte.weight"][tokens])
-    pos_embed = hook("hook_pos_embed", w["wpe.weight"][:pos].unsqueeze(0).expand(batch, pos, D).clone())
-    resid = embed + pos_embed
-    causal = torch.tril(torch.ones(pos, pos, dtype=torch.bool))
+    neox = model.family == "gpt_neox"
+    resid = hook("hook_embed", w["embed_in.weight" if neox else "wte.weight"][tokens])
+    if not neox:
+        resid = resid + hook("hook_pos_embed", w["wpe.weight"][:pos].unsqueeze(0).expand(batch, pos, D).clone())
     for layer in range(model.n_layer):
-        p, b = f"h.{layer}.", f"blocks.{layer}."
+        b = f"blocks.{layer}."
+        lw = Layer(model, layer)
         resid = hook(b + "hook_resid_pre", resid)
-        x = layer_norm(resid, b + "ln1", w[p + "ln_1.weight"], w[p + "ln_1.bias"])
-        qkv = x @ w[p + "attn.c_attn.weight"] + w[p + "attn.c_attn.bias"]
-        q, k, v = (t.reshape(batch, pos, H, dh) for t in qkv.split(D, dim=-1))
+        x = layer_norm(resid, b + "ln1", *lw.ln1)
+        q, k, v = project_qkv(model, lw, x)
         q = hook(b + "attn.hook_q", q)
         k = hook(b + "attn.hook_k", k)
         v = hook(b + "attn.hook_v", v)
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(dh)
-        scores = scores.masked_fill(~causal, float("-inf"))
+        if neox:
+            q, k = rotary(model, q, k, pos)
+            q = hook(b + "attn.hook_rot_q", q)
+            k = hook(b + "attn.hook_rot_k", k)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) * score_scale(model, layer)
+        scores = scores.masked_fill(~attention_mask(model, layer, pos), float("-inf"))
         scores = hook(b + "attn.hook_attn_scores", scores)
         pattern = hook(b + "attn.hook_pattern", torch.softmax(scores, dim=-1))
         z = hook(b + "attn.hook_z", torch.einsum("bhqk,bkhd->bqhd", pattern, v))
-        w_o = w[p + "attn.c_proj.weight"].reshape(H, dh, D)
-        result = hook(b + "attn.hook_result", torch.einsum("bqhd,hdm->bqhm", z, w_o))
-        attn_out = hook(b + "hook_attn_out", result.sum(dim=2) + w[p + "attn.c_proj.bias"])
-        resid = hook(b + "hook_resid_mid", resid + attn_out)
-        x = layer_norm(resid, b + "ln2", w[p + "ln_2.weight"], w[p + "ln_2.bias"])
-        pre = hook(b + "mlp.hook_pre", x @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
-        post = hook(b + "mlp.hook_post", gelu_new(pre))
-        mlp_out = hook(b + "hook_mlp_out", post @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"])
+        result = hook(b + "attn.hook_result", torch.einsum("bqhd,hdm->bqhm", z, lw.w_o))
+        attn_out = hook(b + "hook_attn_out", result.sum(dim=2) + lw.b_o)
+
+        def mlp(stream):
+            x = layer_norm(stream, b + "ln2", *lw.ln2)
+            pre = hook(b + "mlp.hook_pre", x @ lw.fc[0] + lw.fc[1])
+            post = hook(b + "mlp.hook_post", activation(model, pre))
+            return hook(b + "hook_mlp_out", post @ lw.proj[0] + lw.proj[1])
+
+        if neox and model.parallel:  # x + attn(ln1(x)) + mlp(ln2(x))
+            mlp_out = mlp(resid)
+            resid = hook(b + "hook_resid_mid", resid + attn_out)
+        else:
+            resid = hook(b + "hook_resid_mid", resid + attn_out)
+            mlp_out = mlp(resid)
         resid = hook(b + "hook_resid_post", resid + mlp_out)
-    x = layer_norm(resid, "ln_final", w["ln_f.weight"], w["ln_f.bias"])
-    return x @ w["wte.weight"].T
+    final = ("final_layer_norm" if neox else "ln_f")
+    x = layer_norm(resid, "ln_final", w[final + ".weight"], w[final + ".bias"])
+    return x @ model.unembedding.T
 
 
 # ---- patches (cscrub's engine::Patch semantics) ----
 
 # Which axis holds the head and which the (query) position, by hook suffix.
 def head_and_position_axes(name):
-    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result")):
+    if name.endswith(("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z", "attn.hook_result",
+                      "attn.hook_rot_q", "attn.hook_rot_k")):
         return 2, 1
     if name.endswith(("attn.hook_attn_scores", "attn.hook_pattern")):
         return 1, 2
@@ -220,11 +365,12 @@ def self_check(model, tokens):
 
     with torch.no_grad():
         logits = forward(model, tokens, record)
-    reference = nn_forward(model, tokens)
-    checks = [("logits vs torch.nn", (logits - reference).abs().max().item())]
+    checks = []
+    if model.family == "gpt2":
+        checks.append(("logits vs torch.nn", (logits - nn_forward(model, tokens)).abs().max().item()))
     for layer in range(model.n_layer):
-        b, p = f"blocks.{layer}.", f"h.{layer}."
-        bias = model.w[p + "attn.c_proj.bias"]
+        b = f"blocks.{layer}."
+        bias = Layer(model, layer).b_o
         checks += [
             (b + "pattern rows sum to 1", (cache[b + "attn.hook_pattern"].sum(-1) - 1).abs().max().item()),
             (b + "sum of results + bias = attn_out",

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets up a fresh Debian 12 machine for cscrub and builds it: installs the Debian packages it needs (when
 # run as root and something is missing), fetches GPT-2's tokenizer files into the bundled model, and builds
-# into build/ (Release, -march=native; pass -DCSCRUB_NATIVE=OFF in CMAKE_ARGS for a portable binary).
+# into build/ (Release, -march=native; pass -DCSCRUB_NATIVE=OFF in CMAKE_ARGS for a portable binary): the
+# `cscrub` command and the Python module (build/python: `export PYTHONPATH=$PWD/build/python`).
 #
 # usage: tools/setup.sh            (BUILD_DIR=build, CMAKE_ARGS="" by default)
 set -eu
@@ -10,8 +11,12 @@ source_dir=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-"$source_dir/build"}
 
 packages="build-essential cmake ninja-build pkg-config libeigen3-dev libboost-graph-dev libtomlplusplus-dev
-libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libssl-dev graphviz
+libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libicu-dev libssl-dev graphviz
 python3-torch python3-numpy libopenblas0-pthread"
+# The Python module (import cscrub) and its tests; strace shows the install test what an installed copy opens.
+packages="$packages python3-dev pybind11-dev python3-pytest strace"
+# SciPy: tools/reference_tests.py recomputes `cscrub test`'s statistics independently (tests/cli).
+packages="$packages python3-scipy"
 # The fuzzers (tools/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
 packages="$packages clang-14 libclang-rt-14-dev libomp-14-dev"
 # Node.js and npm fetch the tokenizer files (and run the tokenizer test's JavaScript reference): any

@@ -6,14 +6,15 @@
 #include <limits>
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attention.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/npy.hpp"
 #include "discover_cli.hpp"
+#include "labelled_arrays.hpp"
 #include "svg_heatmap.hpp"
-#include "task_option.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -25,6 +26,7 @@ struct AttentionOptions {
   int index = -1;
   std::string svg;
   std::string npy;
+  std::string json;
 };
 
 struct Prompt {
@@ -45,9 +47,10 @@ std::string quoted(const std::string& text) {
   return out + "\"";
 }
 
-Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokenizer, bool text_given, bool index_given) {
+Prompt read_prompt(const AttentionOptions& options, const LoadedModel& model, bool text_given, bool index_given) {
+  const io::Tokenizer& tokenizer = model.tokenizer();
   if (text_given == index_given)
-    throw Error("attention: give exactly one prompt", "--text TEXT, or --index I for prompt I of --task (e.g. ioi)");
+    throw Error("attention: give exactly one prompt", "--text TEXT, or --index I for prompt I of --task (e.g. ioi) or --dataset");
   Prompt prompt;
   if (text_given) {
     prompt.text = options.text;
@@ -57,12 +60,15 @@ Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokeniz
     return prompt;
   }
   check_prompt_options(options.prompts);
-  if (options.index < 0 || options.index >= options.prompts.n)
+  if (options.prompts.dataset.empty() && (options.index < 0 || options.index >= options.prompts.n))
     throw Error("--index " + std::to_string(options.index) + " is outside the " + std::to_string(options.prompts.n) +
                     " prompts",
                 "give 0 to " + std::to_string(options.prompts.n - 1) + " (or a larger --n)");
-  const data::Dataset dataset = data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed,
-                                                   tokenizer, parse_task_options(options.prompts.task_options));
+  const data::Dataset dataset = load_prompts(options.prompts, model);
+  if (options.index < 0 || options.index >= static_cast<int>(dataset.examples.size()))
+    throw Error("--index " + std::to_string(options.index) + " is outside the " +
+                    std::to_string(dataset.examples.size()) + " prompts of " + options.prompts.dataset,
+                "give 0 to " + std::to_string(dataset.examples.size() - 1));
   const data::Example& example = dataset.examples[static_cast<size_t>(options.index)];
   prompt.text = example.text;
   prompt.tokens = example.tokens;
@@ -78,9 +84,10 @@ Prompt read_prompt(const AttentionOptions& options, const io::Tokenizer& tokeniz
 }
 
 void run_attention(const AttentionOptions& options, bool text_given, bool index_given) {
+  check_discover_files(options.prompts, options.npy, options.svg, options.json);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
-  const Prompt prompt = read_prompt(options, model.tokenizer, text_given, index_given);
+  const Prompt prompt = read_prompt(options, model, text_given, index_given);
   const engine::RowMatrix pattern = discover::attention_pattern(model.weights, prompt.tokens, head);
   const int positions = static_cast<int>(prompt.tokens.size());
 
@@ -97,11 +104,31 @@ void run_attention(const AttentionOptions& options, bool text_given, bool index_
                width, key, quoted(prompt.labels[static_cast<size_t>(key)]), width, weight);
   }
 
+  const std::string meaning = fmt::format("attention probabilities of head {}.{} (hook_pattern): row = query, "
+                                          "column = key; 0 above the diagonal (a query cannot see later keys)",
+                                          head.layer, head.head);
   if (!options.npy.empty()) {
     const std::vector<float> values(pattern.data(), pattern.data() + pattern.size());
     const std::vector<int64_t> shape{positions, positions};
-    io::write_npy(options.npy, values, shape);
+    write_labelled_npy(options.npy, values, shape,
+                       {.axes = {{"query", prompt.labels}, {"key", prompt.labels}}, .values = meaning, .not_a_number = {}});
     fmt::print("\nwrote the pattern [query, key] to {}\n", options.npy);
+  }
+  if (!options.json.empty()) {
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (int query = 0; query < positions; ++query)
+      rows.push_back(std::vector<float>(pattern.row(query).data(), pattern.row(query).data() + positions));
+    write_json_result(options.json, {{"command", "attention"},
+                                     {"model", model.dir.string()},
+                                     {"head", fmt::format("{}.{}", head.layer, head.head)},
+                                     {"prompt", prompt.text},
+                                     {"tokens", prompt.tokens},
+                                     {"meaning", meaning},
+                                     {"pattern",
+                                      {{"axes", {"query", "key"}},
+                                       {"labels", {{"query", prompt.labels}, {"key", prompt.labels}}},
+                                       {"values", rows}}}});
+    fmt::print("wrote the results to {}\n", options.json);
   }
   if (!options.svg.empty()) {
     Heatmap heatmap{.title = fmt::format("Attention pattern of head {}.{}", head.layer, head.head),
@@ -132,10 +159,14 @@ void add_attention_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand("attention", "draw one head's attention pattern on a prompt");
   command->add_option("--head", options->head, "the head, LAYER.HEAD (e.g. 2.1)")->required();
   CLI::Option* text = command->add_option("--text", options->text, "the prompt as text");
-  CLI::Option* index = command->add_option("--index", options->index, "prompt number I of --task's dataset (0-based)");
+  CLI::Option* index = command->add_option("--index", options->index, "prompt number I (0-based) of --dataset, or of --task's generated prompts");
   add_prompt_options(*command, options->prompts, /*batches=*/false);
   command->add_option("--svg", options->svg, "draw the pattern as an SVG heatmap")->type_name("FILE.svg");
-  command->add_option("--out-npy", options->npy, "write the pattern [query, key] as float32 .npy")->type_name("FILE.npy");
+  command
+      ->add_option("--npy,--out-npy", options->npy,
+                   "write the pattern [query, key] as float32 .npy, and its axes and labels to FILE.npy.json")
+      ->type_name("FILE.npy");
+  command->add_option("--json", options->json, "write the pattern with its token labels as JSON")->type_name("FILE.json");
   command->callback([options, text, index] { run_attention(*options, text->count() > 0, index->count() > 0); });
 }
 

@@ -4,11 +4,12 @@
 
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/attribution.hpp"
 #include "discover_cli.hpp"
-#include "task_option.hpp"
+#include "labelled_arrays.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -41,28 +42,31 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 
 void run_attribute(const AttributeOptions& options) {
   check_prompt_options(options.prompts);
-  const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg, options.outputs.json);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
-  const data::Dataset dataset =
-      data::make_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer, task_options);
+  const data::Dataset dataset = load_prompts(options.prompts, model);
+  const std::string& task = dataset.schema.task;
   discover::Attribution attribution;
   {
     ProgressBar bar(!options.prompts.quiet);
     attribution = discover::direct_logit_attribution(model.weights, dataset, options.prompts.batch_size,
                                                      progress_on(bar, "attributing"));
   }
-  const std::string metric = metric_name(options.prompts.task);
+  const std::string metric = metric_name(task);
   require_finite_metric(attribution.logit_diff, "mean " + metric);
   fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head);
-  fmt::print("prompts: {} {} (seed {})\n", attribution.prompts, options.prompts.task, options.prompts.seed);
+  fmt::print("prompts: {}\n", describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts)));
   fmt::print("direct logit attribution: each part's output at the last position through ln_f with its scale frozen "
              "at the clean value, dotted with W_U[answer] \u2212 W_U[distractor]; mean over prompts, in units of {}\n",
              metric);
   print_attribution(attribution, options.outputs.top);
 
+  const std::string meaning = "direct logit attribution: each head's output at the last position through ln_f (its "
+                              "scale frozen at the clean value) dotted with W_U[answer] \u2212 W_U[distractor], mean "
+                              "over the prompts, in units of " + metric;
   if (!options.outputs.npy.empty()) {
-    write_grid_npy(options.outputs.npy, attribution.heads);
+    write_grid_npy(options.outputs.npy, attribution.heads, meaning);
     fmt::print("\nwrote the direct logit attribution [layer, head] to {}\n", options.outputs.npy);
   }
   if (!options.outputs.svg.empty()) {
@@ -70,11 +74,33 @@ void run_attribute(const AttributeOptions& options) {
         options.outputs, attribution.heads,
         {.title = "Direct logit attribution per head",
          .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
-                                 "mean over {} {} prompts (seed {}); the model's total is {:.2f} \u00b7 {}",
-                                 metric, attribution.prompts, options.prompts.task, options.prompts.seed,
+                                 "mean over {}; the model's total is {:.2f} \u00b7 {}",
+                                 metric, describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts)),
                                  attribution.logit_diff, model_name(model.dir)),
          .colour_label = "direct effect (logit difference)",
          .masked_label = ""});
+  }
+  if (!options.outputs.json.empty()) {
+    nlohmann::ordered_json ranking = nlohmann::ordered_json::array();
+    for (const discover::Cell& cell : discover::strongest_cells(attribution.heads, options.outputs.top))
+      ranking.push_back({{"head", cell_name(attribution.heads, cell.row, cell.column)}, {"direct", cell.value}});
+    write_json_result(options.outputs.json,
+                      {{"command", "attribute"},
+                       {"model", model.dir.string()},
+                       {"prompts", describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts))},
+                       {"n", attribution.prompts},
+                       {"metric", metric},
+                       {"meaning", meaning},
+                       {"logit_diff", attribution.logit_diff},
+                       {"heads", grid_json(attribution.heads)},
+                       {"mlps", attribution.mlps},
+                       {"attention_biases", attribution.attention_biases},
+                       {"token_embedding", attribution.token_embedding},
+                       {"position_embedding", attribution.position_embedding},
+                       {"final_bias", attribution.final_bias},
+                       {"sum_of_parts", attribution.sum_of_parts()},
+                       {"strongest", ranking}});
+    fmt::print("wrote the results to {}\n", options.outputs.json);
   }
 }
 

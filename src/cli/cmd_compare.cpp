@@ -3,13 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <numeric>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/error.hpp"
-#include "experiment_cli.hpp"
+#include "cscrub/io/output_file.hpp"
+#include "experiment_options.hpp"
+#include "cscrub/app/result_text.hpp"
 #include "svg_bar_chart.hpp"
 
 namespace cscrub::cli {
@@ -18,11 +20,14 @@ namespace {
 struct CompareOptions {
   std::vector<std::string> hypotheses;
   std::string plot;
-  ExperimentOptions experiment;
+  app::ExperimentOptions experiment;
 };
 
 void compare(const CompareOptions& options) {
-  const PreparedExperiment prepared = prepare_experiment(options.experiment, options.hypotheses);
+  io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
+  files.add_output(options.plot, "--svg");
+  files.check();
+  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, options.hypotheses);
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
   const std::string metric = scrub::to_string(result.metric);
 
@@ -32,8 +37,10 @@ void compare(const CompareOptions& options) {
     return result.hypotheses[a].recovered.value > result.hypotheses[b].recovered.value;
   });
 
-  fmt::print("{} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {}\n", result.n,
-             prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric);
+  fmt::print("{} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {} ({}), {} sampling\n", result.n,
+             prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric,
+             scrub::higher_is_better(result.metric) ? "higher is better" : "lower is better",
+             scrub::to_string(result.sampling));
   if (result.excluded > 0) fmt::print("({} prompts left out: alone in their alignment group)\n", result.excluded);
   fmt::print("model {:.4f} [{:.4f}, {:.4f}], baseline ({}) {:.4f} [{:.4f}, {:.4f}]\n\n", result.model.value,
              result.model.low, result.model.high, result.baseline_name, result.baseline.value, result.baseline.low,
@@ -46,30 +53,47 @@ void compare(const CompareOptions& options) {
   for (size_t rank = 0; rank < ranked.size(); ++rank) {
     const scrub::HypothesisScore& score = result.hypotheses[ranked[rank]];
     const std::string difference =
-        ranked[rank] == 0 ? "-"
+        ranked[rank] == 0 || !result.recoverable.defined ? "-"
                           : fmt::format("{:+.1f} pts [{:+.1f}, {:+.1f}]", 100 * score.difference_to_first.value,
                                         100 * score.difference_to_first.low, 100 * score.difference_to_first.high);
     fmt::print("  {:>4}  {:<{}} {:>10.4f}  {:<27} {}\n", rank + 1, score.name, name_width, score.scrubbed.value,
-               percent_with_interval(score.recovered), difference);
+               app::percent_with_interval(score.recovered), difference);
   }
-  fmt::print("\n{}\n{}\n{}\n", cost_summary(result), memory_summary(prepared), provenance_summary(prepared));
-  fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
+  const std::string classes = app::class_sizes_summary(result);
+  fmt::print("\n{}{}\n{}\n{}\n", classes.empty() ? "" : classes + "\n", app::cost_summary(result),
+             app::memory_summary(prepared), app::provenance_summary(prepared));
+  if (result.recoverable.defined)
+    fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
+  else
+    fmt::print("% recovered is {}.\n", app::undefined_sentence(result.recoverable));
 
-  if (!options.plot.empty()) {
+  if (!options.plot.empty() && !result.recoverable.defined) {
+    fmt::print("no chart written to {}: there is no % recovered to draw\n", options.plot);
+  } else if (!options.plot.empty()) {
+    // The reference (the first hypothesis) on top in both panels, then the others ranked.
+    std::vector<size_t> order{0};
+    for (size_t index : ranked)
+      if (index != 0) order.push_back(index);
     std::vector<Bar> bars;
-    for (size_t index : ranked) {
+    DifferencePanel differences{.axis_label = "minus " + first + ", percentage points (paired, 95%)",
+                                .rows = {},
+                                .first_row_note = "reference"};
+    for (size_t index : order) {
       const auto& score = result.hypotheses[index];
+      const auto& difference = score.difference_to_first;
       bars.push_back({score.name, score.recovered.value, score.recovered.low, score.recovered.high});
+      differences.rows.push_back({score.name, difference.value, difference.low, difference.high});
     }
-    std::ofstream out(options.plot);
-    if (!out) throw Error(options.plot + ": cannot be written");
-    out << svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
-                                     prepared.dataset.schema.task, result.seeds),
-                         "% of " + metric + " recovered (bars: 95% bootstrap intervals)", bars);
+    io::write_file_atomically(
+        options.plot,
+        svg_bar_chart(fmt::format("Causal scrubbing: {} recovered ({} prompts of {}, {} seeds)", metric, result.n,
+                                  prepared.dataset.schema.task, result.seeds),
+                      "% of " + metric + " recovered (95% bootstrap intervals)", bars,
+                      result.hypotheses.size() > 1 ? &differences : nullptr));
     fmt::print("wrote {}\n", options.plot);
   }
   if (!options.experiment.json_out.empty()) {
-    write_json_file(options.experiment.json_out, experiment_json(prepared, result));
+    write_json_file(options.experiment.json_out, app::experiment_json(prepared, result));
     fmt::print("wrote {}\n", options.experiment.json_out);
   }
 }
@@ -83,7 +107,8 @@ void add_compare_command(CLI::App& app) {
   command->add_option("hypotheses", options->hypotheses, "hypothesis files (or builtin:...); the first is the reference")
       ->required()
       ->expected(1, -1);
-  command->add_option("--plot", options->plot, "write an SVG chart of recovered performance per variant");
+  command->add_option("--svg,--plot", options->plot, "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
+      ->type_name("FILE.svg");
   add_experiment_options(*command, options->experiment);
   command->callback([options] { compare(*options); });
 }

@@ -6,12 +6,14 @@
 #include <memory>
 #include <set>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
+#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "model_option.hpp"
-#include "task_option.hpp"
+#include "option_checks.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -41,8 +43,13 @@ std::string tasks_help() {
 
 void run_dataset(const DatasetOptions& options) {
   data::task_schema(options.task);  // an unknown task fails before anything is loaded
+  io::CommandFiles files;
+  files.add_model_inputs(options.model);
+  add_task_option_inputs(files, options.options);
+  files.add_output(options.out, "--out");
+  files.check();
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
-  const data::TaskOptions task_options = parse_task_options(options.options);
+  const data::TaskOptions task_options = app::parse_task_options(options.options);
   const io::Tokenizer tokenizer = io::Tokenizer::load(options.model);
   const data::Dataset dataset = data::make_dataset(options.task, options.n, options.seed, tokenizer, task_options);
   if (options.out == "-") {
@@ -62,11 +69,11 @@ void add_dataset_command(CLI::App& app) {
   auto options = std::make_shared<DatasetOptions>();
   CLI::App* command = app.add_subcommand("dataset", "generate a seeded dataset of a task as JSON Lines");
   command->add_option("task", options->task, "task name: ioi, induction, pronoun")->required();
-  command->add_option("--n", options->n, "number of prompts")->capture_default_str();
-  command->add_option("--seed", options->seed, "random seed (same seed, same bytes)")->capture_default_str();
+  command->add_option("--n", options->n, "number of prompts")->capture_default_str()->check(at_least(1));
+  command->add_option("--seed", options->seed, "random seed (same seed, same bytes)")->capture_default_str()->check(seed_value());
   command->add_option("--option", options->options, "task option, repeatable")->type_name("KEY=VALUE");
   add_model_option(*command, options->model);
-  command->add_option("--out", options->out, "output file, or - for stdout")->type_name("FILE.jsonl")->required();
+  command->add_option("--out", options->out, "write the prompts as JSON lines (- for stdout)")->type_name("FILE.jsonl")->required();
   command->footer(tasks_help());
   command->callback([options] { run_dataset(*options); });
 }

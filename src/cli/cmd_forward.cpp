@@ -10,11 +10,16 @@
 #include <numeric>
 
 #include "commands.hpp"
+#include "cscrub/app/model_choice.hpp"
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/bpe_utf8.hpp"
+#include "cscrub/io/command_files.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "cscrub/io/output_file.hpp"
+#include "forward_hooks.hpp"
+#include "labelled_arrays.hpp"
 #include "model_option.hpp"
 
 namespace cscrub::cli {
@@ -30,10 +35,13 @@ struct ForwardOptions {
   std::string logits_out;
   bool last_only = false;
   int repeat = 0;
+  std::string cache;  // hook names, comma-separated, or "all"
+  std::string cache_out;
+  std::vector<std::string> patches;
 };
 
 // Token ids to run: `batch` sequences of `positions`; `batched` when they came as a [batch, pos] array,
-// which decides the shape of --logits-out.
+// which decides the shape of --npy.
 struct Prompt {
   std::vector<int32_t> ids;
   int batch = 1;
@@ -110,7 +118,7 @@ Prompt read_prompt(const ForwardOptions& options, const std::optional<io::Tokeni
     case InputKind::text:
       if (!tokenizer)
         throw Error("forward: --text needs a tokenizer, and " + model_dir.string() + " has none",
-                    "add vocab.json + merges.txt (or encoder.json + vocab.bpe), or give ids with --tokens/--tokens-npy");
+                    "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), or give ids with --tokens/--tokens-npy");
       prompt.ids = tokenizer->encode(options.text);
       if (prompt.ids.empty()) throw Error("forward: --text is empty");
       break;
@@ -197,13 +205,24 @@ void require_finite_logits(const engine::RowMatrix& logits, const Prompt& prompt
 
 void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& given) {
   if (options.top_k < 1) throw Error("--top-k must be at least 1");
+  if (options.cache.empty() != options.cache_out.empty())
+    throw Error(options.cache.empty() ? "--npz needs --cache NAME[,NAME...] (or --cache all)"
+                                      : "--cache needs --npz FILE.npz to write the activations to");
   if (options.repeat < 0) throw Error("--repeat must not be negative");
+  io::CommandFiles files;
+  files.add_model_inputs(options.model);
+  files.add_input(options.tokens_npy);
+  files.add_output(options.logits_out, "--npy");
+  if (!options.logits_out.empty()) files.add_output(sidecar_path(options.logits_out), "--npy's sidecar");
+  files.add_output(options.cache_out, "--npz");
+  for (const std::string& patch : options.patches) files.add_input(patch_file(patch));
+  files.check();
   const std::filesystem::path model_dir = options.model;
-  const engine::MatmulKernel matmul = matmul_kernel_for(options.matmul);
+  const engine::MatmulKernel matmul = app::matmul_kernel_for(options.matmul);
   engine::Weights weights = io::load_weights(model_dir);
   weights.matmul = matmul;
   const engine::ModelConfig& config = weights.config;
-  const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(model_dir);
+  const std::optional<io::Tokenizer> tokenizer = app::load_tokenizer_if_present(model_dir);
   const Prompt prompt = read_prompt(options, tokenizer, model_dir, given);
   const engine::TokenBatch batch{prompt.ids, prompt.batch, prompt.positions};
   engine::check_tokens(config, batch);
@@ -215,7 +234,15 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   engine::LogitRequest request;
   const bool all_positions = !options.logits_out.empty() && !options.last_only;
   request.positions = all_positions ? engine::LogitRequest::Positions::all : engine::LogitRequest::Positions::last;
-  const engine::RowMatrix logits = engine::forward(weights, batch, request);
+  // Hooks from the shell: patches first, so that the cache records what the pass continued from.
+  HookPatches patches(options.patches, config, prompt.batch, prompt.positions);
+  engine::ActivationCache cache(options.cache.empty() ? std::set<engine::HookPoint>{}
+                                                      : parse_cache_names(options.cache, config));
+  engine::InterventionChain hooks;
+  if (!patches.empty()) hooks.add(patches.patcher());
+  if (!options.cache.empty()) hooks.add(cache);
+  const bool hooked = !patches.empty() || !options.cache.empty();
+  const engine::RowMatrix logits = engine::forward(weights, batch, request, hooked ? &hooks : nullptr);
   const int rows_per_sequence = all_positions ? prompt.positions : 1;
   require_finite_logits(logits, prompt, rows_per_sequence, config.vocab_size);
 
@@ -230,9 +257,24 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   if (!options.logits_out.empty()) {
     std::vector<int64_t> shape = {rows_per_sequence, config.vocab_size};
     if (prompt.batched) shape.insert(shape.begin(), prompt.batch);
-    io::write_npy(options.logits_out, std::span<const float>(logits.data(), static_cast<size_t>(logits.size())), shape);
+    ArrayMeaning meaning;
+    meaning.values = "logits (before softmax) of the next token at each position";
+    if (prompt.batched) meaning.axes.push_back({"sequence", {}});
+    Axis positions{all_positions ? "position" : "last position", {}};
+    if (tokenizer && !prompt.batched && all_positions)
+      for (int32_t id : prompt.ids) positions.labels.push_back(id < tokenizer->vocab_size() ? tokenizer->token_text(id) : "");
+    meaning.axes.push_back(std::move(positions));
+    meaning.axes.push_back({"token id", {}});
+    write_labelled_npy(options.logits_out, std::span<const float>(logits.data(), static_cast<size_t>(logits.size())),
+                       shape, meaning);
     fmt::print("logits: {} float32 [{}] written to {}\n", all_positions ? "all positions'" : "last position's",
                fmt::join(shape, ", "), options.logits_out);
+  }
+
+  if (!options.cache_out.empty()) {
+    io::write_file_atomically(options.cache_out, cache_npz(cache, config, options.cache_out));
+    fmt::print("cache: {} activations ([batch, ...] float32, by hook name{}) written to {}\n", cache.all().size(),
+               patches.empty() ? "" : ", after the patches", options.cache_out);
   }
 
   if (options.repeat > 0) {
@@ -263,11 +305,20 @@ void add_forward_command(CLI::App& app) {
       command->add_option("--tokens-npy", options->tokens_npy, "token ids: int32/int64 .npy, [pos] or [batch, pos]")
           ->type_name("FILE.npy");
   command->add_option("--top-k", options->top_k, "how many next tokens to print")->capture_default_str();
-  command->add_option("--logits-out", options->logits_out,
-                      "write float32 logits: [pos, vocab], or [batch, pos, vocab] for a [batch, pos] --tokens-npy")
+  command->add_option("--npy,--logits-out", options->logits_out,
+                      "write float32 logits: [pos, vocab], or [batch, pos, vocab] for a [batch, pos] --tokens-npy "
+                      "(their axes in FILE.npy.json)")
       ->type_name("FILE.npy");
-  command->add_flag("--last-only", options->last_only, "with --logits-out: only the last position's logits");
+  command->add_flag("--last-only", options->last_only, "with --npy: only the last position's logits");
   command->add_option("--repeat", options->repeat, "time N further forwards and print tokens/s")->type_name("N");
+  command->add_option("--cache", options->cache,
+                      "hook points to save into --npz, by TransformerLens name, comma-separated (e.g. "
+                      "blocks.0.attn.hook_pattern,blocks.2.hook_resid_post), or all")
+      ->type_name("NAME[,NAME...]");
+  command->add_option("--npz,--cache-out", options->cache_out,
+                      "write the --cache activations as .npz: np.load(FILE)[NAME] is the [batch, ...] float32 array")
+      ->type_name("FILE.npz");
+  command->add_option("--patch", options->patches, kPatchHelp)->type_name("HOOK[:HEAD[:POS]]=FILE.npy");
   command->callback([options, text, tokens, tokens_npy] {
     std::vector<GivenInput> given;
     if (text->count() > 0) given.push_back({InputKind::text, "--text"});

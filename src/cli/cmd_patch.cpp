@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 
+#include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
@@ -14,7 +15,7 @@
 #include "cscrub/discover/path_patching.hpp"
 #include "cscrub/error.hpp"
 #include "discover_cli.hpp"
-#include "task_option.hpp"
+#include "labelled_arrays.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -133,27 +134,26 @@ void print_table(const discover::Sweep& sweep, const discover::Grid& ranked_by, 
 
 void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg, options.outputs.json);
   check_combination(options);
-  const data::TaskOptions task_options = parse_task_options(options.prompts.task_options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
-  const discover::PairedDataset pairs =
-      discover::make_paired_dataset(options.prompts.task, options.prompts.n, options.prompts.seed, model.tokenizer,
-                                    task_options);
+  const discover::PairedDataset pairs = load_pairs(options.prompts, model);
+  const std::string task = pairs.clean.schema.task;
   Described described;
   discover::Sweep sweep;
   {
     ProgressBar bar(!options.prompts.quiet);
     sweep = run_sweep(options, model, pairs, bar, described);
   }
-  require_finite_metric(sweep.clean, "mean " + metric_name(options.prompts.task) + " on the clean prompts");
-  require_finite_metric(sweep.corrupted, "mean " + metric_name(options.prompts.task) + " on the corrupted prompts");
+  require_finite_metric(sweep.clean, "mean " + metric_name(task) + " on the clean prompts");
+  require_finite_metric(sweep.corrupted, "mean " + metric_name(task) + " on the corrupted prompts");
   const bool normalized = options.value == "normalized";
   const discover::Grid shown = normalized ? sweep.normalized() : sweep.change();
-  const std::string metric = metric_name(options.prompts.task);
+  const std::string metric = metric_name(task);
 
   fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
              model.weights.config.n_head);
-  fmt::print("prompts: {} {} (seed {}), corrupted: {}\n", sweep.prompts, options.prompts.task, options.prompts.seed,
+  fmt::print("prompts: {}, corrupted: {}\n", describe_prompts(options.prompts, static_cast<size_t>(sweep.prompts)),
              pairs.corruption);
   fmt::print("mean {}: clean {:.4f}, corrupted {:.4f}\n", metric, sweep.clean, sweep.corrupted);
   fmt::print("{}\n", sweep.description);
@@ -163,8 +163,12 @@ void run_patch(const PatchOptions& options) {
     fmt::print("note: clean and corrupted agree, so the normalized effect is undefined; see the change column\n");
   print_table(sweep, shown, options.outputs.top);
 
+  const std::string no_path = options.kind == "path" ? "no path: the sender is not before any receiver" : "";
+  const std::string base = described.denoising ? "corrupted" : "clean";
+  const std::string change_meaning = "change: patched \u2212 " + base + ", in " + metric;
+  const std::string normalized_meaning = "normalized effect: " + described.formula + ", in " + metric;
   if (!options.outputs.npy.empty()) {
-    write_grid_npy(options.outputs.npy, shown);
+    write_grid_npy(options.outputs.npy, shown, normalized ? normalized_meaning : change_meaning, no_path);
     fmt::print("\nwrote {} [{}, {}] ({}) to {}\n", options.value, shown.row_axis, shown.column_axis,
                normalized ? described.formula : "patched \u2212 base", options.outputs.npy);
   }
@@ -172,13 +176,40 @@ void run_patch(const PatchOptions& options) {
     write_grid_heatmap(
         options.outputs, shown,
         {.title = described.title,
-         .subtitle = fmt::format("{} on {}\n{} {} prompts vs {} (seed {}): clean {:.2f}, corrupted {:.2f} \u00b7 {}",
+         .subtitle = fmt::format("{} on {}\n{} vs {}: clean {:.2f}, corrupted {:.2f} \u00b7 {}",
                                 normalized ? "normalized effect " + described.formula
                                            : "change: patched \u2212 " + std::string(described.denoising ? "corrupted" : "clean"),
-                                metric, sweep.prompts, options.prompts.task, pairs.corruption, options.prompts.seed,
-                                sweep.clean, sweep.corrupted, model_name(model.dir)),
+                                metric, describe_prompts(options.prompts, static_cast<size_t>(sweep.prompts)),
+                                pairs.corruption, sweep.clean, sweep.corrupted, model_name(model.dir)),
          .colour_label = normalized ? "normalized effect" : "change in logit difference",
-         .masked_label = options.kind == "path" ? "no path: the sender is not before any receiver" : ""});
+         .masked_label = no_path});
+  }
+  if (!options.outputs.json.empty()) {
+    nlohmann::ordered_json ranking = nlohmann::ordered_json::array();
+    const discover::Grid change = sweep.change(), effect = sweep.normalized();
+    for (const discover::Cell& cell : discover::strongest_cells(shown, options.outputs.top))
+      ranking.push_back({{"cell", cell_name(shown, cell.row, cell.column)},
+                         {"change", change.at(cell.row, cell.column)},
+                         {"normalized", effect.at(cell.row, cell.column)}});
+    nlohmann::ordered_json result = {
+        {"command", "patch"},
+        {"title", described.title},
+        {"description", sweep.description},
+        {"model", model.dir.string()},
+        {"prompts", describe_prompts(options.prompts, static_cast<size_t>(sweep.prompts))},
+        {"n", sweep.prompts},
+        {"corrupted_by", pairs.corruption},
+        {"metric", metric},
+        {"clean", sweep.clean},
+        {"corrupted", sweep.corrupted},
+        {"base", base},
+        {"change", {{"meaning", change_meaning}, {"grid", grid_json(change)}}},
+        {"normalized", {{"meaning", normalized_meaning}, {"grid", grid_json(effect)}}},
+        {"ranked_by", options.value},
+        {"strongest", ranking}};
+    if (!no_path.empty()) result["null_means"] = no_path;
+    write_json_result(options.outputs.json, result);
+    fmt::print("wrote the results to {}\n", options.outputs.json);
   }
 }
 
@@ -189,6 +220,7 @@ void add_patch_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "patch", "activation patching, ablations and path patching over clean/corrupted prompt pairs");
   add_prompt_options(*command, options->prompts);
+  add_pairs_option(*command, options->prompts);
   command->add_option("--kind", options->kind, "head, layer, position or path")->capture_default_str();
   command->add_option("--site", options->site,
                       "what to patch: head: z (default), q, k, v, pattern, result; layer: comma-separated sites "
@@ -206,8 +238,8 @@ void add_patch_command(CLI::App& app) {
       ->capture_default_str();
   add_grid_outputs(*command, options->outputs);
   command->footer(
-      "Pairs: IOI prompts are paired with their p_ABC versions (same seed; the name at S2 replaced by a third name); "
-      "other tasks with another prompt of the same template. The metric is the mean logit difference "
+      "Pairs: --pairs FILE.jsonl gives them; else IOI prompts are paired with their p_ABC versions (same seed; the "
+      "name at S2 replaced by a third name), other tasks' prompts with another prompt of the same template. The metric is the mean logit difference "
       "logit(answer) - logit(distractor) at the last position, labels from the clean prompt.");
   command->callback([options] { run_patch(*options); });
 }

@@ -1,4 +1,4 @@
-// `cscrub tokenize`: GPT-2 token ids of a text, optionally with each token's text, as JSON.
+// `cscrub tokenize`: a model's token ids of a text, optionally with each token's text, as JSON.
 #include <fmt/format.h>
 
 #include <memory>
@@ -36,7 +36,7 @@ void run_tokenize(const TokenizeOptions& options) {
 
 void add_tokenize_command(CLI::App& app) {
   auto options = std::make_shared<TokenizeOptions>();
-  CLI::App* command = app.add_subcommand("tokenize", "print GPT-2's token ids for a text");
+  CLI::App* command = app.add_subcommand("tokenize", "print a model's token ids for a text");
   add_model_option(*command, options->model);
   command->add_flag("--json", options->json,
                     "print {\"ids\": [...], \"tokens\": [...]} with each token's text (partial UTF-8 shown as U+FFFD)");

@@ -15,5 +15,8 @@ void add_patch_command(CLI::App& app);
 void add_attribute_command(CLI::App& app);
 void add_attention_command(CLI::App& app);
 void add_rerun_command(CLI::App& app);
+void add_circuit_command(CLI::App& app);
+void add_faithfulness_command(CLI::App& app);
+void add_test_command(CLI::App& app);
 
 }  // namespace cscrub::cli

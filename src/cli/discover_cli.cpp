@@ -3,13 +3,20 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 
+#include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/task_options.hpp"
+#include "cscrub/data/checks.hpp"
+#include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
+#include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
+#include "labelled_arrays.hpp"
+#include "option_checks.hpp"
 #include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
@@ -18,18 +25,38 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches)
   add_model_option(command, options.model);
   add_matmul_option(command, options.matmul);
   command.add_option("--task", options.task, "task whose prompts to use (ioi, induction, pronoun)")->capture_default_str();
-  command.add_option("--n", options.n, "number of prompts")->capture_default_str();
-  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str();
+  command.add_option("--n", options.n, "number of prompts (with --dataset: its first N; default all)")
+      ->capture_default_str()
+      ->check(at_least(1))
+      ->each([&options](const std::string&) { options.n_given = true; });
+  command.add_option("--seed", options.seed, "dataset seed (same seed, same prompts)")->capture_default_str()->check(seed_value());
   command.add_option("--option", options.task_options, "task option, repeatable (see `cscrub dataset --help`)")
       ->type_name("KEY=VALUE");
+  command
+      .add_option("--dataset", options.dataset,
+                  "use these prompts instead of generating --task's: a file `cscrub dataset` wrote, or lines written "
+                  "by hand, {\"text\", \"answer\", \"distractor\"} at least (datasets/README.md)")
+      ->type_name("FILE.jsonl")
+      ->excludes("--task")
+      ->excludes("--option");
   if (!batches) return;
   command.add_option("--batch-size", options.batch_size, "prompts per forward pass (does not change results)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   command.add_flag("--quiet", options.quiet, "no progress bar");
 }
 
+void add_pairs_option(CLI::App& command, PromptOptions& options) {
+  CLI::Option* pairs =
+      command.add_option("--pairs", options.pairs,
+                         "prompt pairs, one JSON object per line: {\"clean\": ids or text, \"corrupted\": ids or text, "
+                         "\"answer\": id or text, \"distractor\": id or text}")
+          ->type_name("FILE.jsonl");
+  for (const char* generated : {"--task", "--n", "--seed", "--option", "--dataset"}) pairs->excludes(generated);
+}
+
 void check_prompt_options(const PromptOptions& options) {
-  data::task_schema(options.task);
+  if (options.pairs.empty() && options.dataset.empty()) data::task_schema(options.task);
   if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
   if (options.batch_size <= 0)
     throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
@@ -43,41 +70,83 @@ void require_finite_metric(double value, const std::string& what) {
 }
 
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
-  const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
-  std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(dir);
-  if (!tokenizer)
-    throw Error(dir + " has no tokenizer files, and prompts need one",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
-  LoadedModel model{.dir = dir, .weights = io::load_weights(dir), .tokenizer = std::move(*tokenizer)};
+  const engine::MatmulKernel kernel = app::matmul_kernel_for(matmul);
+  LoadedModel model{
+      .dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = app::load_tokenizer_if_present(dir)};
   model.weights.matmul = kernel;
   return model;
 }
 
+const io::Tokenizer& LoadedModel::tokenizer() const {
+  if (!tokenizer_if_present)
+    throw Error(dir.string() + " has no tokenizer files, and prompts need one",
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
+  return *tokenizer_if_present;
+}
+
+data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model) {
+  if (options.dataset.empty())
+    return data::make_dataset(options.task, options.n, options.seed, model.tokenizer(),
+                              app::parse_task_options(options.task_options));
+  data::Dataset dataset = data::read_jsonl(options.dataset, &model.tokenizer());
+  data::check_tokens(dataset, model.tokenizer(), options.dataset);
+  data::check_fits_model(dataset, model.weights.config, options.dataset);
+  if (options.n_given && options.n > static_cast<int>(dataset.examples.size()))
+    throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset + " (" +
+                    std::to_string(dataset.examples.size()) + " prompts)",
+                "leave out --n to use them all");
+  if (options.n_given) dataset.examples.resize(static_cast<size_t>(options.n));
+  return dataset;
+}
+
+discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model) {
+  if (!options.pairs.empty()) {
+    discover::PairedDataset pairs = discover::read_pair_file(
+        options.pairs, model.weights.config, model.tokenizer_if_present ? &*model.tokenizer_if_present : nullptr);
+    discover::check_pairs(pairs);
+    return pairs;
+  }
+  if (!options.dataset.empty()) {
+    discover::PairedDataset pairs = discover::pair_within_groups(load_prompts(options, model), options.seed);
+    discover::check_pairs(pairs);
+    return pairs;
+  }
+  return discover::make_paired_dataset(options.task, options.n, options.seed, model.tokenizer(),
+                                       app::parse_task_options(options.task_options));
+}
+
+std::string describe_prompts(const PromptOptions& options, size_t count) {
+  if (!options.pairs.empty()) return fmt::format("{} pairs from {}", count, options.pairs);
+  if (!options.dataset.empty()) return fmt::format("{} prompts of {}", count, options.dataset);
+  return fmt::format("{} {} (seed {})", count, options.task, options.seed);
+}
+
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
-  command.add_option("--out-npy", outputs.npy, "write the grid as a float32 .npy array")->type_name("FILE.npy");
+  command
+      .add_option("--npy,--out-npy", outputs.npy,
+                  "write the grid as a float32 .npy array, and its axes, labels and meaning to FILE.npy.json")
+      ->type_name("FILE.npy");
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
+  command.add_option("--json", outputs.json, "write the results (grids with their labels, the table) as JSON")
+      ->type_name("FILE.json");
   command.add_option("--top", outputs.top, "how many of the strongest cells to print")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command.add_option("--limit", outputs.limit,
                      "colour scale of the SVG from -X to X (same scale across figures); default: the largest |value|, "
                      "rounded up")
       ->type_name("X")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
 }
 
-void write_grid_npy(const std::string& path, const discover::Grid& grid) {
-  const std::vector<float> values(grid.values.begin(), grid.values.end());
+void write_grid_npy(const std::string& path, const discover::Grid& grid, const std::string& values,
+                    const std::string& not_a_number) {
+  const std::vector<float> floats(grid.values.begin(), grid.values.end());
   const std::vector<int64_t> shape{grid.rows(), grid.columns()};
-  io::write_npy(path, values, shape);
+  write_labelled_npy(path, floats, shape, {.axes = grid_axes(grid), .values = values, .not_a_number = not_a_number});
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw Error(path + ": cannot open for writing");
-  out << text;
-  if (!out.flush()) throw Error(path + ": write failed");
-}
+void write_text_file(const std::string& path, const std::string& text) { io::write_file_atomically(path, text); }
 
 void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, HeatmapText text) {
   const Heatmap heatmap{.title = std::move(text.title),

@@ -4,11 +4,14 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cscrub/data/dataset.hpp"
 #include "cscrub/discover/batches.hpp"
 #include "cscrub/discover/grid.hpp"
+#include "cscrub/discover/pairs.hpp"
 #include "cscrub/engine/weights.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "progress.hpp"
@@ -18,15 +21,21 @@ namespace cscrub::cli {
 struct PromptOptions {
   std::string model;
   std::string matmul;
+  std::string pairs;    // a pair file (--pairs), instead of generated prompts
+  std::string dataset;  // a dataset file (--dataset), instead of generated prompts
   std::string task = "ioi";
   int n = 200;
   uint64_t seed = 0;
   std::vector<std::string> task_options;
   int batch_size = 64;
   bool quiet = false;
+  bool n_given = false;  // with --dataset: only its first n prompts
 };
-// --model, --matmul, --task, --n, --seed, --option, and for commands that run batches of prompts --batch-size, --quiet.
+// --model, --matmul, --task, --n, --seed, --option, --dataset, and for commands that run batches of prompts
+// --batch-size, --quiet.
 void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches = true);
+// --pairs FILE.jsonl, for commands that run prompt pairs: the user's pairs instead of --task, --n, --seed, --option.
+void add_pairs_option(CLI::App& command, PromptOptions& options);
 // Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
 void check_prompt_options(const PromptOptions& options);
 // The model's own mean metric over the prompts: one forward pass that overflowed float32 makes it NaN or
@@ -36,23 +45,37 @@ void require_finite_metric(double value, const std::string& what);
 struct LoadedModel {
   std::filesystem::path dir;
   engine::Weights weights;
-  io::Tokenizer tokenizer;
+  std::optional<io::Tokenizer> tokenizer_if_present;  // a model can run on token ids alone
+  // Throws cscrub::Error if the directory has no tokenizer files, which prompts made from text need.
+  const io::Tokenizer& tokenizer() const;
 };
-// The weights (products in the kernel `matmul` names, see matmul_kernel_for) and tokenizer of a model
-// directory; throws cscrub::Error if it has no tokenizer files.
+// The weights (products in the kernel `matmul` names, see matmul_kernel_for) and tokenizer, if any, of a
+// model directory.
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul);
+
+// The prompts: those of --dataset (all, or the first --n), checked against the model, else --n prompts of --task
+// drawn with --seed.
+data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model);
+// The prompt pairs `options` choose: the pair file; --dataset's prompts, each paired with another prompt of its
+// alignment group (seeded by --seed); or the task's generated pairs (make_paired_dataset).
+discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model);
+// What the prompts are, for output: "200 ioi (seed 0)", "32 pairs from FILE" or "24 prompts of FILE".
+std::string describe_prompts(const PromptOptions& options, size_t count);
 
 struct GridOutputs {
   std::string npy;
   std::string svg;
+  std::string json;
   int top = 10;
   double limit = 0;  // the colour scale's end; 0: from the data
 };
-// --out-npy, --svg, --top, --limit.
+// --npy (alias --out-npy), --svg, --json, --top, --limit.
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs);
 
-// The grid as a float32 .npy of shape [rows, columns] (NaN where a cell means nothing).
-void write_grid_npy(const std::string& path, const discover::Grid& grid);
+// The grid as a float32 .npy of shape [rows, columns] (NaN where a cell means nothing, as `not_a_number`
+// says), with its sidecar FILE.npy.json naming the axes, their labels and what the values are.
+void write_grid_npy(const std::string& path, const discover::Grid& grid, const std::string& values,
+                    const std::string& not_a_number = {});
 // Throws cscrub::Error naming the file when it cannot be written.
 void write_text_file(const std::string& path, const std::string& text);
 

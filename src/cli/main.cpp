@@ -1,4 +1,4 @@
-// cscrub: test interpretability hypotheses on GPT-2 with causal scrubbing.
+// cscrub: test interpretability hypotheses on GPT-2, GPT-Neo and GPT-NeoX (Pythia) with causal scrubbing.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -7,10 +7,32 @@
 
 #include "commands.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/output_file.hpp"
+#include "cscrub/suggest.hpp"
 #include "one_line.hpp"
 
+namespace {
+
+// CLI11's message, but for a first word that is no command: CLI11 says only that a command is required.
+std::string usage_error(const CLI::App& app, const CLI::ParseError& error, int argc, char** argv) {
+  if (!app.get_subcommands().empty() || argc < 2 || argv[1][0] == '-') return error.what();
+  std::vector<std::string> commands;
+  for (const CLI::App* command : app.get_subcommands({})) commands.push_back(command->get_name());
+  return "unknown command '" + std::string(argv[1]) + "'" + cscrub::did_you_mean(argv[1], commands);
+}
+
+// Where the usage of the command that failed to parse is explained.
+std::string usage_hint(const CLI::App& app) {
+  for (const CLI::App* command : app.get_subcommands())
+    return "run `cscrub " + command->get_name() + " --help` for its options";
+  return "run `cscrub --help` for the commands";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"cscrub: causal scrubbing of GPT-2 circuits, from hypothesis files"};
+  cscrub::io::remove_temporary_files_on_signals();
+  CLI::App app{"cscrub: causal scrubbing of GPT-2, GPT-Neo and Pythia circuits, from hypothesis files"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(CSCRUB_VERSION));
   // Registered commands (each in its own file). Keep one line per command.
@@ -22,14 +44,22 @@ int main(int argc, char** argv) {
   cscrub::cli::add_run_command(app);
   cscrub::cli::add_compare_command(app);
   cscrub::cli::add_rerun_command(app);
+  cscrub::cli::add_test_command(app);
   cscrub::cli::add_patch_command(app);
   cscrub::cli::add_attribute_command(app);
   cscrub::cli::add_attention_command(app);
+  cscrub::cli::add_faithfulness_command(app);
+  cscrub::cli::add_circuit_command(app);
   // end of registered commands
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // --help and --version end parsing with exit code 0; every other parse error is a usage error, told on
+    // one line like any other error and with the same exit code.
+    if (error.get_exit_code() == 0) return app.exit(error);
+    fmt::print(stderr, "cscrub: error: {}\n", cscrub::cli::one_line(usage_error(app, error, argc, argv)));
+    fmt::print(stderr, "  hint: {}\n", usage_hint(app));
+    return 1;
   } catch (const cscrub::Error& error) {
     fmt::print(stderr, "cscrub: error: {}\n", cscrub::cli::one_line(error.what()));
     if (!error.hint().empty()) fmt::print(stderr, "  hint: {}\n", cscrub::cli::one_line(error.hint()));

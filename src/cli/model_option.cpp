@@ -1,6 +1,5 @@
 #include "model_option.hpp"
 
-#include <array>
 #include <cstdlib>
 
 #include "cscrub/error.hpp"
@@ -9,7 +8,15 @@
 namespace cscrub::cli {
 
 CLI::Option* add_model_option(CLI::App& command, std::string& dir) {
-  dir = io::default_model_dir().string();
+  // Without $CSCRUB_MODEL and bundled files the option has no default: a command that is not given --model
+  // then says why, when it runs (--help must still work).
+  try {
+    dir = io::default_model_dir().string();
+  } catch (const Error& error) {
+    command.parse_complete_callback([&command, message = std::string(error.what()), hint = error.hint()] {
+      if (command.count("--model") == 0) throw Error(message, "give --model DIR, or " + hint);
+    });
+  }
   return command.add_option("--model", dir, "model directory (config.json, model.safetensors, tokenizer files)")
       ->type_name("DIR")
       ->capture_default_str();
@@ -24,27 +31,6 @@ CLI::Option* add_matmul_option(CLI::App& command, std::string& choice) {
                   "(Intel AMX; as accurate as FP32); default $CSCRUB_MATMUL, else auto")
       ->type_name("KERNEL")
       ->capture_default_str();
-}
-
-engine::MatmulKernel matmul_kernel_for(const std::string& choice) {
-  if (choice == "auto") return engine::fastest_matmul_kernel();
-  const std::optional<engine::MatmulKernel> kernel = engine::matmul_kernel_named(choice);
-  // The choice may come from $CSCRUB_MATMUL: the messages name both.
-  if (!kernel)
-    throw Error("--matmul (or $CSCRUB_MATMUL) " + choice + ": unknown kernel", "use auto, fp32-fma or amx-split-bf16");
-  if (*kernel == engine::MatmulKernel::amx_split_bf16 && !engine::amx_usable())
-    throw Error("--matmul (or $CSCRUB_MATMUL) amx-split-bf16: this CPU has no AMX-BF16 tiles, or the operating "
-                "system does not grant them",
-                "use --matmul fp32-fma (or auto)");
-  return *kernel;
-}
-
-std::optional<io::Tokenizer> load_tokenizer_if_present(const std::filesystem::path& model_dir) {
-  // The Hugging Face and the OpenAI names of the two files (see io::Tokenizer::load).
-  constexpr std::array<const char*, 4> kTokenizerFiles = {"vocab.json", "merges.txt", "encoder.json", "vocab.bpe"};
-  for (const char* name : kTokenizerFiles)
-    if (std::filesystem::exists(model_dir / name)) return io::Tokenizer::load(model_dir);
-  return std::nullopt;
 }
 
 }  // namespace cscrub::cli

@@ -1,14 +1,9 @@
-// Error messages quote what users wrote (task names, TOML keys, dataset texts), which can hold line
-// breaks or terminal control codes: printed as they are, one message would span several lines or rewrite
-// the terminal. Every message is printed through one_line().
+// The CLI prints every message through app::one_line (cscrub/app/one_line.hpp), as the Python module raises them.
 #pragma once
-#include <string>
-#include <string_view>
+#include "cscrub/app/one_line.hpp"
 
 namespace cscrub::cli {
 
-// `text` with each control character (line breaks, tabs, escape, ...) written as an escape: \n, \r, \t or
-// \xHH. Other bytes, UTF-8 included, are kept.
-std::string one_line(std::string_view text);
+using app::one_line;
 
 }  // namespace cscrub::cli

@@ -1,6 +1,7 @@
 #include "cscrub/data/checks.hpp"
 
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "cscrub/error.hpp"
@@ -16,6 +17,9 @@ std::string example_at(const std::string& source, size_t index) {
 
 void check_consistency(const Dataset& dataset, const std::string& source) {
   const auto& schema = dataset.schema;
+  // IOI's IO and S as names (the features resampling follows): a prompt whose IO is its S measures nothing,
+  // whatever answer and distractor ids its line lists.
+  const std::optional<int> io_feature = schema.feature_index("io_name"), s_feature = schema.feature_index("s_name");
   // group -> (index of its first example, that example's length)
   std::map<std::string, size_t> first_of_group;
   for (size_t i = 0; i < dataset.examples.size(); ++i) {
@@ -25,12 +29,18 @@ void check_consistency(const Dataset& dataset, const std::string& source) {
     if (example.tokens.empty()) throw Error(where + "no tokens");
     if (example.answer < 0) throw Error(where + "no answer token");
     if (example.group.empty()) throw Error(where + "no group");
+    if (example.distractor >= 0 && example.distractor == example.answer)
+      throw Error(where + "the answer and the distractor are the same token (" + std::to_string(example.answer) + ")",
+                  "the metric compares the answer with the distractor: they must differ (in IOI, IO and S)");
     if (example.positions.size() != schema.positions.size())
       throw Error(where + std::to_string(example.positions.size()) + " positions, but task '" + schema.task +
                   "' names " + std::to_string(schema.positions.size()));
     if (example.features.size() != schema.features.size())
       throw Error(where + std::to_string(example.features.size()) + " features, but task '" + schema.task + "' names " +
                   std::to_string(schema.features.size()));
+    if (io_feature && s_feature && example.features[*io_feature] == example.features[*s_feature])
+      throw Error(where + "io_name and s_name are the same name ('" + example.features[*io_feature] + "'): IO = S",
+                  "the metric compares IO with S: they must differ");
     for (size_t p = 0; p < example.positions.size(); ++p)
       if (example.positions[p] < 0 || example.positions[p] >= length)
         throw Error(where + "position " + schema.positions[p] + " = " + std::to_string(example.positions[p]) +

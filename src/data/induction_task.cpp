@@ -23,9 +23,7 @@ struct PoolWord {
 std::vector<PoolWord> read_pool(const std::filesystem::path& path, const io::Tokenizer& tokenizer) {
   const TaskFile file(path);
   std::vector<PoolWord> pool;
-  for (const auto& entry : file.entries("words")) {
-    for (const auto& earlier : pool)
-      if (earlier.text == entry.text) throw Error(file.where(entry) + "'" + entry.text + "' is listed twice");
+  for (const auto& entry : file.entries("words")) {  // entries() refuses a word listed twice
     pool.push_back({entry.text, single_word_token(entry.text, tokenizer, file.where(entry))});
   }
   if (pool.size() < 2) throw Error(path.string() + ": 'words' needs at least 2 words");
@@ -59,7 +57,8 @@ Dataset make_induction_dataset(int n, uint64_t seed, const io::Tokenizer& tokeni
                   .examples = {},
                   .seed = seed,
                   .generator = "cscrub dataset induction --n " + std::to_string(n) + " --seed " + std::to_string(seed) +
-                               reader.describe_given()};
+                               reader.describe_given(),
+                  .source_files = {pool_file.string()}};
   dataset.examples.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     const std::vector<int> sequence = draw_distinct(rng, static_cast<int>(pool.size()), length);

@@ -1,15 +1,19 @@
 #include "cscrub/data/jsonl.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string_view>
 
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
+#include "cscrub/io/output_file.hpp"
 #include "cscrub/suggest.hpp"
+#include "simple_lines.hpp"
 
 namespace cscrub::data {
 namespace {
@@ -42,26 +46,6 @@ Json example_json(const Dataset& dataset, const Example& example, const io::Toke
   line["seed"] = dataset.seed;
   line["generator"] = dataset.generator;
   return line;
-}
-
-// The deepest nesting of brackets and braces outside strings (of text that may not be valid JSON).
-int nesting_depth(std::string_view text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 // Reading one line, with errors that name the file and line.
@@ -143,15 +127,14 @@ void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, std::os
 }
 
 void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, const std::filesystem::path& file) {
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw Error("cannot write " + file.string());
-  write_jsonl(dataset, tokenizer, out);
-  out.flush();
-  if (!out) throw Error("error while writing " + file.string());
+  std::ostringstream bytes;
+  write_jsonl(dataset, tokenizer, bytes);
+  io::write_file_atomically(file, std::move(bytes).str());
 }
 
-Dataset read_jsonl(std::istream& in, const std::string& source_name) {
+Dataset read_jsonl(std::istream& in, const std::string& source_name, const io::Tokenizer* tokenizer) {
   Dataset dataset;
+  std::vector<SimpleLine> simple_lines;
   std::string text;
   int line_number = 0;
   while (std::getline(in, text)) {
@@ -161,7 +144,7 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     // A dataset line nests three levels deep; deeper text is refused before nlohmann sees it (its parse
     // with a callback, and its copies, recurse: 100,000 nested brackets overflowed the stack).
     constexpr int kMaxDepth = 16;
-    if (nesting_depth(text) > kMaxDepth)
+    if (io::line_nested_deeper_than(text, kMaxDepth))
       throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
     Json line;
     try {
@@ -170,6 +153,10 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
       throw Error(where + "not a JSON object: " + error.what());
     }
     if (!line.is_object()) throw Error(where + "not a JSON object");
+    if (!line.contains("tokens") && !line.contains("answer_id")) {  // written by hand
+      simple_lines.push_back({std::move(line), where});
+      continue;
+    }
     const LineReader reader(line, where);
     const std::string task = reader.string("task");
     if (dataset.examples.empty()) {
@@ -187,17 +174,20 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name) {
     dataset.examples.push_back(read_example(reader, dataset.schema));
   }
   if (in.bad()) throw Error("error while reading " + source_name);
+  if (!simple_lines.empty() && !dataset.examples.empty())
+    throw Error(simple_lines.front().where + "a line without 'tokens' in a file of lines with them",
+                "write every line as `cscrub dataset` does, or every line with only text, answer and distractor");
+  if (!simple_lines.empty()) return read_simple_lines(simple_lines, tokenizer, source_name);
   if (dataset.examples.empty()) throw Error(source_name + ": no examples");
   check_consistency(dataset, source_name);
   return dataset;
 }
 
-Dataset read_jsonl(const std::filesystem::path& file) {
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a dataset file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error("cannot read dataset " + file.string());
-  return read_jsonl(in, file.string());
+Dataset read_jsonl(const std::filesystem::path& file, const io::Tokenizer* tokenizer) {
+  std::istringstream in(io::read_input_file(file, io::input_limits::dataset));
+  Dataset dataset = read_jsonl(in, file.string(), tokenizer);
+  dataset.source_files = {file.string()};
+  return dataset;
 }
 
 }  // namespace cscrub::data

@@ -3,22 +3,20 @@
 #include <toml++/toml.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <map>
+#include <string_view>
 
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/error.hpp"
-
-#ifndef CSCRUB_DATASETS_DIR
-#error "CSCRUB_DATASETS_DIR must name the datasets/ directory (set in CMakeLists.txt)"
-#endif
+#include "cscrub/io/bundled_data.hpp"
+#include "cscrub/io/input_file.hpp"
 
 namespace cscrub::data {
 
 std::filesystem::path datasets_dir() {
   if (const char* from_environment = std::getenv("CSCRUB_DATASETS_DIR"); from_environment && *from_environment)
     return from_environment;
-  return CSCRUB_DATASETS_DIR;
+  return io::bundled_file("datasets", "CSCRUB_DATASETS_DIR");
 }
 
 std::filesystem::path task_file(const std::string& override_path, const std::string& default_name) {
@@ -34,15 +32,10 @@ TaskFile::TaskFile(const std::filesystem::path& path) : path_(path), table_(std:
     throw Error("task file " + path.string() + " does not exist",
                 "set CSCRUB_DATASETS_DIR to the directory holding the task .toml files, or pass "
                 "--option vocabulary=FILE");
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(path, ignored)) throw Error(path.string() + ": is a directory, not a task file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read task file " + path.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  refuse_what_toml_cannot_read(text.str(), path.string());
+  const std::string text = io::read_input_file(path, io::input_limits::task_file);
+  refuse_what_toml_cannot_read(text, path.string());
   try {
-    table_->table = toml::parse(text.str(), path.string());
+    table_->table = toml::parse(text, path.string());
   } catch (const toml::parse_error& error) {
     throw Error(path.string() + ":" + std::to_string(error.source().begin.line) + ": " +
                 std::string(error.description()));
@@ -71,9 +64,16 @@ std::vector<TaskFile::Entry> TaskFile::entries(const std::string& key) const {
   };
   if (!array || array->empty()) throw Error(where(*node) + "'" + key + "' must be a non-empty array of strings");
   std::vector<Entry> values;
+  std::map<std::string_view, int> line_of;  // a word listed twice would be drawn as two different ones
   for (const toml::node& element : *array) {
     const auto* value = element.as_string();
     if (!value) throw Error(where(element) + "'" + key + "' holds something that is not a string");
+    const auto [earlier, first] = line_of.emplace(value->get(), static_cast<int>(element.source().begin.line));
+    if (!first)
+      throw Error(where(element) + "'" + key + "' lists \"" + value->get() + "\" twice (also on line " +
+                      std::to_string(earlier->second) + ")",
+                  "each entry once: two draws of one entry (an IOI name as both IO and S, say) make prompts whose "
+                  "answer is their distractor");
     values.push_back({value->get(), static_cast<int>(element.source().begin.line)});
   }
   return values;

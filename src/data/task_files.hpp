@@ -7,7 +7,8 @@
 
 namespace cscrub::data {
 
-// $CSCRUB_DATASETS_DIR if set, else the datasets/ directory of the source tree this library was built from.
+// $CSCRUB_DATASETS_DIR if set, else the bundled share/cscrub/datasets (see io/bundled_data.hpp); throws
+// cscrub::Error when neither exists.
 std::filesystem::path datasets_dir();
 
 // `override_path` if not empty, else datasets_dir() / default_name.

@@ -10,6 +10,9 @@
 // Strings count as such only where TOML allows one to start, and toml++ scans a bare value (a number,
 // date, boolean) up to white space or one of ] } , #: in `x = 8"é"` and `x = 3["é"]` everything after the
 // = is one malformed bare value, quotes included.
+//
+// toml++ also recurses once per part of a dotted key or table header (`a.b.c...`; 40,000 parts overflowed
+// the stack) and per nested array or inline table: both are bounded here too.
 #include <string>
 #include <vector>
 
@@ -69,16 +72,25 @@ class Scanner {
   // Whether a key or a value comes next, so that a dot is known to join key parts (`a."é"`) rather than
   // be a decimal point (`1."é"`): the brackets opened inside values, and what follows = { , and newlines.
   void follow_structure(char c) {
+    if (c == '.' && in_key_ && ++key_parts_ > kMaxKeyParts)
+      fail("a key or table name of more than " + std::to_string(kMaxKeyParts) + " dotted parts (the limit)");
+    if (c == '=' || c == '\n' || c == ',' || c == '{' || c == '[' || c == ']') key_parts_ = 1;  // a key ends
     switch (c) {
       case '\n': if (brackets_.empty()) in_key_ = true; break;
       case '=': in_key_ = false; break;
-      case '[': if (!in_key_) brackets_.push_back('['); break;  // in a key: a table header
-      case '{': brackets_.push_back('{'); in_key_ = true; break;
+      case '[': if (!in_key_) open_bracket('['); break;  // in a key: a table header
+      case '{': open_bracket('{'); in_key_ = true; break;
       case ',': in_key_ = !brackets_.empty() && brackets_.back() == '{'; break;
       case ']':
       case '}': if (!brackets_.empty()) brackets_.pop_back(); break;
       default: break;
     }
+  }
+
+  void open_bracket(char c) {
+    brackets_.push_back(c);
+    if (brackets_.size() > kMaxNesting)
+      fail("arrays and inline tables nested more than " + std::to_string(kMaxNesting) + " levels deep (the limit)");
   }
 
   bool at_end() const { return position_ >= text_.size(); }
@@ -138,8 +150,12 @@ class Scanner {
     return true;
   }
 
+  static constexpr int kMaxKeyParts = 64;
+  static constexpr size_t kMaxNesting = 64;
+
   std::string_view text_;
   const std::string& file_;
+  int key_parts_ = 1;  // of the key being read
   bool in_key_ = true;
   bool in_bare_value_ = false;  // inside a value that is not a string, array or inline table
   std::vector<char> brackets_;

@@ -36,8 +36,10 @@ Attribution direct_logit_attribution(const engine::Weights& weights, const data:
                                      const Progress& progress) {
   const engine::ModelConfig& config = weights.config;
   const int n_layer = config.n_layer, n_head = config.n_head, d_model = config.d_model;
-  std::set<engine::HookPoint> hooks{{engine::Site::embed, -1}, {engine::Site::pos_embed, -1},
-                                    {engine::Site::ln_final_scale, -1}};
+  // Rotary models have no position embedding: their positions act inside attention, so its share stays 0.
+  const bool positions = engine::has_site(config, engine::Site::pos_embed);
+  std::set<engine::HookPoint> hooks{{engine::Site::embed, -1}, {engine::Site::ln_final_scale, -1}};
+  if (positions) hooks.insert({engine::Site::pos_embed, -1});
   for (int layer = 0; layer < n_layer; ++layer) {
     hooks.insert({engine::Site::attn_result, layer});
     hooks.insert({engine::Site::mlp_out, layer});
@@ -59,14 +61,16 @@ Attribution direct_logit_attribution(const engine::Weights& weights, const data:
     for (size_t b = 0; b < batch.examples.size(); ++b) {
       const data::Example& example = dataset.examples[static_cast<size_t>(batch.examples[b])];
       const int64_t end = static_cast<int64_t>(b) * batch.positions + batch.positions - 1;  // row of the last token
-      const Vector unembed_diff = (weights.token_embedding.row(example.answer).cast<double>() -
-                                   weights.token_embedding.row(example.distractor).cast<double>());
+      const engine::RowMatrix& unembedding = weights.unembedding_rows();
+      const Vector unembed_diff = (unembedding.row(example.answer).cast<double>() -
+                                   unembedding.row(example.distractor).cast<double>());
       const Vector direction = ln_weight.cwiseProduct(unembed_diff);
       const double frozen_scale = scale.values[static_cast<size_t>(end)];
       auto add = [&](double& total, const Vector& written) { total += contribution(written, direction, frozen_scale); };
 
       add(result.token_embedding, row_of(cache.at({engine::Site::embed, -1}), end, d_model, 0, d_model));
-      add(result.position_embedding, row_of(cache.at({engine::Site::pos_embed, -1}), end, d_model, 0, d_model));
+      if (positions)
+        add(result.position_embedding, row_of(cache.at({engine::Site::pos_embed, -1}), end, d_model, 0, d_model));
       for (int layer = 0; layer < n_layer; ++layer) {
         const auto& heads = cache.at({engine::Site::attn_result, layer});  // [rows, head, d_model]
         for (int head = 0; head < n_head; ++head)

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "cscrub/engine/forward.hpp"
+#include "cscrub/engine/logit_metrics.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/suggest.hpp"
 
@@ -88,8 +89,8 @@ std::vector<double> logit_diffs(const engine::Weights& weights, const data::Data
   std::vector<double> diffs(static_cast<size_t>(batch_size));
   for (int b = 0; b < batch_size; ++b) {
     const data::Example& example = labels.examples[static_cast<size_t>(batch.examples[static_cast<size_t>(b)])];
-    diffs[static_cast<size_t>(b)] = static_cast<double>(logits(b, column_of(example.answer))) -
-                                    static_cast<double>(logits(b, column_of(example.distractor)));
+    diffs[static_cast<size_t>(b)] = engine::logit_metrics::logit_difference(
+        {logits.row(b).data(), static_cast<size_t>(logits.cols())}, column_of(example.answer), column_of(example.distractor));
   }
   return diffs;
 }

@@ -219,23 +219,28 @@ AttentionWorkspace::Rows AttentionWorkspace::value_rows(const StridedMap& v, int
   return {values_.data(), values_stride_};
 }
 
-void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores,
+void attention_scores(const StridedMap& q, const StridedMap& k, const AttentionRule& rule, Eigen::Ref<RowMatrix> scores,
                       AttentionWorkspace& workspace) {
   const int positions = static_cast<int>(q.rows()), d_head = static_cast<int>(q.cols());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d_head));
   const float* keys_t = workspace.transposed_keys(k, positions);
   over_row_groups(positions, [&]<int R>(int first) {
     score_rows<R>(q.data() + first * q.outerStride(), q.outerStride(), d_head, keys_t, workspace.keys_t_stride(),
-                  first + R, scale, scores.data() + first * scores.outerStride(), scores.outerStride());
+                  first + R, rule.score_scale, scores.data() + first * scores.outerStride(), scores.outerStride());
   });
   const float masked = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < positions; ++i) scores.row(i).tail(positions - i - 1).setConstant(masked);
+  for (int i = 0; i < positions; ++i) {
+    scores.row(i).head(rule.first_key(i)).setConstant(masked);
+    scores.row(i).tail(positions - i - 1).setConstant(masked);
+  }
 }
 
-void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern) {
+void causal_softmax(const AttentionRule& rule, Eigen::Ref<RowMatrix> scores_to_pattern) {
   const int positions = static_cast<int>(scores_to_pattern.rows());
   for (int i = 0; i < positions; ++i) {
-    softmax_row(scores_to_pattern.row(i).data(), i + 1);
+    // Only the keys the query sees enter the softmax (exp of -inf would be a denormal here, not 0).
+    const int first = rule.first_key(i);
+    softmax_row(scores_to_pattern.row(i).data() + first, i + 1 - first);
+    scores_to_pattern.row(i).head(first).setZero();
     scores_to_pattern.row(i).tail(positions - i - 1).setZero();
   }
 }
@@ -250,21 +255,22 @@ void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v,
   });
 }
 
-void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, Eigen::Ref<RowMatrix> scores,
-                      MutableStridedMap z, AttentionWorkspace& workspace) {
-  attention_scores(q, k, scores, workspace);
-  causal_softmax(scores);
+void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, const AttentionRule& rule,
+                      Eigen::Ref<RowMatrix> scores, MutableStridedMap z, AttentionWorkspace& workspace) {
+  attention_scores(q, k, rule, scores, workspace);
+  causal_softmax(rule, scores);
   mix_values(scores, v, z, workspace);
 }
 
-void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
+void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position, const AttentionRule& rule,
                 AttentionWorkspace& workspace, float* z_row) {
   const int d_head = static_cast<int>(k.cols()), keys = position + 1;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d_head));
   const float* keys_t = workspace.transposed_keys(k, keys);
   float* scores = workspace.scores();
-  score_rows<1>(query, 0, d_head, keys_t, workspace.keys_t_stride(), keys, scale, scores, 0);
-  softmax_row(scores, keys);
+  score_rows<1>(query, 0, d_head, keys_t, workspace.keys_t_stride(), keys, rule.score_scale, scores, 0);
+  const int first = rule.first_key(position);
+  softmax_row(scores + first, keys - first);
+  std::fill(scores, scores + first, 0.0f);  // keys before the window weigh nothing (the mix adds exact zeros)
   const AttentionWorkspace::Rows values = workspace.value_rows(v, keys);
   mix_rows<1>(scores, 0, position, values.data, values.stride, d_head, z_row, 0);
 }

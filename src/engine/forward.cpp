@@ -1,4 +1,7 @@
-// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos.
+// The batched forward pass. Activations are [rows, width] row-major with rows = batch * pos. Every family runs
+// this one pass; where they differ it reads a field of ModelConfig (see config.hpp): the attention rule per
+// layer (score scale, key window), rotary q/k, parallel attention and MLP, the activation, learned positions,
+// the unembedding.
 #include "cscrub/engine/forward.hpp"
 
 #include <omp.h>
@@ -7,9 +10,11 @@
 #include <string>
 
 #include "cscrub/engine/huge_pages.hpp"
+#include "cscrub/engine/resume.hpp"
 #include "cscrub/error.hpp"
 #include "hook_sink.hpp"
 #include "ops.hpp"
+#include "suffix_attention.hpp"
 #include "unembed_rows.hpp"
 
 namespace cscrub::engine {
@@ -95,9 +100,14 @@ void offer_qkv_part(Site site, int layer, int offset, RowMatrix& qkv, const Hook
   qkv.middleCols(offset, d_model) = part;
 }
 
+ops::AttentionRule attention_rule(const ModelConfig& config, int layer) {
+  return {config.attention_scale(layer), config.attention_window(layer)};
+}
+
 void attention(const ModelConfig& config, int batch, int positions, int layer, const HookSink& hooks,
                const RowMatrix& qkv, RowMatrix& z) {
   const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model;
+  const ops::AttentionRule rule = attention_rule(config, layer);
   const int pairs = batch * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model), z_stride(d_model);
   auto views = [&](int pair) {
@@ -119,7 +129,7 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
       for (int pair = 0; pair < pairs; ++pair) {
         auto [q, k, v, z_out] = views(pair);
-        ops::causal_attention(q, k, v, scores, z_out, workspace);
+        ops::causal_attention(q, k, v, rule, scores, z_out, workspace);
       }
     }
     return;
@@ -133,12 +143,12 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
 #pragma omp for schedule(static)
     for (int pair = 0; pair < pairs; ++pair) {
       auto [q, k, v, z_out] = views(pair);
-      ops::attention_scores(q, k, pair_block(pair), workspace);
+      ops::attention_scores(q, k, rule, pair_block(pair), workspace);
     }
   }
   hooks.offer(Site::attn_scores, layer, all_scores.data());
 #pragma omp parallel for schedule(static) if (parallel)
-  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(pair_block(pair));
+  for (int pair = 0; pair < pairs; ++pair) ops::causal_softmax(rule, pair_block(pair));
   hooks.offer(Site::attn_pattern, layer, all_scores.data());
 #pragma omp parallel if (parallel)
   {
@@ -147,6 +157,29 @@ void attention(const ModelConfig& config, int batch, int positions, int layer, c
     for (int pair = 0; pair < pairs; ++pair) {
       auto [q, k, v, z_out] = views(pair);
       ops::mix_values(pair_block(pair), v, z_out, workspace);
+    }
+  }
+}
+
+// attention() for the suffix rows of a resumed pass: each query row attends to the earlier positions' keys and
+// values in the cache and to the suffix rows' own, as attend_row does for the whole sequence.
+void attention_after_prefix(const ModelConfig& config, int layer, const SuffixRows& suffix, const RowMatrix& qkv,
+                            RowMatrix& z) {
+  const int heads = config.n_head, d_head = config.d_head(), d_model = config.d_model, length = suffix.length();
+  const int pairs = suffix.sequences * heads;
+  const Eigen::Index stride = 3 * d_model;
+#pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix.positions, d_head))
+  {
+    SuffixAttention attention(suffix.positions, d_head, attention_rule(config, layer));
+#pragma omp for schedule(static)
+    for (int pair = 0; pair < pairs; ++pair) {
+      const int sequence = pair / heads, h = pair % heads;
+      const Eigen::Index first_row = static_cast<Eigen::Index>(sequence) * length;
+      const float* keys = qkv.row(first_row).data() + key_column(d_model, d_head, h);
+      attention.gather(suffix, layer, h, sequence, {keys, stride}, {keys + d_model, stride});
+      for (int r = 0; r < length; ++r)
+        attention.attend(qkv.row(first_row + r).data() + h * d_head, suffix.start + r,
+                         z.row(first_row + r).data() + h * d_head);
     }
   }
 }
@@ -171,8 +204,33 @@ void attention_output(const LayerWeights& weights, const ModelConfig& config, Ma
   attn_out.rowwise() += weights.out_bias;
 }
 
-void run_block(const Weights& weights, int layer, int batch, int positions, const HookSink& hooks,
-               ForwardWorkspace& w) {
+// The MLP of `layer` on the residual stream in w.residual (ln_2, c_fc, activation, c_proj) into w.mlp_out.
+void run_mlp(const Weights& weights, int layer, const HookSink& hooks, ForwardWorkspace& w) {
+  const ModelConfig& config = weights.config;
+  const LayerWeights& lw = weights.layers[layer];
+  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
+                        Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
+  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
+  hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
+  ops::activate(config.activation, w.mlp_hidden);
+  hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
+  ops::linear(weights.matmul, w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
+  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+}
+
+// Rotates the queries and keys in qkv (rotary models), each row at its position in its sequence: row r at
+// first_position + r % positions (a resumed pass's rows start at its suffix's first position).
+void rotate_queries_and_keys(const ModelConfig& config, const ops::RotaryTable& rotary, int positions,
+                             int first_position, RowMatrix& qkv) {
+  const int d_model = config.d_model;
+  ops::rotate_rows(qkv.leftCols(d_model), config.n_head, config.d_head(), rotary, positions, first_position);
+  ops::rotate_rows(qkv.middleCols(d_model, d_model), config.n_head, config.d_head(), rotary, positions, first_position);
+}
+
+// One block over w.residual: `batch` whole sequences of `positions` tokens, or, for a resumed pass (no hooks),
+// the rows of `suffix` (then `positions` is its length).
+void run_block(const Weights& weights, int layer, int batch, int positions, const ops::RotaryTable& rotary,
+               const HookSink& hooks, ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
   const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model;
@@ -186,23 +244,50 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
     offer_qkv_part(Site::attn_k, layer, d_model, w.qkv, hooks);
     offer_qkv_part(Site::attn_v, layer, 2 * d_model, w.qkv, hooks);
   }
-  attention(config, batch, positions, layer, hooks, w.qkv, w.z);
+  if (config.rotary_dims > 0) {
+    rotate_queries_and_keys(config, rotary, positions, suffix != nullptr ? suffix->start : 0, w.qkv);
+    if (hooks.active()) {
+      offer_qkv_part(Site::attn_rot_q, layer, 0, w.qkv, hooks);
+      offer_qkv_part(Site::attn_rot_k, layer, d_model, w.qkv, hooks);
+    }
+  }
+  if (suffix != nullptr)
+    attention_after_prefix(config, layer, *suffix, w.qkv, w.z);
+  else
+    attention(config, batch, positions, layer, hooks, w.qkv, w.z);
   hooks.offer(Site::attn_z, layer, w.z.data());
   attention_output(lw, config, weights.matmul, layer, hooks, w.z, w.attn_out, w.packing);
   hooks.offer(Site::attn_out, layer, w.attn_out.data());
+  // A parallel block's MLP reads the block's input, which w.residual still holds.
+  if (config.parallel_attn_mlp) run_mlp(weights, layer, hooks, w);
   ops::add_in_place(w.residual, w.attn_out);
   hooks.offer(Site::resid_mid, layer, w.residual.data());
-
-  layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, Site::ln2_scale,
-                        Site::ln2_normalized, layer, hooks, w.scale, w.normalized);
-  ops::linear(weights.matmul, w.normalized, lw.fc_weight, &lw.fc_bias, w.mlp_hidden, &w.packing);
-  hooks.offer(Site::mlp_pre, layer, w.mlp_hidden.data());
-  ops::gelu_tanh(w.mlp_hidden);
-  hooks.offer(Site::mlp_post, layer, w.mlp_hidden.data());
-  ops::linear(weights.matmul, w.mlp_hidden, lw.proj_weight, &lw.proj_bias, w.mlp_out, &w.packing);
-  hooks.offer(Site::mlp_out, layer, w.mlp_out.data());
+  if (!config.parallel_attn_mlp) run_mlp(weights, layer, hooks, w);
   ops::add_in_place(w.residual, w.mlp_out);
   hooks.offer(Site::resid_post, layer, w.residual.data());
+}
+
+// The MLP of layer `lw` (ln_2 included) on the top `rows` rows of w.residual, into the top rows of w.mlp_out:
+// run_mlp's arithmetic without hooks.
+void mlp_for_top_rows(const Weights& weights, const LayerWeights& lw, Eigen::Index rows, ForwardWorkspace& w) {
+  const ModelConfig& config = weights.config;
+  ops::layer_norm(w.residual.topRows(rows), config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias,
+                  w.normalized.topRows(rows));
+  ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
+              &w.packing);
+  ops::activate(config.activation, w.mlp_hidden.topRows(rows));
+  ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
+              &w.packing);
+}
+
+// Moves the rows `kept` (increasing) of w.normalized and w.residual to their top, in order: kept[i] >= i, so
+// moving rows up in order overwrites only rows already moved.
+void move_rows_up(std::span<const int> kept, ForwardWorkspace& w) {
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const auto row = static_cast<Eigen::Index>(i);
+    w.normalized.row(row) = w.normalized.row(kept[i]);
+    w.residual.row(row) = w.residual.row(kept[i]);
+  }
 }
 
 // The last block when nothing is hooked and only the rows `kept` (increasing) need logits: keys and values
@@ -210,70 +295,94 @@ void run_block(const Weights& weights, int layer, int batch, int positions, cons
 // the kept rows (a sixteenth of them for last-position logits over 16 tokens). Row for row this is
 // run_block's arithmetic (products, layer norms and GELU treat rows and columns independently; attend_row
 // matches the batched attention), so the logits are the same. Leaves the kept rows' residual stream in the
-// top rows of w.residual.
+// top rows of w.residual. For a resumed pass, `positions` is the suffix length and the rows are `suffix`'s.
 void run_last_block_for_rows(const Weights& weights, int positions, std::span<const int> kept,
-                             ForwardWorkspace& w) {
+                             const ops::RotaryTable& rotary, ForwardWorkspace& w, const SuffixRows* suffix = nullptr) {
   const ModelConfig& config = weights.config;
-  const LayerWeights& lw = weights.layers[config.n_layer - 1];
+  const int layer = config.n_layer - 1;
+  const LayerWeights& lw = weights.layers[layer];
   const int d_model = config.d_model, heads = config.n_head, d_head = config.d_head();
   ops::layer_norm(w.residual, config.layer_norm_epsilon, lw.ln1_weight, lw.ln1_bias, w.normalized);
   const RowVector key_value_bias = lw.qkv_bias.tail(2 * d_model);
   ops::linear(weights.matmul, w.normalized, lw.qkv_weight.rightCols(2 * d_model), &key_value_bias,
               w.qkv.rightCols(2 * d_model), &w.packing);
+  const int first_position = suffix != nullptr ? suffix->start : 0;
+  if (config.rotary_dims > 0)
+    ops::rotate_rows(w.qkv.middleCols(d_model, d_model), heads, d_head, rotary, positions, first_position);
   const auto rows = static_cast<Eigen::Index>(kept.size());
-  for (Eigen::Index i = 0; i < rows; ++i) {  // kept[i] >= i: moving rows up in order overwrites only moved ones
-    w.normalized.row(i) = w.normalized.row(kept[static_cast<size_t>(i)]);
-    w.residual.row(i) = w.residual.row(kept[static_cast<size_t>(i)]);
-  }
+  move_rows_up(kept, w);
   auto queries = w.mlp_out.topRows(rows);  // free until the MLP
   const RowVector query_bias = lw.qkv_bias.head(d_model);
   ops::linear(weights.matmul, w.normalized.topRows(rows), lw.qkv_weight.leftCols(d_model), &query_bias, queries,
               &w.packing);
+  if (config.rotary_dims > 0)
+    for (Eigen::Index i = 0; i < rows; ++i)
+      ops::rotate_row(queries.row(i).data(), heads, d_head, rotary,
+                      first_position + kept[static_cast<size_t>(i)] % positions);
 
+  const ops::AttentionRule rule = attention_rule(config, layer);
   const int pairs = static_cast<int>(rows) * heads;
   const Eigen::OuterStride<> qkv_stride(3 * d_model);
+  if (suffix == nullptr) {
 #pragma omp parallel if (ops::worth_parallel_attention(pairs, positions, d_head))
-  {
-    ops::AttentionWorkspace workspace(positions, d_head);
+    {
+      ops::AttentionWorkspace workspace(positions, d_head);
 #pragma omp for schedule(static)
-    for (int pair = 0; pair < pairs; ++pair) {
-      const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
-      const int sequence = row / positions, position = row % positions;
-      const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
-      ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
-                      ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, workspace,
-                      w.z.row(i).data() + h * d_head);
+      for (int pair = 0; pair < pairs; ++pair) {
+        const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
+        const int sequence = row / positions, position = row % positions;
+        const float* keys = w.qkv.data() + static_cast<size_t>(sequence) * positions * 3 * d_model + d_model + h * d_head;
+        ops::attend_row(queries.row(i).data() + h * d_head, ops::StridedMap(keys, position + 1, d_head, qkv_stride),
+                        ops::StridedMap(keys + d_model, position + 1, d_head, qkv_stride), position, rule, workspace,
+                        w.z.row(i).data() + h * d_head);
+      }
+    }
+  } else {
+    // A resumed pass: the kept rows are the sequences' last suffix rows, their earlier keys partly cached.
+#pragma omp parallel if (ops::worth_parallel_attention(pairs, suffix->positions, d_head))
+    {
+      SuffixAttention attention(suffix->positions, d_head, rule);
+#pragma omp for schedule(static)
+      for (int pair = 0; pair < pairs; ++pair) {
+        const int i = pair / heads, h = pair % heads, row = kept[static_cast<size_t>(i)];
+        const int sequence = row / positions, position = suffix->start + row % positions;
+        const float* keys = w.qkv.row(static_cast<Eigen::Index>(sequence) * positions).data() +
+                            key_column(d_model, d_head, h);
+        attention.gather(*suffix, layer, h, sequence, {keys, qkv_stride.outer()}, {keys + d_model, qkv_stride.outer()});
+        attention.attend(queries.row(i).data() + h * d_head, position, w.z.row(i).data() + h * d_head);
+      }
     }
   }
 
   auto residual = w.residual.topRows(rows);
   ops::linear(weights.matmul, w.z.topRows(rows), lw.out_weight, &lw.out_bias, w.attn_out.topRows(rows), &w.packing);
+  if (config.parallel_attn_mlp) mlp_for_top_rows(weights, lw, rows, w);  // reads the block's input, as run_block's
   ops::add_in_place(residual, w.attn_out.topRows(rows));
-  ops::layer_norm(residual, config.layer_norm_epsilon, lw.ln2_weight, lw.ln2_bias, w.normalized.topRows(rows));
-  ops::linear(weights.matmul, w.normalized.topRows(rows), lw.fc_weight, &lw.fc_bias, w.mlp_hidden.topRows(rows),
-              &w.packing);
-  ops::gelu_tanh(w.mlp_hidden.topRows(rows));
-  ops::linear(weights.matmul, w.mlp_hidden.topRows(rows), lw.proj_weight, &lw.proj_bias, w.mlp_out.topRows(rows),
-              &w.packing);
+  if (!config.parallel_attn_mlp) mlp_for_top_rows(weights, lw, rows, w);
   ops::add_in_place(residual, w.mlp_out.topRows(rows));
 }
 
 void embed(const Weights& weights, const TokenBatch& tokens, const HookSink& hooks, RowMatrix& residual) {
   const int rows = tokens.batch * tokens.positions;
   const int d_model = weights.config.d_model;
-  const bool expose = hooks.wants(Site::embed) || hooks.wants(Site::pos_embed);
+  const bool positions = weights.config.learned_positions;
+  const bool expose = hooks.wants(Site::embed) || (positions && hooks.wants(Site::pos_embed));
   if (!expose) {
-    for (int r = 0; r < rows; ++r)
-      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]) +
-                        weights.position_embedding.row(r % tokens.positions);
+    for (int r = 0; r < rows; ++r) {
+      residual.row(r) = weights.token_embedding.row(tokens.tokens[r]);
+      if (positions) residual.row(r) += weights.position_embedding.row(r % tokens.positions);
+    }
     return;
   }
-  RowMatrix token_part(rows, d_model), position_part(rows, d_model);
-  for (int r = 0; r < rows; ++r) {
-    token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
-    position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
-  }
+  RowMatrix token_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) token_part.row(r) = weights.token_embedding.row(tokens.tokens[r]);
   hooks.offer(Site::embed, -1, token_part.data());
+  if (!positions) {
+    residual.topRows(rows) = token_part;
+    return;
+  }
+  RowMatrix position_part(rows, d_model);
+  for (int r = 0; r < rows; ++r) position_part.row(r) = weights.position_embedding.row(r % tokens.positions);
   hooks.offer(Site::pos_embed, -1, position_part.data());
   residual.topRows(rows) = token_part + position_part;
 }
@@ -349,12 +458,14 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
     return selected;
   };
 
+  const ops::RotaryTable rotary(tokens.positions, config.rotary_dims, config.rotary_base);
   embed(weights, tokens, hooks, w.residual);
   const bool prune_last_block = !hooks.active() && rows.size() < static_cast<size_t>(w.residual.rows());
   const int full_layers = config.n_layer - (prune_last_block ? 1 : 0);
-  for (int layer = 0; layer < full_layers; ++layer) run_block(weights, layer, tokens.batch, tokens.positions, hooks, w);
+  for (int layer = 0; layer < full_layers; ++layer)
+    run_block(weights, layer, tokens.batch, tokens.positions, rotary, hooks, w);
   if (prune_last_block) {
-    run_last_block_for_rows(weights, tokens.positions, rows, w);
+    run_last_block_for_rows(weights, tokens.positions, rows, rotary, w);
     RowMatrix selected = w.residual.topRows(static_cast<Eigen::Index>(rows.size()));
     ops::layer_norm(selected, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias, selected);
     unembed_rows(weights, selected, request.token_ids, logits, &w.packing);
@@ -372,6 +483,50 @@ void forward_into(const Weights& weights, const TokenBatch& tokens, const LogitR
   layer_norm_with_hooks(w.residual, config.layer_norm_epsilon, weights.ln_final_weight, weights.ln_final_bias,
                         Site::ln_final_scale, Site::ln_final_normalized, -1, hooks, w.scale, w.normalized);
   unembed_rows(weights, selected_rows_of(w.normalized), request.token_ids, logits, &w.packing);
+}
+
+void resume_forward(const Weights& weights, const ResumePoint& point, const SuffixRows& rows,
+                    const RowMatrix& residual, RowMatrix& final_rows, ForwardScratch* scratch) {
+  const ModelConfig& config = weights.config;
+  check_suffix_rows(config, rows, false);
+  if (point.layer < 0 || point.layer > config.n_layer)
+    throw Error("resume_forward: layer " + std::to_string(point.layer) + " outside 0-" + std::to_string(config.n_layer));
+  if (point.stage == ResumePoint::Stage::mlp && config.parallel_attn_mlp)
+    throw Error("resume_forward: a parallel block's MLP reads the block's input, not resid_mid; resume at the next layer");
+  if (residual.rows() != rows.rows() || residual.cols() != config.d_model)
+    throw Error("resume_forward: the residual stream has " + std::to_string(residual.rows()) + " x " +
+                std::to_string(residual.cols()) + " values for " + std::to_string(rows.rows()) + " rows of d_model " +
+                std::to_string(config.d_model));
+  const int length = rows.length();
+  std::vector<int> last_rows(static_cast<size_t>(rows.sequences));
+  for (int i = 0; i < rows.sequences; ++i) last_rows[static_cast<size_t>(i)] = i * length + length - 1;
+  final_rows.resize(rows.sequences, config.d_model);
+  if (point.layer == config.n_layer) {
+    for (int i = 0; i < rows.sequences; ++i) final_rows.row(i) = residual.row(last_rows[static_cast<size_t>(i)]);
+    return;
+  }
+  ForwardScratch own_scratch;
+  ForwardWorkspace& w = (scratch != nullptr ? *scratch : own_scratch).workspace(config, weights.matmul, rows.rows());
+  w.residual = residual;
+  const HookSink no_hooks(nullptr, config, rows.sequences, length);
+  const ops::RotaryTable rotary(rows.positions, config.rotary_dims, config.rotary_base);
+  const int last = config.n_layer - 1;
+  int layer = point.layer;
+  if (point.stage == ResumePoint::Stage::mlp) {
+    const LayerWeights& lw = weights.layers[static_cast<size_t>(layer)];
+    const Eigen::Index mlp_rows = layer == last ? rows.sequences : rows.rows();
+    if (layer == last) move_rows_up(last_rows, w);  // only the last positions reach the logits
+    mlp_for_top_rows(weights, lw, mlp_rows, w);
+    ops::add_in_place(w.residual.topRows(mlp_rows), w.mlp_out.topRows(mlp_rows));
+    if (layer == last) {
+      final_rows = w.residual.topRows(rows.sequences);
+      return;
+    }
+    ++layer;
+  }
+  for (; layer < last; ++layer) run_block(weights, layer, rows.sequences, length, rotary, no_hooks, w, &rows);
+  run_last_block_for_rows(weights, length, last_rows, rotary, w, &rows);
+  final_rows = w.residual.topRows(rows.sequences);
 }
 
 double forward_flops(const ModelConfig& config, int batch, int positions, int logit_rows, int logit_columns) {

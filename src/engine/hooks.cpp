@@ -1,5 +1,6 @@
 #include "cscrub/engine/hooks.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ constexpr std::array<SiteInfo, kSiteCount> kSites{{
     {Site::attn_q, "attn.hook_q", true, Layout::pos_head_dhead, "queries"},
     {Site::attn_k, "attn.hook_k", true, Layout::pos_head_dhead, "keys"},
     {Site::attn_v, "attn.hook_v", true, Layout::pos_head_dhead, "values"},
+    {Site::attn_rot_q, "attn.hook_rot_q", true, Layout::pos_head_dhead, "queries after the rotary embedding"},
+    {Site::attn_rot_k, "attn.hook_rot_k", true, Layout::pos_head_dhead, "keys after the rotary embedding"},
     {Site::attn_scores, "attn.hook_attn_scores", true, Layout::head_pos_pos, "scaled attention scores (masked: -inf)"},
     {Site::attn_pattern, "attn.hook_pattern", true, Layout::head_pos_pos, "attention probabilities"},
     {Site::attn_z, "attn.hook_z", true, Layout::pos_head_dhead, "attention-weighted values, per head"},
@@ -39,6 +42,7 @@ std::vector<std::string> example_names(const ModelConfig& config) {
   std::vector<std::string> names;
   int last_layer = config.n_layer > 0 ? config.n_layer - 1 : 0;
   for (const auto& info : kSites) {
+    if (!has_site(config, info.site)) continue;
     if (info.per_layer) {
       names.push_back("blocks.0." + std::string(info.name));
       names.push_back("blocks." + std::to_string(last_layer) + "." + std::string(info.name));
@@ -53,6 +57,17 @@ std::vector<std::string> example_names(const ModelConfig& config) {
 
 std::span<const SiteInfo> sites() { return kSites; }
 
+bool has_site(const ModelConfig& config, Site site) {
+  switch (site) {
+    case Site::pos_embed: return config.learned_positions;
+    case Site::attn_rot_q:
+    case Site::attn_rot_k: return config.rotary_dims > 0;
+    case Site::mlp_pre:
+    case Site::mlp_post: return !config.attention_only();
+    default: return true;
+  }
+}
+
 const SiteInfo& site_info(Site site) { return kSites[static_cast<size_t>(site)]; }
 
 std::string hook_name(HookPoint hook) {
@@ -61,13 +76,39 @@ std::string hook_name(HookPoint hook) {
   return "blocks." + std::to_string(hook.layer) + "." + std::string(info.name);
 }
 
+std::vector<HookPoint> all_hook_points(const ModelConfig& config) {
+  // sites() is in forward order: those before the blocks, the blocks' (layer by layer), those after.
+  const auto all = sites();
+  const auto first_in_block = std::find_if(all.begin(), all.end(), [](const SiteInfo& info) { return info.per_layer; });
+  const auto after_blocks = std::find_if(first_in_block, all.end(), [](const SiteInfo& info) { return !info.per_layer; });
+  std::vector<HookPoint> points;
+  auto add = [&](const SiteInfo& info, int layer) {
+    if (has_site(config, info.site)) points.push_back({info.site, layer});
+  };
+  for (auto site = all.begin(); site != first_in_block; ++site) add(*site, -1);
+  for (int layer = 0; layer < config.n_layer; ++layer)
+    for (auto site = first_in_block; site != after_blocks; ++site) add(*site, layer);
+  for (auto site = after_blocks; site != all.end(); ++site) add(*site, -1);
+  return points;
+}
+
 HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
   auto fail = [&](const std::string& problem) -> HookPoint {
     throw Error("unknown hook point '" + std::string(name) + "': " + problem +
                 did_you_mean(name, example_names(config)));
   };
+  auto absent = [&](Site site) {
+    switch (site) {
+      case Site::pos_embed: return fail("this model has no position embedding (its positions are rotary)");
+      case Site::mlp_pre:
+      case Site::mlp_post:
+        return fail("the model is attention-only (n_inner = 0): its MLPs have no hidden units (hook_mlp_out is "
+                    "each MLP's output, its constant bias)");
+      default: return fail("this model has no rotary embedding");
+    }
+  };
   for (const auto& info : kSites) {
-    if (!info.per_layer && name == info.name) return {info.site, -1};
+    if (!info.per_layer && name == info.name) return has_site(config, info.site) ? HookPoint{info.site, -1} : absent(info.site);
   }
   constexpr std::string_view prefix = "blocks.";
   if (!name.starts_with(prefix)) return fail("expected 'blocks.L.<site>' or a global hook");
@@ -82,12 +123,7 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
                 std::to_string(config.n_layer - 1) + ")");
   std::string_view site = rest.substr(dot + 1);
   for (const auto& info : kSites) {
-    if (!info.per_layer || site != info.name) continue;
-    if (info.layout == Layout::pos_mlp && config.attention_only())
-      throw Error("hook point '" + std::string(name) + "': the model is attention-only (n_inner = 0), its MLPs have no "
-                  "hidden units",
-                  "blocks." + std::to_string(layer) + ".hook_mlp_out is the MLP's output: its constant bias");
-    return {info.site, layer};
+    if (info.per_layer && site == info.name) return has_site(config, info.site) ? HookPoint{info.site, layer} : absent(info.site);
   }
   return fail("no such site in a block");
 }

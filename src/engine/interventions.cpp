@@ -9,11 +9,11 @@ namespace cscrub::engine {
 ActivationCache ActivationCache::record_all(const ModelConfig& config) {
   std::set<HookPoint> hooks;
   for (const SiteInfo& info : sites()) {
+    if (!has_site(config, info.site)) continue;
     if (!info.per_layer) {
       hooks.insert({info.site, -1});
       continue;
     }
-    if (info.layout == Layout::pos_mlp && config.attention_only()) continue;  // no hidden units to record
     for (int layer = 0; layer < config.n_layer; ++layer) hooks.insert({info.site, layer});
   }
   return ActivationCache(std::move(hooks));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <unsupported/Eigen/SpecialFunctions>
 
 #include "gemm.hpp"
 #include "ordered_sum.hpp"
@@ -126,6 +127,67 @@ void gelu_tanh(MutableRef values) {
     auto x = values.row(r).array();
     x = 0.5f * x * (1.0f + (sqrt_2_over_pi * (x + 0.044715f * x.cube())).tanh());
   }
+}
+
+void gelu_erf(MutableRef values) {
+  using Chunk = Eigen::Array<float, 16, 1>;
+  const int rows = static_cast<int>(values.rows()), width = static_cast<int>(values.cols());
+  const float inverse_sqrt_2 = 0.7071067811865476f;
+  // Whole fixed-size chunks, the tail zero-padded: every element goes through the same vector erf (Eigen's scalar
+  // path for a row's unaligned ends rounds its multiply-adds differently), so an element's value does not depend
+  // on where its row lies.
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(rows, 8 * values.cols()))
+  for (int r = 0; r < rows; ++r) {
+    float* row = values.row(r).data();
+    for (int j0 = 0; j0 < width; j0 += Chunk::SizeAtCompileTime) {
+      const int count = std::min<int>(Chunk::SizeAtCompileTime, width - j0);
+      Chunk x = Chunk::Zero();
+      std::copy(row + j0, row + j0 + count, x.data());
+      const Chunk y = 0.5f * x * (1.0f + (x * inverse_sqrt_2).erf());
+      std::copy(y.data(), y.data() + count, row + j0);
+    }
+  }
+}
+
+void activate(ActivationFunction activation, MutableRef values) {
+  switch (activation) {
+    case ActivationFunction::gelu_tanh: return gelu_tanh(values);
+    case ActivationFunction::gelu_erf: return gelu_erf(values);
+  }
+}
+
+RotaryTable::RotaryTable(int positions, int dims, double base) : half(dims / 2), cos(positions, dims / 2), sin(positions, dims / 2) {
+  for (int i = 0; i < half; ++i) {
+    const double inverse_frequency = std::pow(base, -2.0 * i / dims);
+    for (int p = 0; p < positions; ++p) {
+      const double angle = p * inverse_frequency;
+      cos(p, i) = static_cast<float>(std::cos(angle));
+      sin(p, i) = static_cast<float>(std::sin(angle));
+    }
+  }
+}
+
+void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table, int position) {
+  const int half = table.half;
+  const float* cos = table.cos.row(position).data();
+  const float* sin = table.sin.row(position).data();
+  for (int h = 0; h < heads; ++h) {
+    float* x = row + static_cast<ptrdiff_t>(h) * head_stride;
+    for (int i = 0; i < half; ++i) {
+      const float first = x[i], second = x[i + half];
+      x[i] = first * cos[i] - second * sin[i];  // Hugging Face's q * cos + rotate_half(q) * sin, rounded alike
+      x[i + half] = second * cos[i] + first * sin[i];
+    }
+  }
+}
+
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence,
+                 int first_position) {
+  const int count = static_cast<int>(rows.rows());
+  if (table.half == 0) return;
+#pragma omp parallel for schedule(static) if (worth_parallel_elements(count, 2 * heads * table.half))
+  for (int r = 0; r < count; ++r)
+    rotate_row(rows.row(r).data(), heads, head_stride, table, first_position + r % positions_per_sequence);
 }
 
 bool worth_parallel_attention(int sequences, int positions, int d_head) {

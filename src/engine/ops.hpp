@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "cscrub/engine/config.hpp"
 #include "cscrub/engine/tensor.hpp"
 #include "gemm.hpp"
 
@@ -38,6 +39,34 @@ void add_in_place(MutableRef sum, const ConstRef& addend);
 
 // GELU, tanh approximation ("gelu_new"), element-wise in place.
 void gelu_tanh(MutableRef values);
+// GELU, exact: 0.5 x (1 + erf(x / sqrt(2))) ("gelu"), element-wise in place.
+void gelu_erf(MutableRef values);
+// The model's activation function (one of the two above), in place.
+void activate(ActivationFunction activation, MutableRef values);
+
+// Rotary position embedding (GPT-NeoX): cos and sin of position p times inverse frequency i, [positions, dims/2]
+// each, for the first `dims` dimensions of a head, frequencies base^(-2i/dims). Computed in double, rounded once.
+struct RotaryTable {
+  RotaryTable(int positions, int dims, double base);
+  int half = 0;  // dims / 2
+  RowMatrix cos, sin;
+};
+// Rotates, in place, `heads` heads of one row (head h starting at row + h * head_stride) for `position`: for
+// i < half, (x_i, x_{i+half}) becomes (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin); the dimensions from
+// 2 * half on pass through.
+void rotate_row(float* row, int heads, int head_stride, const RotaryTable& table, int position);
+// The same for every row of `rows`, row r being at position first_position + r % positions_per_sequence (rows
+// of sequences' suffixes from first_position on: a resumed pass's).
+void rotate_rows(MutableRef rows, int heads, int head_stride, const RotaryTable& table, int positions_per_sequence,
+                 int first_position = 0);
+
+// What one layer's attention does with its scores: scores = score_scale * q·k, and a query at position i sees
+// keys i - key_window + 1 .. i (all keys up to i when key_window is 0).
+struct AttentionRule {
+  float score_scale = 1.0f;
+  int key_window = 0;
+  int first_key(int query) const { return key_window > 0 && query >= key_window ? query - key_window + 1 : 0; }
+};
 
 // Whether attention over `sequences` (batch x heads) is worth splitting across threads.
 bool worth_parallel_attention(int sequences, int positions, int d_head);
@@ -69,16 +98,17 @@ class AttentionWorkspace {
   Buffer keys_t_, values_, scores_;
 };
 
-void attention_scores(const StridedMap& q, const StridedMap& k, Eigen::Ref<RowMatrix> scores,
+// Masked scores (later keys, and keys before the window) are -inf; their pattern entries 0.
+void attention_scores(const StridedMap& q, const StridedMap& k, const AttentionRule& rule, Eigen::Ref<RowMatrix> scores,
                       AttentionWorkspace& workspace);
-void causal_softmax(Eigen::Ref<RowMatrix> scores_to_pattern);
+void causal_softmax(const AttentionRule& rule, Eigen::Ref<RowMatrix> scores_to_pattern);
 void mix_values(const Eigen::Ref<const RowMatrix>& pattern, const StridedMap& v, MutableStridedMap z,
                 AttentionWorkspace& workspace);
 // The three above for one sequence: scores (into `scores`), pattern, then z.
-void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, Eigen::Ref<RowMatrix> scores,
-                      MutableStridedMap z, AttentionWorkspace& workspace);
+void causal_attention(const StridedMap& q, const StridedMap& k, const StridedMap& v, const AttentionRule& rule,
+                      Eigen::Ref<RowMatrix> scores, MutableStridedMap z, AttentionWorkspace& workspace);
 // One query (d_head floats at `query`) at `position` against keys and values 0..position: its z row.
-void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position,
+void attend_row(const float* query, const StridedMap& k, const StridedMap& v, int position, const AttentionRule& rule,
                 AttentionWorkspace& workspace, float* z_row);
 
 }  // namespace cscrub::engine::ops

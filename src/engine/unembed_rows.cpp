@@ -17,20 +17,20 @@ void unembed_rows(const Weights& weights, const RowMatrix& normalized, std::span
     for (Eigen::Index r = 0; r < rows; ++r) {
       const float* row = normalized.row(r).data();
       for (size_t j = 0; j < token_ids.size(); ++j) {
-        const float* embedding = weights.token_embedding.row(token_ids[j]).data();
+        const float* embedding = weights.unembedding_rows().row(token_ids[j]).data();
         logits(r, static_cast<Eigen::Index>(j)) =
             ordered_sum(width, [row, embedding](int k) { return row[k] * embedding[k]; });
       }
     }
     return;
   }
-  const auto vocab = weights.token_embedding.rows();
+  const auto vocab = weights.unembedding_rows().rows();
   if (logits.rows() != rows || logits.cols() != vocab) {
     logits.resize(0, 0);  // the old buffer goes before the new one comes
     logits.resize(rows, vocab);
     advise_huge_pages(logits);
   }
-  ops::linear_transposed(weights.matmul, normalized, weights.token_embedding, logits, buffers);
+  ops::linear_transposed(weights.matmul, normalized, weights.unembedding_rows(), logits, buffers);
 }
 
 }  // namespace cscrub::engine

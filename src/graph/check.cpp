@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "cscrub/error.hpp"
 #include "cscrub/graph/component_id.hpp"
@@ -16,9 +17,16 @@ namespace {
 
 enum class Overlap { yes, no, unknown };
 
+// Every task labels the answer position, the last prompt token, END.
+const std::string kAnswerLabel = "END";
+
+// In O((|a| + |b|) log) rather than O(|a| |b|): position lists may hold thousands of indices.
 template <typename T>
 bool intersects(const std::vector<T>& a, const std::vector<T>& b) {
-  return std::any_of(a.begin(), a.end(), [&](const T& x) { return std::find(b.begin(), b.end(), x) != b.end(); });
+  if (a.size() * b.size() <= 64)
+    return std::any_of(a.begin(), a.end(), [&](const T& x) { return std::find(b.begin(), b.end(), x) != b.end(); });
+  const std::set<T> in_b(b.begin(), b.end());
+  return std::any_of(a.begin(), a.end(), [&](const T& x) { return in_b.contains(x); });
 }
 
 // Labels name different tokens in different prompts, so a label and an index can only be compared on
@@ -28,13 +36,6 @@ Overlap overlap(const PositionSpec& a, const PositionSpec& b) {
   if (intersects(a.labels, b.labels) || intersects(a.indices, b.indices)) return Overlap::yes;
   const bool comparable = (a.indices.empty() && b.indices.empty()) || (a.labels.empty() && b.labels.empty());
   return comparable ? Overlap::no : Overlap::unknown;
-}
-
-std::string describe_positions(const PositionSpec& positions) {
-  if (positions.all()) return "all positions";
-  std::vector<std::string> names = positions.labels;
-  for (int index : positions.indices) names.push_back(std::to_string(index));
-  return join(names);
 }
 
 class Checker {
@@ -140,37 +141,78 @@ class Checker {
   }
 
   void check_positions(const InterpNode& node) {
+    if (&node == &hypothesis_.nodes[static_cast<size_t>(hypothesis_.output_node)]) check_output_positions(node);
     for (const std::string& label : node.positions.labels)
       if (std::find(task_.positions.begin(), task_.positions.end(), label) == task_.positions.end())
         report(node.positions_location,
                "node '" + node.name + "': task '" + task_.task + "' has no position '" + label + "'" +
                    did_you_mean(label, task_.positions),
                "its positions are: " + join(task_.positions) + " (or token indices)");
+    // One problem for all of a node's positions beyond the context (a file listing thousands made as many).
+    std::vector<int> beyond;
     for (int index : node.positions.indices)
-      if (index >= model_.config().n_ctx)
-        report(node.positions_location, "node '" + node.name + "': position " + std::to_string(index) +
-                                            " is beyond the model's context of " +
-                                            std::to_string(model_.config().n_ctx) + " tokens");
+      if (index >= model_.config().n_ctx) beyond.push_back(index);
+    if (beyond.empty()) return;
+    std::string listed = std::to_string(beyond.front());
+    for (size_t i = 1; i < std::min<size_t>(beyond.size(), 3); ++i) listed += ", " + std::to_string(beyond[i]);
+    if (beyond.size() > 3) listed += " and " + std::to_string(beyond.size() - 3) + " more";
+    report(node.positions_location, "node '" + node.name + "': position" + (beyond.size() > 1 ? "s " : " ") + listed +
+                                        (beyond.size() > 1 ? " are" : " is") + " beyond the model's context of " +
+                                        std::to_string(model_.config().n_ctx) + " tokens");
   }
 
-  // c must be injective: no component (at a common position) in two nodes.
+  // The metric reads the output at the answer position (the last prompt token, END) and nowhere else:
+  // other positions would have no effect, so they are refused rather than ignored.
+  void check_output_positions(const InterpNode& output) {
+    std::vector<std::string> others;
+    for (const std::string& label : output.positions.labels)
+      if (label != kAnswerLabel) others.push_back("'" + label + "'");
+    for (int index : output.positions.indices)
+      if (index != -1) others.push_back(std::to_string(index));
+    if (!others.empty())
+      report(output.positions_location,
+             "[output] positions: the metric reads the output only at the answer position (END, the last prompt "
+             "token), so " + join(others) + " would have no effect",
+             "omit positions in [output], or write positions = [\"END\"]");
+  }
+
+  // c must be injective: no component (at a common position) in two nodes. Each node's claim on a component
+  // is reported once, against the earliest node before it that it overlaps, found through the positions
+  // claimed so far: comparing every pair of nodes made 800 million reports for one head given to 40,000.
   void check_injective() {
-    std::map<Component, std::vector<int>> claims;
-    for (size_t i = 0; i < hypothesis_.nodes.size(); ++i)
-      for (const Component& component : hypothesis_.nodes[i].components) claims[component].push_back(static_cast<int>(i));
+    struct Claims {
+      int first = -1;      // the earliest node claiming the component
+      int first_all = -1;  // the earliest claiming it at all positions
+      std::map<std::string, int, std::less<>> by_label;
+      std::map<int, int> by_index;
+    };
+    std::map<Component, Claims> claims;
     for (size_t i = 0; i < hypothesis_.nodes.size(); ++i) {
       const InterpNode& node = hypothesis_.nodes[i];
+      const int self = static_cast<int>(i);
       for (const Component& component : node.components) {
-        for (int other : claims[component]) {
-          if (other >= static_cast<int>(i)) break;  // report each pair once, at the later node
-          const InterpNode& first = hypothesis_.nodes[other];
-          if (overlap(first.positions, node.positions) != Overlap::yes) continue;
+        Claims& claim = claims[component];
+        // Overlap::yes: either side at all positions, or a label or an index in common.
+        int earliest = node.positions.all() ? claim.first : claim.first_all;
+        const auto consider = [&](int other) {
+          if (other >= 0 && (earliest < 0 || other < earliest)) earliest = other;
+        };
+        for (const std::string& label : node.positions.labels)
+          if (const auto found = claim.by_label.find(label); found != claim.by_label.end()) consider(found->second);
+        for (int index : node.positions.indices)
+          if (const auto found = claim.by_index.find(index); found != claim.by_index.end()) consider(found->second);
+        if (earliest >= 0 && earliest != self) {
+          const InterpNode& first = hypothesis_.nodes[static_cast<size_t>(earliest)];
           report(node.components_location,
                  to_string(component) + " is claimed by two nodes at overlapping positions: '" + first.name +
                      "' (" + first.location.to_string() + ", " + describe_positions(first.positions) + ") and '" +
                      node.name + "' (" + describe_positions(node.positions) + ")",
                  "the correspondence must be injective: give each component to one node, or split it by positions");
         }
+        if (claim.first < 0) claim.first = self;
+        if (claim.first_all < 0 && node.positions.all()) claim.first_all = self;
+        for (const std::string& label : node.positions.labels) claim.by_label.emplace(label, self);
+        for (int index : node.positions.indices) claim.by_index.emplace(index, self);
       }
     }
   }
@@ -183,6 +225,8 @@ class Checker {
       return "heads of one layer run in parallel";
     if (writer.kind == Kind::mlp && reader.kind == Kind::mlp && writer.layer == reader.layer)
       return "it is the same MLP";
+    if (writer.kind == Kind::head && reader.kind == Kind::mlp && writer.layer == reader.layer)
+      return "in this model's parallel blocks the MLP reads the layer's input, as its heads do, not their output";
     return to_string(writer) + " runs after " + to_string(reader);
   }
 
@@ -222,10 +266,13 @@ class Checker {
       for (const Component& component : child.components)
         if (component.kind == Component::Kind::mlp || component.kind == Component::Kind::output)
           same_position_ports = {Port::in};
-    if (!same_position_ports.empty() && overlap(parent.positions, child.positions) == Overlap::no)
+    // The output is read at the answer position only, whatever its positions say.
+    const PositionSpec child_positions =
+        edge.child == hypothesis_.output_node ? PositionSpec{{kAnswerLabel}, {}} : child.positions;
+    if (!same_position_ports.empty() && overlap(parent.positions, child_positions) == Overlap::no)
       report(edge.location,
              name + ": port '" + to_string(same_position_ports.front()) + "' reads the residual stream at " +
-                 child.name + "'s own positions (" + describe_positions(child.positions) + "), where " +
+                 child.name + "'s own positions (" + describe_positions(child_positions) + "), where " +
                  parent.name + " (" + describe_positions(parent.positions) + ") writes nothing",
              "keys and values read earlier positions; queries and MLPs only their own");
   }
@@ -244,9 +291,21 @@ class Checker {
              "interpretation edges follow the model's computation, which has no cycles");
       return;
     }
+    // The nodes that reach the output: one walk up from it (a path search per node was quadratic).
+    std::vector<bool> reaches(hypothesis_.nodes.size(), false);
+    std::vector<int> frontier = {hypothesis_.output_node};
+    reaches[static_cast<size_t>(hypothesis_.output_node)] = true;
+    while (!frontier.empty()) {
+      const int node = frontier.back();
+      frontier.pop_back();
+      for (const int parent : graph.parents(node))
+        if (!reaches[static_cast<size_t>(parent)]) {
+          reaches[static_cast<size_t>(parent)] = true;
+          frontier.push_back(parent);
+        }
+    }
     for (size_t i = 0; i < hypothesis_.nodes.size(); ++i) {
-      if (static_cast<int>(i) == hypothesis_.output_node) continue;
-      if (!graph.has_path(static_cast<int>(i), hypothesis_.output_node))
+      if (!reaches[i])
         report(hypothesis_.nodes[i].location,
                "node '" + hypothesis_.nodes[i].name + "' does not reach the output: no chain of parents links it to [output]",
                "list it among the parents of a node that leads to the output, or remove it");
@@ -267,6 +326,13 @@ std::string Problem::to_string() const {
 }
 
 bool positions_overlap(const PositionSpec& a, const PositionSpec& b) { return overlap(a, b) == Overlap::yes; }
+
+std::string describe_positions(const PositionSpec& positions) {
+  if (positions.all()) return "all positions";
+  std::vector<std::string> names = positions.labels;
+  for (int index : positions.indices) names.push_back(std::to_string(index));
+  return join(names);
+}
 
 std::vector<Problem> find_problems(const Hypothesis& hypothesis, const ModelGraph& model,
                                    const data::TaskSchema& task) {

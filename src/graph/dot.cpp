@@ -38,9 +38,27 @@ uint64_t stable_hash(std::string_view text) {
 }
 const char* const kOutputFill = "#f0f0f0";
 
+// Names, classes, descriptions and file names are user text: escaped wherever they go, so that no text
+// ends a comment, a string or a label early (a name holding a newline once escaped the // comment).
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+// Control characters as C escapes ("\n", "\x01"): visible, and one line.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (is_control(c)) out += "\\x" + std::string{"0123456789abcdef"[(c >> 4) & 15], "0123456789abcdef"[c & 15]};
+    else out += c;
+  }
+  return out;
+}
+
+// For Graphviz's HTML-like labels, which an XML parser reads: control characters are not allowed in XML.
 std::string escape_html(std::string_view text) {
   std::string escaped;
-  for (char c : text) {
+  for (char c : printable(text)) {
     switch (c) {
       case '&': escaped += "&amp;"; break;
       case '<': escaped += "&lt;"; break;
@@ -48,6 +66,16 @@ std::string escape_html(std::string_view text) {
       case '"': escaped += "&quot;"; break;
       default: escaped += c;
     }
+  }
+  return escaped;
+}
+
+// For a double-quoted DOT string: a backslash starts Graphviz's label escapes (\N, \l), a quote ends it.
+std::string escape_quoted(std::string_view text) {
+  std::string escaped;
+  for (char c : printable(text)) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
   }
   return escaped;
 }
@@ -90,7 +118,8 @@ class DotWriter {
 
   std::string write() {
     assign_colours();
-    out_ << "// " << hypothesis_.name << " (from " << hypothesis_.source_file << "), drawn by cscrub graph\n";
+    out_ << "// " << printable(hypothesis_.name) << " (from " << printable(hypothesis_.source_file)
+         << "), drawn by cscrub graph\n";
     out_ << "digraph hypothesis {\n"
          << "  graph [rankdir=LR, newrank=true, compound=true, nodesep=0.12, ranksep=0.45, fontname=\"Helvetica\","
          << " fontsize=22, labelloc=t, labeljust=l, pad=0.3,\n"
@@ -180,7 +209,7 @@ class DotWriter {
       std::string text = component.kind == Component::Kind::embed    ? "embed"
                          : component.kind == Component::Kind::output ? metric_label()
                                                                      : to_string(component);
-      out_ << "    " << component_id(index, c) << " [label=\"" << text << "\"];\n";
+      out_ << "    " << component_id(index, c) << " [label=\"" << escape_quoted(text) << "\"];\n";
       by_stage_[model_.stage(component)].push_back(component_id(index, c));
     }
     out_ << "  }\n";

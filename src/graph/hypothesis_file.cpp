@@ -3,6 +3,8 @@
 #include "cscrub/graph/hypothesis_file.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <system_error>
 
 #include "cscrub/error.hpp"
@@ -32,6 +34,14 @@ struct Draft {
   std::vector<DraftNode> nodes;
   std::optional<DraftNode> output;
   std::string base_file;  // the file of the hypothesis being extended, for messages
+  std::vector<std::string> files;  // the file read, then the files it extends, in order
+
+ private:
+  // Name -> position in `nodes` (the first, as a search would find it): nodes are looked up by name once per
+  // definition, edit and removal, which a scan made quadratic in their number.
+  std::map<std::string, size_t, std::less<>> index_;
+
+ public:
 
   std::vector<std::string> names() const {
     std::vector<std::string> names;
@@ -42,9 +52,25 @@ struct Draft {
 
   DraftNode* find(const std::string& name) {
     if (name == "output") return output ? &*output : nullptr;
-    for (DraftNode& node : nodes)
-      if (node.node.name == name) return &node;
-    return nullptr;
+    const auto found = index_.find(name);
+    return found == index_.end() ? nullptr : &nodes[found->second];
+  }
+
+  void add(DraftNode node, const SourceLocation& where) {
+    if (nodes.size() >= kMaxHypothesisEntries)
+      fail(where, "more than " + std::to_string(kMaxHypothesisEntries) + " nodes (the limit)");
+    index_.emplace(node.node.name, nodes.size());
+    nodes.push_back(std::move(node));
+  }
+
+  // Removes the nodes named in `names` and their edges, in one pass (one pass per name was quadratic).
+  void remove(const std::set<std::string, std::less<>>& names) {
+    std::erase_if(nodes, [&](const DraftNode& node) { return names.contains(node.node.name); });
+    const auto removed = [&](const ParentRef& parent) { return names.contains(parent.node); };
+    for (DraftNode& node : nodes) std::erase_if(node.parents, removed);
+    if (output) std::erase_if(output->parents, removed);
+    index_.clear();
+    for (size_t i = 0; i < nodes.size(); ++i) index_.emplace(nodes[i].node.name, i);
   }
 
   DraftNode& existing(const std::string& name, const SourceLocation& where, const std::string& context) {
@@ -122,17 +148,15 @@ DraftNode define_output(const NodeSpec& spec) {
 }
 
 void apply_remove(Draft& draft, const FileSpec& spec) {
+  std::set<std::string, std::less<>> removed;
   for (const spec::NameRef& name : spec.remove_nodes) {
     if (name.name == "output")
       fail(name.where, "[remove]: the output node cannot be removed", "every hypothesis has one");
+    if (removed.contains(name.name)) fail(name.where, "[remove] nodes: '" + name.name + "' is listed twice");
     draft.existing(name.name, name.where, "[remove] nodes");
-    std::erase_if(draft.nodes, [&](const DraftNode& node) { return node.node.name == name.name; });
-    // Its edges go with it.
-    for (DraftNode& node : draft.nodes)
-      std::erase_if(node.parents, [&](const ParentRef& parent) { return parent.node == name.name; });
-    if (draft.output)
-      std::erase_if(draft.output->parents, [&](const ParentRef& parent) { return parent.node == name.name; });
+    removed.insert(name.name);
   }
+  draft.remove(removed);  // their edges go with them
   for (const spec::EdgeRef& edge : spec.remove_edges) {
     DraftNode& child = draft.existing(edge.to, edge.where, "[remove] edges");
     draft.existing(edge.from, edge.where, "[remove] edges");
@@ -162,7 +186,7 @@ void apply_definitions(Draft& draft, const FileSpec& spec, bool variant) {
                                     : std::string("this file extends nothing")),
            variant ? "" : "replace = true is for variants: files with extends = \"BASE.toml\"");
     if (existing != nullptr) *existing = define_node(node, context);
-    else draft.nodes.push_back(define_node(node, context));
+    else draft.add(define_node(node, context), node.where);
   }
   if (spec.output) {
     if (draft.output && !spec.output->replace)
@@ -260,6 +284,11 @@ Draft resolve(const std::filesystem::path& file, std::vector<std::filesystem::pa
                               did_you_mean(std::filesystem::path(extends.name).filename().string(), sibling_files(base)),
            "extends is relative to the directory of the file that says it");
     const std::filesystem::path canonical = canonical_or_normal(base);
+    // Each link is a recursion here, and a variant of a variant of ... 64 files deep is no hypothesis.
+    if (chain.size() >= kMaxExtendsChain)
+      fail(extends.where, "extends \"" + extends.name + "\": a chain of more than " + std::to_string(kMaxExtendsChain) +
+                              " files (the limit)",
+           "extend the base hypothesis directly, not through a long line of variants");
     if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
       std::string loop;
       for (const auto& link : chain) loop += link.filename().string() + " -> ";
@@ -282,20 +311,27 @@ Draft resolve(const std::filesystem::path& file, std::vector<std::filesystem::pa
     fail(SourceLocation{file.string(), 0, 0}, "no [output] table: every hypothesis needs an output node",
          "add [output] with parents = [the nodes that write the logits]; see docs/hypothesis-format.md");
   draft.base_file = file.string();
+  draft.files.insert(draft.files.begin(), file.string());
   return draft;
 }
 
 Hypothesis finish(Draft draft, const std::filesystem::path& file) {
   Hypothesis hypothesis = std::move(draft.header);
   hypothesis.source_file = file.string();
+  hypothesis.files = std::move(draft.files);
   for (DraftNode& node : draft.nodes) hypothesis.nodes.push_back(node.node);
   hypothesis.output_node = static_cast<int>(hypothesis.nodes.size());
   hypothesis.nodes.push_back(draft.output->node);
 
   std::vector<std::string> names;
-  for (const InterpNode& node : hypothesis.nodes) names.push_back(node.name);
+  std::map<std::string, int, std::less<>> index_by_name;  // a scan per parent was quadratic in the nodes
+  for (const InterpNode& node : hypothesis.nodes) {
+    index_by_name.emplace(node.name, static_cast<int>(names.size()));
+    names.push_back(node.name);
+  }
   auto index_of = [&](const std::string& name) {
-    return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+    const auto found = index_by_name.find(name);
+    return found == index_by_name.end() ? static_cast<int>(names.size()) : found->second;
   };
   draft.nodes.push_back(std::move(*draft.output));
   for (size_t child = 0; child < draft.nodes.size(); ++child) {
@@ -325,6 +361,28 @@ Hypothesis read_hypothesis_file(const std::filesystem::path& file) {
 Hypothesis read_hypothesis_text(std::string_view text, const std::filesystem::path& file) {
   std::vector<std::filesystem::path> chain{canonical_or_normal(file)};
   return finish(resolve(file, chain, &text), file);
+}
+
+std::vector<std::filesystem::path> hypothesis_files(const std::filesystem::path& file) {
+  std::vector<std::filesystem::path> files, seen;
+  std::filesystem::path current = file;
+  while (files.size() <= kMaxExtendsChain) {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(current, error)) break;
+    const std::filesystem::path canonical = canonical_or_normal(current);
+    if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) break;
+    files.push_back(current);
+    seen.push_back(canonical);
+    std::optional<spec::NameRef> extends;
+    try {
+      extends = spec::read_file_spec(current).extends;
+    } catch (const Error&) {
+      break;  // reading the hypothesis will report it
+    }
+    if (!extends) break;
+    current = (current.parent_path() / extends->name).lexically_normal();
+  }
+  return files;
 }
 
 }  // namespace cscrub::graph

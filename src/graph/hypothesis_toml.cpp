@@ -2,12 +2,12 @@
 // (nodes, heads in range, features, positions) are checked later, against the resolved hypothesis, the
 // model and the task.
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "cscrub/error.hpp"
 #include "cscrub/data/toml_guard.hpp"
 #include "cscrub/graph/component_id.hpp"
+#include "cscrub/graph/hypothesis_file.hpp"
+#include "cscrub/io/input_file.hpp"
 #include "hypothesis_spec.hpp"
 #include "suggestions.hpp"
 #include "toml_reader.hpp"
@@ -293,17 +293,27 @@ void read_remove(const TableReader& root, FileSpec& spec) {
   }
 }
 
+// An array or table of more than kMaxHypothesisEntries entries, anywhere in the file: hypotheses are small
+// (the IOI paper's circuit has 10 nodes and 26 heads), and their checks compare entries and nodes pairwise.
+void refuse_oversized(const toml::node& node, const std::string& file) {
+  const auto refuse = [&](size_t size, const char* what) {
+    if (size > kMaxHypothesisEntries)
+      throw Error(location_of(node.source(), file).to_string() + ": " + what + " of " + std::to_string(size) +
+                  " entries, more than " + std::to_string(kMaxHypothesisEntries) + " (the limit)");
+  };
+  if (const toml::array* array = node.as_array()) {
+    refuse(array->size(), "an array");
+    for (const toml::node& element : *array) refuse_oversized(element, file);  // nesting is bounded by the guard
+  } else if (const toml::table* table = node.as_table()) {
+    refuse(table->size(), "a table");
+    for (auto&& [key, value] : *table) refuse_oversized(value, file);
+  }
+}
+
 }  // namespace
 
 FileSpec read_file_spec(const std::filesystem::path& file) {
-  // A directory opens as an empty stream: it would be reported as a file without an [output] table.
-  std::error_code ignored;  // e.g. a name too long: opening it says so below
-  if (std::filesystem::is_directory(file, ignored)) throw Error(file.string() + ": is a directory, not a hypothesis file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": cannot open the hypothesis file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_file_spec(text.str(), file);
+  return parse_file_spec(io::read_input_file(file, io::input_limits::hypothesis), file);
 }
 
 FileSpec parse_file_spec(std::string_view text, const std::filesystem::path& file) {
@@ -316,6 +326,7 @@ FileSpec parse_file_spec(std::string_view text, const std::filesystem::path& fil
     throw Error(location_of(error.source(), file_name).to_string() + ": TOML syntax error: " +
                 std::string(error.description()));
   }
+  refuse_oversized(root, file_name);
 
   FileSpec spec;
   spec.file = file;

@@ -57,7 +57,8 @@ struct ModelGraph::Impl {
     switch (component.kind) {
       case Component::Kind::embed: return 0;
       case Component::Kind::head: return 2 * component.layer + 1;
-      case Component::Kind::mlp: return 2 * component.layer + 2;
+      // A parallel block's MLP reads the block's input, as its heads do: it shares their stage.
+      case Component::Kind::mlp: return 2 * component.layer + (config.parallel_attn_mlp ? 1 : 2);
       case Component::Kind::output: return 2 * n_layer + 1;
     }
     return -1;

@@ -1,4 +1,4 @@
-#include "json_unique_keys.hpp"
+#include "cscrub/io/json_unique_keys.hpp"
 
 #include <set>
 #include <vector>

@@ -6,13 +6,13 @@
 #include <bit>
 #include <cctype>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/output_file.hpp"
 
 namespace cscrub::io {
 
@@ -45,16 +45,15 @@ std::optional<size_t> element_count(std::span<const int64_t> shape) {
 }
 
 template <typename T>
-void write_array(const std::filesystem::path& path, std::span<const T> values, std::span<const int64_t> shape,
-                 std::string_view descr) {
+std::string array_bytes(const std::string& what, std::span<const T> values, std::span<const int64_t> shape,
+                        std::string_view descr) {
   for (int64_t extent : shape) {
-    if (extent < 0) throw Error(path.string() + ": cannot write an array with negative extent " + std::to_string(extent));
+    if (extent < 0) throw Error(what + ": cannot write an array with negative extent " + std::to_string(extent));
   }
   const std::optional<size_t> count = element_count(shape);
-  if (!count) throw Error(path.string() + ": cannot write an array of shape " + shape_tuple(shape) + ": too large");
+  if (!count) throw Error(what + ": cannot write an array of shape " + shape_tuple(shape) + ": too large");
   if (*count != values.size()) {
-    throw Error(path.string() + ": cannot write " + std::to_string(values.size()) + " values as shape " +
-                shape_tuple(shape));
+    throw Error(what + ": cannot write " + std::to_string(values.size()) + " values as shape " + shape_tuple(shape));
   }
   std::string dict = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': " + shape_tuple(shape) + ", }";
   // Version 1.0 when the header length fits in 2 bytes; the whole preamble is padded to 64 bytes.
@@ -64,16 +63,16 @@ void write_array(const std::filesystem::path& path, std::span<const T> values, s
   dict.append(padded - preamble - dict.size() - 1, ' ');
   dict.push_back('\n');
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path.string() + ": cannot open for writing");
-  out.write(kMagic.data(), static_cast<std::streamsize>(kMagic.size()));
-  const char version[2] = {static_cast<char>(version2 ? 2 : 1), 0};
-  out.write(version, 2);
+  std::string bytes;
+  bytes.reserve(preamble + dict.size() + values.size_bytes());
+  bytes.append(kMagic);
+  bytes.push_back(static_cast<char>(version2 ? 2 : 1));
+  bytes.push_back(0);
   const uint32_t length = static_cast<uint32_t>(dict.size());
-  out.write(reinterpret_cast<const char*>(&length), version2 ? 4 : 2);
-  out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  out.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size_bytes()));
-  if (!out.flush()) throw Error(path.string() + ": write failed");
+  bytes.append(reinterpret_cast<const char*>(&length), version2 ? 4 : 2);
+  bytes.append(dict);
+  bytes.append(reinterpret_cast<const char*>(values.data()), values.size_bytes());
+  return bytes;
 }
 
 // ---- reading: a small parser for the header dict numpy writes ----
@@ -198,21 +197,24 @@ std::vector<T> copy_values(const std::string& bytes, size_t offset, size_t count
 
 }  // namespace
 
+std::string npy_bytes(std::span<const float> values, std::span<const int64_t> shape, const std::string& what) {
+  return array_bytes(what, values, shape, "<f4");
+}
+
+std::string npy_bytes(std::span<const int32_t> values, std::span<const int64_t> shape, const std::string& what) {
+  return array_bytes(what, values, shape, "<i4");
+}
+
 void write_npy(const std::filesystem::path& path, std::span<const float> values, std::span<const int64_t> shape) {
-  write_array(path, values, shape, "<f4");
+  write_file_atomically(path, npy_bytes(values, shape, path.string()));
 }
 
 void write_npy(const std::filesystem::path& path, std::span<const int32_t> values, std::span<const int64_t> shape) {
-  write_array(path, values, shape, "<i4");
+  write_file_atomically(path, npy_bytes(values, shape, path.string()));
 }
 
 NpyArray read_npy(const std::filesystem::path& path) {
-  // A directory opens, but reading it throws from inside the stream.
-  std::error_code ignored;  // e.g. a name too long: opening it fails below
-  if (std::filesystem::is_directory(path, ignored)) throw Error(path.string() + ": is a directory, not a .npy file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_input_file(path, input_limits::npy_array);
   const std::string_view view = bytes;
 
   if (!view.starts_with(kMagic)) throw Error(path.string() + ": not a .npy file (no \\x93NUMPY magic)");

@@ -15,38 +15,24 @@
 #include <utility>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
-#include "json_unique_keys.hpp"
+#include "cscrub/io/json_unique_keys.hpp"
 
 namespace cscrub::io {
 
 // ---- MappedFile ----
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    throw Error(path.string() + ": cannot stat: " + std::strerror(saved));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    throw Error(path.string() + ": not a regular file");
-  }
-  size_ = static_cast<size_t>(info.st_size);
+  const InputFile file(path, "safetensors file");  // a regular file: its size bounds everything read from it
+  size_ = static_cast<size_t>(file.size());
   if (size_ > 0) {  // mmap refuses empty lengths; an empty file is an empty span
-    void* mapped = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (mapped == MAP_FAILED) {
-      const int saved = errno;
-      ::close(fd);
-      throw Error(path.string() + ": cannot memory-map: " + std::strerror(saved));
-    }
+    void* mapped = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.descriptor(), 0);
+    if (mapped == MAP_FAILED) throw Error(path.string() + ": cannot memory-map: " + std::strerror(errno));
     data_ = static_cast<const std::byte*>(mapped);
   }
-  ::close(fd);  // the mapping keeps the file alive
-}
+}  // the mapping keeps the file alive once it is closed
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
@@ -209,6 +195,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
                    std::to_string(bytes.size()) + " bytes)");
 
   const auto* header_begin = reinterpret_cast<const char*>(bytes.data() + 8);
+  refuse_deep_json(std::string_view(header_begin, header_size), path.string() + ": header");
   std::string duplicate_key;
   json header = parse_json_noting_duplicate_keys(std::string_view(header_begin, header_size),
                                                  /*allow_exceptions=*/false, duplicate_key);

@@ -1,12 +1,15 @@
 #include "cscrub/io/sha256.hpp"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <array>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
 
 namespace cscrub::io {
 namespace {
@@ -37,13 +40,17 @@ class Digest {
 }  // namespace
 
 std::string sha256_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": cannot be read");
+  const InputFile input(file);
   Digest digest;
   std::array<char, 1 << 16> buffer{};
-  while (in) {
-    in.read(buffer.data(), buffer.size());
-    digest.update(buffer.data(), static_cast<size_t>(in.gcount()));
+  for (;;) {
+    const ssize_t got = ::read(input.descriptor(), buffer.data(), buffer.size());
+    if (got == 0) break;
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw Error(file.string() + ": cannot read: " + std::strerror(errno));
+    }
+    digest.update(buffer.data(), static_cast<size_t>(got));
   }
   return digest.hex();
 }

@@ -1,4 +1,5 @@
-// GPT-2's tokenizer: pre-split (bpe_pretokenizer), byte ids, merges by rank (bpe_merges), with a word cache.
+// Byte-level BPE: added tokens split out (tokenizer.json), NFC (if asked), pre-split (bpe_pretokenizer), byte ids,
+// merges by rank (bpe_merges), with a word cache.
 #include "cscrub/io/tokenizer.hpp"
 
 #include <array>
@@ -10,7 +11,10 @@
 #include "cscrub/io/bpe_byte_level.hpp"
 #include "cscrub/io/bpe_merges.hpp"
 #include "cscrub/io/bpe_pretokenizer.hpp"
+#include "cscrub/io/bpe_utf8.hpp"
 #include "cscrub/io/tokenizer_files.hpp"
+#include "cscrub/io/tokenizer_json.hpp"
+#include "cscrub/io/unicode_nfc.hpp"
 
 namespace cscrub::io {
 namespace {
@@ -40,6 +44,11 @@ struct Tokenizer::State {
   std::array<int32_t, 256> byte_ids{};   // the single-byte token of each byte
   MergeTable merges;
   PreTokenizer pre_tokenizer;
+  // tokenizer.json's steps around the BPE (GPT-2's own files have none of them).
+  std::vector<AddedToken> added_tokens;
+  bool nfc = false;
+  bool add_prefix_space = false;
+  bool use_regex = true;
 
   // The merged ids of recently seen words. encode() is const and may run on several threads: the
   // cache is only touched under the mutex.
@@ -47,8 +56,56 @@ struct Tokenizer::State {
   mutable std::unordered_map<std::string, std::vector<int32_t>, WordHash, std::equal_to<>> cache;
 
   void append_word(std::string_view word, std::vector<int32_t>& ids) const;
+  void append_text(std::string_view text, std::vector<int32_t>& ids) const;
+  // Splits `text` at the added tokens of one kind (matched in raw or in normalized text), leftmost-longest as
+  // Hugging Face's tokenizers do; other pieces go to `other`.
+  template <typename Other>
+  void split_added(std::string_view text, bool normalized, std::vector<int32_t>& ids, Other&& other) const;
   void check_id(int32_t id) const;
 };
+
+template <typename Other>
+void Tokenizer::State::split_added(std::string_view text, bool normalized, std::vector<int32_t>& ids, Other&& other) const {
+  size_t piece_start = 0, position = 0;
+  while (position < text.size()) {
+    const AddedToken* longest = nullptr;
+    for (const AddedToken& token : added_tokens)
+      if (token.normalized == normalized && text.substr(position).starts_with(token.content) &&
+          (longest == nullptr || token.content.size() > longest->content.size()))
+        longest = &token;
+    if (longest == nullptr) {
+      ++position;
+      continue;
+    }
+    if (position > piece_start) other(text.substr(piece_start, position - piece_start));
+    ids.push_back(longest->id);
+    position += longest->content.size();
+    piece_start = position;
+  }
+  if (piece_start < text.size()) other(text.substr(piece_start));
+}
+
+void Tokenizer::State::append_text(std::string_view text, std::vector<int32_t>& ids) const {
+  auto pre_tokenize = [&](std::string_view piece) {
+    std::string prefixed;
+    if (add_prefix_space && !piece.starts_with(' ')) {
+      prefixed.assign(1, ' ');
+      prefixed.append(piece);
+      piece = prefixed;
+    }
+    if (!use_regex) return append_word(piece, ids);
+    for (std::string_view word : pre_tokenizer.split(piece)) append_word(word, ids);
+  };
+  if (added_tokens.empty() && !nfc) {
+    for (std::string_view word : pre_tokenizer.split(text)) append_word(word, ids);
+    return;
+  }
+  if (find_invalid_utf8(text)) (void)pre_tokenizer.split(text);  // throws the pre-tokenizer's own message
+  split_added(text, /*normalized=*/false, ids, [&](std::string_view raw) {
+    const std::string normalized = nfc ? to_nfc(raw) : std::string(raw);
+    split_added(normalized, /*normalized=*/true, ids, pre_tokenize);
+  });
+}
 
 void Tokenizer::State::append_word(std::string_view word, std::vector<int32_t>& ids) const {
   const bool cacheable = word.size() <= kMaxCachedWordBytes;
@@ -84,8 +141,11 @@ Tokenizer Tokenizer::load(const fs::path& dir) {
     const char* merges;
   };
   constexpr std::array<Convention, 2> kConventions{{{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}}};
-  const std::string hint = "run tools/fetch_tokenizer.sh " + dir.string() + " to install GPT-2's tokenizer files";
+  const std::string hint = "run tools/fetch_tokenizer.sh " + dir.string() +
+                           " to install GPT-2's tokenizer files, or copy the model's tokenizer.json from Hugging Face";
 
+  // What Hugging Face's AutoTokenizer reads first (GPT-NeoX's only tokenizer file).
+  if (fs::exists(dir / "tokenizer.json")) return load_tokenizer_json(dir / "tokenizer.json");
   for (const auto& convention : kConventions) {
     if (fs::exists(dir / convention.vocab) && fs::exists(dir / convention.merges)) {
       return load(dir / convention.vocab, dir / convention.merges);
@@ -103,50 +163,82 @@ Tokenizer Tokenizer::load(const fs::path& dir) {
   if (!fs::is_directory(dir)) {
     throw Error("model directory " + dir.string() + (fs::exists(dir) ? " is not a directory" : " does not exist"), hint);
   }
-  throw Error("no GPT-2 tokenizer files in " + dir.string() + " (expected vocab.json + merges.txt or encoder.json + vocab.bpe)",
+  throw Error("no tokenizer files in " + dir.string() +
+                  " (expected tokenizer.json, vocab.json + merges.txt or encoder.json + vocab.bpe)",
               hint);
 }
 
-Tokenizer Tokenizer::load(const fs::path& vocab_json, const fs::path& merges_txt) {
-  auto state = std::make_unique<State>();
-  state->token_bytes = read_vocabulary(vocab_json);
-  const std::vector<MergeRule> rules = read_merge_rules(merges_txt);
-  if (state->token_bytes.size() > static_cast<size_t>(INT32_MAX) || rules.size() > static_cast<size_t>(INT32_MAX)) {
-    throw Error(vocab_json.string() + ": too many tokens");
-  }
+namespace {
 
+// The state shared by both file formats: token bytes by id, the single-byte tokens, the merge table.
+// `vocabulary` names the file that lists the tokens; `merge_at(rule)` says where a merge rule is, for messages.
+template <typename MergeAt>
+void build_bpe(std::vector<std::string> token_bytes, const std::vector<MergeRule>& rules, const std::string& vocabulary,
+               MergeAt&& merge_at, std::vector<std::string>& bytes_out, std::array<int32_t, 256>& byte_ids,
+               MergeTable& merges) {
+  if (token_bytes.size() > static_cast<size_t>(INT32_MAX) || rules.size() > static_cast<size_t>(INT32_MAX)) {
+    throw Error(vocabulary + ": too many tokens");
+  }
   std::unordered_map<std::string, int32_t, WordHash, std::equal_to<>> id_of;
-  id_of.reserve(state->token_bytes.size());
-  for (size_t id = 0; id < state->token_bytes.size(); ++id) {
-    auto [existing, added] = id_of.emplace(state->token_bytes[id], static_cast<int32_t>(id));
+  id_of.reserve(token_bytes.size());
+  for (size_t id = 0; id < token_bytes.size(); ++id) {
+    auto [existing, added] = id_of.emplace(token_bytes[id], static_cast<int32_t>(id));
     if (!added) {
-      throw Error(vocab_json.string() + ": token \"" + bytes_to_byte_level(state->token_bytes[id]) + "\" is listed twice, with ids " +
+      throw Error(vocabulary + ": token \"" + bytes_to_byte_level(token_bytes[id]) + "\" is listed twice, with ids " +
                   std::to_string(existing->second) + " and " + std::to_string(id));
     }
   }
   for (unsigned byte = 0; byte < 256; ++byte) {
     auto found = id_of.find(std::string(1, static_cast<char>(byte)));
     if (found == id_of.end()) {
-      throw Error(vocab_json.string() + ": has no token for the byte " + hex_byte(byte) +
+      throw Error(vocabulary + ": has no token for the byte " + hex_byte(byte) +
                   " (a byte-level BPE vocabulary needs all 256)");
     }
-    state->byte_ids[byte] = found->second;
+    byte_ids[byte] = found->second;
   }
-
   for (size_t rank = 0; rank < rules.size(); ++rank) {
     const MergeRule& rule = rules[rank];
     auto id = [&](const std::string& bytes) {
       auto found = id_of.find(bytes);
       if (found == id_of.end()) {
-        throw Error(merges_txt.string() + ":" + std::to_string(rule.line) + ": the merge \"" +
-                    bytes_to_byte_level(rule.left) + " " + bytes_to_byte_level(rule.right) + "\" needs the token \"" +
-                    bytes_to_byte_level(bytes) + "\", which " + vocab_json.string() +
-                    " does not have (are the two files from the same model?)");
+        throw Error(merge_at(rule) + ": the merge \"" + bytes_to_byte_level(rule.left) + " " +
+                    bytes_to_byte_level(rule.right) + "\" needs the token \"" + bytes_to_byte_level(bytes) +
+                    "\", which " + vocabulary + " does not have (are the two from the same model?)");
       }
       return found->second;
     };
-    state->merges.add(id(rule.left), id(rule.right), Merge{static_cast<int32_t>(rank), id(rule.left + rule.right)});
+    merges.add(id(rule.left), id(rule.right), Merge{static_cast<int32_t>(rank), id(rule.left + rule.right)});
   }
+  bytes_out = std::move(token_bytes);
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::load(const fs::path& vocab_json, const fs::path& merges_txt) {
+  auto state = std::make_unique<State>();
+  const std::vector<MergeRule> rules = read_merge_rules(merges_txt);
+  build_bpe(read_vocabulary(vocab_json), rules, vocab_json.string(),
+            [&](const MergeRule& rule) { return merges_txt.string() + ":" + std::to_string(rule.line); },
+            state->token_bytes, state->byte_ids, state->merges);
+  return Tokenizer(std::move(state));
+}
+
+Tokenizer Tokenizer::load_tokenizer_json(const fs::path& tokenizer_json) {
+  TokenizerJson file = read_tokenizer_json(tokenizer_json);
+  auto state = std::make_unique<State>();
+  // Added tokens outside the model's vocabulary take part in no merge; they stay out of the BPE's table (their
+  // text may be a byte-level token's bytes too, e.g. a run of spaces).
+  std::vector<std::string> bpe_tokens = file.token_bytes;
+  for (const AddedToken& token : file.added_tokens)
+    if (!token.in_vocabulary) bpe_tokens[static_cast<size_t>(token.id)].insert(0, std::string("\0added:", 7));
+  build_bpe(std::move(bpe_tokens), file.merges, tokenizer_json.string() + " (model.vocab)",
+            [&](const MergeRule& rule) { return tokenizer_json.string() + ": model.merges[" + std::to_string(rule.line - 1) + "]"; },
+            state->token_bytes, state->byte_ids, state->merges);
+  state->token_bytes = std::move(file.token_bytes);
+  state->added_tokens = std::move(file.added_tokens);
+  state->nfc = file.nfc;
+  state->add_prefix_space = file.add_prefix_space;
+  state->use_regex = file.use_regex;
   return Tokenizer(std::move(state));
 }
 
@@ -159,7 +251,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   assert(state_ && "use of a moved-from Tokenizer");
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 1);
-  for (std::string_view word : state_->pre_tokenizer.split(text)) state_->append_word(word, ids);
+  state_->append_text(text, ids);
   return ids;
 }
 

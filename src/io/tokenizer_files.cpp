@@ -1,25 +1,15 @@
 #include "cscrub/io/tokenizer_files.hpp"
 
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "cscrub/error.hpp"
 #include "cscrub/io/bpe_byte_level.hpp"
+#include "cscrub/io/input_file.hpp"
 
 namespace cscrub::io {
 namespace {
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open " + path.string());
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path.string());
-  return std::move(contents).str();
-}
 
 // The token as it appears in the file, for messages.
 std::string as_json_string(const std::string& spelling) {
@@ -90,7 +80,7 @@ class VocabularyEntries : public nlohmann::json_sax<nlohmann::json> {
 std::vector<std::string> read_vocabulary(const std::filesystem::path& vocab_json) {
   const std::string file = vocab_json.string();
   VocabularyEntries vocabulary;
-  const std::string contents = read_file(vocab_json);
+  const std::string contents = read_input_file(vocab_json, input_limits::tokenizer_file);
   if (!nlohmann::json::sax_parse(contents, &vocabulary) || vocabulary.entries.empty()) {
     throw Error(file + ": " + (vocabulary.error.empty() ? "expected a non-empty JSON object mapping tokens to ids"
                                                          : vocabulary.error));
@@ -122,7 +112,7 @@ std::vector<std::string> read_vocabulary(const std::filesystem::path& vocab_json
 
 std::vector<MergeRule> read_merge_rules(const std::filesystem::path& merges_txt) {
   const std::string file = merges_txt.string();
-  const std::string contents = read_file(merges_txt);
+  const std::string contents = read_input_file(merges_txt, input_limits::tokenizer_file);
   if (contents.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     throw Error(file + ": too large for a merges file");
   }

@@ -50,18 +50,18 @@ class StreamRecorder : public engine::Interventions {
 
 }  // namespace
 
-Stream input_stream(const graph::Component& component, int n_layer) {
+Stream input_stream(const graph::Component& component, const engine::ModelConfig& config) {
   switch (component.kind) {
     case Kind::head: return {Stream::Kind::resid_pre, component.layer};
-    case Kind::mlp: return {Stream::Kind::resid_mid, component.layer};
+    case Kind::mlp:
+      return {config.parallel_attn_mlp ? Stream::Kind::resid_pre : Stream::Kind::resid_mid, component.layer};
     case Kind::output: return {Stream::Kind::resid_final, -1};
     case Kind::embed: break;
   }
-  (void)n_layer;
   return {Stream::Kind::resid_pre, 0};
 }
 
-std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, int n_layer) {
+std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, const engine::ModelConfig& config) {
   std::set<Stream> streams{{Stream::Kind::resid_final, -1}};
   auto add_output = [&](const graph::Component& component) {
     if (component.kind == Kind::head) streams.insert({Stream::Kind::z, component.layer});
@@ -69,10 +69,24 @@ std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, int n_layer
   };
   for (const graph::InterpNode& node : hypothesis.nodes)
     for (const graph::Component& component : node.components) {
-      if (component.kind != Kind::embed) streams.insert(input_stream(component, n_layer));
+      if (component.kind != Kind::embed) streams.insert(input_stream(component, config));
       add_output(component);  // as a parent, or as a node whose inputs all come from one input
     }
   return streams;
+}
+
+engine::RowVector constant_part(const engine::Weights& weights, Stream stream) {
+  int layers = 0;  // attention layers whose output bias the stream holds
+  switch (stream.kind) {
+    case Stream::Kind::resid_pre: layers = stream.layer; break;
+    case Stream::Kind::resid_mid: layers = stream.layer + 1; break;
+    case Stream::Kind::resid_final: layers = weights.config.n_layer; break;
+    case Stream::Kind::z:
+    case Stream::Kind::mlp_out: layers = 0; break;
+  }
+  engine::RowVector constant = engine::RowVector::Zero(weights.config.d_model);
+  for (int layer = 0; layer < layers; ++layer) constant += weights.layers[static_cast<size_t>(layer)].out_bias;
+  return constant;
 }
 
 uint64_t CleanCache::bytes_needed(const data::Dataset& dataset, const std::set<Stream>& streams, int d_model) {
@@ -158,10 +172,11 @@ RowMatrix CleanCache::clean_output(const graph::Component& component, std::span<
       const auto length = static_cast<Eigen::Index>(dataset_.examples[examples.front()].tokens.size());
       RowMatrix rows(static_cast<Eigen::Index>(examples.size()) * length, weights_.config.d_model);
       for (size_t b = 0; b < examples.size(); ++b)
-        for (Eigen::Index p = 0; p < length; ++p)
-          rows.row(static_cast<Eigen::Index>(b) * length + p) =
-              weights_.token_embedding.row(dataset_.examples[examples[b]].tokens[p]) +
-              weights_.position_embedding.row(p);
+        for (Eigen::Index p = 0; p < length; ++p) {
+          auto row = rows.row(static_cast<Eigen::Index>(b) * length + p);
+          row = weights_.token_embedding.row(dataset_.examples[examples[b]].tokens[p]);
+          if (weights_.config.learned_positions) row += weights_.position_embedding.row(p);
+        }
       return rows;
     }
   }

@@ -133,12 +133,7 @@ class ScrubFootprint {
   std::vector<double> peaks_;
 };
 
-uint64_t weight_bytes(const engine::ModelConfig& c) {
-  const uint64_t d = static_cast<uint64_t>(c.d_model), m = static_cast<uint64_t>(c.d_mlp);
-  const uint64_t per_layer = 4 * d + d * 3 * d + 3 * d + d * d + d + d * m + m + m * d + d;
-  return kFloat * (static_cast<uint64_t>(c.vocab_size) * d + static_cast<uint64_t>(c.n_ctx) * d +
-                   static_cast<uint64_t>(c.n_layer) * per_layer + 2 * d);
-}
+uint64_t weight_bytes(const engine::ModelConfig& c) { return kFloat * engine::parameter_count(c); }
 
 // A scrubber's model graph G (a Boost adjacency list with sets of out- and in-edges): measured with
 // libstdc++ at 153-193 bytes per edge and a few hundred per node (GPT-2 small: 32,936 edges, 5.2 MB).
@@ -206,12 +201,14 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   const int batch_size = std::max(1, settings.batch_size);
   estimate.weights = weight_bytes(config);
 
-  std::set<Stream> streams = streams_needed(baseline, config.n_layer);
-  for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, config.n_layer));
+  std::set<Stream> streams = streams_needed(baseline, config);
+  for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, config));
   estimate.streams = static_cast<int>(streams.size());
   estimate.prompts = static_cast<int>(dataset.examples.size());
   for (const auto& example : dataset.examples) estimate.tokens += example.tokens.size();
   estimate.clean_cache = CleanCache::bytes_needed(dataset, streams, config.d_model);
+  // The counterfactual ablation caches the paired prompts too (of the same lengths).
+  if (settings.ablation == Ablation::counterfactual) estimate.clean_cache *= 2;
 
   // The forward pass of the clean cache: its workspace (residual, normalized, qkv, z, attention output,
   // MLP hidden and output), its products' packing, and each thread's attention scores.
@@ -266,8 +263,13 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   // prompt beyond the key's tokens (tests/scrub/test_memory.cpp doubles the prompts to check).
   const uint64_t key_bytes = 512 + 8 * longest;
   estimate.scrubber = model_graph_bytes(config);
+  // Also every run's value per reference and seed (written out for plots and tests), and per hypothesis
+  // node the size of each reference's agreement class.
+  const uint64_t seeds = static_cast<uint64_t>(std::max(1, settings.seeds));
+  uint64_t nodes = 0;
+  for (const auto& hypothesis : hypotheses) nodes += hypothesis.nodes.size();
   estimate.results = sizeof(double) * (runs + 1) * n + sizeof(int) * 3 * n + 32 * prompts * lists + prompts * key_bytes +
-                     sizeof(double) * runs * static_cast<uint64_t>(std::max(1, settings.seeds));
+                     sizeof(double) * runs * seeds + sizeof(double) * runs * seeds * n + sizeof(int) * (nodes + 1) * n;
   // After scrubbing: the bootstrap's index sets and draws, and each hypothesis' copy of the model, baseline
   // and scrubbed values.
   const uint64_t resamples = static_cast<uint64_t>(std::max(0, settings.bootstrap_resamples));

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cscrub/engine/components.hpp"
+#include "cscrub/engine/logit_metrics.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/suggest.hpp"
 
@@ -11,17 +12,10 @@ namespace cscrub::scrub {
 namespace {
 
 using engine::RowMatrix;
+namespace logit_metrics = engine::logit_metrics;
 
-RowMatrix log_softmax_rows(const RowMatrix& logits) {
-  RowMatrix result(logits.rows(), logits.cols());
-  for (Eigen::Index r = 0; r < logits.rows(); ++r) {
-    const double max = logits.row(r).maxCoeff();
-    double sum = 0;
-    for (Eigen::Index c = 0; c < logits.cols(); ++c) sum += std::exp(static_cast<double>(logits(r, c)) - max);
-    const double log_sum = max + std::log(sum);
-    for (Eigen::Index c = 0; c < logits.cols(); ++c) result(r, c) = static_cast<float>(logits(r, c) - log_sum);
-  }
-  return result;
+std::span<const float> row_of(const RowMatrix& matrix, Eigen::Index row) {
+  return {matrix.row(row).data(), static_cast<size_t>(matrix.cols())};
 }
 
 std::string non_finite_name(double value) { return std::isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf"; }
@@ -80,9 +74,8 @@ MetricEvaluator::MetricEvaluator(const engine::Weights& weights, const data::Dat
                         "' gives none for some prompts",
                     "use --metric loss or --metric kl");
   if (metric == Metric::kl) {
-    const RowMatrix clean_logits = engine::unembed(weights, clean_rows, {});
-    require_finite_logits(clean_logits, "the model", references_);
-    clean_log_probs_ = log_softmax_rows(clean_logits);
+    clean_logits_ = engine::unembed(weights, clean_rows, {});
+    require_finite_logits(clean_logits_, "the model", references_);
   }
 }
 
@@ -103,26 +96,19 @@ std::vector<double> MetricEvaluator::values(const RowMatrix& rows, std::string_v
       const int32_t ids[2] = {example.answer, example.distractor};
       const RowMatrix logits = engine::unembed(weights_, rows.row(static_cast<Eigen::Index>(i)), ids);
       require_finite_logits(std::span<const float>(logits.data(), 2), run, references_[i]);
-      const double difference = static_cast<double>(logits(0, 0)) - logits(0, 1);
+      const double difference = logit_metrics::logit_difference(row_of(logits, 0), 0, 1);
       result[i] = metric_ == Metric::logit_diff ? difference : (difference > 0 ? 1.0 : 0.0);
     }
     return result;
   }
   const RowMatrix logits = engine::unembed(weights_, rows, {});
   require_finite_logits(logits, run, references_);
-  const RowMatrix log_probs = log_softmax_rows(logits);
   for (size_t i = 0; i < references_.size(); ++i) {
     const auto row = static_cast<Eigen::Index>(i);
-    if (metric_ == Metric::loss) {
-      result[i] = -log_probs(row, dataset_.examples[static_cast<size_t>(references_[i])].answer);
-      continue;
-    }
-    double kl = 0;
-    for (Eigen::Index c = 0; c < log_probs.cols(); ++c) {
-      const double model = clean_log_probs_(row, c);
-      kl += std::exp(model) * (model - log_probs(row, c));
-    }
-    result[i] = kl;
+    const logit_metrics::LogitRow scored = logit_metrics::with_log_normaliser(row_of(logits, row));
+    result[i] = metric_ == Metric::loss
+                    ? logit_metrics::cross_entropy(scored, dataset_.examples[static_cast<size_t>(references_[i])].answer)
+                    : logit_metrics::kl_divergence(logit_metrics::with_log_normaliser(row_of(clean_logits_, row)), scored);
   }
   // Finite logits give finite values; this guards the arithmetic on them (e.g. +-3e38 - -+3e38).
   for (size_t i = 0; i < result.size(); ++i)

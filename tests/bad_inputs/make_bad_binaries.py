@@ -13,6 +13,10 @@ that headers can be broken in ways no library would write.
 Token-id arrays: OUT_DIR/npy/<case>.npy, .npy files broken in one way each (dtype, order, header, size,
 ids), written by hand for the same reason.
 
+Hostile inputs: OUT_DIR/hostile/<case>, what an adversary would give instead of a file (FIFOs, /dev/zero,
+nesting that overflowed parsers' stacks, an extends chain 3,001 files long, files past their size limit):
+each must be refused at once, never read forever or recursed into.
+
 Usage: /usr/bin/python3 tests/bad_inputs/make_bad_binaries.py OUT_DIR
 """
 import json
@@ -57,6 +61,63 @@ def tiny_weights(config, seed=0):
     tensors["ln_f.weight"] = normal(d, mean=1.0)
     tensors["ln_f.bias"] = normal(d, std=0.05)
     return tensors
+
+
+def tiny_gpt_neo(seed=3):
+    """A 2-layer GPT-Neo (global then local attention, window 2): config.json and tensors (nn.Linear [out, in])."""
+    d, vocab, n_ctx = 8, 16, 8
+    config = {"model_type": "gpt_neo", "num_layers": 2, "num_heads": 2, "hidden_size": d, "max_position_embeddings": n_ctx,
+              "vocab_size": vocab, "intermediate_size": None, "attention_types": [[["global", "local"], 1]],
+              "window_size": 2, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new"}
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape, std=0.1, mean=0.0):
+        return (rng.standard_normal(shape) * std + mean).astype(np.float32)
+
+    tensors = {"transformer.wte.weight": normal(vocab, d), "transformer.wpe.weight": normal(n_ctx, d, std=0.05)}
+    for layer in range(2):
+        p = f"transformer.h.{layer}."
+        a = p + "attn.attention."
+        tensors.update({
+            p + "ln_1.weight": normal(d, mean=1.0), p + "ln_1.bias": normal(d, std=0.05),
+            a + "q_proj.weight": normal(d, d, std=0.3), a + "k_proj.weight": normal(d, d, std=0.3),
+            a + "v_proj.weight": normal(d, d, std=0.3), a + "out_proj.weight": normal(d, d, std=0.2),
+            a + "out_proj.bias": normal(d, std=0.02),
+            p + "ln_2.weight": normal(d, mean=1.0), p + "ln_2.bias": normal(d, std=0.05),
+            p + "mlp.c_fc.weight": normal(4 * d, d, std=0.3), p + "mlp.c_fc.bias": normal(4 * d),
+            p + "mlp.c_proj.weight": normal(d, 4 * d, std=0.1), p + "mlp.c_proj.bias": normal(d, std=0.02),
+        })
+    tensors["transformer.ln_f.weight"] = normal(d, mean=1.0)
+    tensors["transformer.ln_f.bias"] = normal(d, std=0.05)
+    return config, tensors
+
+
+def tiny_gpt_neox(seed=4):
+    """A 1-layer GPT-NeoX (Pythia's layout: fused per-head query_key_value, rotary on half of each head, untied
+    embed_out): config.json and tensors."""
+    d, vocab = 8, 16
+    config = {"model_type": "gpt_neox", "num_hidden_layers": 1, "num_attention_heads": 2, "hidden_size": d,
+              "intermediate_size": 4 * d, "max_position_embeddings": 8, "vocab_size": vocab, "layer_norm_eps": 1e-5,
+              "hidden_act": "gelu", "rotary_pct": 0.5, "rotary_emb_base": 10000, "use_parallel_residual": True,
+              "tie_word_embeddings": False}
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape, std=0.1, mean=0.0):
+        return (rng.standard_normal(shape) * std + mean).astype(np.float32)
+
+    p = "gpt_neox.layers.0."
+    tensors = {
+        "gpt_neox.embed_in.weight": normal(vocab, d),
+        p + "input_layernorm.weight": normal(d, mean=1.0), p + "input_layernorm.bias": normal(d, std=0.05),
+        p + "post_attention_layernorm.weight": normal(d, mean=1.0), p + "post_attention_layernorm.bias": normal(d, std=0.05),
+        p + "attention.query_key_value.weight": normal(3 * d, d, std=0.3), p + "attention.query_key_value.bias": normal(3 * d),
+        p + "attention.dense.weight": normal(d, d, std=0.2), p + "attention.dense.bias": normal(d, std=0.02),
+        p + "mlp.dense_h_to_4h.weight": normal(4 * d, d, std=0.3), p + "mlp.dense_h_to_4h.bias": normal(4 * d),
+        p + "mlp.dense_4h_to_h.weight": normal(d, 4 * d, std=0.1), p + "mlp.dense_4h_to_h.bias": normal(d, std=0.02),
+        "gpt_neox.final_layer_norm.weight": normal(d, mean=1.0), "gpt_neox.final_layer_norm.bias": normal(d, std=0.05),
+        "embed_out.weight": normal(vocab, d),
+    }
+    return config, tensors
 
 
 class Entry:
@@ -237,6 +298,46 @@ def config_cases(out, tensors):
     os.makedirs(os.path.join(write_dir(out, "config_is_directory", safetensors=valid), "config.json"))
 
 
+def family_cases(out):
+    """GPT-Neo and GPT-NeoX directories: committed broken configs (configs_gpt_neo/, configs_gpt_neox/) next to
+    valid weights of the family, and broken checkpoints next to a valid config."""
+    for family, (config, tensors) in (("gpt_neo", tiny_gpt_neo()), ("gpt_neox", tiny_gpt_neox())):
+        valid = safetensors_bytes(entries_of(tensors))
+        write_dir(out, "valid_" + family, config, valid)
+        configs = os.path.join(HERE, "configs_" + family)
+        for file in sorted(os.listdir(configs)):
+            with open(os.path.join(configs, file), "rb") as f:
+                write_dir(out, family + "_config_" + os.path.splitext(file)[0], safetensors=valid, config_text=f.read())
+
+        def with_entries(name, change, config=config, tensors=tensors):
+            entries = entries_of(tensors)
+            change(entries)
+            write_dir(out, name, config, safetensors_bytes(entries))
+
+        def drop(name):
+            return lambda entries: entries.remove(next(e for e in entries if e.name == name))
+
+        def reshape(name, shape):
+            def change(entries):
+                entry = next(e for e in entries if e.name == name)
+                entry.shape = shape
+            return change
+
+        if family == "gpt_neo":
+            with_entries("gpt_neo_missing_v_proj", drop("transformer.h.1.attn.attention.v_proj.weight"))
+            # Conv1D's [in, out] where nn.Linear's [out, in] belongs: the MLP's matrices are not square.
+            with_entries("gpt_neo_conv1d_layout", reshape("transformer.h.0.mlp.c_fc.weight", [8, 32]))
+            with_entries("gpt_neo_qkv_bias", lambda entries: entries.append(
+                Entry("transformer.h.0.attn.attention.q_proj.bias", np.zeros(8, np.float32))))
+        else:
+            with_entries("gpt_neox_missing_embed_out", drop("embed_out.weight"))
+            with_entries("gpt_neox_qkv_wrong_shape", reshape("gpt_neox.layers.0.attention.query_key_value.weight", [8, 24]))
+            with_entries("gpt_neox_inv_freq_mismatch", lambda entries: entries.append(
+                Entry("gpt_neox.layers.0.attention.rotary_emb.inv_freq", np.array([0.5], np.float32))))
+            with_entries("gpt_neox_position_embedding", lambda entries: entries.append(
+                Entry("gpt_neox.wpe.weight", np.zeros((8, 8), np.float32))))
+
+
 def non_finite_cases(out):
     """Valid, finite weights whose forward pass overflows float32 (issue 7 part 5)."""
     config = tiny_config()
@@ -302,6 +403,111 @@ def tokenizer_cases(out, config, tensors):
                 f.write(data)
 
 
+def small_tokenizer_json():
+    """A byte-level BPE tokenizer.json (Hugging Face's format): the 256 byte tokens, a few merges towards "hello"
+    and " the", and <|endoftext|> as a special added token."""
+    vocab = {character: i for i, character in enumerate(byte_level_alphabet())}
+    merges = ["\u0120 t", "h e", "\u0120t he", "l l", "e ll", "h ell", "hell o"]
+    for merge in merges:
+        vocab[merge.replace(" ", "")] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return {
+        "version": "1.0",
+        "added_tokens": [{"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "vocab": vocab, "merges": merges},
+    }
+
+
+def tokenizer_json_cases(out):
+    """Model directories whose tokenizer.json (what Hugging Face reads first; GPT-NeoX's only tokenizer file) has
+    one defect each: tokjson_<name>/tokenizer.json. valid_tokenizer_json holds the unbroken original."""
+    def write_tokenizer(name, contents):
+        directory = os.path.join(out, name)
+        os.makedirs(directory)
+        with open(os.path.join(directory, "tokenizer.json"), "wb") as f:
+            f.write(contents if isinstance(contents, bytes) else json.dumps(contents, ensure_ascii=False).encode())
+        return directory
+
+    write_tokenizer("valid_tokenizer_json", small_tokenizer_json())
+
+    def changed(change):
+        tokenizer = small_tokenizer_json()
+        change(tokenizer)
+        return tokenizer
+
+    def setter(*path_and_value):
+        *path, key, value = path_and_value
+
+        def change(tokenizer):
+            target = tokenizer
+            for step in path:
+                target = target[step]
+            if value is DELETE:
+                del target[key]
+            else:
+                target[key] = value
+        return change
+
+    def renumbered(vocab):  # ids in the order given
+        return {token: i for i, token in enumerate(vocab)}
+
+    text = json.dumps(small_tokenizer_json(), ensure_ascii=False)
+    cases = {
+        "not_json": text[:200].encode(),
+        "not_object": b"[1, 2, 3]",
+        "no_model": changed(setter("model", DELETE)),
+        "wordpiece": changed(setter("model", "type", "WordPiece")),
+        "dropout": changed(setter("model", "dropout", 0.1)),
+        "byte_fallback": changed(setter("model", "byte_fallback", True)),
+        "subword_prefix": changed(setter("model", "continuing_subword_prefix", "##")),
+        "normalizer_lowercase": changed(setter("normalizer", {"type": "Lowercase"})),
+        "pre_tokenizer_whitespace": changed(setter("pre_tokenizer", {"type": "Whitespace"})),
+        "no_pre_tokenizer": changed(setter("pre_tokenizer", None)),
+        "prefix_space_string": changed(setter("pre_tokenizer", "add_prefix_space", "yes")),
+        "vocab_empty": changed(setter("model", "vocab", {})),
+        "vocab_id_string": changed(setter("model", "vocab", "!", "zero")),
+        # One id of 2^24 - 1 in a 100-byte file had 16 million strings allocated (half a GB) before the refusal.
+        "vocab_id_huge": changed(setter("model", "vocab", "\u0120t", 16777215)),
+        "vocab_id_twice": changed(setter("model", "vocab", "\u0120t", 5)),
+        "vocab_id_missing": changed(setter("model", "vocab", "\u0120t", 264)),
+        "vocab_not_byte_level": changed(setter("model", "vocab", "a b", 264)),
+        "vocab_missing_bytes": changed(lambda t: t["model"].update(
+            vocab=renumbered([c for c in t["model"]["vocab"] if c != "!"]), merges=[])),
+        "merge_three_parts": changed(lambda t: t["model"]["merges"].append("h e l")),
+        "merge_unknown_token": changed(lambda t: t["model"]["merges"].append("q z")),
+        "merge_object": changed(lambda t: t["model"]["merges"].append({"h": "e"})),
+        "merges_not_list": changed(setter("model", "merges", "h e")),
+        "added_lstrip": changed(setter("added_tokens", 0, "lstrip", True)),
+        "added_no_content": changed(setter("added_tokens", 0, "content", DELETE)),
+        "added_id_conflict": changed(setter("added_tokens", 0, "id", 5)),
+        "added_id_huge": changed(setter("added_tokens", 0, "id", 10 ** 9)),
+        "duplicate_key": text.replace('"type": "BPE"', '"type": "BPE", "type": "BPE"').encode(),
+        "deep_nesting": text.replace('"normalizer": null', '"normalizer": ' + "[" * 100000 + "]" * 100000).encode(),
+    }
+    for name, contents in cases.items():
+        write_tokenizer("tokjson_" + name, contents)
+    # What an adversary gives instead of a file: a FIFO, /dev/zero, a directory, a sparse 300 MB file.
+    os.makedirs(os.path.join(out, "tokjson_fifo"))
+    os.mkfifo(os.path.join(out, "tokjson_fifo", "tokenizer.json"))
+    os.makedirs(os.path.join(out, "tokjson_dev_zero"))
+    os.symlink("/dev/zero", os.path.join(out, "tokjson_dev_zero", "tokenizer.json"))
+    os.makedirs(os.path.join(out, "tokjson_directory", "tokenizer.json"))
+    with open(os.path.join(write_tokenizer("tokjson_huge", b""), "tokenizer.json"), "wb") as f:
+        f.truncate(300 << 20)
+    # A GPT-NeoX model directory whose tokenizer.json is broken: the commands that read text refuse it.
+    config, tensors = tiny_gpt_neox()
+    directory = write_dir(out, "tokjson_in_gpt_neox_model", config, safetensors_bytes(entries_of(tensors)))
+    with open(os.path.join(directory, "tokenizer.json"), "w") as f:
+        json.dump(changed(setter("model", "dropout", 0.1)), f, ensure_ascii=False)
+
+
+DELETE = object()
+
+
 def npy_bytes(descr, shape, data, fortran=False, version=1, header_length=None, header=None):
     """A .npy file: magic, version, header length, the header dict padded to 64 bytes, then `data`."""
     if header is None:
@@ -350,6 +556,61 @@ def npy_cases(out):
             f.write(data)
 
 
+def bundled_model_with(directory, name, replace):
+    """The bundled model's files, linked, with file `name` replaced by `replace(path)` (a FIFO, a link)."""
+    os.makedirs(directory)
+    for file in ("config.json", "model.safetensors", "encoder.json", "vocab.bpe"):
+        path = os.path.join(directory, file)
+        if file == name:
+            replace(path)
+        else:
+            os.symlink(os.path.abspath(os.path.join(BUNDLED_MODEL, file)), path)
+
+
+def hostile_cases(out):
+    directory = os.path.join(out, "hostile")
+    os.makedirs(directory)
+    os.mkfifo(os.path.join(directory, "fifo"))  # no writer ever opens it: a blocking read waits forever
+    for name, file in (("config", "config.json"), ("weights", "model.safetensors"), ("encoder", "encoder.json")):
+        bundled_model_with(os.path.join(directory, "fifo_" + name), file, os.mkfifo)
+        bundled_model_with(os.path.join(directory, "zero_" + name), file, lambda path: os.symlink("/dev/zero", path))
+
+    def write(name, text):
+        with open(os.path.join(directory, name), "w") as f:
+            f.write(text)
+
+    # toml++ recursed once per key part (40,000 and 200,000 parts overflowed the stack under ASan).
+    write("dotted_key.toml", ".".join(["a"] * 40000) + " = 1\n")
+    write("table_header.toml", "[" + ".".join(["a"] * 200000) + "]\n")
+    write("inline_tables.toml", "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n")
+    write("task_dotted_key.toml", ".".join(["a"] * 40000) + " = 1\n")
+    write("task_table_header.toml", "[" + ".".join(["a"] * 200000) + "]\n")
+    # Past the 4 MiB limit of a hypothesis file (comments: it would parse).
+    write("huge_hypothesis.toml", ("# " + "x" * 1000 + "\n") * 5000)
+    # 40,000 nodes giving one head to all: the checks compared every pair (hours, 800 million problems).
+    write("many_nodes.toml", 'name = "many"\n[defaults]\ntask = "ioi"\n' +
+          "".join(f'[nodes.n{i}]\nheads = "0.1"\nfeature = "io_name"\n' for i in range(40000)) +
+          '[output]\nparents = ["n0"]\n')
+    write("many_positions.toml", 'name = "wide"\n[defaults]\ntask = "ioi"\n[nodes.a]\nheads = "0.1"\n'
+          'feature = "io_name"\npositions = [' + ",".join(str(i) for i in range(100000)) + ']\n'
+          '[output]\nparents = ["a"]\n')
+    # A run record whose `recovered` is 300,000 nested arrays.
+    write("record_nested.json", '{"recovered": ' + "[" * 300000 + "1" + "]" * 300000 + ', "provenance": {}}')
+    bundled_model_with(os.path.join(directory, "config_nested"), "config.json",
+                       lambda path: open(path, "w").write('{"n_layer": ' + "[" * 100000 + "]" * 100000 + "}"))
+    write("extends_fifo.toml", 'extends = "fifo"\nname = "a variant of a FIFO"\n')
+    # Each file extends the one before: 3,001 files, past the limit of 64.
+    chain = os.path.join(directory, "extends")
+    os.makedirs(chain)
+    with open(os.path.join(BUNDLED_MODEL, "..", "..", "hypotheses", "gpt2-ioi-mini", "ioi.toml")) as f:
+        base = f.read()
+    with open(os.path.join(chain, "f0.toml"), "w") as f:
+        f.write(base)
+    for i in range(1, 3001):
+        with open(os.path.join(chain, f"f{i}.toml"), "w") as f:
+            f.write(f'extends = "f{i - 1}.toml"\nname = "variant {i}"\n')
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -363,8 +624,11 @@ def main():
     safetensors_cases(out, config, tensors)
     config_cases(out, tensors)
     tokenizer_cases(out, config, tensors)
+    family_cases(out)
     non_finite_cases(out)
     npy_cases(out)
+    hostile_cases(out)
+    tokenizer_json_cases(out)
 
 
 if __name__ == "__main__":

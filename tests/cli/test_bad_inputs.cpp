@@ -177,15 +177,30 @@ TEST_CASE("the corpus is large, its names are unique, and every file in it is us
     used("{gen}/config_" + entry.path().stem().string() + " ");
     ++committed;
   }
+  for (const std::string family : {"gpt_neo", "gpt_neox"})  // and gpt_neo_config_<name>, next to the family's weights
+    for (const auto& entry : fs::directory_iterator(corpus_dir() / ("configs_" + family))) {
+      used("{gen}/" + family + "_config_" + entry.path().stem().string() + " ");
+      ++committed;
+    }
   CHECK(committed >= 40);
   for (const auto& entry : fs::directory_iterator(generated_dir())) {
     const std::string name = entry.path().filename().string();
-    if (name == "npy") continue;
+    if (name == "npy" || name == "hostile") continue;
     if (starts_with(name, "valid")) continue;  // the unbroken originals, run below
     used("{gen}/" + name + " ");
   }
   for (const auto& entry : fs::directory_iterator(generated_dir() / "npy"))
     used("{gen}/npy/" + entry.path().filename().string());
+  // Hostile inputs: a name followed by a space, a tab or a '/' (fifo is not used by fifo_config).
+  for (const auto& entry : fs::directory_iterator(generated_dir() / "hostile")) {
+    const std::string reference = "{gen}/hostile/" + entry.path().filename().string();
+    bool found = false;
+    for (size_t at = all_arguments.find(reference); at != std::string::npos && !found;
+         at = all_arguments.find(reference, at + 1))
+      found = std::string(" \t/\n").find(all_arguments[at + reference.size()]) != std::string::npos;
+    INFO(reference << " is in no case of cases.tsv");
+    CHECK(found);
+  }
 }
 
 TEST_CASE("the corpus is broken only where intended: its valid originals run", "[cli][bad_inputs]") {
@@ -196,6 +211,23 @@ TEST_CASE("the corpus is broken only where intended: its valid originals run", "
   CHECK(outcome.errors.empty());
   CHECK(outcome.output.find("top 10 next tokens") != std::string::npos);
   CHECK(outcome.output.find("nan") == std::string::npos);
+  // The GPT-Neo and GPT-NeoX models the family cases break.
+  for (const char* family : {"valid_gpt_neo", "valid_gpt_neox"}) {
+    const Outcome run = run_cscrub("forward --model " + shell_quote((generated_dir() / family).string()) + " --tokens 1,2,3");
+    INFO(family << ": " << run.errors << run.output);
+    CHECK(run.exit_code == 0);
+    CHECK(run.errors.empty());
+    CHECK(run.output.find("top 10 next tokens") != std::string::npos);
+  }
+
+  // The tokenizer.json every tokjson_ case breaks: "hello" is he + ll + o (merge ranks 1 and 3), " the" one
+  // token after three merges, <|endoftext|> split out whole, " world" its bytes (byte b's token is b).
+  const Outcome tokens =
+      run_cscrub("tokenize --model " + shell_quote((generated_dir() / "valid_tokenizer_json").string()) +
+                 " 'hello the<|endoftext|> world'");
+  INFO(tokens.errors << tokens.output);
+  CHECK(tokens.exit_code == 0);
+  CHECK(tokens.output.find("257 259 111 258 263 32 119 111 114 108 100") != std::string::npos);
 
   // The overflowing model with GPT-2's vocabulary, without the overflow, is scored by `run`.
   outcome = run_cscrub("run builtin:full --task ioi --model " + shell_quote((generated_dir() / "valid_gpt2_vocab").string()) +

@@ -86,8 +86,8 @@ TEST_CASE("cscrub dataset explains bad requests", "[cli][dataset][errors]") {
   };
   expect_error("iio", "unknown task 'iio' (did you mean 'ioi'?)");
   expect_error("inducton", "did you mean 'induction'");
-  expect_error("ioi --n 0", "--n must be a positive number");
-  expect_error("ioi --n -5", "--n must be a positive number");
+  expect_error("ioi --n 0", "--n: must be a whole number of at least 1 (got 0)");
+  expect_error("ioi --n -5", "--n: must be a whole number of at least 1 (got -5)");
   expect_error("ioi --option ordr=abba", "task 'ioi' has no option 'ordr' (did you mean 'order'?)");
   expect_error("ioi --option order", "--option 'order' is not key=value");
   expect_error("ioi --option order=bab", "option order='bab' is not one of baba, abba, mixed");

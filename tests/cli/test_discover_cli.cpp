@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
@@ -210,6 +211,64 @@ TEST_CASE("cli patch: path patching marks senders without a path, layer and posi
   }
 }
 
+// The lines of a dataset JSONL file, parsed.
+std::vector<nlohmann::json> jsonl_lines(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+TEST_CASE("cli patch: --pairs gives the same effects as the generated pairs it holds", "[cli][discover][pairs]") {
+  const fs::path out = cscrub::test::scratch_dir("cli-patch-pairs");
+  // IOI's clean prompts and their p_ABC counterparts, as `patch --task ioi` pairs them, written as a pair file.
+  for (const char* distribution : {"ioi", "abc"}) {
+    const CommandResult made = cscrub::test::run_command(
+        shell_quote(cscrub::test::cli_path().string()) + " dataset ioi --n 12 --seed 4 --option distribution=" +
+        distribution + " --out " + shell_quote((out / (std::string(distribution) + ".jsonl")).string()));
+    REQUIRE(made.exit_code == 0);
+  }
+  const auto clean = jsonl_lines(out / "ioi.jsonl"), corrupted = jsonl_lines(out / "abc.jsonl");
+  REQUIRE(clean.size() == 12);
+  REQUIRE(corrupted.size() == 12);
+  {
+    std::ofstream pairs(out / "pairs.jsonl");
+    for (size_t i = 0; i < clean.size(); ++i) {
+      const nlohmann::json pair = {{"clean", clean[i]["tokens"]}, {"corrupted", corrupted[i]["tokens"]},
+                                   {"answer", clean[i]["answer_id"]}, {"distractor", clean[i]["distractor_text"]}};
+      pairs << pair.dump() << "\n";
+    }
+  }
+  const CommandResult generated = run_cli("patch --task ioi --n 12 --seed 4 --kind head --quiet --top 8");
+  const CommandResult from_file =
+      run_cli("patch --pairs " + shell_quote((out / "pairs.jsonl").string()) + " --kind head --quiet --top 8");
+  REQUIRE(generated.exit_code == 0);
+  REQUIRE(from_file.exit_code == 0);
+  CHECK_THAT(from_file.output, Contains("prompts: 12 pairs from "));
+  CHECK(baselines(from_file.output) == baselines(generated.output));
+  const auto expected = ranked_rows(generated.output), got = ranked_rows(from_file.output);
+  REQUIRE(got.size() == 8);
+  REQUIRE(expected.size() == 8);
+  for (size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].cell == expected[i].cell);
+    CHECK(got[i].change == expected[i].change);
+  }
+
+  // Bad pair files and combinations: one line naming the file and line.
+  {
+    std::ofstream bad(out / "bad.jsonl");
+    bad << "{\"clean\": [1, 2], \"corrupted\": [3, 4], \"answer\": 5, \"distractor\": 6}\n"
+        << "{\"clean\": [1, 2], \"corrupted\": [3, 4, 5], \"answer\": 5, \"distractor\": 6}\n";
+  }
+  const CommandResult bad = run_cli("patch --pairs " + shell_quote((out / "bad.jsonl").string()));
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Contains("bad.jsonl:2: the clean prompt has 2 tokens and the corrupted one 3"));
+  const CommandResult both = run_cli("patch --pairs " + shell_quote((out / "pairs.jsonl").string()) + " --task ioi");
+  CHECK(both.exit_code != 0);
+  CHECK_THAT(both.output, Contains("excludes"));
+}
+
 TEST_CASE("cli attribute: the parts add up to the logit difference", "[cli][discover]") {
   const fs::path out = cscrub::test::scratch_dir("cli-attribute");
   const CommandResult result = run_cli("attribute --n 20 --quiet --top 3 --out-npy " +
@@ -274,7 +333,7 @@ TEST_CASE("cli discover commands: bad invocations end with a clear message", "[c
       {"patch --n 8 --kind head --direction sideways", "unknown patching direction"},
       {"patch --n 8 --ablation mean --direction noise", "--direction and --ablation both given"},
       {"patch --n 8 --option distribution=abc", "--option distribution"},
-      {"patch --n 0", "--n must be a positive number"},
+      {"patch --n 0", "--n: must be a whole number of at least 1 (got 0)"},
       {"patch --task nonsense", "nonsense"},
       {"attention --head 2.0 --text hello", "layer 2 does not exist"},
       {"attention --head 1.1", "give exactly one prompt"},

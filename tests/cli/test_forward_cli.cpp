@@ -286,7 +286,7 @@ TEST_CASE("cli forward: bad invocations fail with a clear message", "[cli][forwa
       {model + "--tokens-npy " + shell_quote((dir / "long.npy").string()), "longer than the model's context (32)"},
       {model + "--tokens-npy " + shell_quote((dir / "absent.npy").string()), "absent.npy: cannot open"},
       {"--model " + shell_quote((dir / "no-model").string()) + " --tokens 1", "config.json: cannot open"},
-      {model + "--tokens 1 --logits-out " + shell_quote((dir / "no-dir" / "x.npy").string()), "cannot open for writing"},
+      {model + "--tokens 1 --logits-out " + shell_quote((dir / "no-dir" / "x.npy").string()), "no-dir does not exist"},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION("expect: " << c.message) {

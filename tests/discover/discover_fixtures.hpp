@@ -27,7 +27,8 @@ inline data::Dataset synthetic_prompts(int per_group, int vocab, unsigned seed) 
 }
 
 struct DiscoverFixture {
-  engine::Weights weights = random_weights(small_config(), 7);
+  engine::Weights weights = random_weights(small_config(), 7);  // or another family's small_config
+  static DiscoverFixture of(const engine::ModelConfig& config) { return {random_weights(config, 7)}; }
   // Each prompt paired with another of its group.
   discover::PairedDataset pairs(int per_group = 4, unsigned seed = 11) const {
     return discover::pair_within_groups(synthetic_prompts(per_group, small_config().vocab_size, seed), seed);

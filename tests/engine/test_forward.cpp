@@ -39,10 +39,16 @@ struct ThreadCount {
 
 }  // namespace
 
+// GPT-2's configuration and the other families' variations of it (local windows, rotary, parallel blocks).
+std::vector<ModelConfig> family_configs() {
+  return {cscrub::test::small_config(), cscrub::test::small_gpt_neo_config(), cscrub::test::small_gpt_neox_config()};
+}
+
 TEST_CASE("logits are bit-identical at 1 and 2 threads", "[forward][determinism]") {
-  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 1),
+  const ModelConfig config = GENERATE(from_range(family_configs()));
+  const Weights weights = in_kernel(cscrub::test::random_weights(config, 1),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(config.family) << ", " << to_string(weights.matmul));
   const auto tokens = random_tokens(6 * 11, weights.config.vocab_size, 2);
   RowMatrix one, two;
   {
@@ -165,9 +171,10 @@ TEST_CASE("zeroing one head's result removes exactly its contribution from attn_
 }
 
 TEST_CASE("components recomputed from cached residuals match the forward pass", "[components]") {
-  const Weights weights = in_kernel(cscrub::test::random_weights(cscrub::test::small_config(), 14),
+  const ModelConfig config = GENERATE(from_range(family_configs()));
+  const Weights weights = in_kernel(cscrub::test::random_weights(config, 14),
                                     GENERATE(from_range(cscrub::test::matmul_kernels_here())));
-  INFO(to_string(weights.matmul));
+  INFO(to_string(config.family) << ", " << to_string(weights.matmul));
   const int batch = 3, positions = 7, layer = 2, rows = batch * positions;
   const auto tokens = random_tokens(rows, weights.config.vocab_size, 15);
   const HookPoint resid_pre{Site::resid_pre, layer}, result{Site::attn_result, layer},
@@ -185,7 +192,8 @@ TEST_CASE("components recomputed from cached residuals match the forward pass", 
     const RowMatrix head_z = as_matrix(cache.at(z), rows).middleCols(head * d_head, d_head);
     CHECK((head_output_from_z(weights, layer, head, head_z) - expected).cwiseAbs().maxCoeff() < 1e-4f);
   }
-  const RowMatrix mlp = mlp_output(weights, layer, as_matrix(cache.at(resid_mid), rows));
+  // A parallel block's MLP reads the block's input.
+  const RowMatrix mlp = mlp_output(weights, layer, as_matrix(cache.at(config.parallel_attn_mlp ? resid_pre : resid_mid), rows));
   CHECK((mlp - as_matrix(cache.at(mlp_out), rows)).cwiseAbs().maxCoeff() < 1e-4f);
   const RowMatrix unembedded = unembed(weights, as_matrix(cache.at(resid_post), rows), {});
   CHECK((unembedded - logits).cwiseAbs().maxCoeff() < 1e-4f);
@@ -276,7 +284,8 @@ TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hook
     int d_model, n_head, d_mlp, positions;
   };
   const Shape shape = GENERATE(Shape{40, 2, 150, 19}, Shape{64, 2, 96, 37});
-  ModelConfig config = cscrub::test::small_config();
+  ModelConfig config = GENERATE(from_range(family_configs()));
+  INFO(to_string(config.family));
   config.d_model = shape.d_model;
   config.n_head = shape.n_head;
   config.d_mlp = shape.d_mlp;

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "cscrub/engine/hooks.hpp"
 #include "cscrub/error.hpp"
 #include "random_weights.hpp"
@@ -7,9 +9,12 @@
 using namespace cscrub::engine;
 
 TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
-  const ModelConfig config = cscrub::test::small_config();
+  // GPT-2 (18 per-layer sites, 4 global ones) and a rotary model (also hook_rot_q and hook_rot_k, no hook_pos_embed).
+  const auto [config, expected] = GENERATE(table<ModelConfig, int>(
+      {{cscrub::test::small_config(), 18 * 3 + 4}, {cscrub::test::small_gpt_neox_config(), 20 * 3 + 3}}));
   int count = 0;
   for (const SiteInfo& info : sites()) {
+    if (!has_site(config, info.site)) continue;
     for (int layer = info.per_layer ? 0 : -1; layer < (info.per_layer ? config.n_layer : 0); ++layer) {
       const HookPoint hook{info.site, layer};
       const std::string name = hook_name(hook);
@@ -17,8 +22,9 @@ TEST_CASE("every hook name round-trips through parse_hook_name", "[hooks]") {
       ++count;
     }
   }
-  CHECK(count == 18 * 3 + 4);  // 18 per-layer sites x 3 layers, 4 global ones
+  CHECK(count == expected);
   CHECK(hook_name({Site::attn_z, 9}) == "blocks.9.attn.hook_z");
+  CHECK(hook_name({Site::attn_rot_q, 2}) == "blocks.2.attn.hook_rot_q");
   CHECK(hook_name({Site::embed, -1}) == "hook_embed");
 }
 
@@ -36,6 +42,14 @@ TEST_CASE("bad hook names are rejected with the closest valid name", "[hooks]") 
   CHECK_THAT(message("blocks.1.attn.hook_zz"), Catch::Contains("no such site"));
   CHECK_THAT(message("blocks.x.hook_resid_pre"), Catch::Contains("not a number"));
   CHECK_THAT(message("hook_embd"), Catch::Contains("did you mean 'hook_embed'"));
+  CHECK_THAT(message("blocks.1.attn.hook_rot_q"), Catch::Contains("this model has no rotary embedding"));
+  const ModelConfig rotary = cscrub::test::small_gpt_neox_config();
+  try {
+    parse_hook_name("hook_pos_embed", rotary);
+    FAIL("hook_pos_embed accepted for a rotary model");
+  } catch (const cscrub::Error& error) {
+    CHECK_THAT(error.what(), Catch::Contains("this model has no position embedding (its positions are rotary)"));
+  }
 }
 
 TEST_CASE("activation shapes follow TransformerLens", "[hooks]") {
@@ -58,4 +72,9 @@ TEST_CASE("an attention-only model has no MLP hidden units to hook", "[hooks]") 
     CHECK_THROWS_WITH(parse_hook_name(name, config),
                       Catch::Contains(name) && Catch::Contains("attention-only (n_inner = 0)"));
   }
+  // Listing follows the same rule: 16 sites per layer (no mlp.hook_pre, hook_post) and the 4 global ones.
+  const std::vector<HookPoint> all = all_hook_points(config);
+  CHECK(all.size() == static_cast<size_t>(16 * config.n_layer + 4));
+  CHECK(std::none_of(all.begin(), all.end(), [](HookPoint hook) { return hook.site == Site::mlp_pre || hook.site == Site::mlp_post; }));
+  CHECK(std::count(all.begin(), all.end(), HookPoint{Site::mlp_out, 1}) == 1);
 }

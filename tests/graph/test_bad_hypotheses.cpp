@@ -209,6 +209,84 @@ TEST_CASE("the TOML pre-check lets valid bare values next to non-ASCII strings t
   CHECK_NOTHROW(cscrub::data::refuse_what_toml_cannot_read(valid, "valid.toml"));
 }
 
+// toml++ recurses once per part of a dotted key or table name and per nested array or inline table: 40,000
+// and 200,000 parts overflowed the stack. 64 of each are read; one more is refused at its line and column.
+TEST_CASE("the TOML pre-check bounds dotted keys, table names and nesting at 64", "[graph][check]") {
+  const auto parts = [](int count) {
+    std::string key = "a";
+    for (int i = 1; i < count; ++i) key += i % 2 ? ".\"b.c\"" : " . a";  // quoted parts and spaces count alike
+    return key;
+  };
+  const auto nested = [](int depth) { return std::string(depth, '[') + "1" + std::string(depth, ']'); };
+  const auto inline_tables = [](int depth) {
+    std::string text = "1";
+    for (int i = 0; i < depth; ++i) text = "{ a = " + text + " }";
+    return text;
+  };
+  using cscrub::data::refuse_what_toml_cannot_read;
+  using Catch::Matchers::Contains;
+  CHECK_NOTHROW(refuse_what_toml_cannot_read(parts(64) + " = 1\n[" + parts(64) + "]\nx.y = 2\n", "ok.toml"));
+  CHECK_NOTHROW(refuse_what_toml_cannot_read("x = " + nested(64) + "\ny = " + inline_tables(63) + "\n", "ok.toml"));
+  CHECK_NOTHROW(refuse_what_toml_cannot_read("x = 1.5\ny = 1979-05-27\nz = [1.5, 2.5]\n", "ok.toml"));  // dots of values
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = 1\n" + parts(65) + " = 1\n", "deep.toml"),
+                    Contains("deep.toml:2:") && Contains("a key or table name of more than 64 dotted parts (the limit)"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("[" + parts(65) + "]\n", "deep.toml"),
+                    Contains("deep.toml:1:") && Contains("more than 64 dotted parts"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("[[" + parts(65) + "]]\n", "deep.toml"),
+                    Contains("more than 64 dotted parts"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = " + nested(65) + "\n", "deep.toml"),
+                    Contains("deep.toml:1:") && Contains("nested more than 64 levels deep (the limit)"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = " + inline_tables(65) + "\n", "deep.toml"),
+                    Contains("nested more than 64 levels deep"));
+  CHECK_THROWS_WITH(refuse_what_toml_cannot_read("x = " + inline_tables(1) + "\n" + "y = {" + parts(65) + " = 1}\n", "deep.toml"),
+                    Contains("deep.toml:2:") && Contains("more than 64 dotted parts"));
+}
+
+// Checks that compared every pair of nodes, and lookups that scanned every node, made a file of 40,000 nodes
+// giving one head to all of them take hours and gigabytes (800 million problems). Each node's claim is now
+// reported once, and a hypothesis has at most 4,096 nodes and list entries.
+TEST_CASE("a head claimed by thousands of nodes is one problem per node, and sizes are bounded", "[graph][check]") {
+  using Catch::Matchers::Contains;
+  const auto chain = [](int nodes, const std::string& positions) {
+    std::string text = "name = \"chain\"\n[defaults]\ntask = \"ioi\"\n";
+    for (int i = 0; i < nodes; ++i) {
+      text += "[nodes.n" + std::to_string(i) + "]\nheads = \"0.1\"\nfeature = \"io_name\"\n" + positions;
+      if (i > 0) text += "parents = [\"n" + std::to_string(i - 1) + "\"]\n";
+    }
+    return text + "[output]\nparents = [\"n" + std::to_string(nodes - 1) + "\"]\n";
+  };
+  const auto config = cscrub::io::read_config(cscrub::test::bundled_model_dir() / "config.json");
+  const graph::ModelGraph model(config);
+  const int n = 3000;
+  const auto all_positions = graph::read_hypothesis_text(chain(n, ""), "chain.toml");
+  const auto problems = graph::find_problems(all_positions, model, graph::task_schema_for(all_positions));
+  size_t claims = 0, against_first = 0, edges = 0;
+  for (const graph::Problem& problem : problems) {
+    claims += problem.message.find("0.1 is claimed by two nodes") != std::string::npos;
+    against_first += problem.message.find("nodes at overlapping positions: 'n0'") != std::string::npos;
+    edges += problem.message.find("is not an edge of the model") != std::string::npos;
+  }
+  CHECK(claims == n - 1);  // each node against the first, n0: not one per pair
+  CHECK(against_first == n - 1);
+  CHECK(edges == n - 1);
+  CHECK(problems.size() == 2 * (n - 1));
+
+  CHECK_THROWS_WITH(graph::read_hypothesis_text(chain(4097, ""), "big.toml"),
+                    Contains("big.toml:4:1: a table of 4097 entries, more than 4096 (the limit)"));
+  std::string indices;
+  for (int i = 0; i < 4097; ++i) indices += std::to_string(i) + ",";
+  CHECK_THROWS_WITH(graph::read_hypothesis_text(chain(2, "positions = [" + indices + "]\n"), "wide.toml"),
+                    Contains("wide.toml:7:13: an array of 4097 entries, more than 4096 (the limit)"));
+  // Positions beyond the context: one problem per node, not one per index.
+  std::string beyond;
+  for (int i = 0; i < 4000; ++i) beyond += std::to_string(i) + ",";
+  const auto far = graph::read_hypothesis_text(chain(1, "positions = [" + beyond + "]\n"), "far.toml");
+  const auto far_problems = graph::find_problems(far, model, graph::task_schema_for(far));
+  REQUIRE(far_problems.size() == 1);
+  CHECK_THAT(far_problems[0].message, Contains("node 'n0': positions 128, 129, 130 and 3869 more are beyond the "
+                                               "model's context of 128 tokens"));
+}
+
 // Found by fuzzing: a name the file system refuses (too long) made std::filesystem throw its own error.
 TEST_CASE("extends naming what the file system cannot look up is an error at the extends line", "[graph][check][fuzz]") {
   const std::filesystem::path file = cscrub::test::scratch_dir("fuzzed-extends") / "input.toml";

@@ -72,3 +72,44 @@ TEST_CASE("Graphviz parses the DOT of every shipped hypothesis", "[graph][dot]")
     CHECK(std::filesystem::file_size(svg_file) > 1000);
   }
 }
+
+TEST_CASE("names and classes are text in the DOT, whatever they hold", "[graph][dot]") {
+  // A name with a newline once ended the first line's // comment: the rest became DOT statements.
+  std::ifstream in(source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string evil = R"(evil\n} digraph injected { a -> b } // \" <B>&amp;</B> \\N \u0001)";
+  text.replace(text.find("name = \"bundled IOI"), text.find('\n', text.find("name = \"bundled IOI")) -
+                                                     text.find("name = \"bundled IOI"),
+               "name = \"" + evil + "\"");
+  text.replace(text.find("class = \"S mover\""), 17, "class = \"" + evil + "\"");
+  const auto hypothesis = graph::read_hypothesis_text(text, source_dir() / "hypotheses" / "gpt2-ioi-mini" / "x.toml");
+  REQUIRE(hypothesis.name.find('\n') != std::string::npos);
+  const auto config = cscrub::io::read_config(cscrub::test::bundled_model_dir() / "config.json");
+  const std::string dot = graph::to_dot(hypothesis, graph::ModelGraph(config));
+
+  // One comment line, then the graph: no line of the name's text stands on its own.
+  const std::string first_line = dot.substr(0, dot.find('\n'));
+  CHECK(first_line.starts_with("// evil\\n} digraph injected { a -> b } // \" <B>&amp;</B> \\N \\x01 (from "));
+  CHECK(dot.substr(dot.find('\n') + 1).starts_with("digraph hypothesis {"));
+  CHECK(count("\n" + dot, "\ndigraph ") == 1);  // one graph statement starts a line
+  CHECK(dot.find('\x01') == std::string::npos);
+  // In HTML-like labels: escaped for XML.
+  CHECK(dot.find("evil\\n} digraph injected { a -&gt; b } // &quot; &lt;B&gt;&amp;amp;&lt;/B&gt; \\N \\x01") !=
+        std::string::npos);
+
+  if (cscrub::test::run_command("command -v dot").exit_code != 0) {
+    WARN("Graphviz's dot is not installed: skipping the rendering check");
+    return;
+  }
+  const auto dir = cscrub::test::scratch_dir("graph-dot-escaping");
+  std::ofstream(dir / "evil.dot") << dot;
+  const auto result = cscrub::test::run_command("dot -Tsvg " + cscrub::test::shell_quote((dir / "evil.dot").string()) +
+                                                " -o " + cscrub::test::shell_quote((dir / "evil.svg").string()));
+  INFO(result.output);
+  CHECK(result.exit_code == 0);
+  CHECK(result.output.find("Warning") == std::string::npos);
+  std::ifstream svg_in(dir / "evil.svg");
+  const std::string svg((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
+  CHECK(count(svg, "<svg") == 1);  // one graph drawn, not an injected second one
+  CHECK(svg.find("injected") != std::string::npos);  // the text is there, as text
+}

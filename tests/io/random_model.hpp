@@ -1,4 +1,4 @@
-// Test fixtures: random GPT-2 model directories made by tools/make_random_model.py, and runs of
+// Test fixtures: random model directories of each family made by tools/make_random_model.py, and runs of
 // tools/reference_forward.py (the PyTorch reference) on them.
 #pragma once
 #include <catch2/catch.hpp>
@@ -11,6 +11,7 @@
 namespace cscrub::test {
 
 struct RandomModelOptions {
+  std::string family = "gpt2";  // gpt2, gpt_neo, gpt_neox
   int layers = 2;
   int heads = 4;
   int d_model = 64;
@@ -21,14 +22,13 @@ struct RandomModelOptions {
   bool lm_head = false;
   bool buffers = false;
   int seed = 0;
-  int n_inner = -1;  // -1: config.json says null (4 * d_model); 0: attention-only
+  std::string extra = "";  // more options of make_random_model.py, e.g. "--sequential --rotary-pct 0.5"
 
   std::string describe() const {
-    return std::to_string(layers) + " layers x " + std::to_string(heads) + " heads, d_model " + std::to_string(d_model) +
+    return family + ": " + std::to_string(layers) + " layers x " + std::to_string(heads) + " heads, d_model " + std::to_string(d_model) +
            ", vocab " + std::to_string(vocab) + ", n_ctx " + std::to_string(n_ctx) + ", " + dtype +
            (prefix ? ", transformer. prefix" : "") + (lm_head ? ", lm_head" : "") + (buffers ? ", buffers" : "") +
-           (n_inner == 0 ? ", attention-only" : n_inner > 0 ? ", n_inner " + std::to_string(n_inner) : "") +
-           ", seed " + std::to_string(seed);
+           ", seed " + std::to_string(seed) + (extra.empty() ? "" : ", " + extra);
   }
 };
 
@@ -38,11 +38,11 @@ inline void make_random_model(const std::filesystem::path& dir, const RandomMode
                         " " + shell_quote(dir.string()) + " --layers " + std::to_string(options.layers) + " --heads " +
                         std::to_string(options.heads) + " --d-model " + std::to_string(options.d_model) + " --vocab " +
                         std::to_string(options.vocab) + " --n-ctx " + std::to_string(options.n_ctx) + " --dtype " +
-                        options.dtype + " --seed " + std::to_string(options.seed);
+                        options.dtype + " --seed " + std::to_string(options.seed) + " --family " + options.family +
+                        " " + options.extra;
   if (options.prefix) command += " --prefix";
   if (options.lm_head) command += " --lm-head";
   if (options.buffers) command += " --buffers";
-  if (options.n_inner >= 0) command += " --n-inner " + std::to_string(options.n_inner);
   const CommandResult result = run_command(command);
   INFO(command << "\n" << result.output);
   REQUIRE(result.exit_code == 0);

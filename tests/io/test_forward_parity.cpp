@@ -125,9 +125,11 @@ std::string describe(const ParityCase& c) {
 
 std::vector<ParityCase> parity_cases() {
   std::vector<ParityCase> cases;
-  auto model = [](int layers, int heads, int d_model, int vocab, int n_ctx, const char* dtype, bool variants, int seed) {
-    test::RandomModelOptions options{.layers = layers, .heads = heads, .d_model = d_model, .vocab = vocab,
-        .n_ctx = n_ctx, .dtype = dtype, .prefix = variants, .lm_head = variants, .buffers = variants, .seed = seed};
+  auto model = [](int layers, int heads, int d_model, int vocab, int n_ctx, const char* dtype, bool variants, int seed,
+                  const char* family = "gpt2", const char* extra = "") {
+    test::RandomModelOptions options{.family = family, .layers = layers, .heads = heads, .d_model = d_model,
+        .vocab = vocab, .n_ctx = n_ctx, .dtype = dtype, .prefix = variants, .lm_head = variants, .buffers = variants,
+        .seed = seed, .extra = extra};
     return options;
   };
   cases.push_back({model(2, 4, 64, 97, 32, "F32", false, 1), 1, 7});
@@ -138,10 +140,34 @@ std::vector<ParityCase> parity_cases() {
   cases.push_back({model(1, 1, 32, 50, 16, "BF16", false, 6), 2, 1});   // one head, one position
   cases.push_back({model(2, 8, 128, 200, 16, "F32", false, 7), 2, 16});  // sequences filling n_ctx
   cases.push_back({model(2, 2, 64, 97, 64, "F32", false, 8), 2, 37});  // keys past whole blocks of 16
-  ParityCase attention_only{model(2, 4, 64, 97, 32, "F32", true, 9), 3, 10};
-  attention_only.model.n_inner = 0;  // n_inner 0: each MLP adds only its bias
-  cases.push_back(attention_only);
+  // Stanford CRFM's GPT-2: scores also divided by layer + 1; reorder_and_upcast_attn; erf GELU, unscaled, untied.
+  cases.push_back({model(3, 4, 64, 97, 32, "F32", false, 9, "gpt2", "--scale-by-layer --reorder-and-upcast"), 2, 9});
+  cases.push_back({model(2, 2, 32, 61, 16, "BF16", true, 10, "gpt2", "--scale-by-layer --activation gelu --untied"), 2, 8});
+  cases.push_back({model(2, 2, 32, 61, 16, "F16", false, 11, "gpt2", "--no-scale-attn --activation gelu_fast"), 1, 6});
+  // GPT-Neo: global and local layers (a window shorter than the sequence, of 1, and longer), no score scaling.
+  cases.push_back({model(4, 4, 64, 97, 32, "F32", false, 12, "gpt_neo", "--window 3"), 2, 11});
+  cases.push_back({model(3, 2, 48, 61, 24, "F16", true, 13, "gpt_neo",
+                         "--window 5 --attention-types '[[[\"local\"], 1], [[\"global\", \"local\"], 1]]'"), 3, 20});
+  cases.push_back({model(2, 4, 64, 97, 32, "BF16", true, 14, "gpt_neo", "--window 1 --untied --activation gelu"), 2, 7});
+  cases.push_back({model(2, 2, 32, 61, 40, "F32", false, 15, "gpt_neo", "--window 64"), 2, 37});
+  // GPT-NeoX (Pythia): rotary on a quarter, half or all of each head, parallel and sequential residual,
+  // fused per-head q/k/v, untied embed_out, erf GELU.
+  cases.push_back({model(2, 4, 64, 97, 32, "F32", false, 16, "gpt_neox"), 2, 9});
+  cases.push_back({model(3, 2, 48, 61, 24, "F16", true, 17, "gpt_neox", "--rotary-pct 0.5 --sequential"), 3, 13});
+  cases.push_back({model(2, 4, 64, 97, 32, "BF16", true, 18, "gpt_neox", "--rotary-pct 1 --rotary-base 500 --tied"), 2, 11});
+  cases.push_back({model(2, 2, 40, 61, 40, "F32", false, 19, "gpt_neox",
+                         "--rotary-pct 0.3 --no-attention-bias --rope-parameters --activation gelu_new"), 2, 37});
+  // Attention-only GPT-2 (n_inner 0): each MLP adds only its c_proj bias.
+  cases.push_back({model(2, 4, 64, 97, 32, "F32", true, 20, "gpt2", "--n-inner 0"), 3, 10});
   return cases;
+}
+
+// Every hook the model has (hook_pos_embed only with learned positions, hook_rot_q/k only with rotary ones).
+size_t hook_count(const engine::ModelConfig& config) {
+  size_t count = 0;
+  for (const engine::SiteInfo& info : engine::sites())
+    if (engine::has_site(config, info.site)) count += info.per_layer ? static_cast<size_t>(config.n_layer) : 1;
+  return count;
 }
 
 }  // namespace
@@ -164,9 +190,7 @@ TEST_CASE("forward parity: logits and every hook match the PyTorch reference", "
         auto cache = engine::ActivationCache::record_all(weights.config);
         const engine::TokenBatch batch{tokens, c.batch, c.positions};
         const engine::RowMatrix logits = engine::forward(weights, batch, {}, &cache);
-        // Every hook was offered (an attention-only model has no MLP hidden units: no hook_pre, hook_post).
-        const int per_layer = c.model.n_inner == 0 ? 16 : 18;
-        CHECK(cache.all().size() == static_cast<size_t>(4 + per_layer * c.model.layers));
+        CHECK(cache.all().size() == hook_count(weights.config));  // every hook was offered
         check_against_reference(cache, logits, c.batch, c.positions, dir / "reference",
                                 describe(c) + ", " + std::string(engine::to_string(kernel)));
 

@@ -214,13 +214,19 @@ TEST_CASE("safetensors: a moved-from mapping is empty and the moved-to one still
 
 // Found while fuzzing the header parser (fuzz/fuzz_safetensors.cpp): the message for a bad shape quoted the
 // JSON value with nlohmann's recursive dump(), so a shape of a million nested brackets (2 MB of header)
-// overflowed the stack. Messages now quote flat values and describe nested ones.
+// overflowed the stack. Messages now quote flat values and describe nested ones, and headers nested more
+// than 64 levels deep are refused before they are parsed.
 TEST_CASE("safetensors: a deeply nested shape is described, not dumped", "[io][safetensors][fuzz]") {
   const auto path = cscrub::test::scratch_dir("st-deep") / "deep.safetensors";
-  const size_t depth = 1'000'000;
-  const std::string shape = std::string(depth, '[') + std::string(depth, ']');
-  write_raw(path, R"({"w":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})", "");
-  expect_error(path, "tensor 'w': shape an array of 1 value is not a list of non-negative integers");
+  for (const size_t depth : {size_t{1'000'000}, size_t{62}, size_t{63}}) {
+    const std::string shape = std::string(depth, '[') + std::string(depth, ']');
+    write_raw(path, R"({"w":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})", "");
+    // The header's object and the tensor's take two levels.
+    if (depth + 2 > 64)
+      expect_error(path, "deep.safetensors: header:1: JSON values nested more than 64 levels deep (the limit)");
+    else
+      expect_error(path, "tensor 'w': shape an array of 1 value is not a list of non-negative integers");
+  }
   write_raw(path, R"({"w":{"dtype":"F32","shape":[1,"two",3.5,null],"data_offsets":[0,0]}})", "");
   expect_error(path, R"(tensor 'w': shape [1,"two",3.5,null] is not a list of non-negative integers)");
 }

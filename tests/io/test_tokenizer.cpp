@@ -511,7 +511,7 @@ TEST_CASE("tokenizer: loading errors name the file and the problem", "[tokenizer
   }
   SECTION("missing files") {
     const fs::path empty = cscrub::test::scratch_dir("tok-empty");
-    CHECK_THAT(load_error(empty), Catch::Contains("no GPT-2 tokenizer files in " + empty.string()) &&
+    CHECK_THAT(load_error(empty), Catch::Contains("no tokenizer files in " + empty.string()) &&
                                       Catch::Contains("tools/fetch_tokenizer.sh " + empty.string()));
     CHECK_THAT(load_error(empty / "nowhere"), Catch::Contains("does not exist") &&
                                                   Catch::Contains("tools/fetch_tokenizer.sh"));

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <regex>
 
 #include "cscrub/error.hpp"
@@ -21,8 +22,8 @@ using test::HypothesisBuilder;
 namespace {
 
 // A vocabulary large enough makes the logits of the loss and KL metrics weigh as much as the cache.
-engine::ModelConfig memory_config(int vocab = 211) {
-  engine::ModelConfig config = test::small_config();
+engine::ModelConfig memory_config(int vocab = 211, const engine::ModelConfig& family = test::small_config()) {
+  engine::ModelConfig config = family;
   config.n_layer = 4;
   config.d_model = 128;
   config.d_mlp = 512;
@@ -68,8 +69,8 @@ graph::Hypothesis mlp_hypothesis() {
 graph::Hypothesis none_hypothesis() { return HypothesisBuilder("none").hypothesis; }
 
 struct Setup {
-  explicit Setup(int vocab = 211)
-      : weights(test::random_weights(memory_config(vocab), 41)), dataset(interleaved_dataset(90, vocab, 42)) {}
+  explicit Setup(int vocab = 211, const engine::ModelConfig& family = test::small_config())
+      : weights(test::random_weights(memory_config(vocab, family), 41)), dataset(interleaved_dataset(90, vocab, 42)) {}
   engine::Weights weights;
   data::Dataset dataset;
   std::vector<graph::Hypothesis> hypotheses{chain_hypothesis(), mlp_hypothesis()};
@@ -94,19 +95,29 @@ int64_t heap_growth(Run&& run) {
   return test::heap_peak() - before;
 }
 
+// Equal, or both NaN (% recovered is undefined on a random model, whose behaviour the baseline matches).
+bool same(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+bool same(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](double x, double y) { return same(x, y); });
+}
+
 void check_same_numbers(const scrub::ExperimentResult& a, const scrub::ExperimentResult& b) {
   CHECK(a.model.value == b.model.value);
   CHECK(a.baseline.value == b.baseline.value);
   CHECK(a.baseline.low == b.baseline.low);
+  CHECK(a.baseline_per_seed == b.baseline_per_seed);
+  CHECK(a.recoverable.defined == b.recoverable.defined);
+  CHECK(a.recoverable.gap.low == b.recoverable.gap.low);
   REQUIRE(a.hypotheses.size() == b.hypotheses.size());
   for (size_t h = 0; h < a.hypotheses.size(); ++h) {
     CHECK(a.hypotheses[h].scrubbed.value == b.hypotheses[h].scrubbed.value);
-    CHECK(a.hypotheses[h].recovered.value == b.hypotheses[h].recovered.value);
-    CHECK(a.hypotheses[h].recovered.low == b.hypotheses[h].recovered.low);
-    CHECK(a.hypotheses[h].recovered.high == b.hypotheses[h].recovered.high);
-    CHECK(a.hypotheses[h].difference_to_first.value == b.hypotheses[h].difference_to_first.value);
-    CHECK(a.hypotheses[h].recovered_per_seed == b.hypotheses[h].recovered_per_seed);
+    CHECK(same(a.hypotheses[h].recovered.value, b.hypotheses[h].recovered.value));
+    CHECK(same(a.hypotheses[h].recovered.low, b.hypotheses[h].recovered.low));
+    CHECK(same(a.hypotheses[h].recovered.high, b.hypotheses[h].recovered.high));
+    CHECK(same(a.hypotheses[h].difference_to_first.value, b.hypotheses[h].difference_to_first.value));
+    CHECK(same(a.hypotheses[h].recovered_per_seed, b.hypotheses[h].recovered_per_seed));
     CHECK(a.hypotheses[h].values.scrubbed == b.hypotheses[h].values.scrubbed);
+    CHECK(a.hypotheses[h].scrubbed_per_seed == b.hypotheses[h].scrubbed_per_seed);
   }
 }
 
@@ -119,8 +130,8 @@ TEST_CASE("the cache estimate is the bytes the cache allocates", "[scrub][memory
   const auto settings = settings_with(16, 1);
   const scrub::MemoryEstimate estimate = scrub::estimate_memory(
       setup.weights.config, setup.weights.matmul, setup.dataset, setup.hypotheses, setup.baseline, settings);
-  std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config.n_layer);
-  for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, 4));
+  std::set<scrub::Stream> streams = scrub::streams_needed(setup.baseline, setup.weights.config);
+  for (const auto& hypothesis : setup.hypotheses) streams.merge(scrub::streams_needed(hypothesis, setup.weights.config));
   CHECK(estimate.streams == static_cast<int>(streams.size()));
   CHECK(estimate.tokens == 90u / 3 * (12 + 14 + 16));
 
@@ -144,8 +155,10 @@ TEST_CASE("the estimated peak bounds the measured heap peak, and not loosely", "
     return;
   }
   const engine::MatmulKernel kernel = GENERATE(from_range(test::matmul_kernels_here()));
-  INFO(engine::to_string(kernel));
-  Setup small_vocabulary, large_vocabulary(20000);
+  // GPT-2, and a Pythia-shaped model (an untied unembedding, no position embedding, MLPs reading resid_pre).
+  const engine::ModelConfig family = GENERATE(test::small_config(), test::small_gpt_neox_config());
+  INFO(engine::to_string(kernel) << ", " << engine::to_string(family.family));
+  Setup small_vocabulary(211, family), large_vocabulary(20000, family);
   small_vocabulary.weights.matmul = large_vocabulary.weights.matmul = kernel;
   scrub::run_experiment(small_vocabulary.weights, small_vocabulary.dataset, small_vocabulary.hypotheses,
                         small_vocabulary.baseline, settings_with(16, 1));  // warm-up
@@ -179,8 +192,16 @@ TEST_CASE("peak memory follows the batch, not the seeds or the references beyond
   };
   measure(setup.dataset, 8, 1);  // warm-up
   const int64_t one_seed = measure(setup.dataset, 8, 1), four_seeds = measure(setup.dataset, 8, 4);
-  INFO("1 seed " << one_seed << " bytes, 4 seeds " << four_seeds);
-  CHECK(std::abs(four_seeds - one_seed) <= 4096);
+  // Only the values kept per reference and seed (a few kB here) grow with the seeds.
+  const auto results_bytes = [&](int seeds) {
+    return static_cast<int64_t>(scrub::estimate_memory(setup.weights.config, setup.weights.matmul, setup.dataset,
+                                                       setup.hypotheses, setup.baseline, settings_with(8, seeds))
+                                    .results);
+  };
+  const int64_t per_seed_values = results_bytes(4) - results_bytes(1);
+  INFO("1 seed " << one_seed << " bytes, 4 seeds " << four_seeds << ", per-seed values estimated " << per_seed_values);
+  CHECK(per_seed_values < 16384);
+  CHECK(std::abs(four_seeds - one_seed) <= 4096 + per_seed_values);
 
   const int64_t small_batches = measure(setup.dataset, 2, 1), large_batches = measure(setup.dataset, 30, 1);
   INFO("batch 2: " << small_batches << " bytes, batch 30: " << large_batches);
@@ -220,11 +241,14 @@ TEST_CASE("same numbers whatever the batch size, threads and number of seeds", "
     const auto one_seed =
         scrub::run_experiment(setup.weights, setup.dataset, setup.hypotheses, setup.baseline, settings_with(5, 1, metric));
     CHECK(one_seed.model.value == reference.model.value);
+    CHECK(one_seed.baseline_per_seed.front() == reference.baseline_per_seed.front());
     for (size_t h = 0; h < reference.hypotheses.size(); ++h) {
       REQUIRE(one_seed.hypotheses[h].recovered_per_seed.size() == 1);
-      CHECK(one_seed.hypotheses[h].recovered_per_seed[0] == reference.hypotheses[h].recovered_per_seed[0]);
+      CHECK(same(one_seed.hypotheses[h].recovered_per_seed[0], reference.hypotheses[h].recovered_per_seed[0]));
+      REQUIRE(one_seed.hypotheses[h].scrubbed_per_seed.size() == 1);
+      CHECK(one_seed.hypotheses[h].scrubbed_per_seed[0] == reference.hypotheses[h].scrubbed_per_seed[0]);
     }
-    CHECK(reference.hypotheses[0].recovered_per_seed[1] != reference.hypotheses[0].recovered_per_seed[0]);
+    CHECK(reference.hypotheses[0].scrubbed_per_seed[1] != reference.hypotheses[0].scrubbed_per_seed[0]);
   }
 }
 

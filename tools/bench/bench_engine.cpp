@@ -23,6 +23,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "peak_flops.hpp"
+#include "torch_server.hpp"
 
 namespace {
 
@@ -39,74 +40,6 @@ double median(std::vector<double> values) {
   const size_t n = values.size();
   return n == 0 ? 0 : n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
-
-// tools/bench/bench_torch.py --serve: a PyTorch process that times one forward per request, so that its
-// forwards alternate with cscrub's and both meet the same machine.
-class TorchServer {
- public:
-  explicit TorchServer(const std::string& command) {
-    int to_child[2], from_child[2];
-    if (::pipe(to_child) != 0) return;
-    if (::pipe(from_child) != 0) {
-      ::close(to_child[0]);
-      ::close(to_child[1]);
-      return;
-    }
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(to_child[0], STDIN_FILENO);
-      ::dup2(from_child[1], STDOUT_FILENO);
-      for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
-      ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(to_child[0]);
-    ::close(from_child[1]);
-    if (pid_ < 0) {
-      ::close(to_child[1]);
-      ::close(from_child[0]);
-      return;
-    }
-    requests_ = ::fdopen(to_child[1], "w");
-    answers_ = ::fdopen(from_child[0], "r");
-    // The server's first line, "ready CORE", once its model is loaded; nothing if it died on the way.
-    const std::string first = answer();
-    if (first.rfind("ready ", 0) == 0) openblas_core_ = first.substr(6);
-  }
-  TorchServer(const TorchServer&) = delete;
-  TorchServer& operator=(const TorchServer&) = delete;
-  ~TorchServer() {
-    if (requests_ != nullptr) std::fclose(requests_);  // end of requests: the server exits
-    if (answers_ != nullptr) std::fclose(answers_);
-    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
-  }
-
-  bool ready() const { return !openblas_core_.empty(); }
-  // The core type of the OpenBLAS PyTorch runs on (its kernels decide PyTorch's speed).
-  const std::string& openblas_core() const { return openblas_core_; }
-
-  // Seconds of one PyTorch forward, or 0 when the server is not there (no torch, a crash).
-  double seconds(bool last_only) {
-    if (requests_ == nullptr) return 0;
-    std::fprintf(requests_, "%s\n", last_only ? "last" : "all");
-    std::fflush(requests_);
-    return std::atof(answer().c_str());
-  }
-
- private:
-  std::string answer() {
-    char line[256] = {};
-    if (answers_ == nullptr || std::fgets(line, sizeof line, answers_) == nullptr) return {};
-    std::string text = line;
-    if (!text.empty() && text.back() == '\n') text.pop_back();
-    return text;
-  }
-
-  std::string openblas_core_;
-  pid_t pid_ = -1;
-  FILE* requests_ = nullptr;
-  FILE* answers_ = nullptr;
-};
 
 std::string ratio_text(double ratio) {
   if (ratio <= 0) return "-";
@@ -163,9 +96,9 @@ int main(int argc, char** argv) {
                 config.n_layer, config.n_head, config.d_model, config.vocab_size, batch, positions, threads);
     std::printf("measured FP32 FMA peak: %.0f GFLOP/s\n", peak);
     std::signal(SIGPIPE, SIG_IGN);  // a PyTorch server that died reads as "no result", not as our death
-    std::unique_ptr<TorchServer> torch;
+    std::unique_ptr<bench::TorchServer> torch;
     if (with_torch) {
-      torch = std::make_unique<TorchServer>(torch_command(model_dir, batch, positions));
+      torch = std::make_unique<bench::TorchServer>(torch_command(model_dir, batch, positions));
       if (!torch->ready())
         throw Error(
             "the PyTorch reference did not start (its error is above); --no-torch "

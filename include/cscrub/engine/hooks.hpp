@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cscrub/engine/config.hpp"
 
@@ -22,6 +23,8 @@ enum class Site : uint8_t {
   attn_q,              // blocks.L.attn.hook_q               [batch, pos, head, d_head]
   attn_k,              // blocks.L.attn.hook_k               [batch, pos, head, d_head]
   attn_v,              // blocks.L.attn.hook_v               [batch, pos, head, d_head]
+  attn_rot_q,          // blocks.L.attn.hook_rot_q           [batch, pos, head, d_head]  (rotary models)
+  attn_rot_k,          // blocks.L.attn.hook_rot_k           [batch, pos, head, d_head]  (rotary models)
   attn_scores,         // blocks.L.attn.hook_attn_scores     [batch, head, query_pos, key_pos]
   attn_pattern,        // blocks.L.attn.hook_pattern         [batch, head, query_pos, key_pos]
   attn_z,              // blocks.L.attn.hook_z               [batch, pos, head, d_head]
@@ -37,7 +40,7 @@ enum class Site : uint8_t {
   ln_final_scale,      // ln_final.hook_scale                [batch, pos, 1]
   ln_final_normalized, // ln_final.hook_normalized           [batch, pos, d_model]
 };
-inline constexpr int kSiteCount = 22;
+inline constexpr int kSiteCount = 24;
 
 // How an activation's trailing dimensions are laid out (the leading one is always batch).
 enum class Layout : uint8_t {
@@ -60,6 +63,10 @@ struct SiteInfo {
 // Every site, in forward order.
 std::span<const SiteInfo> sites();
 const SiteInfo& site_info(Site site);
+// Whether a model has the site: hook_pos_embed needs learned positions, hook_rot_q/k rotary ones, mlp.hook_pre/post
+// MLP hidden units (an attention-only model has none). (In a parallel
+// block hook_resid_mid is resid_pre + attn_out, which the MLP does not read.)
+bool has_site(const ModelConfig& config, Site site);
 
 struct HookPoint {
   Site site = Site::embed;
@@ -68,10 +75,12 @@ struct HookPoint {
   friend auto operator<=>(const HookPoint&, const HookPoint&) = default;
 };
 
-// "blocks.9.attn.hook_z" <-> {attn_z, 9}. Parsing checks the layer against the model and throws
+// "blocks.9.attn.hook_z" <-> {attn_z, 9}. Parsing checks the layer and the site against the model and throws
 // cscrub::Error naming the bad part and the closest valid name.
 std::string hook_name(HookPoint hook);
 HookPoint parse_hook_name(std::string_view name, const ModelConfig& config);
+// Every hook point the model has (has_site), in the order a forward pass reaches them.
+std::vector<HookPoint> all_hook_points(const ModelConfig& config);
 
 // The activation's shape for `batch` sequences of `positions` tokens (rank 3 or 4).
 std::array<int64_t, 4> activation_shape(Site site, const ModelConfig& config, int batch, int positions, int* rank);

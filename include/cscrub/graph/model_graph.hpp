@@ -3,8 +3,9 @@
 // and every later component reads the sum of those writes through its input ports (q, k, v for a head;
 // one port for an MLP and the output). So G has an edge from a writer to every port of every component
 // that comes after it: heads of layer l come after everything of layers < l (and the embeddings); the
-// MLP of layer l comes after the heads of layer l (it reads resid_mid); the output comes after all.
-// Heads of one layer do not see each other.
+// MLP of layer l comes after the heads of layer l (it reads resid_mid), except in a parallel block
+// (GPT-NeoX's use_parallel_residual: config.parallel_attn_mlp), where it reads the block's input as the
+// heads do and sees none of them; the output comes after all. Heads of one layer do not see each other.
 //
 // Vertices are typed NodeIds: a component's output, or one input port of a component; edges go
 // writer output -> reader port, and reader port -> reader output (inside the component).
@@ -50,8 +51,9 @@ class ModelGraph {
   // Components in the order they run: embed, the heads of layer 0, MLP 0, the heads of layer 1, ...,
   // output. A component can only read what comes before it in this order.
   const std::vector<Component>& components_in_order() const;
-  // The position of `component` in layer order: embed 0, heads of layer l 2l+1, MLP l 2l+2, output
-  // 2 n_layer + 1. Asserts that the component exists.
+  // The position of `component` in layer order: embed 0, heads of layer l 2l+1, MLP l 2l+2 (2l+1 in a
+  // parallel block: beside its heads), output 2 n_layer + 1. Components of one stage do not read each other.
+  // Asserts that the component exists.
   int stage(const Component& component) const;
 
   // Whether `writer`'s output reaches `reader` directly through the residual stream (an edge of G into

@@ -18,7 +18,8 @@ engine::ModelConfig read_config(const std::filesystem::path& config_json);
 // and the tensor.
 engine::Weights load_weights(const std::filesystem::path& model_dir);
 
-// The default model directory: $CSCRUB_MODEL if set, else the bundled model next to the sources.
+// The default model directory: $CSCRUB_MODEL if set, else the bundled model (share/cscrub/models/gpt2-ioi-mini,
+// see bundled_data.hpp). Throws cscrub::Error when neither exists.
 std::filesystem::path default_model_dir();
 
 }  // namespace cscrub::io

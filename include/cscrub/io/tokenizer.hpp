@@ -1,5 +1,6 @@
-// GPT-2's byte-level BPE, exactly as OpenAI's encoder: bytes mapped to printable unicode, text pre-split
-// by GPT-2's regex, merges applied by rank.
+// Byte-level BPE: GPT-2's exactly as OpenAI's encoder (bytes mapped to printable unicode, text pre-split by
+// GPT-2's regex, merges applied by rank), and a Hugging Face tokenizer.json of that kind (GPT-NeoX's/Pythia's),
+// as Hugging Face's tokenizers runs it: added tokens split out first, NFC if it says so, then the same BPE.
 // All const members may be called from several threads at once (encode's word cache is locked); encode
 // throws cscrub::Error naming the byte offset if the text is not valid UTF-8.
 #pragma once
@@ -16,10 +17,11 @@ namespace cscrub::io {
 
 class Tokenizer {
  public:
-  // From vocab.json + merges.txt or encoder.json + vocab.bpe in `dir`; throws cscrub::Error if absent
-  // or malformed.
+  // From `dir`'s tokenizer.json if it has one (what Hugging Face's AutoTokenizer reads first), else its
+  // vocab.json + merges.txt or encoder.json + vocab.bpe; throws cscrub::Error if absent or malformed.
   static Tokenizer load(const std::filesystem::path& dir);
   static Tokenizer load(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt);
+  static Tokenizer load_tokenizer_json(const std::filesystem::path& tokenizer_json);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

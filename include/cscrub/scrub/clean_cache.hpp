@@ -24,10 +24,16 @@ struct Stream {
   friend auto operator<=>(const Stream&, const Stream&) = default;
 };
 
-// The residual stream a component reads, and the stream its clean output is derived from.
-Stream input_stream(const graph::Component& component, int n_layer);
+// The residual stream a component reads: a head its layer's resid_pre, an MLP resid_mid (resid_pre in a parallel
+// block), the output the final residual stream.
+Stream input_stream(const graph::Component& component, const engine::ModelConfig& config);
 // The streams needed to scrub `hypothesis` (the final residual stream is always kept for the model's value).
-std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, int n_layer);
+std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, const engine::ModelConfig& config);
+
+// The part of a residual stream that no component writes, [1, d_model]: the attention output biases of the
+// layers before it (a head's output leaves them out; an MLP's output holds its bias). What a stream holds
+// when every component writes zero.
+engine::RowVector constant_part(const engine::Weights& weights, Stream stream);
 
 class CleanCache {
  public:

@@ -45,7 +45,7 @@ class MetricEvaluator {
   const data::Dataset& dataset_;
   Metric metric_;
   std::vector<int> references_;
-  engine::RowMatrix clean_log_probs_;  // KL only
+  engine::RowMatrix clean_logits_;  // KL only: the model's own logits
 };
 
 }  // namespace cscrub::scrub

@@ -1,0 +1,227 @@
+#include "cscrub/app/circuits.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/task_options.hpp"
+#include "cscrub/data/tasks.hpp"
+#include "cscrub/discover/circuit_selection.hpp"
+#include "cscrub/discover/pair_file.hpp"
+#include "cscrub/error.hpp"
+#include "cscrub/io/input_file.hpp"
+#include "cscrub/io/model_dir.hpp"
+
+namespace cscrub::app {
+namespace {
+
+// The signed ranking that puts a file's important edges first: for a metric where higher is better, corrupting
+// an important edge lowers it (a negative score); for KL or a loss it raises it. Files without cscrub's record
+// (EAP-IG, MIB) follow MIB's convention: positive means important.
+discover::Ranking importance_first(const std::string& signed_order, const GraphFile& file) {
+  if (signed_order != "auto") return discover::parse_ranking(signed_order);
+  if (file.provenance && file.provenance->higher_is_better) return discover::Ranking::ascending;
+  return discover::Ranking::descending;
+}
+
+nlohmann::ordered_json curve_json(const discover::FaithfulnessCurve& curve) {
+  nlohmann::ordered_json points = nlohmann::ordered_json::array();
+  for (const discover::CircuitPoint& point : curve.points)
+    points.push_back({{"fraction", point.fraction}, {"requested_edges", point.requested}, {"edges", point.edges},
+                      {"metric", point.metric}, {"faithfulness", point.faithfulness}});
+  return {{"ranking", discover::to_string(curve.ranking)}, {"greedy", curve.greedy}, {"points", std::move(points)},
+          {"area_under", curve.area_under}, {"area_from_one", curve.area_from_one}};
+}
+
+}  // namespace
+
+GraphFile read_graph_file(const std::string& path) {
+  const std::string text = io::read_input_file(path, io::input_limits::graph_json);
+  return {.path = path, .graph = discover::parse_graph_json(text, path),
+          .provenance = discover::parse_graph_provenance(text, path)};
+}
+
+std::string graph_label(const GraphFile& file) {
+  const std::string name = std::filesystem::path(file.path).filename().string();
+  if (!file.provenance || file.provenance->method.empty()) return name;
+  return name + " (" + file.provenance->method + ")";
+}
+
+discover::PairedDataset choose_pairs(const PairChoice& choice, const engine::ModelConfig& config,
+                                     const io::Tokenizer* tokenizer) {
+  if (!choice.pairs.empty()) {
+    discover::PairedDataset pairs = discover::read_pair_file(choice.pairs, config, tokenizer);
+    discover::check_pairs(pairs);
+    return pairs;
+  }
+  if (tokenizer == nullptr)
+    throw Error("the model has no tokenizer files, and --task prompts are made from text",
+                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), or give --pairs with token ids");
+  return discover::make_paired_dataset(choice.task, choice.n, choice.seed, *tokenizer,
+                                       parse_task_options(choice.task_options));
+}
+
+std::string describe_pairs(const PairChoice& choice, size_t count) {
+  if (!choice.pairs.empty()) return fmt::format("{} pairs from {}", count, choice.pairs);
+  return fmt::format("{} {} (seed {})", count, choice.task, choice.seed);
+}
+
+FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress) {
+  if (options.graphs.empty()) throw Error("no graph file given");
+  if (options.batch_size <= 0) throw Error("the batch size must be positive (got " + std::to_string(options.batch_size) + ")");
+  if (options.pairs.pairs.empty()) {
+    data::task_schema(options.pairs.task);
+    if (options.pairs.n <= 0) throw Error("n must be a positive number of prompts (got " + std::to_string(options.pairs.n) + ")");
+  }
+  FaithfulnessRun run;
+  run.sizes = options.sizes.empty() ? discover::mib_sizes() : options.sizes;
+  discover::check_sizes(run.sizes);
+  run.ablation = discover::parse_circuit_ablation(options.ablation);
+  run.metric = discover::parse_metric(options.metric);
+  if (options.signed_order != "auto") discover::parse_ranking(options.signed_order);
+
+  for (const std::string& path : options.graphs) run.files.push_back(read_graph_file(path));
+  run.model_dir = options.model.empty() ? io::default_model_dir().string() : options.model;
+  engine::Weights weights = io::load_weights(run.model_dir);
+  weights.matmul = matmul_kernel_for(options.matmul);
+  run.config = weights.config;
+  const discover::GraphShape shape = discover::graph_shape(weights.config);
+  for (const GraphFile& file : run.files) discover::check_graph_matches(file.graph, shape, file.path);
+  const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(run.model_dir);
+  const discover::PairedDataset pairs = choose_pairs(options.pairs, weights.config, tokenizer ? &*tokenizer : nullptr);
+  run.pairs = static_cast<int>(pairs.clean.examples.size());
+  run.prompts = describe_pairs(options.pairs, pairs.clean.examples.size());
+  run.corruption = pairs.corruption;
+  run.task = pairs.clean.schema.task;
+
+  discover::CircuitEvaluator evaluator(weights, discover::EdgeGraph(shape), pairs, run.ablation, run.metric,
+                                       options.batch_size, false);
+  for (const GraphFile& file : run.files) {
+    const std::string stage = "circuits of " + std::filesystem::path(file.path).filename().string();
+    run.curves.push_back(discover::faithfulness_curves(
+        evaluator, file.graph, run.sizes, {discover::Ranking::absolute, importance_first(options.signed_order, file)},
+        options.greedy, run.reference, [&](int done, int total) {
+          if (progress) progress(stage, done, total);
+        }));
+  }
+  return run;
+}
+
+nlohmann::ordered_json faithfulness_json(const FaithfulnessRun& run) {
+  nlohmann::ordered_json root;
+  root["model"] = run.model_dir;
+  root["prompts"] = run.prompts;
+  root["task"] = run.task;
+  root["pairs"] = run.pairs;
+  root["corruption"] = run.corruption;
+  root["metric"] = discover::to_string(run.metric);
+  root["ablation"] = discover::to_string(run.ablation);
+  root["model_metric"] = run.reference.model;
+  root["empty_metric"] = run.reference.empty;
+  root["sizes"] = run.sizes;
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (size_t f = 0; f < run.files.size(); ++f) {
+    nlohmann::ordered_json curves = nlohmann::ordered_json::array();
+    for (const auto& curve : run.curves[f]) curves.push_back(curve_json(curve));
+    const discover::CircuitPoint* smallest = smallest_reaching(run.curves[f][0], 0.9);
+    files.push_back({{"file", run.files[f].path},
+                     {"method", run.files[f].provenance ? run.files[f].provenance->method : ""},
+                     {"cpr", run.curves[f][1].area_under},
+                     {"cmd", run.curves[f][0].area_from_one},
+                     {"smallest_faithful_edges", smallest != nullptr ? nlohmann::ordered_json(smallest->edges) : nullptr},
+                     {"curves", std::move(curves)}});
+  }
+  root["files"] = std::move(files);
+  return root;
+}
+
+const discover::CircuitPoint* smallest_reaching(const discover::FaithfulnessCurve& curve, double level) {
+  for (const discover::CircuitPoint& point : curve.points)
+    if (point.faithfulness >= level) return &point;
+  return nullptr;
+}
+
+CircuitCut cut_circuit(const CircuitOptions& options) {
+  if (options.top && options.threshold)
+    throw Error("--top and --threshold both given: a circuit is cut one way",
+                "give one of them, or neither to keep the file's marks");
+  if (options.top && *options.top < 0) throw Error("--top must be a number of edges >= 0");
+  if (options.threshold && !std::isfinite(*options.threshold)) throw Error("--threshold must be a finite number");
+  const discover::Ranking ranking = discover::parse_ranking(options.ranking);
+  if (!options.task.empty()) data::task_schema(options.task);  // an unknown task fails here, naming the closest
+
+  CircuitCut cut{.file = read_graph_file(options.graph), .circuit = discover::ScoredGraph{discover::EdgeGraph({1, 1, 1})},
+                 .how = "", .text = {}, .task_guessed = false};
+  cut.circuit = cut.file.graph;
+  if (options.top) {
+    if (*options.top > cut.circuit.graph.edge_count())
+      throw Error(fmt::format("--top {}: the graph has {} edges", *options.top, cut.circuit.graph.edge_count()));
+    discover::select_greedy(cut.circuit, *options.top, ranking);
+    cut.how = fmt::format("{} edges chosen greedily from the logits by {} score, then pruned", *options.top,
+                          discover::to_string(ranking));
+  } else if (options.threshold) {
+    discover::select_threshold(cut.circuit, *options.threshold, ranking);
+    cut.how = fmt::format("edges whose {} score is at least {} kept, then pruned", discover::to_string(ranking),
+                          *options.threshold);
+  } else {
+    const int marked = cut.circuit.edges_in_graph();
+    discover::prune(cut.circuit);
+    cut.how = fmt::format("the file's {} in_graph edges, pruned", marked);
+  }
+
+  discover::CircuitText& text = cut.text;
+  const auto& provenance = cut.file.provenance;
+  const auto tasks = data::task_names();
+  if (!options.task.empty()) {
+    text.task = options.task;
+  } else if (provenance && std::find(tasks.begin(), tasks.end(), provenance->task) != tasks.end()) {
+    text.task = provenance->task;
+  } else {
+    text.task = "ioi";
+    cut.task_guessed = true;
+  }
+  text.origin = std::filesystem::path(options.graph).filename().string();
+  text.name = options.name.empty() ? fmt::format("circuit of {} ({} edges)", text.origin, cut.circuit.edges_in_graph())
+                                   : options.name;
+  if (provenance) {
+    text.description = fmt::format("{} scores ({}{}{}), {} edges", provenance->method, provenance->metric,
+                                   provenance->pairs > 0 ? fmt::format(", {} pairs", provenance->pairs) : "",
+                                   provenance->corruption.empty() ? "" : ", " + provenance->corruption,
+                                   cut.circuit.edges_in_graph());
+    // The scrubbing metric, when the scores' metric is one (KL has no counterpart there).
+    if (provenance->metric == "logit_diff" || provenance->metric == "prob_diff" || provenance->metric == "loss")
+      text.metric = provenance->metric;
+  }
+  return cut;
+}
+
+std::string circuit_graph_json(const CircuitCut& cut) {
+  return cut.file.provenance ? discover::to_graph_json(cut.circuit, *cut.file.provenance)
+                             : discover::to_graph_json(cut.circuit);
+}
+
+std::string circuit_toml(const CircuitCut& cut) { return discover::circuit_hypothesis_toml(cut.circuit, cut.text); }
+
+std::string circuit_dot(const CircuitCut& cut) { return discover::circuit_dot(cut.circuit, cut.text); }
+
+nlohmann::ordered_json circuit_json(const CircuitCut& cut) {
+  const discover::EdgeGraph& graph = cut.circuit.graph;
+  std::vector<size_t> edges;
+  for (size_t e = 0; e < cut.circuit.edge_in_graph.size(); ++e)
+    if (cut.circuit.edge_in_graph[e]) edges.push_back(e);
+  std::stable_sort(edges.begin(), edges.end(), [&](size_t a, size_t b) {
+    return std::abs(cut.circuit.scores[a]) > std::abs(cut.circuit.scores[b]);
+  });
+  nlohmann::ordered_json edge_list = nlohmann::ordered_json::array(), nodes = nlohmann::ordered_json::array();
+  for (size_t e : edges) edge_list.push_back({{"edge", graph.edge_name(graph.edges()[e])}, {"score", cut.circuit.scores[e]}});
+  for (int s = 0; s < graph.source_count(); ++s)
+    if (cut.circuit.node_in_graph[static_cast<size_t>(s)]) nodes.push_back(graph.source_name(s));
+  return {{"file", cut.file.path},  {"how", cut.how},          {"edge_count", cut.circuit.edges_in_graph()},
+          {"node_count", cut.circuit.nodes_in_graph()}, {"nodes", std::move(nodes)},
+          {"edges", std::move(edge_list)}, {"task", cut.text.task}, {"name", cut.text.name}};
+}
+
+}  // namespace cscrub::app

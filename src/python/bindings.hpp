@@ -1,0 +1,15 @@
+// The `cscrub` Python module: one binding file per part of the library, each adding its classes and functions
+// to the module through one of these (module.cpp calls them in order). Gradients and edge scores will be one
+// more file and one more line.
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace cscrub::python {
+
+void bind_errors(pybind11::module_& module);
+void bind_model(pybind11::module_& module);       // Model: config, tokenizer, run_with_cache, run_with_hooks
+void bind_dataset(pybind11::module_& module);     // Dataset, dataset(), read_dataset()
+void bind_experiment(pybind11::module_& module);  // run(), compare(): the CLI's JSON as dicts
+void bind_circuits(pybind11::module_& module);    // faithfulness(), circuit(): MIB's curves, circuits as hypotheses
+
+}  // namespace cscrub::python

@@ -1,0 +1,143 @@
+// faithfulness() and circuit(): MIB's faithfulness curves of score files, and a circuit cut from one, from Python:
+// the dicts and texts `cscrub faithfulness --json` and `cscrub circuit --out/--toml/--dot` write (the same code).
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "bindings.hpp"
+#include "cscrub/app/circuits.hpp"
+#include "cscrub/error.hpp"
+#include "cscrub/io/model_dir.hpp"
+#include "dataset.hpp"
+#include "model.hpp"
+#include "paths.hpp"
+
+namespace py = pybind11;
+
+namespace cscrub::python {
+namespace {
+
+std::string text_of(const py::handle& value, const char* name) {
+  if (!py::isinstance<py::str>(value)) throw Error(std::string(name) + ": give a string");
+  return value.cast<std::string>();
+}
+
+template <class Number>
+Number number_of(const py::handle& value, const char* name) {
+  if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)))
+    throw Error(std::string(name) + ": give a number, not " + std::string(py::repr(value)));
+  return value.cast<Number>();
+}
+
+// Through the text the CLI writes, so that the dict is what json.load() of its file gives.
+py::object as_python(const nlohmann::ordered_json& json) { return py::module_::import("json").attr("loads")(json.dump(2)); }
+
+py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
+  app::FaithfulnessOptions options;
+  if (py::isinstance<py::str>(graphs) || !py::isinstance<py::iterable>(graphs))
+    options.graphs.push_back(path_of(graphs, "graphs").string());
+  else
+    for (const py::handle& graph : graphs) options.graphs.push_back(path_of(graph, "graphs").string());
+  const char* matmul = std::getenv("CSCRUB_MATMUL");
+  options.matmul = matmul != nullptr && *matmul != '\0' ? matmul : "auto";
+  py::object progress;
+  for (const auto& [key_handle, value] : given) {
+    const std::string key = key_handle.cast<std::string>();
+    if (value.is_none()) continue;  // the default
+    if (key == "model") {
+      if (py::isinstance<Model>(value)) {
+        const Model& model = value.cast<const Model&>();
+        options.model = model.dir.string();
+        options.matmul = engine::to_string(model.weights.matmul);
+      } else {
+        options.model = path_of(value, "model").string();
+      }
+    } else if (key == "matmul") {
+      options.matmul = text_of(value, "matmul");
+    } else if (key == "pairs") {
+      options.pairs.pairs = path_of(value, "pairs").string();
+    } else if (key == "task") {
+      options.pairs.task = text_of(value, "task");
+    } else if (key == "n") {
+      options.pairs.n = number_of<int>(value, "n");
+    } else if (key == "seed") {
+      const int64_t seed = number_of<int64_t>(value, "seed");
+      if (seed < 0) throw Error("seed must not be negative");
+      options.pairs.seed = static_cast<uint64_t>(seed);
+    } else if (key == "options") {
+      options.pairs.task_options = option_items(value);
+    } else if (key == "batch_size") {
+      options.batch_size = number_of<int>(value, "batch_size");
+    } else if (key == "ablation") {
+      options.ablation = text_of(value, "ablation");
+    } else if (key == "sizes") {
+      for (const py::handle& size : value) options.sizes.push_back(number_of<double>(size, "sizes"));
+    } else if (key == "metric") {
+      options.metric = text_of(value, "metric");
+    } else if (key == "signed_order") {
+      options.signed_order = text_of(value, "signed_order");
+    } else if (key == "greedy") {
+      if (!py::isinstance<py::bool_>(value)) throw Error("greedy: give True or False");
+      options.greedy = value.cast<bool>();
+    } else if (key == "progress") {
+      if (!PyCallable_Check(value.ptr())) throw Error("progress: give a callable(stage, done, total)");
+      progress = py::reinterpret_borrow<py::object>(value);
+    } else {
+      throw Error("unknown keyword argument '" + key + "'",
+                  "model, matmul, pairs, task, n, seed, options, batch_size, ablation, sizes, metric, signed_order, "
+                  "greedy, progress");
+    }
+  }
+  nlohmann::ordered_json json;
+  {
+    py::gil_scoped_release released;
+    const app::FaithfulnessRun run =
+        app::run_faithfulness(options, [&](const std::string& stage, int done, int total) {
+          py::gil_scoped_acquire gil;
+          if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+          if (progress) progress(stage, done, total);
+        });
+    json = app::faithfulness_json(run);
+  }
+  return as_python(json);
+}
+
+py::dict circuit(const py::handle& graph, const py::object& top, const py::object& threshold, const std::string& ranking,
+                 const py::object& name, const py::object& task) {
+  app::CircuitOptions options;
+  options.graph = path_of(graph, "graph").string();
+  if (!top.is_none()) options.top = number_of<int>(top, "top");
+  if (!threshold.is_none()) options.threshold = number_of<double>(threshold, "threshold");
+  options.ranking = ranking;
+  if (!name.is_none()) options.name = text_of(name, "name");
+  if (!task.is_none()) options.task = text_of(task, "task");
+  const app::CircuitCut cut = app::cut_circuit(options);
+  py::dict result = as_python(app::circuit_json(cut));
+  result["graph"] = py::module_::import("json").attr("loads")(app::circuit_graph_json(cut));
+  result["toml"] = app::circuit_toml(cut);
+  result["dot"] = app::circuit_dot(cut);
+  return result;
+}
+
+}  // namespace
+
+void bind_circuits(py::module_& module) {
+  module.def("faithfulness", &faithfulness, py::arg("graphs"),
+             "MIB's faithfulness curves of one or more graph files (EAP-IG/MIB JSON with edge scores) on prompt pairs; "
+             "returns the dict `cscrub faithfulness FILES --json OUT` writes: per file the curves of circuits by "
+             "|score| and by signed score, their CPR and CMD. Keywords, as the CLI's options: model (path or Model), "
+             "matmul, pairs (a pair file) or task, n, seed, options ({key: value}); batch_size, ablation "
+             "('counterfactual' or 'mean'), sizes (fractions of the edges), metric, signed_order, greedy, progress "
+             "(callable(stage, done, total)).");
+  module.def("circuit", &circuit, py::arg("graph"), py::kw_only(), py::arg("top") = py::none(),
+             py::arg("threshold") = py::none(), py::arg("ranking") = "absolute", py::arg("name") = py::none(),
+             py::arg("task") = py::none(),
+             "A circuit cut from a graph file's scores (greedily from the logits to `top` edges, or by `threshold`; "
+             "neither: the file's own marks), pruned. Returns {'edges': [{'edge', 'score'}] strongest first, 'nodes', "
+             "'edge_count', 'node_count', 'how', 'task', 'name', 'graph': the circuit's graph JSON as a dict, "
+             "'toml': the hypothesis file `cscrub circuit --toml` writes, 'dot': its Graphviz picture}.");
+}
+
+}  // namespace cscrub::python
