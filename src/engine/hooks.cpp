@@ -102,8 +102,9 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
       case Site::pos_embed: return fail("this model has no position embedding (its positions are rotary)");
       case Site::mlp_pre:
       case Site::mlp_post:
-        return fail("the model is attention-only (n_inner = 0): its MLPs have no hidden units (hook_mlp_out is "
-                    "each MLP's output, its constant bias)");
+        // No did-you-mean: the nearest name would be another site; the MLP's output is the one to name.
+        throw Error("unknown hook point '" + std::string(name) + "': the model is attention-only (n_inner = 0): its "
+                    "MLPs have no hidden units (hook_mlp_out is each MLP's output, its constant bias)");
       default: return fail("this model has no rotary embedding");
     }
   };
