@@ -42,7 +42,8 @@ def layer_norm(normal, d):
 
 def gpt2_weights(args, normal):
     """GPT-2's tensors (Conv1D weights input-major), float32, in file order."""
-    d, mlp = args.d_model, args.n_inner or 4 * args.d_model
+    d = args.d_model
+    mlp = 4 * d if args.n_inner is None else args.n_inner  # 0: attention-only (each MLP is its c_proj bias)
     tensors = {
         "wte.weight": normal(args.vocab, d, std=0.1),
         "wpe.weight": normal(args.n_ctx, d, std=0.05),
@@ -60,7 +61,7 @@ def gpt2_weights(args, normal):
             p + "ln_2.bias": normal(d, std=0.05),
             p + "mlp.c_fc.weight": normal(d, mlp, std=1.0 / math.sqrt(d)),
             p + "mlp.c_fc.bias": normal(mlp, std=0.1),
-            p + "mlp.c_proj.weight": normal(mlp, d, std=0.5 / math.sqrt(mlp)),
+            p + "mlp.c_proj.weight": normal(mlp, d, std=0.5 / math.sqrt(max(mlp, 1))),
             p + "mlp.c_proj.bias": normal(d, std=0.02),
         })
     tensors["ln_f.weight"], tensors["ln_f.bias"] = layer_norm(normal, d)
@@ -219,7 +220,7 @@ def main():
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--vocab", type=int, default=97)
     parser.add_argument("--n-ctx", type=int, default=32)
-    parser.add_argument("--n-inner", type=int, default=None, help="MLP width (default 4 * d_model, written as null)")
+    parser.add_argument("--n-inner", type=int, default=None, help="MLP width (default 4 * d_model, written as null; 0: attention-only)")
     parser.add_argument("--dtype", choices=sorted(TORCH_DTYPES), default="F32")
     parser.add_argument("--prefix", action="store_true", help="name tensors transformer.* (gpt_neox: gpt_neox.*)")
     parser.add_argument("--lm-head", action="store_true", help="also store the tied unembedding (lm_head.weight)")
@@ -241,6 +242,8 @@ def main():
     args = parser.parse_args()
     if args.d_model % args.heads:
         sys.exit("--d-model must be divisible by --heads")
+    if args.n_inner == 0 and args.family != "gpt2":
+        sys.exit("--n-inner 0 (attention-only) is a GPT-2 config only (cscrub refuses intermediate_size 0)")
     args.untied = args.untied or (args.family == "gpt_neox" and not args.tied)
 
     os.makedirs(args.out_dir, exist_ok=True)

@@ -73,6 +73,8 @@ bool has_site(const ModelConfig& config, Site site) {
     case Site::pos_embed: return config.learned_positions;
     case Site::attn_rot_q:
     case Site::attn_rot_k: return config.rotary_dims > 0;
+    case Site::mlp_pre:
+    case Site::mlp_post: return !config.attention_only();
     default: return true;
   }
 }
@@ -107,8 +109,15 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
                 did_you_mean(name, example_names(config)));
   };
   auto absent = [&](Site site) {
-    return fail(site == Site::pos_embed ? "this model has no position embedding (its positions are rotary)"
-                                        : "this model has no rotary embedding");
+    switch (site) {
+      case Site::pos_embed: return fail("this model has no position embedding (its positions are rotary)");
+      case Site::mlp_pre:
+      case Site::mlp_post:
+        // No did-you-mean: the nearest name would be another site; the MLP's output is the one to name.
+        throw Error("unknown hook point '" + std::string(name) + "': the model is attention-only (n_inner = 0): its "
+                    "MLPs have no hidden units (hook_mlp_out is each MLP's output, its constant bias)");
+      default: return fail("this model has no rotary embedding");
+    }
   };
   for (const auto& info : kSites) {
     if (!info.per_layer && name == info.name) return has_site(config, info.site) ? HookPoint{info.site, -1} : absent(info.site);

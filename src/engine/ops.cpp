@@ -46,6 +46,12 @@ gemm::ConstView view(const ConstRef& matrix) {
 void linear(MatmulKernel kernel, const ConstRef& in, const ConstRef& weight, const RowVector* bias, MutableRef out,
             gemm::PackingBuffers* buffers) {
   assert(in.cols() == weight.rows() && out.rows() == in.rows() && out.cols() == weight.cols());
+  if (out.size() == 0) return;
+  if (in.cols() == 0) {  // an attention-only model's MLP output: a sum over no hidden units, plus the bias
+    if (bias != nullptr) out.rowwise() = *bias;
+    else out.setZero();
+    return;
+  }
   gemm::multiply(kernel, view(in), view(weight), gemm::Layout::k_by_n, bias != nullptr ? bias->data() : nullptr,
                  {out.data(), out.rows(), out.cols(), out.outerStride()}, worth_parallel_product(in, weight.cols()),
                  buffers);

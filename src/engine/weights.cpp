@@ -9,7 +9,7 @@
 namespace cscrub::engine {
 
 Weights allocate_weights(const ModelConfig& config) {
-  assert(config.n_layer > 0 && config.n_head > 0 && config.d_model > 0 && config.d_mlp > 0);
+  assert(config.n_layer > 0 && config.n_head > 0 && config.d_model > 0 && config.d_mlp >= 0);
   assert(config.n_ctx > 0 && config.vocab_size > 0 && config.d_model % config.n_head == 0);
   const int d = config.d_model;
   const int mlp = config.d_mlp;

@@ -104,6 +104,14 @@ class ConfigReader {
     return static_cast<int>(value.get<int64_t>());
   }
 
+  int non_negative_int(const char* key) const {
+    if (!has(key)) fail("missing field '" + std::string(key) + "'");
+    const json& value = root_.at(key);
+    if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > (1 << 30))
+      fail("field '" + std::string(key) + "' must be a non-negative integer, not " + json_excerpt(value));
+    return static_cast<int>(value.get<int64_t>());
+  }
+
  private:
   std::filesystem::path path_;
   json root_;
@@ -140,9 +148,18 @@ void refuse_other_architectures(const ConfigReader& reader, const engine::ModelC
     reader.fail("field 'add_cross_attention' is true: cross-attention (an encoder-decoder model) is not supported");
 }
 
-// n_inner / intermediate_size: absent or null means 4 * hidden size.
-int mlp_width(const ConfigReader& reader, const char* key, const char* hidden_key, int d_model) {
-  if (reader.has(key)) return reader.positive_int(key);
+// GPT-Neo's and GPT-NeoX's intermediate_size. Hugging Face would build 0 (an attention-only model) too, but
+// cscrub checks that against the reference for GPT-2 only: it refuses rather than run it unverified.
+int intermediate_size(const ConfigReader& reader) {
+  if (reader.has("intermediate_size") && reader.at("intermediate_size") == 0)
+    reader.fail("field 'intermediate_size' is 0: attention-only models are supported as GPT-2 configs (n_inner 0) only");
+  return reader.positive_int("intermediate_size");
+}
+
+// n_inner / intermediate_size: absent or null means 4 * hidden size. 0 (allow_zero: GPT-2's n_inner) is an
+// attention-only model: Hugging Face builds [n_embd, 0] MLP matrices, so each MLP adds only its c_proj bias.
+int mlp_width(const ConfigReader& reader, const char* key, const char* hidden_key, int d_model, bool allow_zero) {
+  if (reader.has(key)) return allow_zero ? reader.non_negative_int(key) : intermediate_size(reader);
   if (d_model > (1 << 28))  // the default 4 * d_model must stay in range too
     reader.fail("field '" + std::string(hidden_key) + "' is " + std::to_string(d_model) + ": too large for the default " +
                 key + " = 4 * " + hidden_key);
@@ -156,7 +173,7 @@ void read_gpt2(const ConfigReader& reader, engine::ModelConfig& config) {
   // n_positions sizes wpe in Hugging Face's GPT-2; old configs only have n_ctx.
   config.n_ctx = reader.positive_int(reader.has("n_positions") ? "n_positions" : "n_ctx");
   config.vocab_size = reader.positive_int("vocab_size");
-  config.d_mlp = mlp_width(reader, "n_inner", "n_embd", config.d_model);
+  config.d_mlp = mlp_width(reader, "n_inner", "n_embd", config.d_model, true);
   config.layer_norm_epsilon = reader.epsilon_or("layer_norm_epsilon", 1e-5f);
   config.activation = reader.activation_or("activation_function", "gelu_new");
   config.scale_by_sqrt_d_head = reader.boolean_or("scale_attn_weights", true);
@@ -199,7 +216,7 @@ void read_gpt_neo(const ConfigReader& reader, engine::ModelConfig& config) {
   config.d_model = reader.positive_int("hidden_size");
   config.n_ctx = reader.positive_int("max_position_embeddings");
   config.vocab_size = reader.positive_int("vocab_size");
-  config.d_mlp = mlp_width(reader, "intermediate_size", "hidden_size", config.d_model);
+  config.d_mlp = mlp_width(reader, "intermediate_size", "hidden_size", config.d_model, false);
   config.layer_norm_epsilon = reader.epsilon_or("layer_norm_epsilon", 1e-5f);
   config.activation = reader.activation_or("activation_function", "gelu_new");
   config.scale_by_sqrt_d_head = false;  // GPT-Neo's scores are q·k, unscaled
@@ -259,7 +276,7 @@ void read_gpt_neox(const ConfigReader& reader, engine::ModelConfig& config) {
   config.d_model = reader.positive_int("hidden_size");
   config.n_ctx = reader.positive_int_or("max_position_embeddings", 2048);
   config.vocab_size = reader.positive_int("vocab_size");
-  config.d_mlp = reader.positive_int("intermediate_size");
+  config.d_mlp = intermediate_size(reader);
   config.layer_norm_epsilon = reader.epsilon_or("layer_norm_eps", 1e-5f);
   config.activation = reader.activation_or("hidden_act", "gelu");
   config.learned_positions = false;

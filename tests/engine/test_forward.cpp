@@ -322,3 +322,30 @@ TEST_CASE("rows agree bit for bit wherever they lie: batched attention, the hook
     CHECK(run(weights, second, 1, positions, few).row(0) == run(weights, tokens, batch, positions, few).row(1));
   }
 }
+
+TEST_CASE("an attention-only model (n_inner 0): every MLP adds its bias, in every path", "[forward][components]") {
+  ModelConfig config = cscrub::test::small_config();
+  config.d_mlp = 0;
+  const Weights weights = in_kernel(cscrub::test::random_weights(config, 31),
+                                    GENERATE(from_range(cscrub::test::matmul_kernels_here())));
+  INFO(to_string(weights.matmul));
+  const int batch = 2, positions = 6, rows = batch * positions;
+  const auto tokens = random_tokens(rows, config.vocab_size, 32);
+  ActivationCache cache = ActivationCache::record_all(config);
+  const RowMatrix logits = run(weights, tokens, batch, positions, {}, &cache);
+  CHECK(cache.all().size() == static_cast<size_t>(4 + 16 * config.n_layer));  // no mlp.hook_pre / hook_post
+  for (int layer = 0; layer < config.n_layer; ++layer) {
+    INFO("layer " << layer);
+    const RowMatrix mlp_out = as_matrix(cache.at({Site::mlp_out, layer}), rows);
+    const RowVector& bias = weights.layers[static_cast<size_t>(layer)].proj_bias;
+    CHECK((mlp_out.rowwise() - bias).cwiseAbs().maxCoeff() == 0.0f);
+    const RowMatrix recomputed = mlp_output(weights, layer, as_matrix(cache.at({Site::resid_mid, layer}), rows));
+    CHECK((recomputed.rowwise() - bias).cwiseAbs().maxCoeff() == 0.0f);
+  }
+  // The last block pruned to the last positions (no hooks) gives those rows' logits.
+  LogitRequest last_positions;
+  last_positions.positions = LogitRequest::Positions::last;
+  const RowMatrix last = run(weights, tokens, batch, positions, last_positions);
+  for (int b = 0; b < batch; ++b)
+    CHECK((last.row(b) - logits.row(b * positions + positions - 1)).cwiseAbs().maxCoeff() <= 1e-5f);
+}

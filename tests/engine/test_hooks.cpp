@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "cscrub/engine/hooks.hpp"
 #include "cscrub/error.hpp"
 #include "random_weights.hpp"
@@ -63,4 +65,20 @@ TEST_CASE("activation shapes follow TransformerLens", "[hooks]") {
   CHECK(activation_shape(Site::ln1_scale, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 1, 0});
   CHECK(activation_shape(Site::v_input, config, 2, 5, &rank) == std::array<int64_t, 4>{2, 5, 4, 64});
   CHECK(rank == 4);
+}
+
+TEST_CASE("an attention-only model has no MLP hidden units to hook", "[hooks]") {
+  ModelConfig config = cscrub::test::small_config();
+  config.d_mlp = 0;
+  CHECK(parse_hook_name("blocks.1.hook_mlp_out", config) == HookPoint{Site::mlp_out, 1});
+  for (const char* name : {"blocks.1.mlp.hook_pre", "blocks.0.mlp.hook_post"}) {
+    INFO(name);
+    CHECK_THROWS_WITH(parse_hook_name(name, config),
+                      Catch::Contains(name) && Catch::Contains("attention-only (n_inner = 0)"));
+  }
+  // Listing follows the same rule: 16 sites per layer (no mlp.hook_pre, hook_post) and the 4 global ones.
+  const std::vector<HookPoint> all = all_hook_points(config);
+  CHECK(all.size() == static_cast<size_t>(16 * config.n_layer + 4));
+  CHECK(std::none_of(all.begin(), all.end(), [](HookPoint hook) { return hook.site == Site::mlp_pre || hook.site == Site::mlp_post; }));
+  CHECK(std::count(all.begin(), all.end(), HookPoint{Site::mlp_out, 1}) == 1);
 }

@@ -157,6 +157,8 @@ std::vector<ParityCase> parity_cases() {
   cases.push_back({model(2, 4, 64, 97, 32, "BF16", true, 18, "gpt_neox", "--rotary-pct 1 --rotary-base 500 --tied"), 2, 11});
   cases.push_back({model(2, 2, 40, 61, 40, "F32", false, 19, "gpt_neox",
                          "--rotary-pct 0.3 --no-attention-bias --rope-parameters --activation gelu_new"), 2, 37});
+  // Attention-only GPT-2 (n_inner 0): each MLP adds only its c_proj bias.
+  cases.push_back({model(2, 4, 64, 97, 32, "F32", true, 20, "gpt2", "--n-inner 0"), 3, 10});
   return cases;
 }
 

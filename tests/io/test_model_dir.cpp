@@ -143,6 +143,13 @@ TEST_CASE("model dir: config.json gives the model's shape", "[io][model_dir]") {
     CHECK(model.activation == cscrub::engine::ActivationFunction::gelu_erf);
     CHECK(!model.tied_unembedding);
   }
+  SECTION("n_inner 0 is an attention-only model") {
+    config["n_inner"] = 0;
+    write_json(path, config);
+    model = cscrub::io::read_config(path);
+    CHECK(model.d_mlp == 0);
+    CHECK(model.attention_only());
+  }
   SECTION("old configs with n_ctx only") {
     config.erase("n_positions");
     config["n_ctx"] = 128;
@@ -160,6 +167,7 @@ TEST_CASE("model dir: config.json gives the model's shape", "[io][model_dir]") {
       {"zero layers", [](json& c) { c["n_layer"] = 0; }, "field 'n_layer' must be a positive integer, not 0"},
       {"fractional n_embd", [](json& c) { c["n_embd"] = 76.8; }, "field 'n_embd' must be a positive integer, not 76.8"},
       {"string vocab", [](json& c) { c["vocab_size"] = "50257"; }, "field 'vocab_size' must be a positive integer"},
+      {"negative n_inner", [](json& c) { c["n_inner"] = -1; }, "field 'n_inner' must be a non-negative integer, not -1"},
       {"no positions", [](json& c) { c.erase("n_ctx"); c.erase("n_positions"); }, "missing field 'n_ctx'"},
       {"heads not dividing", [](json& c) { c["n_head"] = 7; }, "n_embd 768 is not divisible by n_head 7"},
       {"relu", [](json& c) { c["activation_function"] = "relu"; }, "activation_function \"relu\" is not supported"},

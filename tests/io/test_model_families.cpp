@@ -109,7 +109,9 @@ TEST_CASE("model families: GPT-Neo's config.json", "[io][model_dir][families]") 
                  "fields 'num_heads' (12) and 'num_attention_heads' (16) name the same setting and disagree"},
                 {"missing hidden_size", [](json& c) { c.erase("hidden_size"); }, "missing field 'hidden_size'"},
                 {"relu", [](json& c) { c["activation_function"] = "relu"; }, "activation_function \"relu\" is not supported"},
-                {"ALiBi", [](json& c) { c["alibi"] = true; }, "field 'alibi' is true"}});
+                {"ALiBi", [](json& c) { c["alibi"] = true; }, "field 'alibi' is true"},
+                {"attention-only", [](json& c) { c["intermediate_size"] = 0; },
+                 "field 'intermediate_size' is 0: attention-only models are supported as GPT-2 configs (n_inner 0) only"}});
 }
 
 TEST_CASE("model families: GPT-NeoX's config.json", "[io][model_dir][families]") {
@@ -177,6 +179,8 @@ TEST_CASE("model families: GPT-NeoX's config.json", "[io][model_dir][families]")
                  "this model_type's positions are rotary"},
                 {"missing intermediate_size", [](json& c) { c.erase("intermediate_size"); },
                  "missing field 'intermediate_size'"},
+                {"attention-only", [](json& c) { c["intermediate_size"] = 0; },
+                 "field 'intermediate_size' is 0: attention-only models are supported as GPT-2 configs (n_inner 0) only"},
                 {"hidden not divisible", [](json& c) { c["num_attention_heads"] = 7; },
                  "hidden_size 512 is not divisible by num_attention_heads 7"},
                 {"epsilon key", [](json& c) { c["layer_norm_eps"] = 0; }, "field 'layer_norm_eps' must be a positive number"},

@@ -26,7 +26,9 @@ struct ModelConfig {
   int d_model = 0;
   int n_ctx = 0;       // maximum sequence length (n_positions, max_position_embeddings)
   int vocab_size = 0;
-  int d_mlp = 0;       // n_inner / intermediate_size, 4 * d_model unless config.json says otherwise
+  // n_inner / intermediate_size, 4 * d_model unless config.json says otherwise; 0 (GPT-2's n_inner only):
+  // attention-only.
+  int d_mlp = 0;
   float layer_norm_epsilon = 1e-5f;
 
   ActivationFunction activation = ActivationFunction::gelu_tanh;
@@ -55,6 +57,8 @@ struct ModelConfig {
   int d_head() const { return d_model / n_head; }
   float attention_scale(int layer) const;
   int attention_window(int layer) const;  // 0: global
+  // Every MLP is a constant (its output bias): n_inner = 0, no hidden units.
+  bool attention_only() const { return d_mlp == 0; }
 };
 
 }  // namespace cscrub::engine

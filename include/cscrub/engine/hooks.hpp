@@ -67,7 +67,8 @@ struct SiteInfo {
 // Every site, in forward order.
 std::span<const SiteInfo> sites();
 const SiteInfo& site_info(Site site);
-// Whether a model has the site: hook_pos_embed needs learned positions, hook_rot_q/k rotary ones. (In a parallel
+// Whether a model has the site: hook_pos_embed needs learned positions, hook_rot_q/k rotary ones, mlp.hook_pre/post
+// MLP hidden units (an attention-only model has none). (In a parallel
 // block hook_resid_mid is resid_pre + attn_out, which the MLP does not read.)
 bool has_site(const ModelConfig& config, Site site);
 
