@@ -40,7 +40,10 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-"$source_dir/tools/fetch_tokenizer.sh" "$source_dir/models/gpt2-ioi-mini"
+# GPT-2's tokenizer files for the bundled models (the repository does not ship them).
+for model in gpt2-ioi-mini attn-only-2l-induction; do
+  "$source_dir/tools/fetch_tokenizer.sh" "$source_dir/models/$model"
+done
 
 # shellcheck disable=SC2086
 cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
