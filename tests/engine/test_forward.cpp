@@ -333,7 +333,10 @@ TEST_CASE("an attention-only model (n_inner 0): every MLP adds its bias, in ever
   const auto tokens = random_tokens(rows, config.vocab_size, 32);
   ActivationCache cache = ActivationCache::record_all(config);
   const RowMatrix logits = run(weights, tokens, batch, positions, {}, &cache);
-  CHECK(cache.all().size() == static_cast<size_t>(4 + 16 * config.n_layer));  // no mlp.hook_pre / hook_post
+  ModelConfig with_mlp = config;
+  with_mlp.d_mlp = 4 * config.d_model;
+  // Every hook of the same model with MLPs but mlp.hook_pre and hook_post.
+  CHECK(cache.all().size() == all_hook_points(with_mlp).size() - static_cast<size_t>(2 * config.n_layer));
   for (int layer = 0; layer < config.n_layer; ++layer) {
     INFO("layer " << layer);
     const RowMatrix mlp_out = as_matrix(cache.at({Site::mlp_out, layer}), rows);

@@ -76,9 +76,11 @@ TEST_CASE("an attention-only model has no MLP hidden units to hook", "[hooks]") 
     CHECK_THROWS_WITH(parse_hook_name(name, config),
                       Catch::Contains(name) && Catch::Contains("attention-only (n_inner = 0)"));
   }
-  // Listing follows the same rule: 16 sites per layer (no mlp.hook_pre, hook_post) and the 4 global ones.
+  // Listing follows the same rule: the same model with MLPs lists two more sites per layer (mlp.hook_pre, hook_post).
   const std::vector<HookPoint> all = all_hook_points(config);
-  CHECK(all.size() == static_cast<size_t>(16 * config.n_layer + 4));
+  ModelConfig with_mlp = config;
+  with_mlp.d_mlp = 4 * config.d_model;
+  CHECK(all.size() + static_cast<size_t>(2 * config.n_layer) == all_hook_points(with_mlp).size());
   CHECK(std::none_of(all.begin(), all.end(), [](HookPoint hook) { return hook.site == Site::mlp_pre || hook.site == Site::mlp_post; }));
   CHECK(std::count(all.begin(), all.end(), HookPoint{Site::mlp_out, 1}) == 1);
 }
