@@ -15,6 +15,8 @@ libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libpcre2-dev libicu-dev libssl
 python3-torch python3-numpy libopenblas0-pthread"
 # The Python module (import cscrub) and its tests; strace shows the install test what an installed copy opens.
 packages="$packages python3-dev pybind11-dev python3-pytest strace"
+# SciPy: tools/reference_tests.py recomputes `cscrub test`'s statistics independently (tests/cli).
+packages="$packages python3-scipy"
 # The fuzzers (tools/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
 packages="$packages clang-14 libclang-rt-14-dev libomp-14-dev"
 # Node.js and npm fetch the tokenizer files (and run the tokenizer test's JavaScript reference): any

@@ -3,11 +3,17 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "cscrub/app/memory_limit.hpp"
 #include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/provenance.hpp"
 #include "cscrub/app/task_options.hpp"
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"
@@ -105,6 +111,8 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   settings.seeds = options.seeds > 0 ? options.seeds : first.defaults.seeds;
   settings.seed = options.seed;
   settings.batch_size = options.batch_size;
+  settings.sampling = scrub::parse_sampling(options.sampling);
+  settings.exclude_singletons = options.exclude_singletons;
   const std::string metric = !options.metric.empty()          ? options.metric
                              : !first.defaults.metric.empty() ? first.defaults.metric
                                                               : data::task_schema(task).default_metric;
@@ -150,6 +158,8 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
   nlohmann::json hypotheses = nlohmann::json::array();
   for (const auto& hypothesis : prepared.hypotheses)
     hypotheses.push_back({{"file", hypothesis.source_file}, {"sha256", hypothesis_hash(hypothesis)}});
+  nlohmann::json inputs = input_files(prepared.hypotheses, prepared.baseline, prepared.dataset,
+                                      !options.dataset_file.empty(), model_dir);
   std::ostringstream dataset_bytes;
   for (const auto& example : prepared.dataset.examples) {
     dataset_bytes << example.text << '\x1e';
@@ -174,7 +184,10 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
       {"seeds", settings.seeds},
       {"first_seed", settings.seed},
       {"metric", scrub::to_string(settings.metric)},
+      {"sampling", scrub::to_string(settings.sampling)},
+      {"exclude_singletons", settings.exclude_singletons},
       {"bootstrap_resamples", settings.bootstrap_resamples},
+      {"inputs", std::move(inputs)},
   };
   return prepared;
 }
@@ -182,6 +195,7 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
 namespace {
 
 nlohmann::json estimate_json(const scrub::Estimate& estimate) {
+  if (std::isnan(estimate.value)) return {{"value", nullptr}, {"ci95", nullptr}};
   return {{"value", estimate.value}, {"ci95", {estimate.low, estimate.high}}};
 }
 
@@ -225,10 +239,56 @@ nlohmann::json cost_json(const scrub::ExperimentResult& result, const scrub::Scr
   return cost;
 }
 
+// JSON null for NaN (an undefined recovery), the number otherwise.
+nlohmann::json number_or_null(double value) { return std::isnan(value) ? nlohmann::json() : nlohmann::json(value); }
+
+nlohmann::json interval_or_null(const scrub::Estimate& estimate) {
+  if (std::isnan(estimate.low) || std::isnan(estimate.high)) return nlohmann::json();
+  return {estimate.low, estimate.high};
+}
+
 }  // namespace
+
+nlohmann::json reference_values_json(const scrub::ExperimentResult& result) {
+  return {{"reference_indices", result.references},
+          {"group_sizes", result.group_sizes},
+          {"model", result.model_values},
+          {"baseline", result.baseline_per_seed}};
+}
+
+nlohmann::json scrubbed_values_json(const scrub::HypothesisScore& score) { return {{"scrubbed", score.scrubbed_per_seed}}; }
+
+nlohmann::json class_sizes_json(const scrub::HypothesisScore& score) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const scrub::NodeClassSizes& node : score.class_sizes) {
+    std::map<int, int> distribution;
+    for (int size : node.sizes) distribution[size] += 1;
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& [size, count] : distribution) counts[std::to_string(size)] = count;
+    nodes.push_back({{"node", node.node},
+                     {"feature", node.feature},
+                     {"resampled", node.resampled},
+                     {"references", node.sizes.size()},
+                     {"singletons", node.singletons()},
+                     {"singleton_fraction", node.singleton_fraction()},
+                     {"class_size_counts", counts},
+                     {"class_sizes", node.sizes}});
+  }
+  return nodes;
+}
+
+nlohmann::json recoverable_json(const scrub::Recoverable& recoverable) {
+  nlohmann::json json = {{"defined", recoverable.defined},
+                         {"model_minus_baseline", estimate_json(recoverable.gap)},
+                         {"metric_spread", recoverable.spread}};
+  if (!recoverable.defined) json["reason"] = recoverable.reason;
+  return json;
+}
 
 nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result, size_t index) {
   const scrub::HypothesisScore& score = result.hypotheses[index];
+  nlohmann::json per_reference = reference_values_json(result);
+  per_reference.update(scrubbed_values_json(score));
   return {
       {"hypothesis", score.name},
       {"hypothesis_file", score.source},
@@ -244,10 +304,15 @@ nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::
       {"baseline_value_ci95", {result.baseline.low, result.baseline.high}},
       {"scrubbed_value", score.scrubbed.value},
       {"scrubbed_value_ci95", {score.scrubbed.low, score.scrubbed.high}},
-      {"recovered", score.recovered.value},
-      {"recovered_ci95", {score.recovered.low, score.recovered.high}},
+      {"recovered", number_or_null(score.recovered.value)},
+      {"recovered_ci95", interval_or_null(score.recovered)},
       {"recovered_per_seed", score.recovered_per_seed},
+      {"recoverable", recoverable_json(result.recoverable)},
       {"difference_to_first", estimate_json(score.difference_to_first)},
+      {"sampling", scrub::to_string(result.sampling)},
+      {"excluded_singletons", result.excluded_singletons},
+      {"class_sizes", class_sizes_json(score)},
+      {"per_reference", per_reference},
       {"cost", cost_json(result, &score.cost)},
       {"memory", memory_json(prepared)},
       {"provenance", prepared.provenance},
@@ -260,15 +325,20 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
     nlohmann::json entry = hypothesis_json(prepared, result, i);
     entry.erase("provenance");
     entry.erase("memory");
+    entry["per_reference"] = scrubbed_values_json(result.hypotheses[i]);  // the model's and baseline's once, below
     variants.push_back(entry);
   }
   return {{"metric", scrub::to_string(result.metric)},
           {"n", result.n},
           {"excluded_prompts", result.excluded},
+          {"excluded_singletons", result.excluded_singletons},
           {"seeds", result.seeds},
+          {"sampling", scrub::to_string(result.sampling)},
           {"model_value", estimate_json(result.model)},
           {"baseline", result.baseline_name},
           {"baseline_value", estimate_json(result.baseline)},
+          {"recoverable", recoverable_json(result.recoverable)},
+          {"per_reference", reference_values_json(result)},
           {"hypotheses", variants},
           {"cost", cost_json(result, nullptr)},
           {"memory", memory_json(prepared)},
@@ -276,6 +346,7 @@ nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::
 }
 
 std::string percent_with_interval(const scrub::Estimate& estimate) {
+  if (std::isnan(estimate.value)) return "undefined";
   return fmt::format("{:.1f}% [{:.1f}%, {:.1f}%]", 100 * estimate.value, 100 * estimate.low, 100 * estimate.high);
 }
 
@@ -302,6 +373,43 @@ std::string provenance_summary(const PreparedExperiment& prepared) {
     text += ", " + std::filesystem::path(hypothesis["file"].get<std::string>()).filename().string() + " sha256 " +
             short_hash(hypothesis["sha256"]);
   return text + " (all in the --json output; `cscrub rerun` repeats a run from it)";
+}
+
+std::string class_sizes_summary(const scrub::ExperimentResult& result, double warn_above) {
+  std::vector<std::array<std::string, 4>> rows;
+  std::set<std::string> seen;  // a node shared by variants, once
+  int above = 0;
+  for (const scrub::HypothesisScore& score : result.hypotheses)
+    for (const scrub::NodeClassSizes& node : score.class_sizes) {
+      const int singletons = node.singletons();
+      if (!node.resampled || singletons == 0) continue;
+      const std::string feature = fmt::format("{}", fmt::join(node.feature, "+"));
+      if (!seen.insert(node.node + '\x1f' + feature).second) continue;
+      std::vector<int> sizes = node.sizes;
+      std::sort(sizes.begin(), sizes.end());
+      rows.push_back({node.node, feature,
+                      fmt::format("{} of {} ({:.1f}%)", singletons, node.sizes.size(), 100 * node.singleton_fraction()),
+                      fmt::format("median class {}, largest {}", sizes[sizes.size() / 2], sizes.back())});
+      above += node.singleton_fraction() > warn_above ? 1 : 0;
+    }
+  std::string text;
+  if (!rows.empty()) {
+    std::array<size_t, 4> widths{};
+    for (const auto& row : rows)
+      for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    text += "references alone in their agreement class (nothing is resampled for them at that node):\n";
+    for (const auto& row : rows)
+      text += fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}\n", row[0], widths[0], row[1], widths[1], row[2], widths[2], row[3]);
+  }
+  if (above > 0)
+    text += fmt::format("warning: at {} node{} more than {:.0f}% of the references are alone in their class, and there "
+                        "the claim says nothing about them. Use more prompts (--n), coarser features, or "
+                        "--exclude-singletons to leave them out\n",
+                        above, above == 1 ? "" : "s", 100 * warn_above);
+  if (result.excluded_singletons > 0)
+    text += fmt::format("left out {} references alone in their class at some node (--exclude-singletons)\n",
+                        result.excluded_singletons);
+  return text;
 }
 
 std::string memory_summary(const PreparedExperiment& prepared) {

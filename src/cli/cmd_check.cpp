@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "commands.hpp"
+#include "cscrub/app/model_choice.hpp"
+#include "cscrub/data/jsonl.hpp"
+#include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/graph/check.hpp"
+#include "cscrub/graph/check_on_data.hpp"
 #include "cscrub/graph/component_id.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "model_option.hpp"
@@ -19,6 +24,9 @@ struct CheckOptions {
   std::string file;
   std::string model;
   std::string task;
+  std::string dataset_file;
+  int n = 0;  // 0: the file's [defaults] n
+  uint64_t seed = 0;
 };
 
 std::string components_text(const graph::InterpNode& node) {
@@ -66,11 +74,33 @@ void print_summary(const graph::Hypothesis& hypothesis, const std::string& model
   if (!classes.empty()) fmt::print("  components per class: {}\n", fmt::join(classes, ", "));
 }
 
+// The prompts the claims are checked on: --dataset, or the task's prompts generated with the model's
+// tokenizer; none when the model directory has no tokenizer (GPT-2 small's config alone).
+std::optional<data::Dataset> prompts_to_check(const CheckOptions& options, const graph::Hypothesis& hypothesis,
+                                              const std::string& task) {
+  if (!options.dataset_file.empty()) {
+    data::Dataset dataset = data::read_jsonl(options.dataset_file);
+    if (dataset.schema.task != task)
+      throw Error(options.dataset_file + ": a '" + dataset.schema.task + "' dataset, but the hypothesis is about task '" +
+                  task + "'");
+    return dataset;
+  }
+  const std::optional<io::Tokenizer> tokenizer = app::load_tokenizer_if_present(options.model);
+  if (!tokenizer) return std::nullopt;
+  return data::make_dataset(task, options.n > 0 ? options.n : hypothesis.defaults.n, options.seed, *tokenizer);
+}
+
 void run_check(const CheckOptions& options) {
   const engine::ModelConfig config = io::read_config(std::filesystem::path(options.model) / "config.json");
   const graph::Hypothesis hypothesis = graph::read_hypothesis_or_builtin(options.file, config, options.task);
   const data::TaskSchema task = graph::task_schema_for(hypothesis, options.task);
-  const auto problems = graph::find_problems(hypothesis, graph::ModelGraph(config), task);
+  auto problems = graph::find_problems(hypothesis, graph::ModelGraph(config), task);
+  // Where labels and indices meet, and whether edges reach their child, depends on the prompts.
+  std::optional<data::Dataset> prompts;
+  if (problems.empty()) {
+    prompts = prompts_to_check(options, hypothesis, task.task);
+    if (prompts) problems = graph::find_problems_on_data(hypothesis, *prompts);
+  }
   if (!problems.empty()) {
     for (const auto& problem : problems) {
       fmt::print(stderr, "{}\n", one_line(problem.to_string()));
@@ -80,6 +110,13 @@ void run_check(const CheckOptions& options) {
                             problems.size() == 1 ? "" : "s", options.model, task.task));
   }
   print_summary(hypothesis, options.model, config, task.task);
+  if (prompts)
+    fmt::print("  checked on {} prompts ({}): no component claimed twice at one token, every edge reaches its child\n",
+               prompts->examples.size(),
+               options.dataset_file.empty() ? fmt::format("task {}, seed {}", task.task, options.seed) : options.dataset_file);
+  else
+    fmt::print("  not checked on prompts (the model directory has no tokenizer): `cscrub run` checks positions that "
+               "depend on them, or give --dataset FILE\n");
 }
 
 }  // namespace
@@ -95,6 +132,11 @@ void add_check_command(CLI::App& app) {
   command->add_option("--task", options->task, "task whose features and positions to check against "
                                                "(default: the file's [defaults] task)")
       ->type_name("TASK");
+  command->add_option("--dataset", options->dataset_file,
+                      "check the positions on these prompts (default: the task's, generated with the model's tokenizer)")
+      ->type_name("FILE");
+  command->add_option("--n", options->n, "prompts to generate for that (default: the file's [defaults] n)");
+  command->add_option("--seed", options->seed, "their seed")->capture_default_str();
   command->callback([options] { run_check(*options); });
 }
 

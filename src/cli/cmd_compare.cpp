@@ -11,6 +11,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "experiment_options.hpp"
+#include "cscrub/app/result_text.hpp"
 #include "svg_bar_chart.hpp"
 
 namespace cscrub::cli {
@@ -36,8 +37,10 @@ void compare(const CompareOptions& options) {
     return result.hypotheses[a].recovered.value > result.hypotheses[b].recovered.value;
   });
 
-  fmt::print("{} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {}\n", result.n,
-             prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric);
+  fmt::print("{} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {} ({}), {} sampling\n", result.n,
+             prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric,
+             scrub::higher_is_better(result.metric) ? "higher is better" : "lower is better",
+             scrub::to_string(result.sampling));
   if (result.excluded > 0) fmt::print("({} prompts left out: alone in their alignment group)\n", result.excluded);
   fmt::print("model {:.4f} [{:.4f}, {:.4f}], baseline ({}) {:.4f} [{:.4f}, {:.4f}]\n\n", result.model.value,
              result.model.low, result.model.high, result.baseline_name, result.baseline.value, result.baseline.low,
@@ -50,16 +53,23 @@ void compare(const CompareOptions& options) {
   for (size_t rank = 0; rank < ranked.size(); ++rank) {
     const scrub::HypothesisScore& score = result.hypotheses[ranked[rank]];
     const std::string difference =
-        ranked[rank] == 0 ? "-"
+        ranked[rank] == 0 || !result.recoverable.defined ? "-"
                           : fmt::format("{:+.1f} pts [{:+.1f}, {:+.1f}]", 100 * score.difference_to_first.value,
                                         100 * score.difference_to_first.low, 100 * score.difference_to_first.high);
     fmt::print("  {:>4}  {:<{}} {:>10.4f}  {:<27} {}\n", rank + 1, score.name, name_width, score.scrubbed.value,
                app::percent_with_interval(score.recovered), difference);
   }
-  fmt::print("\n{}\n{}\n{}\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
-  fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
+  const std::string classes = app::class_sizes_summary(result);
+  fmt::print("\n{}{}\n{}\n{}\n", classes.empty() ? "" : classes + "\n", app::cost_summary(result),
+             app::memory_summary(prepared), app::provenance_summary(prepared));
+  if (result.recoverable.defined)
+    fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
+  else
+    fmt::print("% recovered is {}.\n", app::undefined_sentence(result.recoverable));
 
-  if (!options.plot.empty()) {
+  if (!options.plot.empty() && !result.recoverable.defined) {
+    fmt::print("no chart written to {}: there is no % recovered to draw\n", options.plot);
+  } else if (!options.plot.empty()) {
     // The reference (the first hypothesis) on top in both panels, then the others ranked.
     std::vector<size_t> order{0};
     for (size_t index : ranked)

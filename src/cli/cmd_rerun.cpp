@@ -1,4 +1,4 @@
-// `cscrub rerun RESULT.json`: repeat a `run` or `compare` from the provenance its JSON recorded, after
+// `cscrub rerun RESULT.json`: repeat a `run`, `compare` or `test` from the provenance its JSON recorded, after
 // checking by hash that the model, the dataset and the hypothesis files are the recorded ones, and report
 // whether every number came out the same (exit 1 if one did not).
 #include <fmt/format.h>
@@ -9,6 +9,8 @@
 #include "commands.hpp"
 #include "cscrub/engine/matmul.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/app/circuit_tests.hpp"
+#include "cscrub/app/provenance.hpp"
 #include "cscrub/io/input_file.hpp"
 #include "cscrub/io/json_depth.hpp"
 #include "experiment_options.hpp"
@@ -36,9 +38,9 @@ Json read_record(const std::string& path) {
     Json record = Json::parse(text);
     if (record.is_object() && record.contains("provenance") && record["provenance"].is_object()) return record;
   } catch (const Json::exception& error) {
-    throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
+    throw Error(path + ": not valid JSON (" + error.what() + ")", "rerun takes the --json file of `cscrub run`, `compare` or `test`");
   }
-  throw Error(path + ": has no 'provenance' object", "rerun takes the --json file of `cscrub run` or `cscrub compare`");
+  throw Error(path + ": has no 'provenance' object", "rerun takes the --json file of `cscrub run`, `compare` or `test`");
 }
 
 // The run's options, read from the record's provenance; a field of the wrong type names itself.
@@ -60,6 +62,9 @@ app::ExperimentOptions options_from(const Json& provenance, const RerunOptions& 
     options.seeds = field(provenance, "seeds").get<int>();
     options.metric = field(provenance, "metric").get<std::string>();
     options.baseline = field(field(provenance, "baseline"), "file").get<std::string>();
+    // Records from before these options existed ran with their defaults.
+    options.sampling = provenance.value("sampling", std::string("cscrub"));
+    options.exclude_singletons = provenance.value("exclude_singletons", false);
     for (const Json& hypothesis : field(provenance, "hypotheses"))
       hypotheses.push_back(field(hypothesis, "file").get<std::string>());
   } catch (const Json::exception& error) {
@@ -72,8 +77,16 @@ app::ExperimentOptions options_from(const Json& provenance, const RerunOptions& 
   return options;
 }
 
-// What changed since the record: the model, the dataset's prompts, a hypothesis or baseline file.
+// What changed since the record: any input file it lists (the hypotheses and the files they extend, task or
+// dataset files, the model's files), the dataset's prompts; for records without that list, the model and
+// the hypothesis and baseline files.
 std::vector<std::string> changed_inputs(const Json& recorded, const Json& now) {
+  if (recorded.contains("inputs")) {  // its files are checked before; the prompts made from them here
+    std::vector<std::string> changes;
+    if (recorded.value(Json::json_pointer("/dataset/content_sha256"), Json()) != now.at(Json::json_pointer("/dataset/content_sha256")))
+      changes.push_back("the dataset's prompts differ (the same options gave other prompts)");
+    return changes;
+  }
   std::vector<std::string> changes;
   const auto differs = [&](const Json::json_pointer& at, const std::string& what) {
     const Json before = recorded.contains(at) ? recorded.at(at) : Json();
@@ -98,6 +111,24 @@ Json comparable(Json result) {
   return result;
 }
 
+// Prints that `record` was reproduced, or throws naming the first numbers that differ (and how many do).
+void check_same_numbers(const std::string& path, const Json& record, const Json& now, const std::string& what) {
+  // `now` as its file would read back: a NaN (an undefined recovery) is written, and so recorded, as null.
+  const JsonDifferences differences = json_differences(comparable(record), comparable(Json::parse(now.dump())), 10);
+  if (differences.count == 0) {
+    fmt::print("reproduced {}: every number is identical ({})\n", path, what);
+    return;
+  }
+  std::string list;
+  for (const JsonDifference& difference : differences.listed)
+    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", difference.path, difference.recorded,
+                        difference.now);
+  if (differences.count > differences.listed.size())
+    list += fmt::format("; and {} more", differences.count - differences.listed.size());
+  throw Error(path + ": the rerun differs from the record in " + std::to_string(differences.count) + " place(s): " + list,
+              "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
+}
+
 void rerun(const RerunOptions& rerun_options) {
   const Json record = read_record(rerun_options.record);
   const Json& recorded = record["provenance"];
@@ -114,15 +145,32 @@ void rerun(const RerunOptions& rerun_options) {
                   "rerun with --matmul fp32-fma: the same products in FP32, whose numbers may differ in the last "
                   "digits");
   }
-  const app::PreparedExperiment prepared = app::prepare_experiment(options, files);
-
-  const std::vector<std::string> changes = changed_inputs(recorded, prepared.provenance);
-  if (!changes.empty()) {
+  const auto refuse_changes = [&](const std::vector<std::string>& changes) {
+    if (changes.empty()) return;
     std::string list;
     for (const auto& change : changes) list += (list.empty() ? "" : "; ") + change;
     throw Error(rerun_options.record + ": its inputs have changed since it was recorded: " + list,
                 "rerun needs the recorded files; restore them (e.g. from version control) or run anew");
+  };
+  // Every recorded file first: an edited file may not even be read the same way any more.
+  if (recorded.contains("inputs")) refuse_changes(app::changed_input_files(recorded["inputs"]));
+  if (record.contains("tests")) {  // a `cscrub test` record
+    app::CircuitTestOptions tests;
+    try {
+      tests = app::circuit_test_options_from(recorded.at("tests"));
+    } catch (const Json::exception& error) {
+      throw Error(rerun_options.record + ": its provenance's 'tests' is malformed (" + error.what() + ")");
+    }
+    const Json now = app::run_circuit_tests(options, files, tests);
+    refuse_changes(changed_inputs(recorded, now["provenance"]));
+    check_same_numbers(rerun_options.record, record, now,
+                       fmt::format("test of {} file{}, {} prompts of task '{}', {} seed{}", files.size(),
+                                   files.size() == 1 ? "" : "s", now["provenance"]["dataset"]["n"].dump(),
+                                   options.task, options.seeds, options.seeds == 1 ? "" : "s"));
+    return;
   }
+  const app::PreparedExperiment prepared = app::prepare_experiment(options, files);
+  refuse_changes(changed_inputs(recorded, prepared.provenance));
   if (recorded.value("cscrub_version", "") != prepared.provenance["cscrub_version"])
     fmt::print("note: recorded with cscrub {}, rerun with {}\n", recorded.value("cscrub_version", "?"),
                prepared.provenance["cscrub_version"].get<std::string>());
@@ -130,22 +178,10 @@ void rerun(const RerunOptions& rerun_options) {
   const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
   const Json now = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
-  const JsonDifferences differences = json_differences(comparable(record), comparable(now), 10);
-  if (differences.count == 0) {
-    fmt::print("reproduced {}: every number is identical ({} of {} prompts of task '{}', {} seed{}, metric {})\n",
-               rerun_options.record, compared ? "compare" : "run", prepared.dataset.examples.size(),
-               prepared.dataset.schema.task, result.seeds, result.seeds == 1 ? "" : "s", scrub::to_string(result.metric));
-    return;
-  }
-  std::string list;
-  for (const JsonDifference& difference : differences.listed)
-    list += fmt::format("{}{} {} recorded, {} now", list.empty() ? "" : "; ", difference.path, difference.recorded,
-                        difference.now);
-  if (differences.count > differences.listed.size())
-    list += fmt::format("; and {} more", differences.count - differences.listed.size());
-  throw Error(rerun_options.record + ": the rerun differs from the record in " + std::to_string(differences.count) +
-                  " place(s): " + list,
-              "the inputs are unchanged, so the program or the machine's arithmetic differs; report it");
+  check_same_numbers(rerun_options.record, record, now,
+                     fmt::format("{} of {} prompts of task '{}', {} seed{}, metric {}", compared ? "compare" : "run",
+                                 prepared.dataset.examples.size(), prepared.dataset.schema.task, result.seeds,
+                                 result.seeds == 1 ? "" : "s", scrub::to_string(result.metric)));
 }
 
 }  // namespace
@@ -153,8 +189,8 @@ void rerun(const RerunOptions& rerun_options) {
 void add_rerun_command(CLI::App& app) {
   auto options = std::make_shared<RerunOptions>();
   CLI::App* command = app.add_subcommand(
-      "rerun", "repeat a run or compare from its JSON's provenance and check every number comes out the same");
-  command->add_option("result", options->record, "the --json file of `cscrub run` or `cscrub compare`")->required();
+      "rerun", "repeat a run, compare or test from its JSON's provenance and check every number comes out the same");
+  command->add_option("result", options->record, "the --json file of `cscrub run`, `compare` or `test`")->required();
   command->add_option("--model", options->model, "the model directory, if it moved (its hash must match the record)");
   command
       ->add_option("--matmul", options->matmul,

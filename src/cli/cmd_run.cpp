@@ -6,6 +6,7 @@
 #include "command_inputs.hpp"
 #include "commands.hpp"
 #include "experiment_options.hpp"
+#include "cscrub/app/result_text.hpp"
 
 namespace cscrub::cli {
 namespace {
@@ -14,13 +15,6 @@ struct RunOptions {
   std::string hypothesis;
   app::ExperimentOptions experiment;
 };
-
-std::string verdict(double recovered) {
-  if (recovered >= 0.9) return "it accounts for nearly all of the behaviour";
-  if (recovered >= 0.6) return "it accounts for much of the behaviour, but parts of the mechanism are missing or wrong";
-  if (recovered >= 0.3) return "it misses a large part of the mechanism";
-  return "it explains little of the behaviour: the claimed features or components are not what the model uses";
-}
 
 void run(const RunOptions& options) {
   experiment_files(options.experiment, {options.hypothesis}).check();
@@ -31,8 +25,10 @@ void run(const RunOptions& options) {
 
   fmt::print("hypothesis  {} ({})\n", score.name, score.source);
   fmt::print("model       {}\n", prepared.provenance["model_dir"].get<std::string>());
-  fmt::print("data        {} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {}\n", result.n,
-             prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric);
+  fmt::print("data        {} prompts of task '{}' (seed {}), {} scrubbing seeds, metric {} ({}), {} sampling\n",
+             result.n, prepared.dataset.schema.task, prepared.settings.seed, result.seeds, metric,
+             scrub::higher_is_better(result.metric) ? "higher is better" : "lower is better",
+             scrub::to_string(result.sampling));
   if (result.excluded > 0)
     fmt::print("            ({} more prompts left out: alone in their alignment group, nothing can be resampled for them)\n",
                result.excluded);
@@ -44,18 +40,19 @@ void run(const RunOptions& options) {
   row("model", result.model);
   row("baseline (" + result.baseline_name + ")", result.baseline);
   row("scrubbed", score.scrubbed);
-  fmt::print("  {:<22} {:>9.1f}%   [{:.1f}%, {:.1f}%]\n", "recovered", 100 * score.recovered.value,
-             100 * score.recovered.low, 100 * score.recovered.high);
-  std::string per_seed;
-  for (double value : score.recovered_per_seed) per_seed += fmt::format(" {:.1f}%", 100 * value);
-  fmt::print("  {:<22} {}\n\n", "recovered per seed", per_seed);
+  if (result.recoverable.defined) {
+    fmt::print("  {:<22} {:>9.1f}%   [{:.1f}%, {:.1f}%]\n", "recovered", 100 * score.recovered.value,
+               100 * score.recovered.low, 100 * score.recovered.high);
+    std::string per_seed;
+    for (double value : score.recovered_per_seed) per_seed += fmt::format(" {:.1f}%", 100 * value);
+    fmt::print("  {:<22} {}\n\n", "recovered per seed", per_seed);
+  } else {
+    fmt::print("  {:<22} {}\n\n", "recovered", app::undefined_sentence(result.recoverable));
+  }
+  const std::string classes = app::class_sizes_summary(result);
+  if (!classes.empty()) fmt::print("{}\n", classes);
   fmt::print("{}\n{}\n{}\n\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
-  fmt::print(
-      "What it means: replacing every activation the hypothesis calls unimportant with that of a random prompt,\n"
-      "and every claimed feature with that of a prompt agreeing on it, keeps {:.1f}% of the model's {} above the\n"
-      "baseline (95% interval {:.1f}% to {:.1f}%): {}.\n",
-      100 * score.recovered.value, metric, 100 * score.recovered.low, 100 * score.recovered.high,
-      verdict(score.recovered.value));
+  fmt::print("{}", app::meaning_paragraph(result, score));
   if (!options.experiment.json_out.empty()) {
     write_json_file(options.experiment.json_out, app::hypothesis_json(prepared, result, 0));
     fmt::print("\nwrote {}\n", options.experiment.json_out);

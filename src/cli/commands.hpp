@@ -18,5 +18,6 @@ void add_rerun_command(CLI::App& app);
 void add_discover_command(CLI::App& app);
 void add_circuit_command(CLI::App& app);
 void add_faithfulness_command(CLI::App& app);
+void add_test_command(CLI::App& app);
 
 }  // namespace cscrub::cli

@@ -24,6 +24,13 @@ void add_experiment_options(CLI::App& command, app::ExperimentOptions& options) 
   command.add_option("--dataset", options.dataset_file, "use a saved dataset (from `cscrub dataset`) instead");
   command.add_option("--baseline", options.baseline, "hypothesis whose value counts as 0% recovered")
       ->capture_default_str();
+  command.add_option("--sampling", options.sampling,
+                     "cscrub (a draw never returns its own input unless alone in its class) or paper (any member of "
+                     "the class, the input included: Chan et al.)")
+      ->capture_default_str();
+  command.add_flag("--exclude-singletons", options.exclude_singletons,
+                   "leave out references alone in their agreement class for some node (nothing is resampled for them "
+                   "there); the count left out is reported");
   command.add_option("--batch-size", options.batch_size,
                      "prompts scrubbed together; memory grows with it, results do not change")
       ->capture_default_str()

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   cscrub::cli::add_run_command(app);
   cscrub::cli::add_compare_command(app);
   cscrub::cli::add_rerun_command(app);
+  cscrub::cli::add_test_command(app);
   cscrub::cli::add_patch_command(app);
   cscrub::cli::add_attribute_command(app);
   cscrub::cli::add_attention_command(app);

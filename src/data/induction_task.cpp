@@ -57,7 +57,8 @@ Dataset make_induction_dataset(int n, uint64_t seed, const io::Tokenizer& tokeni
                   .examples = {},
                   .seed = seed,
                   .generator = "cscrub dataset induction --n " + std::to_string(n) + " --seed " + std::to_string(seed) +
-                               reader.describe_given()};
+                               reader.describe_given(),
+                  .source_files = {pool_file.string()}};
   dataset.examples.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     const std::vector<int> sequence = draw_distinct(rng, static_cast<int>(pool.size()), length);

@@ -61,7 +61,8 @@ Dataset make_ioi_dataset(int n, uint64_t seed, const io::Tokenizer& tokenizer, c
                   .examples = {},
                   .seed = seed,
                   .generator = "cscrub dataset ioi --n " + std::to_string(n) + " --seed " + std::to_string(seed) +
-                               reader.describe_given()};
+                               reader.describe_given(),
+                  .source_files = {vocabulary.file.string()}};
   dataset.examples.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     IoiDraw draw;

@@ -185,7 +185,9 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name, const io::T
 
 Dataset read_jsonl(const std::filesystem::path& file, const io::Tokenizer* tokenizer) {
   std::istringstream in(io::read_input_file(file, io::input_limits::dataset));
-  return read_jsonl(in, file.string(), tokenizer);
+  Dataset dataset = read_jsonl(in, file.string(), tokenizer);
+  dataset.source_files = {file.string()};
+  return dataset;
 }
 
 }  // namespace cscrub::data

@@ -35,7 +35,8 @@ Dataset make_pronoun_dataset(int n, uint64_t seed, const io::Tokenizer& tokenize
                   .examples = {},
                   .seed = seed,
                   .generator = "cscrub dataset pronoun --n " + std::to_string(n) + " --seed " + std::to_string(seed) +
-                               reader.describe_given()};
+                               reader.describe_given(),
+                  .source_files = {file.path().string()}};
   dataset.examples.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     const int gender = rng.index(2);

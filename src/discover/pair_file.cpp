@@ -125,7 +125,8 @@ std::string describe_prompt(const std::vector<int32_t>& tokens, const json& give
 
 PairedDataset read_pairs(std::istream& in, const std::string& source_name, const engine::ModelConfig& config,
                          const io::Tokenizer* tokenizer) {
-  PairedDataset pairs{.clean = {.schema = pairs_schema(), .examples = {}, .seed = 0, .generator = "pairs from " + source_name},
+  PairedDataset pairs{.clean = {.schema = pairs_schema(), .examples = {}, .seed = 0, .generator = "pairs from " + source_name,
+                                .source_files = {}},
                       .corrupted = {},
                       .corruption = "the pairs' corrupted prompts"};
   pairs.corrupted = pairs.clean;

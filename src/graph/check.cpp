@@ -17,6 +17,9 @@ namespace {
 
 enum class Overlap { yes, no, unknown };
 
+// Every task labels the answer position, the last prompt token, END.
+const std::string kAnswerLabel = "END";
+
 // In O((|a| + |b|) log) rather than O(|a| |b|): position lists may hold thousands of indices.
 template <typename T>
 bool intersects(const std::vector<T>& a, const std::vector<T>& b) {
@@ -33,13 +36,6 @@ Overlap overlap(const PositionSpec& a, const PositionSpec& b) {
   if (intersects(a.labels, b.labels) || intersects(a.indices, b.indices)) return Overlap::yes;
   const bool comparable = (a.indices.empty() && b.indices.empty()) || (a.labels.empty() && b.labels.empty());
   return comparable ? Overlap::no : Overlap::unknown;
-}
-
-std::string describe_positions(const PositionSpec& positions) {
-  if (positions.all()) return "all positions";
-  std::vector<std::string> names = positions.labels;
-  for (int index : positions.indices) names.push_back(std::to_string(index));
-  return join(names);
 }
 
 class Checker {
@@ -145,6 +141,7 @@ class Checker {
   }
 
   void check_positions(const InterpNode& node) {
+    if (&node == &hypothesis_.nodes[static_cast<size_t>(hypothesis_.output_node)]) check_output_positions(node);
     for (const std::string& label : node.positions.labels)
       if (std::find(task_.positions.begin(), task_.positions.end(), label) == task_.positions.end())
         report(node.positions_location,
@@ -162,6 +159,21 @@ class Checker {
     report(node.positions_location, "node '" + node.name + "': position" + (beyond.size() > 1 ? "s " : " ") + listed +
                                         (beyond.size() > 1 ? " are" : " is") + " beyond the model's context of " +
                                         std::to_string(model_.config().n_ctx) + " tokens");
+  }
+
+  // The metric reads the output at the answer position (the last prompt token, END) and nowhere else:
+  // other positions would have no effect, so they are refused rather than ignored.
+  void check_output_positions(const InterpNode& output) {
+    std::vector<std::string> others;
+    for (const std::string& label : output.positions.labels)
+      if (label != kAnswerLabel) others.push_back("'" + label + "'");
+    for (int index : output.positions.indices)
+      if (index != -1) others.push_back(std::to_string(index));
+    if (!others.empty())
+      report(output.positions_location,
+             "[output] positions: the metric reads the output only at the answer position (END, the last prompt "
+             "token), so " + join(others) + " would have no effect",
+             "omit positions in [output], or write positions = [\"END\"]");
   }
 
   // c must be injective: no component (at a common position) in two nodes. Each node's claim on a component
@@ -254,10 +266,13 @@ class Checker {
       for (const Component& component : child.components)
         if (component.kind == Component::Kind::mlp || component.kind == Component::Kind::output)
           same_position_ports = {Port::in};
-    if (!same_position_ports.empty() && overlap(parent.positions, child.positions) == Overlap::no)
+    // The output is read at the answer position only, whatever its positions say.
+    const PositionSpec child_positions =
+        edge.child == hypothesis_.output_node ? PositionSpec{{kAnswerLabel}, {}} : child.positions;
+    if (!same_position_ports.empty() && overlap(parent.positions, child_positions) == Overlap::no)
       report(edge.location,
              name + ": port '" + to_string(same_position_ports.front()) + "' reads the residual stream at " +
-                 child.name + "'s own positions (" + describe_positions(child.positions) + "), where " +
+                 child.name + "'s own positions (" + describe_positions(child_positions) + "), where " +
                  parent.name + " (" + describe_positions(parent.positions) + ") writes nothing",
              "keys and values read earlier positions; queries and MLPs only their own");
   }
@@ -311,6 +326,13 @@ std::string Problem::to_string() const {
 }
 
 bool positions_overlap(const PositionSpec& a, const PositionSpec& b) { return overlap(a, b) == Overlap::yes; }
+
+std::string describe_positions(const PositionSpec& positions) {
+  if (positions.all()) return "all positions";
+  std::vector<std::string> names = positions.labels;
+  for (int index : positions.indices) names.push_back(std::to_string(index));
+  return join(names);
+}
 
 std::vector<Problem> find_problems(const Hypothesis& hypothesis, const ModelGraph& model,
                                    const data::TaskSchema& task) {

@@ -34,6 +34,7 @@ struct Draft {
   std::vector<DraftNode> nodes;
   std::optional<DraftNode> output;
   std::string base_file;  // the file of the hypothesis being extended, for messages
+  std::vector<std::string> files;  // the file read, then the files it extends, in order
 
  private:
   // Name -> position in `nodes` (the first, as a search would find it): nodes are looked up by name once per
@@ -310,12 +311,14 @@ Draft resolve(const std::filesystem::path& file, std::vector<std::filesystem::pa
     fail(SourceLocation{file.string(), 0, 0}, "no [output] table: every hypothesis needs an output node",
          "add [output] with parents = [the nodes that write the logits]; see docs/hypothesis-format.md");
   draft.base_file = file.string();
+  draft.files.insert(draft.files.begin(), file.string());
   return draft;
 }
 
 Hypothesis finish(Draft draft, const std::filesystem::path& file) {
   Hypothesis hypothesis = std::move(draft.header);
   hypothesis.source_file = file.string();
+  hypothesis.files = std::move(draft.files);
   for (DraftNode& node : draft.nodes) hypothesis.nodes.push_back(node.node);
   hypothesis.output_node = static_cast<int>(hypothesis.nodes.size());
   hypothesis.nodes.push_back(draft.output->node);

@@ -75,6 +75,20 @@ std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, const engin
   return streams;
 }
 
+engine::RowVector constant_part(const engine::Weights& weights, Stream stream) {
+  int layers = 0;  // attention layers whose output bias the stream holds
+  switch (stream.kind) {
+    case Stream::Kind::resid_pre: layers = stream.layer; break;
+    case Stream::Kind::resid_mid: layers = stream.layer + 1; break;
+    case Stream::Kind::resid_final: layers = weights.config.n_layer; break;
+    case Stream::Kind::z:
+    case Stream::Kind::mlp_out: layers = 0; break;
+  }
+  engine::RowVector constant = engine::RowVector::Zero(weights.config.d_model);
+  for (int layer = 0; layer < layers; ++layer) constant += weights.layers[static_cast<size_t>(layer)].out_bias;
+  return constant;
+}
+
 uint64_t CleanCache::bytes_needed(const data::Dataset& dataset, const std::set<Stream>& streams, int d_model) {
   uint64_t tokens = 0;
   for (const auto& example : dataset.examples) tokens += example.tokens.size();

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
+#include <optional>
 
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/graph/check_on_data.hpp"
 #include "cscrub/scrub/memory.hpp"
 
 namespace cscrub::scrub {
@@ -16,6 +19,7 @@ namespace {
 struct RunValues {
   std::vector<double> per_reference;
   std::vector<double> seed_sums;
+  std::vector<std::vector<double>> per_seed;  // [seed][reference]
 };
 
 // What scrubbing leaves once the clean cache is gone.
@@ -40,14 +44,18 @@ engine::RowMatrix clean_final_rows(const CleanCache& cache, const std::vector<in
 // Streams the references batch by batch through each run and all its seeds, so that only one batch's
 // activations and logits and one scrubber exist at a time, whatever the number of seeds, hypotheses or
 // references.
-ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache,
+ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache, const CleanCache* counterfactual,
                          const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
                          const std::vector<int>& references, const ExperimentSettings& settings,
                          const ExperimentProgress& progress) {
   std::vector<const graph::Hypothesis*> runs{&baseline};
   for (const auto& hypothesis : hypotheses) runs.push_back(&hypothesis);
+  const ScrubOptions options{.batch_size = settings.batch_size,
+                             .sampling = settings.sampling,
+                             .ablation = settings.ablation,
+                             .counterfactual = counterfactual};
   // A hypothesis the scrubber cannot run fails here, before any scrubbing.
-  for (const graph::Hypothesis* hypothesis : runs) (void)Scrubber(weights, cache, *hypothesis, settings.batch_size);
+  for (const graph::Hypothesis* hypothesis : runs) (void)Scrubber(weights, cache, *hypothesis, options);
 
   const size_t n = references.size(), seeds = static_cast<size_t>(settings.seeds);
   ScrubbedValues scrubbed;
@@ -56,8 +64,9 @@ ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache
   const int total = static_cast<int>(batches.size() * runs.size() * seeds);
   int done = 0;
   for (const graph::Hypothesis* hypothesis : runs) {
-    Scrubber scrubber(weights, cache, *hypothesis, settings.batch_size);
-    RunValues values{std::vector<double>(n, 0.0), std::vector<double>(seeds, 0.0)};
+    Scrubber scrubber(weights, cache, *hypothesis, options);
+    RunValues values{std::vector<double>(n, 0.0), std::vector<double>(seeds, 0.0),
+                     std::vector<std::vector<double>>(seeds, std::vector<double>(n, 0.0))};
     for (const std::vector<int>& slots : batches) {
       std::vector<int> batch;
       for (int slot : slots) batch.push_back(references[static_cast<size_t>(slot)]);
@@ -73,6 +82,7 @@ ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache
                           "scrubbing with '" + hypothesis->name + "' (seed " + std::to_string(settings.seed + s) + ")");
         for (size_t b = 0; b < slots.size(); ++b) {
           values.per_reference[static_cast<size_t>(slots[b])] += seed_values[b] / settings.seeds;
+          values.per_seed[s][static_cast<size_t>(slots[b])] = seed_values[b];
           values.seed_sums[s] += seed_values[b];
         }
         if (progress) progress("scrubbing", ++done, total);
@@ -84,6 +94,19 @@ ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache
   return scrubbed;
 }
 
+std::string join_features(const std::vector<std::string>& features) {
+  std::string text;
+  for (const std::string& feature : features) text += (text.empty() ? "" : "+") + feature;
+  return text;
+}
+
+// Four significant digits, for messages.
+std::string significant(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", value);
+  return text;
+}
+
 }  // namespace
 
 std::vector<int> scored_references(const data::Dataset& dataset) {
@@ -93,6 +116,35 @@ std::vector<int> scored_references(const data::Dataset& dataset) {
   for (size_t i = 0; i < dataset.examples.size(); ++i)
     if (group_sizes[dataset.examples[i].group] >= 2) references.push_back(static_cast<int>(i));
   return references;
+}
+
+Recoverable recoverable(std::span<const double> model, std::span<const double> baseline, const Bootstrap& bootstrap,
+                        double smallest_gap) {
+  const size_t n = model.size();
+  std::vector<double> gaps(n);
+  double model_mean = 0, baseline_mean = 0;
+  for (size_t i = 0; i < n; ++i) {
+    gaps[i] = model[i] - baseline[i];
+    model_mean += model[i] / static_cast<double>(n);
+    baseline_mean += baseline[i] / static_cast<double>(n);
+  }
+  double squares = 0;
+  for (size_t i = 0; i < n; ++i)
+    squares += (model[i] - model_mean) * (model[i] - model_mean) + (baseline[i] - baseline_mean) * (baseline[i] - baseline_mean);
+  Recoverable result;
+  result.gap = bootstrap.mean(gaps);
+  result.spread = n > 1 ? std::sqrt(squares / (2.0 * static_cast<double>(n - 1))) : 0.0;
+  const bool interval_has_zero = !(result.gap.low > 0 || result.gap.high < 0);
+  const bool tiny = std::abs(result.gap.value) < smallest_gap * result.spread;
+  if (!interval_has_zero && !tiny) return result;
+  result.defined = false;
+  result.reason = interval_has_zero ? "model - baseline = " + significant(result.gap.value) + ", 95% interval [" +
+                                          significant(result.gap.low) + ", " + significant(result.gap.high) +
+                                          "], includes 0"
+                                    : "model - baseline = " + significant(result.gap.value) + ", less than " +
+                                          significant(smallest_gap) + " x the metric's spread on these prompts (" +
+                                          significant(result.spread) + ")";
+  return result;
 }
 
 std::vector<std::vector<int>> reference_batches(const data::Dataset& dataset, std::span<const int> references,
@@ -121,11 +173,40 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
                                 const ExperimentSettings& settings, const ExperimentProgress& progress) {
   if (dataset.examples.empty()) throw Error("the dataset is empty");
   if (settings.seeds < 1) throw Error("--seeds must be at least 1");
-  const std::vector<int> references = scored_references(dataset);
+  std::vector<int> references = scored_references(dataset);
   if (references.size() < 2)
     throw Error("no two prompts of the dataset share an alignment group (same template and length), so no input can "
                 "be resampled",
                 "use a larger --n");
+  // Claims that only the prompts can refute (positions that meet or miss) fail before anything is computed.
+  graph::validate_on_data(baseline, dataset);
+  for (const auto& hypothesis : hypotheses) graph::validate_on_data(hypothesis, dataset);
+  if (settings.ablation == Ablation::counterfactual && settings.counterfactual == nullptr)
+    throw Error("the counterfactual ablation needs a paired dataset, and none was given");
+  const size_t excluded_singletons = [&] {
+    if (!settings.exclude_singletons) return size_t{0};
+    const std::vector<bool> singleton = singleton_references(hypotheses, dataset, references);
+    std::vector<int> kept;
+    for (size_t r = 0; r < references.size(); ++r)
+      if (!singleton[r]) kept.push_back(references[r]);
+    const size_t left_out = references.size() - kept.size();
+    if (kept.size() < 2) {
+      std::string worst;  // the node that leaves the most references alone
+      int most = -1;
+      for (const auto& hypothesis : hypotheses)
+        for (const NodeClassSizes& node : class_sizes(hypothesis, dataset, references))
+          if (node.resampled && node.singletons() > most) {
+            most = node.singletons();
+            worst = "'" + node.node + "' of '" + hypothesis.name + "' (feature " + join_features(node.feature) + ")";
+          }
+      throw Error("leaving out the references alone in their agreement class leaves " + std::to_string(kept.size()) +
+                      " of " + std::to_string(references.size()) + ": at node " + worst + ", " + std::to_string(most) +
+                      " are alone",
+                  "use more prompts (--n), or a coarser feature there");
+    }
+    references = std::move(kept);
+    return left_out;
+  }();
   // Fails for a metric the task cannot support (only KL reads the clean rows, per batch later).
   if (settings.metric != Metric::kl) (void)MetricEvaluator(weights, dataset, settings.metric, references, engine::RowMatrix());
 
@@ -136,52 +217,65 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   ExperimentResult result;
   result.metric = settings.metric;
   result.n = static_cast<int>(references.size());
-  result.excluded = static_cast<int>(dataset.examples.size() - references.size());
+  result.excluded = static_cast<int>(dataset.examples.size() - references.size() - excluded_singletons);
+  result.excluded_singletons = static_cast<int>(excluded_singletons);
   result.seeds = settings.seeds;
   result.seed = settings.seed;
+  result.sampling = settings.sampling;
+  result.ablation = settings.ablation;
   result.baseline_name = baseline.name;
+  result.references = references;
+  result.group_sizes = alignment_group_sizes(dataset, references);
   result.cost.cache_bytes = memory.clean_cache;
   for (const auto& example : dataset.examples)
     result.cost.clean_forward_flops +=
         engine::forward_flops(weights.config, 1, static_cast<int>(example.tokens.size()), 0, 0);
 
-  // The cache lives only while scrubbing: the statistics below do not need it.
-  const ScrubbedValues scrubbed = [&] {
+  // The caches live only while scrubbing: the statistics below do not need them.
+  ScrubbedValues scrubbed = [&] {
     std::set<Stream> streams = streams_needed(baseline, weights.config);
     for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config));
-    const CleanCache cache(weights, dataset, std::move(streams), settings.batch_size, [&](int done, int total) {
+    const CleanCache cache(weights, dataset, streams, settings.batch_size, [&](int done, int total) {
       if (progress) progress("clean activations", done, total);
     });
-    return scrub_all(weights, cache, hypotheses, baseline, references, settings, progress);
+    std::optional<CleanCache> counterfactual;
+    if (settings.ablation == Ablation::counterfactual)
+      counterfactual.emplace(weights, *settings.counterfactual, streams, settings.batch_size, [&](int done, int total) {
+        if (progress) progress("counterfactual activations", done, total);
+      });
+    return scrub_all(weights, cache, counterfactual ? &*counterfactual : nullptr, hypotheses, baseline, references,
+                     settings, progress);
   }();
 
   const Bootstrap bootstrap(result.n, settings.bootstrap_resamples, settings.seed ^ 0xb0075ULL);
   const RunValues& baseline_run = scrubbed.runs.front();
   result.model = bootstrap.mean(scrubbed.model);
   result.baseline = bootstrap.mean(baseline_run.per_reference);
-  // "% recovered" divides by model - baseline: with no gap there is nothing to recover, and a NaN or a
-  // number blown up by rounding would be printed as a score.
-  const double gap = result.model.value - result.baseline.value;
-  if (!(std::abs(gap) > 1e-6 * std::max(1.0, std::abs(result.model.value))))
-    throw Error("the baseline '" + baseline.name + "' scores " + std::to_string(result.baseline.value) + ", the model " +
-                    std::to_string(result.model.value) + ": with no gap between them, % recovered is undefined",
-                "choose a baseline that breaks the behaviour (the default builtin:none resamples every input), or a "
-                "metric on which the model does better than the baseline");
+  result.model_values = scrubbed.model;
+  result.baseline_per_seed = baseline_run.per_seed;
+  result.recoverable = recoverable(scrubbed.model, baseline_run.per_reference, bootstrap, settings.smallest_gap);
+  const double undefined = std::nan("");
   ScrubCost total_cost = scrubbed.costs.front();
   for (size_t h = 0; h < hypotheses.size(); ++h) {
-    const RunValues& run = scrubbed.runs[h + 1];
+    RunValues& run = scrubbed.runs[h + 1];
     HypothesisScore score;
     score.name = hypotheses[h].name;
     score.source = hypotheses[h].source_file;
     score.values = {scrubbed.model, baseline_run.per_reference, run.per_reference};
     score.scrubbed = bootstrap.mean(run.per_reference);
-    score.recovered = bootstrap.recovered(score.values);
+    score.recovered = result.recoverable.defined ? bootstrap.recovered(score.values)
+                                                 : Estimate{undefined, undefined, undefined};
     for (size_t s = 0; s < run.seed_sums.size(); ++s)
-      score.recovered_per_seed.push_back(recovered_fraction(result.model.value, baseline_run.seed_sums[s] / result.n,
-                                                            run.seed_sums[s] / result.n));
-    score.difference_to_first = result.hypotheses.empty()
-                                    ? Estimate{0, 0, 0}
-                                    : bootstrap.recovered_difference(result.hypotheses.front().values, score.values);
+      score.recovered_per_seed.push_back(result.recoverable.defined
+                                             ? recovered_fraction(result.model.value, baseline_run.seed_sums[s] / result.n,
+                                                                  run.seed_sums[s] / result.n)
+                                             : undefined);
+    score.difference_to_first = result.hypotheses.empty() ? Estimate{0, 0, 0}
+                                : result.recoverable.defined
+                                    ? bootstrap.recovered_difference(result.hypotheses.front().values, score.values)
+                                    : Estimate{undefined, undefined, undefined};
+    score.scrubbed_per_seed = std::move(run.per_seed);
+    score.class_sizes = class_sizes(hypotheses[h], dataset, references);
     score.cost = scrubbed.costs[h + 1];
     total_cost += score.cost;
     result.hypotheses.push_back(std::move(score));

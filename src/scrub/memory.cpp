@@ -205,6 +205,8 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   estimate.prompts = static_cast<int>(dataset.examples.size());
   for (const auto& example : dataset.examples) estimate.tokens += example.tokens.size();
   estimate.clean_cache = CleanCache::bytes_needed(dataset, streams, config.d_model);
+  // The counterfactual ablation caches the paired prompts too (of the same lengths).
+  if (settings.ablation == Ablation::counterfactual) estimate.clean_cache *= 2;
 
   // The forward pass of the clean cache: its workspace (residual, normalized, qkv, z, attention output,
   // MLP hidden and output), its products' packing, and each thread's attention scores.
@@ -259,8 +261,13 @@ MemoryEstimate estimate_memory(const engine::ModelConfig& config, engine::Matmul
   // prompt beyond the key's tokens (tests/scrub/test_memory.cpp doubles the prompts to check).
   const uint64_t key_bytes = 512 + 8 * longest;
   estimate.scrubber = model_graph_bytes(config);
+  // Also every run's value per reference and seed (written out for plots and tests), and per hypothesis
+  // node the size of each reference's agreement class.
+  const uint64_t seeds = static_cast<uint64_t>(std::max(1, settings.seeds));
+  uint64_t nodes = 0;
+  for (const auto& hypothesis : hypotheses) nodes += hypothesis.nodes.size();
   estimate.results = sizeof(double) * (runs + 1) * n + sizeof(int) * 3 * n + 32 * prompts * lists + prompts * key_bytes +
-                     sizeof(double) * runs * static_cast<uint64_t>(std::max(1, settings.seeds));
+                     sizeof(double) * runs * seeds + sizeof(double) * runs * seeds * n + sizeof(int) * (nodes + 1) * n;
   // After scrubbing: the bootstrap's index sets and draws, and each hypothesis' copy of the model, baseline
   // and scrubbed values.
   const uint64_t resamples = static_cast<uint64_t>(std::max(0, settings.bootstrap_resamples));

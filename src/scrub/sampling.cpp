@@ -72,14 +72,29 @@ const AgreementClasses& Sampler::classes(const std::vector<std::string>& feature
   return found->second;
 }
 
-int Sampler::agreeing(const std::vector<std::string>& features, int example, uint64_t key) {
-  const auto members = classes(features).agreeing(example);
+int pick_member(std::span<const int> members, int example, uint64_t key, Sampling sampling) {
+  if (sampling == Sampling::paper) return members[index_from_key(key, members.size())];
   if (members.size() == 1) return members.front();
-  // Another member, uniformly: with a finite dataset, drawing the reference itself would leave the input
-  // unresampled (the method's D is large enough for that never to matter).
+  // Another member, uniformly: the members but `example`, in dataset order.
   const size_t pick = index_from_key(key, members.size() - 1);
   const size_t self = static_cast<size_t>(std::lower_bound(members.begin(), members.end(), example) - members.begin());
   return members[pick < self ? pick : pick + 1];
+}
+
+int Sampler::agreeing(const std::vector<std::string>& features, int example, uint64_t key) {
+  return pick_member(classes(features).agreeing(example), example, key, sampling_);
+}
+
+std::string to_string(Sampling sampling) { return sampling == Sampling::paper ? "paper" : "cscrub"; }
+
+std::vector<std::string> sampling_names() { return {"cscrub", "paper"}; }
+
+Sampling parse_sampling(const std::string& name) {
+  for (Sampling sampling : {Sampling::cscrub, Sampling::paper})
+    if (to_string(sampling) == name) return sampling;
+  throw Error("unknown sampling '" + name + "'" + did_you_mean(name, sampling_names()),
+              "cscrub: a draw never returns its own input unless it is alone in its class; paper: any member of the "
+              "class, the input included (Chan et al.)");
 }
 
 }  // namespace cscrub::scrub

@@ -5,6 +5,7 @@
 
 #include "cscrub/engine/components.hpp"
 #include "cscrub/error.hpp"
+#include "cscrub/graph/check_on_data.hpp"
 #include "cscrub/graph/component_id.hpp"
 #include "cscrub/suggest.hpp"
 
@@ -39,51 +40,113 @@ ScrubCost& ScrubCost::operator+=(const ScrubCost& other) {
   return *this;
 }
 
+std::string to_string(Ablation ablation) {
+  switch (ablation) {
+    case Ablation::resample: return "resample";
+    case Ablation::mean: return "mean";
+    case Ablation::zero: return "zero";
+    case Ablation::counterfactual: return "counterfactual";
+  }
+  return "?";
+}
+
+std::vector<std::string> ablation_names() { return {"resample", "mean", "zero", "counterfactual"}; }
+
+Ablation parse_ablation(const std::string& name) {
+  for (Ablation ablation : {Ablation::resample, Ablation::mean, Ablation::zero, Ablation::counterfactual})
+    if (to_string(ablation) == name) return ablation;
+  throw Error("unknown ablation '" + name + "'" + did_you_mean(name, ablation_names()),
+              "ablations: resample, mean, zero, counterfactual");
+}
+
 Scrubber::Scrubber(const engine::Weights& weights, const CleanCache& cache, const graph::Hypothesis& hypothesis,
-                   int batch_size)
+                   const ScrubOptions& options)
     : weights_(weights),
       cache_(cache),
       hypothesis_(hypothesis),
       model_graph_(weights.config),
-      sampler_(cache.dataset()),
-      batch_size_(std::max(1, batch_size)),
+      sampler_(cache.dataset(), options.sampling),
+      options_(options),
       edges_into_(hypothesis.nodes.size()) {
+  options_.batch_size = std::max(1, options.batch_size);
   for (size_t e = 0; e < hypothesis.edges.size(); ++e)
     edges_into_[static_cast<size_t>(hypothesis.edges[e].child)].push_back(static_cast<int>(e));
   const data::Dataset& dataset = cache.dataset();
-  // Build every agreement class up front (checks the features) and resolve every position once.
+  graph::validate_on_data(hypothesis, dataset);
+  // Build every agreement class up front (checks the features).
   for (const graph::InterpNode& node : hypothesis.nodes) sampler_.classes(node.feature);
-  for (size_t node = 0; node < hypothesis.nodes.size(); ++node)
-    for (size_t i = 0; i < dataset.examples.size(); ++i) positions_of(static_cast<int>(node), static_cast<int>(i));
+  if (options_.ablation == Ablation::counterfactual) {
+    const CleanCache* paired = options_.counterfactual;
+    if (paired == nullptr) throw Error("the counterfactual ablation needs a paired dataset, and none was given");
+    const data::Dataset& twins = paired->dataset();
+    if (twins.examples.size() != dataset.examples.size())
+      throw Error("the counterfactual dataset has " + std::to_string(twins.examples.size()) + " prompts, the dataset " +
+                  std::to_string(dataset.examples.size()));
+    for (size_t i = 0; i < dataset.examples.size(); ++i)
+      if (twins.examples[i].tokens.size() != dataset.examples[i].tokens.size() ||
+          twins.examples[i].positions != dataset.examples[i].positions)
+        throw Error("counterfactual prompt " + std::to_string(i) + " does not line up with its prompt (length or named "
+                    "positions differ), so activations cannot be swapped between them");
+  }
 }
 
 std::vector<int> Scrubber::positions_of(int node_index, int example_index) const {
-  const graph::InterpNode& node = hypothesis_.nodes[static_cast<size_t>(node_index)];
   const data::Dataset& dataset = cache_.dataset();
-  const data::Example& example = dataset.examples[static_cast<size_t>(example_index)];
-  const int length = static_cast<int>(example.tokens.size());
-  std::vector<int> positions;
-  if (node.positions.all()) {
-    for (int p = 0; p < length; ++p) positions.push_back(p);
-    return positions;
+  return graph::resolved_positions(hypothesis_, node_index, dataset, dataset.examples[static_cast<size_t>(example_index)]);
+}
+
+template <class RowsOf>
+const RowMatrix& Scrubber::group_mean(const std::string& key, int example, RowsOf&& rows_of) {
+  const data::Dataset& dataset = cache_.dataset();
+  const std::string full_key = dataset.examples[static_cast<size_t>(example)].group + '\x1f' + key;
+  auto found = group_means_.find(full_key);
+  if (found != group_means_.end()) return found->second;
+  const auto members = sampler_.classes({"none"}).agreeing(example);
+  RowMatrix sum;
+  for (int member : members) {
+    const std::vector<int> one{member};
+    const RowMatrix rows = rows_of(one);
+    if (sum.size() == 0) sum = RowMatrix::Zero(rows.rows(), rows.cols());
+    sum += rows;  // in dataset order, so the mean is the same whatever the batch
   }
-  for (const std::string& label : node.positions.labels) {
-    auto index = dataset.schema.position_index(label);
-    if (!index)
-      throw Error(node.positions_location.to_string() + ": node '" + node.name + "': task '" + dataset.schema.task +
-                  "' has no position '" + label + "'" + did_you_mean(label, dataset.schema.positions));
-    positions.push_back(example.positions[static_cast<size_t>(*index)]);
+  sum /= static_cast<float>(members.size());
+  return group_means_.emplace(full_key, std::move(sum)).first->second;
+}
+
+RowMatrix Scrubber::background_stream(Stream stream, const std::vector<int>& own, const std::vector<int>& random) {
+  switch (options_.ablation) {
+    case Ablation::resample: return cache_.gather(stream, random);
+    case Ablation::counterfactual: return options_.counterfactual->gather(stream, own);
+    case Ablation::mean: {
+      const std::string key = "stream " + std::to_string(static_cast<int>(stream.kind)) + " " + std::to_string(stream.layer);
+      const RowMatrix& mean = group_mean(key, own.front(), [&](const std::vector<int>& one) { return cache_.gather(stream, one); });
+      return mean.replicate(static_cast<Eigen::Index>(own.size()), 1);
+    }
+    case Ablation::zero: {
+      const int length = static_cast<int>(cache_.dataset().examples[static_cast<size_t>(own.front())].tokens.size());
+      const engine::RowVector constant = constant_part(weights_, stream);
+      return constant.replicate(static_cast<Eigen::Index>(own.size()) * length, 1);
+    }
   }
-  for (int index : node.positions.indices) {
-    const int p = index < 0 ? length + index : index;
-    if (p < 0 || p >= length)
-      throw Error(node.positions_location.to_string() + ": node '" + node.name + "': position " +
-                  std::to_string(index) + " is outside a prompt of " + std::to_string(length) + " tokens");
-    positions.push_back(p);
+  return {};
+}
+
+RowMatrix Scrubber::background_output(const graph::Component& component, const std::vector<int>& own,
+                                      const std::vector<int>& random) {
+  switch (options_.ablation) {
+    case Ablation::resample: return cache_.clean_output(component, random);
+    case Ablation::counterfactual: return options_.counterfactual->clean_output(component, own);
+    case Ablation::mean: {
+      const RowMatrix& mean = group_mean("output " + graph::to_string(component), own.front(),
+                                         [&](const std::vector<int>& one) { return cache_.clean_output(component, one); });
+      return mean.replicate(static_cast<Eigen::Index>(own.size()), 1);
+    }
+    case Ablation::zero: {
+      const int length = static_cast<int>(cache_.dataset().examples[static_cast<size_t>(own.front())].tokens.size());
+      return RowMatrix::Zero(static_cast<Eigen::Index>(own.size()) * length, weights_.config.d_model);
+    }
   }
-  std::sort(positions.begin(), positions.end());
-  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
-  return positions;
+  return {};
 }
 
 void Scrubber::count_cost(const graph::Component& component, int batch, int positions) {
@@ -116,11 +179,16 @@ std::vector<RowMatrix> Scrubber::evaluate(int node_index, const std::vector<int>
     return values;
   }
 
-  // Everything the hypothesis does not claim for this node comes from one input per reference.
+  // Everything the hypothesis does not claim for this node comes from one input per reference (or, for
+  // another ablation than resampling, from what stands in for it); with rest = "same", from its own input.
+  const bool ablated = node.rest == graph::InterpNode::Rest::random;
   std::vector<int> base = own;
-  if (node.rest == graph::InterpNode::Rest::random)
+  if (ablated && options_.ablation == Ablation::resample)
     for (int b = 0; b < batch; ++b)
       base[b] = sampler_.random_in_group(own[b], draw_key(seed, references[b], path, DrawPurpose::random));
+  const auto base_output = [&](const graph::Component& component) {
+    return ablated ? background_output(component, own, base) : cache_.clean_output(component, own);
+  };
 
   // Each listed parent, recomputed on inputs agreeing with ours on its feature; its contribution is the
   // change it makes to the base input's residual stream, at its positions.
@@ -141,7 +209,7 @@ std::vector<RowMatrix> Scrubber::evaluate(int node_index, const std::vector<int>
     const std::vector<int> positions = positions_of(edge.parent, own.front());
     Contribution contribution{edge_index, {}};
     for (size_t c = 0; c < parent.components.size(); ++c) {
-      RowMatrix delta = parent_values[c] - cache_.clean_output(parent.components[c], base);
+      RowMatrix delta = parent_values[c] - base_output(parent.components[c]);
       keep_positions(delta, batch, length, positions);
       contribution.deltas.push_back(std::move(delta));
     }
@@ -166,7 +234,8 @@ std::vector<RowMatrix> Scrubber::evaluate(int node_index, const std::vector<int>
       values.push_back(cache_.clean_output(component, own));
       continue;
     }
-    const RowMatrix base_stream = cache_.gather(input_stream(component, weights_.config), base);
+    const Stream stream = input_stream(component, weights_.config);
+    const RowMatrix base_stream = ablated ? background_stream(stream, own, base) : cache_.gather(stream, own);
     count_cost(component, batch, length);
     switch (component.kind) {
       case Kind::head: {
@@ -194,7 +263,7 @@ RowMatrix Scrubber::final_rows(std::span<const int> references, uint64_t seed) {
   std::vector<std::string> group_order;
   for (size_t i = 0; i < references.size(); ++i) {
     const std::string& group = dataset.examples[static_cast<size_t>(references[i])].group;
-    if (sampler_.random_group_size(references[i]) < 2)
+    if (sampler_.random_group_size(references[i]) < 2 && options_.ablation == Ablation::resample)
       throw Error("alignment group '" + group + "' has a single prompt: its random input would always be itself",
                   "use a larger --n so that every template occurs at least twice");
     auto [found, inserted] = slots_by_group.try_emplace(group);
@@ -203,8 +272,8 @@ RowMatrix Scrubber::final_rows(std::span<const int> references, uint64_t seed) {
   }
   for (const std::string& group : group_order) {
     const std::vector<int>& slots = slots_by_group[group];
-    for (size_t start = 0; start < slots.size(); start += static_cast<size_t>(batch_size_)) {
-      const size_t end = std::min(slots.size(), start + static_cast<size_t>(batch_size_));
+    for (size_t start = 0; start < slots.size(); start += static_cast<size_t>(options_.batch_size)) {
+      const size_t end = std::min(slots.size(), start + static_cast<size_t>(options_.batch_size));
       std::vector<int> batch_references;
       for (size_t s = start; s < end; ++s) batch_references.push_back(references[static_cast<size_t>(slots[s])]);
       TreePath path;

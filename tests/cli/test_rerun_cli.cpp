@@ -1,5 +1,6 @@
 // `cscrub rerun`: a run or a compare repeated from the provenance of its JSON gives every number again;
 // a changed input file or a changed number is reported with exit 1.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -120,4 +121,53 @@ TEST_CASE("cscrub rerun repeats the products' kernel the record names", "[cli][r
     CHECK_THAT(amx_rerun.output, Catch::Contains("recorded with the amx-split-bf16 products") &&
                                      Catch::Contains("rerun with --matmul fp32-fma"));
   }
+}
+
+TEST_CASE("cscrub rerun names the input that changed: a base file a variant extends, a task file", "[cli][rerun][provenance]") {
+  const auto dir = scratch_dir("rerun-extends");
+  // A variant and its base, copied so that editing the base does not touch the repository.
+  for (const char* name : {"ioi.toml", "s_mover_copies_io.toml"})
+    fs::copy_file(source_dir() / "hypotheses" / "gpt2-ioi-mini" / name, dir / name);
+  const fs::path datasets = dir / "datasets";
+  fs::copy(source_dir() / "datasets", datasets);
+  const std::string environment = "CSCRUB_DATASETS_DIR=" + shell_quote(datasets.string()) + " ";
+  const fs::path record = dir / "variant.json";
+  const auto run = run_command(environment + shell_quote(cli_path().string()) + " run " +
+                               shell_quote((dir / "s_mover_copies_io.toml").string()) + " --n 24 --seeds 1 --quiet --json " +
+                               shell_quote(record.string()));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const nlohmann::json recorded = read_json_file(record);
+  std::vector<std::string> roles;
+  for (const auto& input : recorded["provenance"]["inputs"]) {
+    roles.push_back(input["role"].get<std::string>());
+    CHECK(input["sha256"].get<std::string>().size() == 64);
+  }
+  CHECK(std::count(roles.begin(), roles.end(), "hypothesis") == 1);
+  CHECK(std::count(roles.begin(), roles.end(), "extends") == 1);
+  CHECK(std::count(roles.begin(), roles.end(), "task file") == 1);
+  CHECK(std::count(roles.begin(), roles.end(), "model") >= 3);  // config, weights, tokenizer files
+
+  const auto rerun = [&] {
+    return run_command(environment + shell_quote(cli_path().string()) + " rerun " + shell_quote(record.string()) + " --quiet");
+  };
+  CHECK(rerun().exit_code == 0);
+  // The base edited: named as the file the variant extends, before anything runs.
+  const std::string base_text = [&] {
+    std::ifstream in(dir / "ioi.toml");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }();
+  std::ofstream(dir / "ioi.toml", std::ios::app) << "\n[edit.nothing]\n";  // not even valid any more
+  const auto edited = rerun();
+  INFO(edited.output);
+  CHECK(edited.exit_code == 1);
+  CHECK_THAT(edited.output, Catch::Contains("inputs have changed since it was recorded: the file " + (dir / "ioi.toml").string() +
+                                            ", which " + (dir / "s_mover_copies_io.toml").string() + " extends, has changed"));
+  std::ofstream(dir / "ioi.toml") << base_text;
+  CHECK(rerun().exit_code == 0);
+  // A task file edited (a comment changes no prompt, but the record cannot know that).
+  std::ofstream(datasets / "ioi_paper_vocabulary.toml", std::ios::app) << "\n# edited\n";
+  const auto task_edited = rerun();
+  CHECK(task_edited.exit_code == 1);
+  CHECK_THAT(task_edited.output, Catch::Contains("the task file " + (datasets / "ioi_paper_vocabulary.toml").string() + " has changed"));
 }

@@ -76,6 +76,27 @@ struct Setup {
 
 }  // namespace
 
+namespace {
+
+// Each prompt's counterpart for the counterfactual ablation: other random tokens, the same length and
+// named positions.
+data::Dataset counterparts_of(const data::Dataset& dataset, unsigned seed) {
+  data::Dataset twins = dataset;
+  std::mt19937 generator(seed);
+  std::uniform_int_distribution<int32_t> token(0, test::small_config().vocab_size - 1);
+  for (auto& example : twins.examples)
+    for (int32_t& id : example.tokens) id = token(generator);
+  return twins;
+}
+
+struct ScrubMode {
+  scrub::Sampling sampling;
+  scrub::Ablation ablation;
+  std::vector<uint64_t> seeds;
+};
+
+}  // namespace
+
 TEST_CASE("the efficient scrubber agrees with the direct recursive pseudocode", "[scrub][reference]") {
   // GPT-2, and the other families' variations: GPT-Neo's local attention, Pythia's rotary embedding and parallel
   // blocks (whose MLP reads resid_pre and none of its layer's heads: "straddling" gives mlp 2 a parent head 2.2).
@@ -86,20 +107,69 @@ TEST_CASE("the efficient scrubber agrees with the direct recursive pseudocode", 
   auto hypotheses = circuit_hypotheses();
   hypotheses.push_back(full_hypothesis());
   hypotheses.push_back(none_hypothesis());
-  const auto cache = make_cache(setup.weights, setup.dataset, hypotheses, 5);
+  const data::Dataset twins = counterparts_of(setup.dataset, 23);
+  std::set<scrub::Stream> streams;
+  for (const auto& hypothesis : hypotheses) streams.merge(scrub::streams_needed(hypothesis, setup.weights.config));
+  const scrub::CleanCache cache(setup.weights, setup.dataset, streams, 5);
+  const scrub::CleanCache twins_cache(setup.weights, twins, streams, 5);
   const auto references = all_references(setup.dataset);
+  const ScrubMode mode = GENERATE(ScrubMode{scrub::Sampling::cscrub, scrub::Ablation::resample, {3, 4}},
+                                  ScrubMode{scrub::Sampling::paper, scrub::Ablation::resample, {3, 5}},
+                                  ScrubMode{scrub::Sampling::cscrub, scrub::Ablation::mean, {3}},
+                                  ScrubMode{scrub::Sampling::cscrub, scrub::Ablation::zero, {3}},
+                                  ScrubMode{scrub::Sampling::paper, scrub::Ablation::counterfactual, {3}});
+  INFO("sampling " << scrub::to_string(mode.sampling) << ", ablation " << scrub::to_string(mode.ablation));
+  const scrub::ScrubOptions options{
+      .batch_size = 4, .sampling = mode.sampling, .ablation = mode.ablation, .counterfactual = &twins_cache};
   for (const auto& hypothesis : hypotheses) {
-    for (uint64_t seed : {3u, 4u}) {
-      scrub::Scrubber scrubber(setup.weights, cache, hypothesis, 4);
+    for (uint64_t seed : mode.seeds) {
+      scrub::Scrubber scrubber(setup.weights, cache, hypothesis, options);
       const RowMatrix fast = scrubber.final_rows(references, seed);
-      test::ReferenceScrubber slow(setup.weights, setup.dataset, hypothesis);
-      double max_difference = 0;
-      for (int reference : references)
-        max_difference = std::max<double>(max_difference, (fast.row(reference) - slow.final_row(reference, seed)).cwiseAbs().maxCoeff());
-      INFO(hypothesis.name << " seed " << seed << ": max |fast - reference| = " << max_difference);
+      test::ReferenceScrubber slow(setup.weights, setup.dataset, hypothesis, mode.sampling, mode.ablation, &twins);
+      double max_difference = 0, largest = 0;
+      for (int reference : references) {
+        const auto expected = slow.final_row(reference, seed);
+        max_difference = std::max<double>(max_difference, (fast.row(reference) - expected).cwiseAbs().maxCoeff());
+        largest = std::max<double>(largest, expected.cwiseAbs().maxCoeff());
+      }
+      INFO(hypothesis.name << " seed " << seed << ": max |fast - reference| = " << max_difference << ", max |value| "
+                           << largest);
       CHECK(max_difference < 2e-4);
+      CHECK(largest > 1e-2);  // not vacuous
     }
   }
+}
+
+TEST_CASE("draws follow the documented sampling rules, checked against a brute-force search", "[scrub][sampling]") {
+  Setup setup;
+  const std::vector<std::vector<std::string>> feature_lists{{"a"}, {"b"}, {"a", "b"}, {"none"}, {"prompt"}};
+  for (scrub::Sampling sampling : {scrub::Sampling::cscrub, scrub::Sampling::paper}) {
+    scrub::Sampler sampler(setup.dataset, sampling);
+    int self_draws = 0, draws = 0;
+    double expected_self_draws = 0;
+    for (const auto& features : feature_lists)
+      for (int example = 0; example < static_cast<int>(setup.dataset.examples.size()); ++example)
+        for (uint64_t seed = 0; seed < 40; ++seed) {
+          const uint64_t key = scrub::draw_key(seed, example, {1, 2}, scrub::DrawPurpose::agreeing);
+          const int drawn = sampler.agreeing(features, example, key);
+          REQUIRE(drawn == test::reference_draw(setup.dataset, features, example, key, sampling));
+          const size_t size = sampler.classes(features).agreeing(example).size();
+          draws += 1;
+          self_draws += drawn == example ? 1 : 0;
+          expected_self_draws += sampling == scrub::Sampling::paper ? 1.0 / static_cast<double>(size) : size == 1 ? 1.0 : 0.0;
+        }
+    INFO(scrub::to_string(sampling) << ": " << self_draws << " of " << draws << " draws returned their own input, "
+                                    << expected_self_draws << " expected");
+    if (sampling == scrub::Sampling::cscrub) {
+      CHECK(self_draws == expected_self_draws);  // only the "prompt" classes of one
+    } else {
+      // A binomial count: within four standard deviations of its expectation.
+      CHECK(std::abs(self_draws - expected_self_draws) < 4 * std::sqrt(expected_self_draws));
+      CHECK(self_draws > 0);
+    }
+  }
+  CHECK(scrub::parse_sampling("paper") == scrub::Sampling::paper);
+  CHECK_THROWS_WITH(scrub::parse_sampling("papper"), Catch::Contains("did you mean 'paper'"));
 }
 
 TEST_CASE("the sampled inputs matter: another seed gives other values", "[scrub][reference]") {

@@ -25,6 +25,8 @@ struct ExperimentOptions {
   std::string dataset_file;
   const data::Dataset* dataset = nullptr;  // a dataset in memory (the Python module's), used like dataset_file
   std::string baseline = "builtin:none";
+  std::string sampling = "cscrub";  // see scrub::Sampling
+  bool exclude_singletons = false;
   int batch_size = 64;
   double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
   int threads = 0;            // 0: OpenMP's default
@@ -50,7 +52,16 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
 nlohmann::json hypothesis_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result, size_t index);
 nlohmann::json experiment_json(const PreparedExperiment& prepared, const scrub::ExperimentResult& result);
 
-// "72.9% [68.1%, 77.0%]"
+// The per-reference values of the model and the baseline ({"reference_indices", "group_sizes", "model",
+// "baseline": [seed][reference]}), and of one hypothesis ({"scrubbed": [seed][reference]}).
+nlohmann::json reference_values_json(const scrub::ExperimentResult& result);
+nlohmann::json scrubbed_values_json(const scrub::HypothesisScore& score);
+// Per node: its feature, how many references are alone in their agreement class, every class size.
+nlohmann::json class_sizes_json(const scrub::HypothesisScore& score);
+// {"defined", "reason", "model_minus_baseline": {"value", "ci95"}, "metric_spread"}.
+nlohmann::json recoverable_json(const scrub::Recoverable& recoverable);
+
+// "72.9% [68.1%, 77.0%]", or "undefined" when the estimate is (NaN).
 std::string percent_with_interval(const scrub::Estimate& estimate);
 std::string value_with_interval(const scrub::Estimate& estimate);
 // The cost line printed under every result.
@@ -59,5 +70,8 @@ std::string cost_summary(const scrub::ExperimentResult& result);
 std::string provenance_summary(const PreparedExperiment& prepared);
 // The memory line: the estimated peak, its parts, and the limit.
 std::string memory_summary(const PreparedExperiment& prepared);
+// Lines about nodes whose features leave references alone in their class (empty if none does): counts,
+// and a warning with what to do when more than `warn_above` of them are.
+std::string class_sizes_summary(const scrub::ExperimentResult& result, double warn_above = 0.05);
 
 }  // namespace cscrub::app

@@ -36,6 +36,7 @@ struct Dataset {
   std::vector<Example> examples;
   uint64_t seed = 0;
   std::string generator;  // the command that remakes it, e.g. "cscrub dataset ioi --n 200 --seed 1 --option order=abba"
+  std::vector<std::string> source_files;  // the files it was read or generated from (a JSONL file, task files)
 
   int answer_position(const Example& example) const { return static_cast<int>(example.tokens.size()) - 1; }
 };

@@ -40,6 +40,8 @@ void validate(const Hypothesis& hypothesis, const ModelGraph& model, const data:
 // themselves: a label against an index depends on the prompt, and counts as disjoint here (the
 // scrubber checks such pairs on the actual dataset).
 bool positions_overlap(const PositionSpec& a, const PositionSpec& b);
+// "S2, 10", or "all positions".
+std::string describe_positions(const PositionSpec& positions);
 
 // The task a hypothesis runs on: `task_override` if not empty, else its [defaults] task. Throws
 // cscrub::Error naming the file and the closest task for an unknown name.

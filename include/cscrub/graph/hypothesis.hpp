@@ -77,6 +77,7 @@ struct Hypothesis {
   std::string name;
   std::string description;
   std::string source_file;           // or "builtin:full" / "builtin:none"
+  std::vector<std::string> files;    // source_file, then every file it extends, in order (none for a builtin)
   std::vector<InterpNode> nodes;
   std::vector<InterpEdge> edges;
   int output_node = -1;              // the node whose component is the output

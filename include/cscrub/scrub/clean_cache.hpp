@@ -30,6 +30,11 @@ Stream input_stream(const graph::Component& component, const engine::ModelConfig
 // The streams needed to scrub `hypothesis` (the final residual stream is always kept for the model's value).
 std::set<Stream> streams_needed(const graph::Hypothesis& hypothesis, const engine::ModelConfig& config);
 
+// The part of a residual stream that no component writes, [1, d_model]: the attention output biases of the
+// layers before it (a head's output leaves them out; an MLP's output holds its bias). What a stream holds
+// when every component writes zero.
+engine::RowVector constant_part(const engine::Weights& weights, Stream stream);
+
 class CleanCache {
  public:
   using Progress = std::function<void(int done, int total)>;

@@ -10,6 +10,7 @@
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/engine/weights.hpp"
 #include "cscrub/graph/hypothesis.hpp"
+#include "cscrub/scrub/class_sizes.hpp"
 #include "cscrub/scrub/metrics.hpp"
 #include "cscrub/scrub/scrubber.hpp"
 #include "cscrub/scrub/statistics.hpp"
@@ -26,8 +27,29 @@ struct ExperimentSettings {
   int bootstrap_resamples = 2000;
   uint64_t max_memory_bytes = 0;  // refuse runs whose estimated peak exceeds this (memory.hpp); 0: no limit
   uint64_t max_cache_bytes = 0;   // refuse runs whose clean cache alone exceeds this; 0: no limit
+  Sampling sampling = Sampling::cscrub;
+  Ablation ablation = Ablation::resample;
+  // For Ablation::counterfactual: the paired prompts (counterfactual->examples[i] for dataset example i).
+  const data::Dataset* counterfactual = nullptr;
+  // Leave out the references that are alone in their agreement class for some resampled node of some
+  // hypothesis (class_sizes.hpp): nothing would be resampled for them there.
+  bool exclude_singletons = false;
+  // % recovered is undefined when the model and the baseline cannot be told apart on these prompts: the 95%
+  // interval of their mean difference includes 0, or that difference is below this fraction of the metric's
+  // spread (the standard deviation of the per-reference values of the model and the baseline, pooled).
+  double smallest_gap = 0.1;
 };
 
+// Whether "% recovered" means anything on these prompts (see ExperimentSettings::smallest_gap).
+struct Recoverable {
+  bool defined = true;
+  std::string reason;  // when not defined: why, with the numbers
+  Estimate gap;        // mean of model - baseline per reference, with its 95% bootstrap interval
+  double spread = 0;   // the metric's pooled per-reference standard deviation
+};
+
+// When % recovered is undefined (Recoverable), `recovered`, `difference_to_first` and `recovered_per_seed`
+// hold NaN.
 struct HypothesisScore {
   std::string name;
   std::string source;
@@ -36,6 +58,8 @@ struct HypothesisScore {
   Estimate difference_to_first;          // recovered minus the first hypothesis' (paired); zero for the first
   std::vector<double> recovered_per_seed;
   ReferenceValues values;                // per reference, seed-averaged
+  std::vector<std::vector<double>> scrubbed_per_seed;  // [seed][reference]
+  std::vector<NodeClassSizes> class_sizes;              // per node, over the scored references
   ScrubCost cost;
 };
 
@@ -51,11 +75,19 @@ struct ExperimentResult {
   Metric metric = Metric::logit_diff;
   int n = 0;                 // references scored
   int excluded = 0;          // prompts alone in their alignment group (no random input can align with them)
+  int excluded_singletons = 0;  // references left out by ExperimentSettings::exclude_singletons
   int seeds = 0;
   uint64_t seed = 0;
+  Sampling sampling = Sampling::cscrub;
+  Ablation ablation = Ablation::resample;
   std::string baseline_name;
+  std::vector<int> references;          // the dataset indices of the scored references
+  std::vector<int> group_sizes;         // per reference: prompts in its alignment group, itself included
+  std::vector<double> model_values;     // per reference
+  std::vector<std::vector<double>> baseline_per_seed;  // [seed][reference]
   Estimate model;
   Estimate baseline;
+  Recoverable recoverable;
   std::vector<HypothesisScore> hypotheses;
   ExperimentCost cost;
 };
@@ -63,6 +95,10 @@ struct ExperimentResult {
 // The references an experiment scores: every prompt that shares its alignment group with another one (a
 // prompt alone in its group has no random input to be resampled from).
 std::vector<int> scored_references(const data::Dataset& dataset);
+
+// Whether % recovered is defined for these per-reference values (ExperimentSettings::smallest_gap).
+Recoverable recoverable(std::span<const double> model, std::span<const double> baseline, const Bootstrap& bootstrap,
+                        double smallest_gap);
 
 // The batches references are streamed in, as indices into `references`: group by group in order of first
 // appearance, in the given order within a group, at most `batch_size` each (the batches the Scrubber

@@ -40,21 +40,40 @@ class AgreementClasses {
   std::vector<int> class_of_;
 };
 
+// Whether a draw may return the input it is drawn for (docs/hypothesis-format.md, "Sampling").
+enum class Sampling {
+  // Another member of the class, uniformly; the input itself only when it is alone in its class. With a
+  // finite dataset this keeps a draw from leaving the input unresampled by chance.
+  cscrub,
+  // Any member of the class, uniformly, the input itself included: the method's definition (Chan et al.).
+  paper,
+};
+std::string to_string(Sampling sampling);
+std::vector<std::string> sampling_names();
+// Throws cscrub::Error naming the closest mode.
+Sampling parse_sampling(const std::string& name);
+
+// The member a draw picks from `members` (a class in dataset order, `example` among them) for `key`.
+int pick_member(std::span<const int> members, int example, uint64_t key, Sampling sampling);
+
 // Agreement classes per feature list, built once and shared.
 class Sampler {
  public:
-  explicit Sampler(const data::Dataset& dataset) : dataset_(dataset) {}
+  explicit Sampler(const data::Dataset& dataset, Sampling sampling = Sampling::cscrub)
+      : dataset_(dataset), sampling_(sampling) {}
   const AgreementClasses& classes(const std::vector<std::string>& features);
-  // One input agreeing with `example` on `features`, for the draw identified by the key arguments: another
-  // member of its class, uniformly, or `example` itself when it is alone in its class.
+  // One input agreeing with `example` on `features`, for the draw identified by the key arguments, by the
+  // sampling rule (pick_member).
   int agreeing(const std::vector<std::string>& features, int example, uint64_t key);
-  // Another input of `example`'s alignment group, uniformly (the method's random input).
+  // An input of `example`'s alignment group, uniformly by the same rule (the method's random input).
   int random_in_group(int example, uint64_t key) { return agreeing({"none"}, example, key); }
   // How many examples share `example`'s alignment group (itself included).
   int random_group_size(int example) { return static_cast<int>(classes({"none"}).agreeing(example).size()); }
+  Sampling sampling() const { return sampling_; }
 
  private:
   const data::Dataset& dataset_;
+  Sampling sampling_;
   std::unordered_map<std::string, AgreementClasses> by_features_;
 };
 

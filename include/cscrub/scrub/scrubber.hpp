@@ -6,7 +6,9 @@
 // processed in batches of one alignment group; only the hypothesis' components are recomputed.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "cscrub/engine/tensor.hpp"
@@ -27,12 +29,39 @@ struct ScrubCost {
   ScrubCost& operator+=(const ScrubCost& other);
 };
 
+// What stands in for the inputs a hypothesis calls unimportant (those of nodes with rest = "random"),
+// docs/hypothesis-format.md "Ablations". Causal scrubbing resamples them; the others are the usual
+// alternatives, to see how much a verdict owes to that choice.
+enum class Ablation {
+  resample,        // the clean activations of one random prompt of the node's input's alignment group
+  mean,            // their mean over the alignment group
+  zero,            // nothing: every unclaimed component writes zero (the constant biases stay)
+  counterfactual,  // the clean activations of the node's input's counterpart in a paired dataset (IOI: p_ABC)
+};
+std::string to_string(Ablation ablation);
+std::vector<std::string> ablation_names();
+// Throws cscrub::Error naming the closest ablation.
+Ablation parse_ablation(const std::string& name);
+
+struct ScrubOptions {
+  int batch_size = 64;
+  Sampling sampling = Sampling::cscrub;
+  Ablation ablation = Ablation::resample;
+  // For Ablation::counterfactual: the clean activations of the paired prompts, counterfactual->dataset()
+  // .examples[i] being the counterpart of example i (same length and named positions).
+  const CleanCache* counterfactual = nullptr;
+};
+
 class Scrubber {
  public:
-  // Throws cscrub::Error for positions or features the dataset cannot resolve, or alignment groups with a
-  // single example (a random input would always be the reference itself).
+  // Throws cscrub::Error for positions or features the dataset cannot resolve, a hypothesis that fails
+  // graph::find_problems_on_data, alignment groups with a single example (a random input would always be
+  // the reference itself), or a counterfactual ablation without paired activations that fit.
   Scrubber(const engine::Weights& weights, const CleanCache& cache, const graph::Hypothesis& hypothesis,
-           int batch_size);
+           const ScrubOptions& options);
+  Scrubber(const engine::Weights& weights, const CleanCache& cache, const graph::Hypothesis& hypothesis,
+           int batch_size)
+      : Scrubber(weights, cache, hypothesis, ScrubOptions{.batch_size = batch_size}) {}
 
   // The scrubbed final residual stream at each reference's answer position, [references, d_model].
   engine::RowMatrix final_rows(std::span<const int> references, uint64_t seed);
@@ -44,14 +73,23 @@ class Scrubber {
                                           TreePath& path, uint64_t seed);
   std::vector<int> positions_of(int node, int example) const;
   void count_cost(const graph::Component& component, int batch, int positions);
+  // What the ablation puts in place of the unclaimed inputs of a node evaluated on `own` (`random`: the
+  // resampled prompts): the residual stream a component reads, and a component's output.
+  engine::RowMatrix background_stream(Stream stream, const std::vector<int>& own, const std::vector<int>& random);
+  engine::RowMatrix background_output(const graph::Component& component, const std::vector<int>& own,
+                                      const std::vector<int>& random);
+  // The mean over `example`'s alignment group of `rows_of(members)`, one prompt's rows, memoised by `key`.
+  template <class RowsOf>
+  const engine::RowMatrix& group_mean(const std::string& key, int example, RowsOf&& rows_of);
 
   const engine::Weights& weights_;
   const CleanCache& cache_;
   const graph::Hypothesis& hypothesis_;
   graph::ModelGraph model_graph_;
   Sampler sampler_;
-  int batch_size_;
+  ScrubOptions options_;
   std::vector<std::vector<int>> edges_into_;  // per node, the indices of the edges ending there
+  std::map<std::string, engine::RowMatrix> group_means_;  // mean ablation: per alignment group and activation
   ScrubCost cost_;
 };
 
