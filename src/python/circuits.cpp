@@ -12,24 +12,13 @@
 #include "cscrub/io/model_dir.hpp"
 #include "dataset.hpp"
 #include "model.hpp"
+#include "options.hpp"
 #include "paths.hpp"
 
 namespace py = pybind11;
 
 namespace cscrub::python {
 namespace {
-
-std::string text_of(const py::handle& value, const char* name) {
-  if (!py::isinstance<py::str>(value)) throw Error(std::string(name) + ": give a string");
-  return value.cast<std::string>();
-}
-
-template <class Number>
-Number number_of(const py::handle& value, const char* name) {
-  if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)))
-    throw Error(std::string(name) + ": give a number, not " + std::string(py::repr(value)));
-  return value.cast<Number>();
-}
 
 // Through the text the CLI writes, so that the dict is what json.load() of its file gives.
 py::object as_python(const nlohmann::ordered_json& json) { return py::module_::import("json").attr("loads")(json.dump(2)); }
@@ -55,29 +44,29 @@ py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
         options.model = path_of(value, "model").string();
       }
     } else if (key == "matmul") {
-      options.matmul = text_of(value, "matmul");
+      options.matmul = text_option(value, "matmul");
     } else if (key == "pairs") {
       options.pairs.pairs = path_of(value, "pairs").string();
     } else if (key == "task") {
-      options.pairs.task = text_of(value, "task");
+      options.pairs.task = text_option(value, "task");
     } else if (key == "n") {
-      options.pairs.n = number_of<int>(value, "n");
+      options.pairs.n = number_option<int>(value, "n");
     } else if (key == "seed") {
-      const int64_t seed = number_of<int64_t>(value, "seed");
+      const int64_t seed = number_option<int64_t>(value, "seed");
       if (seed < 0) throw Error("seed must not be negative");
       options.pairs.seed = static_cast<uint64_t>(seed);
     } else if (key == "options") {
       options.pairs.task_options = option_items(value);
     } else if (key == "batch_size") {
-      options.batch_size = number_of<int>(value, "batch_size");
+      options.batch_size = number_option<int>(value, "batch_size");
     } else if (key == "ablation") {
-      options.ablation = text_of(value, "ablation");
+      options.ablation = text_option(value, "ablation");
     } else if (key == "sizes") {
-      for (const py::handle& size : value) options.sizes.push_back(number_of<double>(size, "sizes"));
+      for (const py::handle& size : value) options.sizes.push_back(number_option<double>(size, "sizes"));
     } else if (key == "metric") {
-      options.metric = text_of(value, "metric");
+      options.metric = text_option(value, "metric");
     } else if (key == "signed_order") {
-      options.signed_order = text_of(value, "signed_order");
+      options.signed_order = text_option(value, "signed_order");
     } else if (key == "greedy") {
       if (!py::isinstance<py::bool_>(value)) throw Error("greedy: give True or False");
       options.greedy = value.cast<bool>();
@@ -108,11 +97,11 @@ py::dict circuit(const py::handle& graph, const py::object& top, const py::objec
                  const py::object& name, const py::object& task) {
   app::CircuitOptions options;
   options.graph = path_of(graph, "graph").string();
-  if (!top.is_none()) options.top = number_of<int>(top, "top");
-  if (!threshold.is_none()) options.threshold = number_of<double>(threshold, "threshold");
+  if (!top.is_none()) options.top = number_option<int>(top, "top");
+  if (!threshold.is_none()) options.threshold = number_option<double>(threshold, "threshold");
   options.ranking = ranking;
-  if (!name.is_none()) options.name = text_of(name, "name");
-  if (!task.is_none()) options.task = text_of(task, "task");
+  if (!name.is_none()) options.name = text_option(name, "name");
+  if (!task.is_none()) options.task = text_option(task, "task");
   const app::CircuitCut cut = app::cut_circuit(options);
   py::dict result = as_python(app::circuit_json(cut));
   result["graph"] = py::module_::import("json").attr("loads")(app::circuit_graph_json(cut));

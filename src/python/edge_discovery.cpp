@@ -12,24 +12,13 @@
 #include "cscrub/io/model_dir.hpp"
 #include "dataset.hpp"
 #include "model.hpp"
+#include "options.hpp"
 #include "paths.hpp"
 
 namespace py = pybind11;
 
 namespace cscrub::python {
 namespace {
-
-std::string text_option(const py::handle& value, const char* name) {
-  if (!py::isinstance<py::str>(value)) throw Error(std::string(name) + ": give a string");
-  return value.cast<std::string>();
-}
-
-template <class Number>
-Number number_option(const py::handle& value, const char* name) {
-  if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)))
-    throw Error(std::string(name) + ": give a number, not " + std::string(py::repr(value)));
-  return value.cast<Number>();
-}
 
 // The keyword arguments, as the CLI's options.
 app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& progress) {

@@ -13,6 +13,7 @@
 #include "cscrub/io/model_dir.hpp"
 #include "dataset.hpp"
 #include "model.hpp"
+#include "options.hpp"
 #include "paths.hpp"
 
 namespace py = pybind11;
@@ -26,18 +27,6 @@ struct Arguments {
   std::shared_ptr<Dataset> dataset;  // kept alive while options.dataset points into it
   py::object progress;
 };
-
-std::string text_option(const py::handle& value, const char* name) {
-  if (!py::isinstance<py::str>(value)) throw Error(std::string(name) + ": give a string");
-  return value.cast<std::string>();
-}
-
-template <class Number>
-Number number_option(const py::handle& value, const char* name) {
-  if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)))
-    throw Error(std::string(name) + ": give a number, not " + std::string(py::repr(value)));
-  return value.cast<Number>();
-}
 
 Arguments arguments(const py::kwargs& given) {
   Arguments arguments;
