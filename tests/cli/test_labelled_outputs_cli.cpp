@@ -217,3 +217,28 @@ TEST_CASE("cli forward: --npy's sidecar names the logits' axes and the tokens, a
               .exit_code == 0);
   CHECK(read_json(out / "last.npy.json").at("axes") == json({"last position", "token id"}));
 }
+
+TEST_CASE("cli: an error about an output names the option as typed, old name or new, and both at once are refused",
+          "[cli][labelled]") {
+  const fs::path out = cscrub::test::scratch_dir("cli-labelled-old-names");
+  const std::string missing = path_arg(out / "no-such-directory" / "x.npy");
+  for (const std::string spelling : {"--npy", "--out-npy"}) {
+    const CommandResult result = run_cli("attribute --n 4 --quiet " + spelling + " " + missing);
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(result.output, Contains("error: " + spelling + " "));
+  }
+  for (const std::string spelling : {"--npy", "--logits-out"}) {
+    const CommandResult result = run_cli("forward --text hi " + spelling + " " + missing);
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(result.output, Contains("error: " + spelling + " "));
+  }
+  const CommandResult both = run_cli("attention --head 0.1 --index 0 --n 4 --npy " + path_arg(out / "a.npy") +
+                                     " --out-npy " + path_arg(out / "b.npy"));
+  CHECK(both.exit_code == 1);
+  CHECK_THAT(both.output, Contains("--out-npy: is the old name of --npy: give one of them"));
+  CHECK_FALSE(fs::exists(out / "a.npy"));
+  CHECK_FALSE(fs::exists(out / "b.npy"));
+  const CommandResult help = run_cli("compare --help");
+  CHECK_THAT(help.output, Contains("--svg"));
+  CHECK_THAT(help.output, !Contains("--plot"));  // accepted, but no longer offered
+}
