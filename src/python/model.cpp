@@ -5,8 +5,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <cstdlib>
-
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "cscrub/app/model_choice.hpp"
@@ -15,6 +13,7 @@
 #include "cscrub/io/model_dir.hpp"
 #include "gradients.hpp"
 #include "hooks.hpp"
+#include "options.hpp"
 #include "paths.hpp"
 
 namespace py = pybind11;
@@ -33,10 +32,7 @@ namespace {
 std::shared_ptr<Model> load_model(const py::object& path, const py::object& matmul) {
   auto model = std::make_shared<Model>();
   model->dir = path.is_none() ? io::default_model_dir() : path_of(path, "path");
-  std::string kernel = "auto";
-  if (!matmul.is_none()) kernel = matmul.cast<std::string>();
-  else if (const char* from_environment = std::getenv("CSCRUB_MATMUL"); from_environment && *from_environment)
-    kernel = from_environment;
+  const std::string kernel = matmul.is_none() ? default_matmul() : text_option(matmul, "matmul");
   const engine::MatmulKernel chosen = app::matmul_kernel_for(kernel);
   model->weights = io::load_weights(model->dir);
   model->weights.matmul = chosen;
