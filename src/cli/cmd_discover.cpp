@@ -189,7 +189,12 @@ void run_discover(const DiscoverOptions& options) {
   }
   print_table(attribution.graph, options.top, prepared.method == app::DiscoveryMethod::acdc);
   io::write_file_atomically(options.out, app::edge_discovery_graph_json(run));
-  fmt::print("\nwrote {} edge scores (EAP-IG/MIB graph JSON) to {}\n", with_commas(graph.edge_count()), options.out);
+  if (prepared.method == app::DiscoveryMethod::acdc)
+    fmt::print("\nwrote {} edges (each with its change when tried; the {} of the circuit in_graph) as EAP-IG/MIB graph "
+               "JSON to {}\n",
+               with_commas(graph.edge_count()), with_commas(attribution.graph.edges_in_graph()), options.out);
+  else
+    fmt::print("\nwrote {} edge scores (EAP-IG/MIB graph JSON) to {}\n", with_commas(graph.edge_count()), options.out);
   if (!options.svg.empty()) {
     io::write_file_atomically(
         options.svg,
