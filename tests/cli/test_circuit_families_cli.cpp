@@ -85,7 +85,8 @@ TEST_CASE("cli faithfulness and circuit on GPT-Neo and Pythia: from exact scores
   CHECK(scores["cfg"]["parallel_attn_mlp"] == (c.family == "gpt_neox"));
 
   SECTION("faithfulness") {
-    const CommandResult result = run("faithfulness " + quoted(dir / "exact.json") + pairs +
+    REQUIRE(run("discover --method eap" + pairs + " --quiet --out " + quoted(dir / "eap.json"), model).exit_code == 0);
+    const CommandResult result = run("faithfulness " + quoted(dir / "exact.json") + " " + quoted(dir / "eap.json") + pairs +
                                          " --sizes 0.05,0.2,0.5,1 --quiet --json " + quoted(dir / "faithfulness.json") +
                                          " --svg " + quoted(dir / "faithfulness.svg"),
                                      model);
@@ -109,6 +110,16 @@ TEST_CASE("cli faithfulness and circuit on GPT-Neo and Pythia: from exact scores
     CHECK(std::isfinite(file["cpr"].get<double>()));
     CHECK(file["cmd"].get<double>() >= 0);
     CHECK(read_text(dir / "faithfulness.svg").find("<svg") != std::string::npos);
+    // Two files: how alike they rank the edges (the arithmetic is tested in tests/discover/test_rank_agreement.cpp).
+    CHECK(curves["files"][1]["method"] == "eap");
+    REQUIRE(curves["rank_agreement"].size() == 1);
+    const nlohmann::json& agreement = curves["rank_agreement"][0];
+    CHECK(agreement["files"] == nlohmann::json::array({(dir / "exact.json").string(), (dir / "eap.json").string()}));
+    CHECK(agreement["spearman"].get<double>() > 0.0);  // EAP estimates exact's scores, to first order
+    CHECK(agreement["spearman"].get<double>() <= 1.0);
+    CHECK(agreement["top"] == 20);
+    CHECK(agreement["common_top"].get<int>() <= 20);
+    CHECK_THAT(result.output, Contains("rank agreement of the scores"));
 
     const CommandResult mean = run("faithfulness " + quoted(dir / "exact.json") + pairs +
                                        " --sizes 0.5,1 --ablation mean --quiet --json " + quoted(dir / "mean.json"),
