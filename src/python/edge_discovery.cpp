@@ -1,4 +1,4 @@
-// discover(): EAP and EAP-IG edge scores from Python, returning the graph JSON `cscrub discover --out` writes
+// discover(): EAP, EAP-IG, exact patching and ACDC edge scores from Python, returning the graph JSON `cscrub discover --out` writes
 // (the same bytes, built by the same code in the app layer).
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
@@ -30,6 +30,8 @@ app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& 
     if (model_keyword(key, value, options.model, options.matmul)) continue;
     if (key == "steps") {
       options.steps = number_option<int>(value, "steps");
+    } else if (key == "threshold") {
+      options.threshold = number_option<double>(value, "threshold");
     } else if (key == "metric") {
       options.metric = text_option(value, "metric");
     } else if (key == "pairs") {
@@ -57,7 +59,7 @@ app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& 
       progress = py::reinterpret_borrow<py::object>(value);
     } else {
       throw Error("unknown keyword argument '" + key + "'",
-                  "model, steps, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");
+                  "model, steps, threshold, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");
     }
   }
   if (!options.pairs.empty() && generated)
@@ -80,7 +82,7 @@ void bind_edge_discovery(py::module_& module) {
           py::gil_scoped_release released;
           const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(options);
           app::check_edge_discovery_memory(prepared);
-          const std::string stage = app::method_label(prepared.settings);
+          const std::string stage = app::method_label(prepared);
           const app::EdgeDiscoveryRun run = app::run_edge_discovery(prepared, [&](int done, int total) {
             py::gil_scoped_acquire gil;
             if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -91,10 +93,12 @@ void bind_edge_discovery(py::module_& module) {
         return py::module_::import("json").attr("loads")(json);
       },
       py::arg("method"),
-      "Scores every edge of the model's graph by EAP or EAP-IG ('eap' or 'eap-ig') on prompt pairs; returns the "
-      "graph JSON `cscrub discover --method METHOD --out GRAPH.json` writes (EAP-IG's and MIB's format: 'cfg', "
-      "'nodes', 'edges' with each edge's 'score'). Keywords, as the CLI's options: model (path or Model), steps "
-      "(EAP-IG's M, 5), metric (logit_diff, prob_diff, kl, loss), pairs (a pair file) or task, n, seed, options "
+      "Scores every edge of the model's graph by EAP, EAP-IG or exact patching ('eap', 'eap-ig', 'exact'), or "
+      "prunes it by ACDC ('acdc') on prompt pairs; returns the graph JSON `cscrub discover --method METHOD --out "
+      "GRAPH.json` writes (EAP-IG's and MIB's format: 'cfg', 'nodes', 'edges' with each edge's 'score' and "
+      "'in_graph', and cscrub's record 'cscrub'). Keywords, as the CLI's options: model (path or Model), steps "
+      "(EAP-IG's M, 5), threshold (ACDC's tau, required for acdc), metric (logit_diff, prob_diff, kl, loss; default "
+      "kl for acdc, logit_diff otherwise), pairs (a pair file) or task, n, seed, options "
       "({key: value}) for generated pairs, batch_size, max_memory (GiB), matmul, progress (callable(stage, done, "
       "total)).");
 }
