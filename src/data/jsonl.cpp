@@ -9,7 +9,7 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/input_file.hpp"
-#include "cscrub/io/json_depth.hpp"
+#include "cscrub/io/json_lines.hpp"
 #include "cscrub/io/json_excerpt.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "cscrub/suggest.hpp"
@@ -135,27 +135,10 @@ void write_jsonl(const Dataset& dataset, const io::Tokenizer& tokenizer, const s
 Dataset read_jsonl(std::istream& in, const std::string& source_name, const io::Tokenizer* tokenizer) {
   Dataset dataset;
   std::vector<SimpleLine> simple_lines;
-  std::string text;
-  int line_number = 0;
-  while (std::getline(in, text)) {
-    ++line_number;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = source_name + ":" + std::to_string(line_number) + ": ";
-    // A dataset line nests three levels deep; deeper text is refused before nlohmann sees it (its parse
-    // with a callback, and its copies, recurse: 100,000 nested brackets overflowed the stack).
-    constexpr int kMaxDepth = 16;
-    if (io::line_nested_deeper_than(text, kMaxDepth))
-      throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
-    Json line;
-    try {
-      line = Json::parse(text);
-    } catch (const Json::exception& error) {  // parse_error, and out_of_range for numbers like 1e400
-      throw Error(where + "not a JSON object: " + error.what());
-    }
-    if (!line.is_object()) throw Error(where + "not a JSON object");
+  auto read_line = [&](Json&& line, const std::string& where) {
     if (!line.contains("tokens") && !line.contains("answer_id")) {  // written by hand
       simple_lines.push_back({std::move(line), where});
-      continue;
+      return;
     }
     const LineReader reader(line, where);
     const std::string task = reader.string("task");
@@ -172,8 +155,13 @@ Dataset read_jsonl(std::istream& in, const std::string& source_name, const io::T
       throw Error(where + "task '" + task + "' in a dataset of task '" + dataset.schema.task + "'");
     }
     dataset.examples.push_back(read_example(reader, dataset.schema));
-  }
-  if (in.bad()) throw Error("error while reading " + source_name);
+  };
+  // A dataset line nests three levels deep.
+  constexpr int kMaxDepth = 16;
+  io::for_each_json_line(in, source_name, kMaxDepth,
+                         "one example per line: {\"text\": ..., \"answer\": ..., \"distractor\": ...}, or as "
+                         "`cscrub dataset` writes them",
+                         read_line);
   if (!simple_lines.empty() && !dataset.examples.empty())
     throw Error(simple_lines.front().where + "a line without 'tokens' in a file of lines with them",
                 "write every line as `cscrub dataset` does, or every line with only text, answer and distractor");

@@ -5,15 +5,14 @@
 
 #include "cscrub/error.hpp"
 #include "cscrub/io/input_file.hpp"
-#include "cscrub/io/json_depth.hpp"
 #include "cscrub/io/json_excerpt.hpp"
-#include "cscrub/io/json_unique_keys.hpp"
+#include "cscrub/io/json_lines.hpp"
 #include "cscrub/suggest.hpp"
 
 namespace cscrub::discover {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // a line as written
 
 const std::vector<std::string> kFields = {"clean", "corrupted", "answer", "distractor"};
 
@@ -130,24 +129,9 @@ PairedDataset read_pairs(std::istream& in, const std::string& source_name, const
                       .corrupted = {},
                       .corruption = "the pairs' corrupted prompts"};
   pairs.corrupted = pairs.clean;
-  std::string text;
-  int line_number = 0;
-  while (std::getline(in, text)) {
-    ++line_number;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = source_name + ":" + std::to_string(line_number) + ": ";
-    constexpr int kMaxDepth = 4;  // a pair nests two levels deep
-    if (io::json_nesting_depth(text) > kMaxDepth)
-      throw Error(where + "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
-    json line;
-    std::string duplicate_key;
-    try {
-      line = io::parse_json_noting_duplicate_keys(text, /*allow_exceptions=*/true, duplicate_key);
-    } catch (const json::exception& error) {  // parse_error, and out_of_range for numbers like 1e400
-      throw Error(where + "not a JSON object: " + error.what());
-    }
-    if (!line.is_object()) throw Error(where + "not a JSON object", "one pair per line: {\"clean\": ..., \"corrupted\": ..., \"answer\": ..., \"distractor\": ...}");
-    if (!duplicate_key.empty()) throw Error(where + "field '" + duplicate_key + "' appears twice");
+  const std::string one_pair_per_line =
+      "one pair per line: {\"clean\": ..., \"corrupted\": ..., \"answer\": ..., \"distractor\": ...}";
+  auto read_line = [&](json&& line, const std::string& where) {
     const PairLine reader(line, where, config, tokenizer);
     data::Example clean, corrupted;
     clean.tokens = reader.prompt("clean");
@@ -164,11 +148,11 @@ PairedDataset read_pairs(std::istream& in, const std::string& source_name, const
     clean.group = corrupted.group = "len" + std::to_string(clean.tokens.size());
     pairs.clean.examples.push_back(std::move(clean));
     pairs.corrupted.examples.push_back(std::move(corrupted));
-  }
-  if (in.bad()) throw Error("error while reading " + source_name);
+  };
+  constexpr int kMaxDepth = 4;  // a pair nests two levels deep
+  io::for_each_json_line(in, source_name, kMaxDepth, one_pair_per_line, read_line);
   if (pairs.clean.examples.empty())
-    throw Error(source_name + ": no pairs (the file is empty)",
-                "one pair per line: {\"clean\": ..., \"corrupted\": ..., \"answer\": ..., \"distractor\": ...}");
+    throw Error(source_name + ": no pairs (the file is empty)", one_pair_per_line);
   return pairs;
 }
 

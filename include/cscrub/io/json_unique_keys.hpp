@@ -9,7 +9,9 @@
 namespace cscrub::io {
 
 // Parses `text` (nlohmann's exceptions, or a discarded value when !allow_exceptions, on bad syntax) and
-// sets `duplicate_key` to the first key repeated within one object ("" when none is).
-nlohmann::json parse_json_noting_duplicate_keys(std::string_view text, bool allow_exceptions, std::string& duplicate_key);
+// sets `duplicate_key` to the first key repeated within one object ("" when none is). Json: nlohmann::json, or
+// nlohmann::ordered_json to keep the keys in the order written.
+template <class Json = nlohmann::json>
+Json parse_json_noting_duplicate_keys(std::string_view text, bool allow_exceptions, std::string& duplicate_key);
 
 }  // namespace cscrub::io
