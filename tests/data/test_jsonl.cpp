@@ -68,6 +68,9 @@ TEST_CASE("JSONL errors name the file, the line and the problem", "[data][jsonl]
   const std::string good = first_line().dump();
   CHECK_THROWS_WITH(read_text(good + "\n{not json\n"), Catch::StartsWith("mem.jsonl:2: not a JSON object"));
   CHECK_THROWS_WITH(read_text(""), Catch::Contains("no examples"));
+  // A field given twice is refused, not read as whichever came last.
+  CHECK_THROWS_WITH(read_text(good + "\n{\"text\": \"a\", \"answer\": \" b\", \"text\": \"c\"}\n"),
+                    Catch::StartsWith("mem.jsonl:2: field 'text' appears twice"));
 
   auto missing = first_line();
   missing.erase("tokens");
