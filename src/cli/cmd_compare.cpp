@@ -12,6 +12,7 @@
 #include "cscrub/io/output_file.hpp"
 #include "experiment_options.hpp"
 #include "cscrub/app/result_text.hpp"
+#include "renamed_option.hpp"
 #include "svg_bar_chart.hpp"
 
 namespace cscrub::cli {
@@ -20,12 +21,13 @@ namespace {
 struct CompareOptions {
   std::vector<std::string> hypotheses;
   std::string plot;
+  std::string plot_option;  // --svg, or --plot if typed so
   app::ExperimentOptions experiment;
 };
 
 void compare(const CompareOptions& options) {
   io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
-  files.add_output(options.plot, "--svg");
+  files.add_output(options.plot, options.plot_option);
   files.check();
   const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, options.hypotheses);
   const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
@@ -107,7 +109,8 @@ void add_compare_command(CLI::App& app) {
   command->add_option("hypotheses", options->hypotheses, "hypothesis files (or builtin:...); the first is the reference")
       ->required()
       ->expected(1, -1);
-  command->add_option("--svg,--plot", options->plot, "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
+  add_renamed_option(*command, "--svg", {"--plot"}, options->plot, options->plot_option,
+                     "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
       ->type_name("FILE.svg");
   add_experiment_options(*command, options->experiment);
   command->callback([options] { compare(*options); });

@@ -4,7 +4,6 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
-#include <cstdlib>
 
 #include "bindings.hpp"
 #include "cscrub/app/edge_discovery.hpp"
@@ -23,23 +22,13 @@ namespace {
 // The keyword arguments, as the CLI's options.
 app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& progress) {
   app::EdgeDiscoveryOptions options;
-  const char* matmul = std::getenv("CSCRUB_MATMUL");
-  options.matmul = matmul != nullptr && *matmul != '\0' ? matmul : "auto";
+  options.matmul = default_matmul();
   bool generated = false;
   for (const auto& [key_handle, value] : given) {
     const std::string key = key_handle.cast<std::string>();
     if (value.is_none()) continue;  // the default
-    if (key == "model") {
-      if (py::isinstance<Model>(value)) {
-        const Model& model = value.cast<const Model&>();
-        options.model = model.dir.string();
-        options.matmul = engine::to_string(model.weights.matmul);
-      } else {
-        options.model = path_of(value, "model").string();
-      }
-    } else if (key == "matmul") {
-      options.matmul = text_option(value, "matmul");
-    } else if (key == "steps") {
+    if (model_keyword(key, value, options.model, options.matmul)) continue;
+    if (key == "steps") {
       options.steps = number_option<int>(value, "steps");
     } else if (key == "threshold") {
       options.threshold = number_option<double>(value, "threshold");
@@ -54,9 +43,7 @@ app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& 
       options.n = number_option<int>(value, "n");
       generated = true;
     } else if (key == "seed") {
-      const int64_t seed = number_option<int64_t>(value, "seed");
-      if (seed < 0) throw Error("seed must not be negative");
-      options.seed = static_cast<uint64_t>(seed);
+      options.seed = seed_option(value);
       generated = true;
     } else if (key == "options") {
       options.task_options = option_items(value);
