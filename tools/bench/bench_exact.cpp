@@ -1,14 +1,17 @@
 // Exact edge patching of every edge (32,491 on a GPT-2-small-shaped model), in one run against two references:
 // - the naive way, a full forward pass per edge with the child's input patched (timed on an evenly spaced
-//   sample of edges and extrapolated to all of them, as the table says); its scores checked against cscrub's;
-// - exact_torch.py, an expert PyTorch implementation of the same downstream-only algorithm, whose work
-//   alternates with cscrub's layer by layer (both meet the same machine); its scores checked against cscrub's.
+//   sample of each layer's edges and extrapolated to all of them, as the table says); its scores checked
+//   against cscrub's;
+// - exact_torch.py, an expert PyTorch implementation of the same downstream-only algorithm; its scores checked
+//   against cscrub's.
+// The three alternate layer by layer, the order rotated each time, and `--repeat R` times per layer, so that the
+// load of a shared machine meets all three; the table gives each layer's best and median, and the totals sum them.
 // Optionally also the time of ACDC on the bundled model.
 //
 // The pairs: random prompts whose corrupted twin differs at one position (`--start`, like IOI's p_ABC prompts,
 // which differ at S2 only), so both implementations recompute the positions from there on.
 //
-// usage: bench_exact MODEL_DIR [--pairs 16] [--positions 16] [--start 10] [--naive-edges 48] [--no-torch]
+// usage: bench_exact MODEL_DIR [--pairs 16] [--positions 16] [--start 10] [--naive-edges 48] [--repeat 1] [--no-torch]
 //                    [--layers L,L,...] [--acdc-model DIR [--acdc-pairs 100] [--acdc-threshold 0.01]]
 // (--layers: only the edges into those layers, "logits" for the logits' edges, for a quick look; the totals then
 // cover those edges only.)
@@ -20,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -241,11 +245,11 @@ int main(int argc, char** argv) {
   try {
     if (argc < 2) {
       std::fprintf(stderr, "usage: bench_exact MODEL_DIR [--pairs 16] [--positions 16] [--start 10] [--naive-edges 48] "
-                           "[--no-torch] [--acdc-model DIR [--acdc-pairs 100] [--acdc-threshold 0.01]]\n");
+                           "[--repeat 1] [--no-torch] [--acdc-model DIR [--acdc-pairs 100] [--acdc-threshold 0.01]]\n");
       return 2;
     }
     const std::string model_dir = argv[1];
-    int count = 16, positions = 16, start = 10, naive_edges = 48, acdc_pairs = 100;
+    int count = 16, positions = 16, start = 10, naive_edges = 48, acdc_pairs = 100, repeats = 1;
     double acdc_threshold = 0.01;
     bool with_torch = true;
     std::string acdc_model, layer_list;
@@ -260,6 +264,7 @@ int main(int argc, char** argv) {
       else if (arg == "--start") start = std::stoi(next());
       else if (arg == "--naive-edges") naive_edges = std::stoi(next());
       else if (arg == "--no-torch") with_torch = false;
+      else if (arg == "--repeat") repeats = std::max(1, std::stoi(next()));
       else if (arg == "--layers") layer_list = next();
       else if (arg == "--acdc-model") acdc_model = next();
       else if (arg == "--acdc-pairs") acdc_pairs = std::stoi(next());
@@ -307,50 +312,102 @@ int main(int argc, char** argv) {
                   best_threads == 1 ? "" : "s");
     }
 
-    // Layer by layer (the logits last), cscrub's and PyTorch's work alternating, each side first every other time.
+    // Layer by layer (the logits last), cscrub's, PyTorch's and the naive way's work alternating, the order rotated
+    // from layer to layer and repeat to repeat, so that the load other jobs put on the machine meets all three.
+    // The naive way runs on a sample of each layer's edges, evenly spaced, extrapolated to the layer's edges.
     const int per_layer = 3 * config.n_head + 1;
     std::vector<double> scores(static_cast<size_t>(graph.edge_count()), std::nan(""));
-    double cscrub_seconds = 0, torch_seconds = 0;
-    std::printf("\n%6s %8s %12s %12s %8s\n", "layer", "edges", "cscrub s", "torch s", "ratio");
+    std::vector<std::pair<size_t, double>> naive_values;  // sampled edge, its naive score
+    NaivePatching naive(weights, graph, pairs);
+    struct Totals {
+      double best = 0, median = 0;
+    } ours_total, theirs_total, naive_total;
+    auto best_and_median = [](std::vector<double> values) {
+      std::sort(values.begin(), values.end());
+      const size_t n = values.size();
+      return std::pair{values.front(), n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2])};
+    };
+    std::printf("\n%6s %7s %6s | %9s %9s | %9s %9s | %9s %9s | %7s %7s\n", "layer", "edges", "naive", "cscrub",
+                "(median)", "torch", "(median)", "naive", "(median)", "torch/", "naive/");
+    std::printf("%6s %7s %6s | %9s %9s | %9s %9s | %9s %9s | %7s %7s\n", "", "", "sample", "best s", "s", "best s", "s",
+                "best s", "s", "cscrub", "cscrub");
     int edges_scored = 0;
+    int total_edges = 0;
+    for (int layer = 0; layer <= config.n_layer; ++layer) {
+      const std::string name = layer == config.n_layer ? "logits" : std::to_string(layer);
+      if (layer_list.empty() || ("," + layer_list + ",").find("," + name + ",") != std::string::npos)
+        total_edges += layer == config.n_layer ? graph.readable_sources(graph.destination_count() - 1)
+                                               : [&] {
+                                                   int n = 0;
+                                                   for (int d = 0; d < per_layer; ++d)
+                                                     n += graph.readable_sources(layer * per_layer + d);
+                                                   return n;
+                                                 }();
+    }
     for (int layer = 0; layer <= config.n_layer; ++layer) {
       const std::string name = layer == config.n_layer ? "logits" : std::to_string(layer);
       if (!layer_list.empty() && ("," + layer_list + ",").find("," + name + ",") == std::string::npos) continue;
       discover::ExactPatchingOptions options{.metric = discover::Metric::logit_diff, .batch_size = count};
-      int edges = 0;
       if (layer == config.n_layer) options.destinations = {graph.destination_count() - 1};
       for (int d = 0; layer < config.n_layer && d < per_layer; ++d) options.destinations.push_back(layer * per_layer + d);
-      for (int d : options.destinations) edges += graph.readable_sources(d);
+      std::vector<size_t> layer_edges;
+      for (size_t e = 0; e < graph.edges().size(); ++e)
+        if (std::find(options.destinations.begin(), options.destinations.end(), graph.edges()[e].destination) !=
+            options.destinations.end())
+          layer_edges.push_back(e);
+      const int edges = static_cast<int>(layer_edges.size());
       edges_scored += edges;
-      double ours = 0, theirs = 0;
-      auto run_ours = [&] {
-        const auto begin = std::chrono::steady_clock::now();
-        const std::vector<double> layer_scores = discover::exact_edge_scores(weights, graph, pairs, options);
-        ours = seconds_since(begin);
-        for (size_t e = 0; e < scores.size(); ++e)
-          if (!std::isnan(layer_scores[e])) scores[e] = layer_scores[e];
-      };
-      auto run_theirs = [&] {
-        if (torch) theirs = std::atof(torch->request("layer " + std::to_string(layer)).c_str());
-      };
-      if (layer % 2 == 0) {
-        run_ours();
-        run_theirs();
-      } else {
-        run_theirs();
-        run_ours();
+      const int sample = std::clamp(static_cast<int>(std::lround(static_cast<double>(naive_edges) * edges / total_edges)),
+                                    1, edges);
+      std::vector<double> ours(static_cast<size_t>(repeats)), theirs(static_cast<size_t>(repeats)),
+          naive_times(static_cast<size_t>(repeats));
+      for (int repeat = 0; repeat < repeats; ++repeat) {
+        const auto r = static_cast<size_t>(repeat);
+        auto run_ours = [&] {
+          const auto begin = std::chrono::steady_clock::now();
+          const std::vector<double> layer_scores = discover::exact_edge_scores(weights, graph, pairs, options);
+          ours[r] = seconds_since(begin);
+          for (size_t e = 0; e < scores.size(); ++e)
+            if (!std::isnan(layer_scores[e])) scores[e] = layer_scores[e];
+        };
+        auto run_theirs = [&] {
+          if (torch) theirs[r] = std::atof(torch->request("layer " + std::to_string(layer)).c_str());
+        };
+        auto run_naive = [&] {
+          double seconds = 0;
+          for (int i = 0; i < sample; ++i) {
+            const size_t e = layer_edges[static_cast<size_t>(static_cast<int64_t>(i) * edges / sample)];
+            const auto begin = std::chrono::steady_clock::now();
+            const double value = naive.score(graph.edges()[e]);
+            seconds += seconds_since(begin);
+            if (repeat == 0) naive_values.emplace_back(e, value);
+          }
+          naive_times[r] = seconds / sample * edges;  // extrapolated to the layer's edges
+        };
+        const std::function<void()> order[3] = {run_ours, run_theirs, run_naive};
+        for (int k = 0; k < 3; ++k) order[(layer + repeat + k) % 3]();
       }
-      cscrub_seconds += ours;
-      torch_seconds += theirs;
-      std::printf("%6s %8d %12.2f %12.2f %8s\n", name.c_str(), edges,
-                  ours, theirs, theirs > 0 ? (std::to_string(theirs / ours).substr(0, 5) + "x").c_str() : "-");
+      const auto [ours_best, ours_median] = best_and_median(ours);
+      const auto [theirs_best, theirs_median] = best_and_median(theirs);
+      const auto [naive_best, naive_median] = best_and_median(naive_times);
+      ours_total.best += ours_best;
+      ours_total.median += ours_median;
+      theirs_total.best += theirs_best;
+      theirs_total.median += theirs_median;
+      naive_total.best += naive_best;
+      naive_total.median += naive_median;
+      std::printf("%6s %7d %6d | %9.2f %9.2f | %9.2f %9.2f | %9.1f %9.1f | %6.2fx %6.2fx\n", name.c_str(), edges, sample,
+                  ours_best, ours_median, theirs_best, theirs_median, naive_best, naive_median,
+                  theirs_median / ours_median, naive_median / ours_median);
       std::fflush(stdout);
     }
-    std::printf("%6s %8d %12.2f %12.2f %8s\n", "all", edges_scored, cscrub_seconds, torch_seconds,
-                torch_seconds > 0 ? (std::to_string(torch_seconds / cscrub_seconds).substr(0, 5) + "x").c_str() : "-");
+    std::printf("%6s %7d %6zu | %9.2f %9.2f | %9.2f %9.2f | %9.1f %9.1f | %6.2fx %6.2fx\n", "all", edges_scored,
+                naive_values.size(), ours_total.best, ours_total.median, theirs_total.best, theirs_total.median,
+                naive_total.best, naive_total.median, theirs_total.median / ours_total.median,
+                naive_total.median / ours_total.median);
     const auto cost = discover::exact_patching_cost(config, graph, pairs, {.batch_size = count});
     std::printf("cscrub: %.0f edges/s (all %d edges: %.3g TFLOP of patched runs; the naive way needs %.3g)\n",
-                edges_scored / cscrub_seconds, graph.edge_count(), cost.exact_flops / 1e12, cost.naive_flops / 1e12);
+                edges_scored / ours_total.median, graph.edge_count(), cost.exact_flops / 1e12, cost.naive_flops / 1e12);
 
     if (torch) {
       const std::string torch_scores_file = model_dir + "/../bench-exact-torch-scores.json";
@@ -365,27 +422,20 @@ int main(int argc, char** argv) {
       }
       std::printf("PyTorch's scores against cscrub's: max |difference| %.3g (largest |score| %.3g)\n", worst, largest);
     }
-
-    // The naive way, on a sample of edges spread evenly over the graph's order.
-    NaivePatching naive(weights, graph, pairs);
-    const int sample = std::min(naive_edges, graph.edge_count());
-    double naive_seconds = 0, worst = 0;
-    for (int i = 0; i < sample; ++i) {
-      const auto e = static_cast<size_t>(static_cast<int64_t>(i) * graph.edge_count() / sample);
-      const auto begin = std::chrono::steady_clock::now();
-      const double value = naive.score(graph.edges()[e]);
-      naive_seconds += seconds_since(begin);
-      if (!std::isnan(scores[e])) worst = std::max(worst, std::abs(value - scores[e]));
-    }
-    const double naive_all = naive_seconds / sample * graph.edge_count();
-    std::printf("naive (a full forward pass per edge): %.3f s per edge on %d edges spread over the graph, so %.0f s "
-                "for all %d (extrapolated); its scores against cscrub's: max |difference| %.3g\n",
-                naive_seconds / sample, sample, naive_all, graph.edge_count(), worst);
-    const double naive_scored = naive_seconds / sample * edges_scored;
-    std::printf("\nexact patching of %d edges: cscrub %.1f s; naive %.0f s (extrapolated): %.2fx; PyTorch (same "
-                "algorithm) %.1f s: %s\n",
-                edges_scored, cscrub_seconds, naive_scored, naive_scored / cscrub_seconds, torch_seconds,
-                torch_seconds > 0 ? (std::to_string(torch_seconds / cscrub_seconds).substr(0, 5) + "x").c_str() : "-");
+    double worst = 0;
+    for (const auto& [e, value] : naive_values) worst = std::max(worst, std::abs(value - scores[e]));
+    std::printf("naive (a full forward pass per edge), on %zu edges spread over the layers: its scores against "
+                "cscrub's: max |difference| %.3g\n",
+                naive_values.size(), worst);
+    std::printf("\nexact patching of %d edges, %d repeat%s (sums over the layers of each layer's best, and of its "
+                "median):\n  cscrub best %.1f s, median %.1f s\n  naive (extrapolated) best %.0f s, median %.0f s: "
+                "%.2fx (best), %.2fx (median)\n",
+                edges_scored, repeats, repeats == 1 ? "" : "s", ours_total.best, ours_total.median, naive_total.best,
+                naive_total.median, naive_total.best / ours_total.best, naive_total.median / ours_total.median);
+    if (torch)
+      std::printf("  PyTorch (same algorithm) best %.1f s, median %.1f s: %.2fx (best), %.2fx (median)\n",
+                  theirs_total.best, theirs_total.median, theirs_total.best / ours_total.best,
+                  theirs_total.median / ours_total.median);
     if (!acdc_model.empty()) run_acdc(acdc_model, acdc_pairs, acdc_threshold);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bench_exact: %s\n", error.what());
