@@ -13,8 +13,7 @@
 #include <regex>
 #include <sstream>
 
-#include "../io/random_model.hpp"
-#include "test_paths.hpp"
+#include "cli_runs.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -29,24 +28,16 @@ struct FamilyCase {
 };
 
 // A random model of `family` (2 layers, 3 heads, d_model 36) with GPT-2's vocabulary and tokenizer files.
-fs::path family_model(const fs::path& dir, const FamilyCase& c) {
-  const fs::path bundled = cscrub::test::bundled_model_dir();
-  if (!fs::exists(bundled / "encoder.json") || !fs::exists(bundled / "vocab.bpe"))
-    FAIL("GPT-2's tokenizer files are missing from " << bundled.string() << ": run tools/fetch_tokenizer.sh");
-  const fs::path model = dir / "model";
-  cscrub::test::make_random_model(model, {.family = c.family, .layers = 2, .heads = 3, .d_model = 36, .vocab = 50257,
-                                          .n_ctx = 64, .seed = 11, .extra = c.extra});
-  fs::copy_file(bundled / "encoder.json", model / "encoder.json");
-  fs::copy_file(bundled / "vocab.bpe", model / "vocab.bpe");
-  return model;
+fs::path family_model(const FamilyCase& c) {
+  return cscrub::test::random_model_with_gpt2_tokenizer(
+      "cli-circuit-" + c.family,
+      {.family = c.family, .layers = 2, .heads = 3, .d_model = 36, .vocab = 50257, .n_ctx = 64, .seed = 11,
+       .extra = c.extra});
 }
 
+// `cscrub ARGUMENTS --model MODEL`.
 CommandResult run(const std::string& arguments, const fs::path& model) {
-  const std::string command = shell_quote(cscrub::test::cli_path().string()) + " " + arguments + " --model " +
-                              shell_quote(model.string());
-  CommandResult result = cscrub::test::run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
+  return cscrub::test::run_cscrub(arguments + " --model " + shell_quote(model.string()));
 }
 
 nlohmann::json read_json(const fs::path& path) {
@@ -70,8 +61,8 @@ TEST_CASE("cli faithfulness and circuit on GPT-Neo and Pythia: from exact scores
   const FamilyCase c = GENERATE(FamilyCase{"gpt_neo", "--window 3 --activation gelu", 75},
                                 FamilyCase{"gpt_neox", "--rotary-pct 0.5", 69});
   INFO(c.family);
-  const fs::path dir = cscrub::test::scratch_dir("cli-circuit-" + c.family);
-  const fs::path model = family_model(dir, c);
+  const fs::path model = family_model(c);
+  const fs::path dir = model.parent_path();
   const std::string pairs = " --task ioi --n 12 --seed 4";
 
   const CommandResult discovered =
@@ -132,11 +123,10 @@ TEST_CASE("cli faithfulness and circuit on GPT-Neo and Pythia: from exact scores
 
   SECTION("circuit: a cut circuit's hypothesis names its nodes; the whole graph's, scrubbed, is the model") {
     // `cscrub circuit` reads no model.
-    const CommandResult circuit = cscrub::test::run_command(
-        shell_quote(cscrub::test::cli_path().string()) + " circuit " + quoted(dir / "exact.json") +
-        " --top 6 --show 0 --out " + quoted(dir / "circuit.json") + " --toml " + quoted(dir / "circuit.toml") +
-        " --dot " + quoted(dir / "circuit.dot"));
-    INFO(circuit.output);
+    const CommandResult circuit =
+        cscrub::test::run_cscrub("circuit " + quoted(dir / "exact.json") + " --top 6 --show 0 --out " +
+                                 quoted(dir / "circuit.json") + " --toml " + quoted(dir / "circuit.toml") + " --dot " +
+                                 quoted(dir / "circuit.dot"));
     REQUIRE(circuit.exit_code == 0);
     const nlohmann::json marked = read_json(dir / "circuit.json");
     CHECK(marked["cscrub"]["method"] == "exact");  // the provenance travels on
@@ -153,9 +143,9 @@ TEST_CASE("cli faithfulness and circuit on GPT-Neo and Pythia: from exact scores
     const CommandResult checked = run("check " + quoted(dir / "circuit.toml"), model);
     CHECK(checked.exit_code == 0);
 
-    const CommandResult whole = cscrub::test::run_command(
-        shell_quote(cscrub::test::cli_path().string()) + " circuit " + quoted(dir / "exact.json") + " --top " +
-        std::to_string(c.edges) + " --show 0 --toml " + quoted(dir / "whole.toml"));
+    const CommandResult whole = cscrub::test::run_cscrub("circuit " + quoted(dir / "exact.json") + " --top " +
+                                                         std::to_string(c.edges) + " --show 0 --toml " +
+                                                         quoted(dir / "whole.toml"));
     REQUIRE(whole.exit_code == 0);
     CHECK_THAT(whole.output, Contains("circuit: " + std::to_string(c.edges) + " of " + std::to_string(c.edges)));
     const CommandResult scrubbed =

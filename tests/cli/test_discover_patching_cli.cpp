@@ -15,8 +15,8 @@
 #include "cscrub/discover/exact_patching.hpp"
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "cli_runs.hpp"
 #include "edge_pairs_fixture.hpp"
-#include "test_paths.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -28,11 +28,7 @@ namespace {
 
 std::string cli() { return shell_quote(cscrub::test::cli_path().string()); }
 
-CommandResult run(const std::string& command) {
-  CommandResult result = cscrub::test::run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
-}
+CommandResult run(const std::string& command) { return cscrub::test::logged_run(command); }
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
