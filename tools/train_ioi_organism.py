@@ -40,9 +40,14 @@ path`, p_ABC corruptions, 200 prompts):
     resampled instead 18.3% [12.0, 24.1].
   - Induction on random repeated words never formed well (repeat/first loss ratio >= 0.67) with trained
     embeddings; the induction organism needed fixed random ones.
-Next to try: the penalty with 4 layers (room for duplicate-token heads in layer 0 feeding S-inhibition in
-layer 1), a previous-token head forced by the induction organism's recipe, and scoring more prompts (99 names
-make io_name / s_name classes of one in 200 prompts).
+  - The penalty with 4 layers (--n-layer 4, 1,200 steps): 99.7%, logit difference 8.5, but the IO name
+    reaches END mostly through heads 1.2 and 2.2, which attend END -> S2 (1.00, 0.98) and move what head 0.0
+    wrote at S2 (path patching into layer 1's values: 0.0 -61%); the heads attending END -> IO (1.0 0.50,
+    3.0 0.40) carry little (direct +0.4 each). Still no duplicate-token head (S2 -> S1 <= 0.06 below layer 3).
+Next to try: data or an inductive bias that makes "S is the repeated name" cheaper than "S is the name in
+the final clause's subject slot" (e.g. fixed random name embeddings, so duplicate-token matching is the only
+way to compare names), a previous-token head formed by the induction organism's recipe before IOI training,
+and scoring on more prompts (99 names make io_name / s_name classes of one in 200 prompts).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
 arguments on the same machine and library versions writes the same bytes.
