@@ -50,7 +50,8 @@ way to compare names), a previous-token head formed by the induction organism's 
 and scoring on more prompts (99 names make io_name / s_name classes of one in 200 prompts).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
-arguments on the same machine and library versions writes the same bytes.
+arguments on the same machine and library versions writes the same bytes (the defaults wrote model.safetensors
+sha256 0209b1fbfc9fc3d9d55bd0e48f1319bff34e95147defe41b3945ab5cbcf7ef10 twice, torch 1.13, AMD EPYC).
 
 Usage: OPENBLAS_CORETYPE=SkylakeX nice tools/train_ioi_organism.py [--out DIR] [--steps N] ...
 """
