@@ -80,6 +80,24 @@ SPEECH_ACTIONS = [
     "looked at", "laughed at", "nodded to", "turned to", "listened to", "was talking to", "said thanks to",
     "told a story to", "sang a song to", "read a book to", "gave a speech to", "gave advice to",
 ]
+# Clauses that put a third name [C] between S2 and the answer ("[B] took [C]'s bag and gave it to [A]"): the
+# most recent name is then not S, so "the name that is not the last one" no longer answers; "the name of the
+# first clause that is not repeated" still does.
+THIRD_NAME_CLAUSES = [
+    "took [C]'s [OBJECT] and", "met [C] and then", "called [C] and", "borrowed a [OBJECT] from [C] and",
+    "waved at [C] and", "said goodbye to [C] and", "asked [C] for a [OBJECT] and", "ignored [C] and",
+    "talked with [C] and", "left [C] at the [PLACE] and", "found [C]'s [OBJECT] and", "thanked [C] and",
+]
+
+# Sentences that name a third person [C] before S2 ("... C was there too, and [B] gave it to [A]"): with
+# THIRD_NAME_CLAUSES, neither "the last name" nor "the first name of the last sentence" is always S; "the name
+# that is repeated" always is.
+THIRD_NAME_OPENINGS = [
+    "[C] was there too, and ", "[C] arrived, and ", "[C] left early, and then ", "[C] was busy, so ",
+    "When [C] came in, ", "After [C] left, ", "While [C] was watching, ", "Since [C] was not there, ",
+    "[C] said hello, and ", "Because [C] had to leave, ",
+]
+
 WANT_SPEECH = ["talk to", "speak to", "say goodbye to", "say something to", "apologize to", "write to",
                "explain it to", "listen to", "wave to"]
 
@@ -136,12 +154,23 @@ def _sample_action(rng):
     return rng.choice(WANT_VERBS) + " to " + rng.choice(WANT_SPEECH)
 
 
-def sample_training_template(rng, excluded):
-    """(order, template) from the broad grammar, never one of `excluded` (the paper's templates)."""
+def sample_training_template(rng, excluded, third_name_probability=0.0):
+    """(order, template) from the broad grammar, never one of `excluded` (the paper's templates); with
+    `third_name_probability`, the final clause names a third person [C] before the answer."""
     while True:
         intro, subordinate = _sample_intro(rng)
         joiner = "" if subordinate else rng.choice(CONNECTORS)
-        template = intro + joiner + "[B] " + rng.choice(ADVERBS) + _sample_action(rng) + " [A]"
+        third = opening = ""
+        if third_name_probability > 0 and rng.random() < third_name_probability:
+            if rng.random() < 0.5:
+                third = rng.choice(THIRD_NAME_CLAUSES) + " "
+            else:
+                opening = rng.choice(THIRD_NAME_OPENINGS)
+                if subordinate:
+                    opening = opening[0].lower() + opening[1:]
+                else:
+                    joiner = ". "
+        template = (intro + joiner + opening + "[B] " + third + rng.choice(ADVERBS) + _sample_action(rng) + " [A]")
         order = "BABA" if rng.random() < 0.5 else "ABBA"
         first, second = ("[B]", "[A]") if order == "BABA" else ("[A]", "[B]")
         template = template.replace("[X]", first).replace("[Y]", second)
@@ -149,8 +178,10 @@ def sample_training_template(rng, excluded):
             return order, template
 
 
-def fill(template, io, s, place, obj):
+def fill(template, io, s, place, obj, third=None):
     """The sentence for a template; placeholders with the same name get the same value."""
+    if third is not None:
+        template = template.replace("[C]", third)
     return template.replace("[A]", io).replace("[B]", s).replace("[PLACE]", place).replace("[OBJECT]", obj)
 
 
@@ -163,3 +194,25 @@ def split_prompt(sentence_template):
 
 def placeholders(template):
     return set(re.findall(r"\[[A-Z]+\]", template))
+
+
+def token_ids(bpe, vocab):
+    """Every GPT-2 id an IOI sentence (training grammar or the paper's templates) can contain."""
+    fragments = [t for _, t in paper_templates(vocab)]
+    for key in ("OPENERS", "PAIR_EVENTS", "SOLO_INTROS", "SUBORDINATORS", "RELATIVE_VERBS", "RELATIVE_STATES",
+                "EXTRA_SENTENCES", "CONNECTORS", "ADVERBS", "GIVE_VERBS", "GIVE_INFINITIVES", "WANT_VERBS",
+                "GIVE_OBJECTS", "SPEECH_ACTIONS", "WANT_SPEECH", "THIRD_NAME_CLAUSES", "THIRD_NAME_OPENINGS"):
+        fragments += globals()[key]
+    words = set()
+    for fragment in fragments:
+        for placeholder in placeholders(fragment):
+            fragment = fragment.replace(placeholder, " ")
+        words |= set(fragment.replace(",", " , ").replace(".", " . ").split())
+    ids = set()
+    for w in words:
+        for text in (w, " " + w):
+            ids |= set(bpe.encode(text))
+    for text in ([" " + n for n in vocab["names"]] + [" " + p for p in vocab["places"]] +
+                 [" " + o for o in vocab["objects"]]):
+        ids |= set(bpe.encode(text))
+    return ids

@@ -64,9 +64,11 @@ class OrganismGpt2(torch.nn.Module):
         self.ln_f_w, self.ln_f_b = P(torch.ones(D)), P(torch.zeros(D))
         self.eps = 1e-5
 
-    def hidden(self, idx, patterns=None):
+    def hidden(self, idx, patterns=None, parts=None):
         """ln_f output [B, T, D] for compact token indices idx [B, T]; appends each layer's attention
-        pattern [B, H, T, T] to `patterns` if given."""
+        pattern [B, H, T, T] to `patterns` if given; if `parts` (a dict) is given, sets parts["heads"] to
+        each layer's per-head outputs [B, H, T, D] (without the output bias) and parts["final"] to the
+        residual stream before ln_f."""
         B, T = idx.shape
         D = self.emb.shape[1]
         H = self.n_head
@@ -80,11 +82,16 @@ class OrganismGpt2(torch.nn.Module):
             pattern = scores.masked_fill(causal, float("-inf")).softmax(dim=-1)
             if patterns is not None:
                 patterns.append(pattern.detach())
+            if parts is not None:
+                per_head = torch.einsum("bhtd,hde->bhte", pattern @ v, b.attn_proj_w.view(H, D // H, D))
+                parts.setdefault("heads", []).append(per_head)
             z = (pattern @ v).transpose(1, 2).reshape(B, T, D)
             x = x + z @ b.attn_proj_w + b.attn_proj_b
             if self.d_mlp > 0:
                 h = F.layer_norm(x, (D,), b.ln_2_w, b.ln_2_b, self.eps)
                 x = x + F.gelu(h @ b.c_fc_w + b.c_fc_b, approximate="tanh") @ b.mlp_proj_w + b.mlp_proj_b
+        if parts is not None:
+            parts["final"] = x
         return F.layer_norm(x, (D,), self.ln_f_w, self.ln_f_b, self.eps)
 
     def logits(self, h):

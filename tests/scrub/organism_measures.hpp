@@ -26,7 +26,7 @@ inline const engine::Weights& organism_weights(const std::string& name) {
   if (found == loaded.end()) {
     const auto dir = organism_dir(name);
     if (!std::filesystem::exists(dir / "model.safetensors"))
-      FAIL((dir / "model.safetensors").string() << " is missing: train it with tools/train_organism.py");
+      FAIL((dir / "model.safetensors").string() << " is missing: its model card (README.md there) says how to train it");
     found = loaded.emplace(name, io::load_weights(dir)).first;
   }
   return found->second;
