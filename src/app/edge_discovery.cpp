@@ -79,7 +79,7 @@ PreparedEdgeDiscovery prepare_edge_discovery(const EdgeDiscoveryOptions& options
                                                                static_cast<int>(longest), prepared.settings.metric);
   prepared.weight_bytes = engine::weight_bytes(prepared.config);
   prepared.program_bytes = resident_bytes();
-  prepared.limit_bytes = memory_limit_bytes(options.max_memory_gib);
+  prepared.limit_bytes = memory_limit_bytes(options.max_memory_gib, options.ranks_on_machine);
   return prepared;
 }
 
@@ -91,12 +91,23 @@ void check_edge_discovery_memory(const PreparedEdgeDiscovery& prepared) {
                   " now; memory grows with it, scores do not change), or raise the memory limit");
 }
 
-EdgeDiscoveryRun run_edge_discovery(const PreparedEdgeDiscovery& prepared, const discover::Progress& progress) {
+engine::Weights load_edge_discovery_weights(const PreparedEdgeDiscovery& prepared) {
   engine::Weights weights = io::load_weights(prepared.model_dir);
   weights.matmul = prepared.kernel;
+  return weights;
+}
+
+EdgeDiscoveryRun run_edge_discovery(const PreparedEdgeDiscovery& prepared, const discover::Progress& progress) {
+  const engine::Weights weights = load_edge_discovery_weights(prepared);
   const auto started = std::chrono::steady_clock::now();
-  EdgeDiscoveryRun run{.attribution = discover::attribute_edges(weights, prepared.pairs, prepared.settings, progress)};
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  discover::EdgeAttribution attribution = discover::attribute_edges(weights, prepared.pairs, prepared.settings, progress);
+  return finish_edge_discovery(prepared, std::move(attribution),
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+}
+
+EdgeDiscoveryRun finish_edge_discovery(const PreparedEdgeDiscovery& prepared, discover::EdgeAttribution attribution,
+                                       double seconds) {
+  EdgeDiscoveryRun run{.attribution = std::move(attribution), .seconds = seconds, .input_edge_sum = 0};
   const std::string metric = discover::to_string(prepared.settings.metric);
   for (const auto& [value, what] : {std::pair{run.attribution.clean_metric, "clean"},
                                     std::pair{run.attribution.corrupted_metric, "corrupted"}}) {

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "cscrub/app/edge_discovery.hpp"
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/discover/edge_attribution.hpp"
 #include "cscrub/discover/scored_graph.hpp"
 #include "cscrub/error.hpp"
@@ -86,7 +87,7 @@ std::string score_heatmap(const discover::EdgeAttribution& attribution, const st
   return svg_heatmap(heatmap);
 }
 
-app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options) {
+app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options, const parallel::Ranks& ranks) {
   const PromptOptions& prompts = options.prompts;
   return {.model = prompts.model,
           .matmul = prompts.matmul,
@@ -99,35 +100,40 @@ app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options) {
           .seed = prompts.seed,
           .task_options = prompts.task_options,
           .batch_size = prompts.batch_size,
-          .max_memory_gib = options.max_memory_gib};
+          .max_memory_gib = options.max_memory_gib,
+          .ranks_on_machine = ranks.ranks_on_this_machine()};
 }
 
-void run_discover(const DiscoverOptions& options) {
-  check_prompt_options(options.prompts);
-  io::CommandFiles files;
-  files.add_model_inputs(options.prompts.model);
-  files.add_input(options.prompts.pairs);
-  add_task_option_inputs(files, options.prompts.task_options);
-  files.add_output(options.out, "--out");
-  files.add_output(options.svg, "--svg");
-  files.check();
-
-  // The pairs and the memory estimate first, the weights only once the run fits.
-  const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(app_options(options));
+void run_discover(const DiscoverOptions& options, const parallel::Ranks& ranks) {
+  // The pairs and the memory estimate first, the weights only once the run fits; every rank reads its own.
+  const app::PreparedEdgeDiscovery prepared = ranks.together([&] {
+    check_prompt_options(options.prompts);
+    io::CommandFiles files;
+    files.add_model_inputs(options.prompts.model);
+    files.add_input(options.prompts.pairs);
+    add_task_option_inputs(files, options.prompts.task_options);
+    files.add_output(options.out, "--out");
+    files.add_output(options.svg, "--svg");
+    files.check();
+    return app::prepare_edge_discovery(app_options(options, ranks));
+  });
   const engine::ModelConfig& config = prepared.config;
+  const std::string per_rank = ranks.size() > 1 ? " per rank" : "";
   fmt::print("model: {} ({} layers x {} heads, d_model {}), {} products\n", prepared.model_dir, config.n_layer,
              config.n_head, config.d_model, engine::to_string(prepared.kernel));
   fmt::print("prompts: {}, corrupted: {}\n", prepared.prompts, prepared.pairs.corruption);
-  fmt::print("memory: estimated peak {} ({}); limit {}\n", scrub::memory_text(prepared.peak_bytes()),
-             prepared.memory_parts(), scrub::memory_text(prepared.limit_bytes));
-  app::check_edge_discovery_memory(prepared);
+  fmt::print("memory: estimated peak {}{} ({}); limit {}{}\n", scrub::memory_text(prepared.peak_bytes()), per_rank,
+             prepared.memory_parts(), scrub::memory_text(prepared.limit_bytes), per_rank);
+  ranks.together([&] { app::check_edge_discovery_memory(prepared); });
 
   const discover::EdgeAttributionSettings& settings = prepared.settings;
   const std::string method = app::method_label(settings);
-  const app::EdgeDiscoveryRun run = [&] {
-    ProgressBar bar(!options.prompts.quiet);
-    return app::run_edge_discovery(prepared, progress_on(bar, method));
+  const std::optional<app::EdgeDiscoveryRun> shared = [&] {
+    ProgressBar bar(!options.prompts.quiet && ranks.root());
+    return app::run_edge_discovery_on(ranks, prepared, progress_on(bar, method));
   }();
+  if (!shared) return;  // rank 0 reports and writes
+  const app::EdgeDiscoveryRun& run = *shared;
   const discover::EdgeAttribution& attribution = run.attribution;
   const bool integrated = settings.method == discover::EdgeMethod::eap_ig;
   const std::string metric = discover::to_string(settings.metric);
@@ -135,8 +141,9 @@ void run_discover(const DiscoverOptions& options) {
   fmt::print("metric: {} = {}, {} is better; mean over pairs: clean {:.4f}, corrupted {:.4f}\n", metric,
              discover::describe(settings.metric), discover::higher_is_better(settings.metric) ? "higher" : "lower",
              attribution.clean_metric, attribution.corrupted_metric);
-  fmt::print("{} over {} edges: {} forward and {} backward passes per pair, {:.1f} s\n", method,
-             with_commas(graph.edge_count()), attribution.forward_passes, attribution.backward_passes, run.seconds);
+  fmt::print("{} over {} edges: {} forward and {} backward passes per pair, {:.1f} s{}\n", method,
+             with_commas(graph.edge_count()), attribution.forward_passes, attribution.backward_passes, run.seconds,
+             app::ranks_phrase(ranks));
   fmt::print("score = mean over pairs of \u03a3 over positions of (corrupted \u2212 clean activation of the parent) \u00b7 "
              "\u2202{}/\u2202(the child's input){}\n",
              metric, integrated ? ", the gradient averaged over the interpolated inputs" : " on the clean run");
@@ -159,7 +166,7 @@ void run_discover(const DiscoverOptions& options) {
 
 }  // namespace
 
-void add_discover_command(CLI::App& app) {
+void add_discover_command(CLI::App& app, const parallel::Ranks& ranks) {
   auto options = std::make_shared<DiscoverOptions>();
   CLI::App* command = app.add_subcommand(
       "discover", "score every edge of the model's graph (EAP, EAP-IG) on prompt pairs, written as graph JSON");
@@ -192,7 +199,7 @@ void add_discover_command(CLI::App& app) {
       "(eap), or averaged over M runs whose token embeddings are corrupted + k/M (clean - corrupted), k = 0..M-1 "
       "(eap-ig). Nodes: input (token embeddings), a{L}.h{H} (a head's output), m{L} (an MLP's); a head's inputs "
       "are <q>, <k>, <v>; logits is the final residual stream. See docs/discovery.md.");
-  command->callback([options] { run_discover(*options); });
+  command->callback([options, &ranks] { run_discover(*options, ranks); });
 }
 
 }  // namespace cscrub::cli

@@ -26,6 +26,7 @@ struct EdgeDiscoveryOptions {
   std::vector<std::string> task_options;
   int batch_size = 32;
   double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
+  int ranks_on_machine = 1;   // MPI ranks on this machine, sharing the default limit (app/ranks_work.hpp)
 };
 
 // Everything before the weights load: the pairs, the kernel and the memory estimate.
@@ -59,6 +60,12 @@ struct EdgeDiscoveryRun {
 // Loads the weights and scores every edge. Throws cscrub::Error for a non-finite metric on the clean or
 // corrupted prompts.
 EdgeDiscoveryRun run_edge_discovery(const PreparedEdgeDiscovery& prepared, const discover::Progress& progress = {});
+
+// The weights, with the prepared kernel.
+engine::Weights load_edge_discovery_weights(const PreparedEdgeDiscovery& prepared);
+// The run from its scores and time: throws cscrub::Error for a non-finite metric on the clean or corrupted prompts.
+EdgeDiscoveryRun finish_edge_discovery(const PreparedEdgeDiscovery& prepared, discover::EdgeAttribution attribution,
+                                       double seconds);
 
 // "EAP-IG (M = 5)" or "EAP".
 std::string method_label(const discover::EdgeAttributionSettings& settings);
