@@ -36,7 +36,9 @@ std::string usage_hint(const CLI::App& app) {
 }
 
 // The commands that share their work among the ranks of an MPI job; the others refuse to run on several ranks.
-bool shares_work(const std::string& command) { return command == "run" || command == "compare" || command == "discover"; }
+bool shares_work(const std::string& command) {
+  return command == "run" || command == "compare" || command == "discover" || command == "faithfulness";
+}
 
 // Ranks other than 0 compute but do not report: rank 0 prints and writes everything once.
 void silence_standard_output() {
@@ -69,7 +71,7 @@ int main(int argc, char** argv) {
   if (ranks.size() > 1 && argc > 1 && argv[1][0] != '-' && !shares_work(argv[1])) {
     if (tell)
       fmt::print(stderr, "cscrub: error: cscrub {} does not share its work among MPI ranks, and {} ranks would each do all of it\n"
-                 "  hint: run it without mpirun or srun (run, compare and discover share their work)\n",
+                 "  hint: run it without mpirun or srun (run, compare, discover and faithfulness share their work)\n",
                  cscrub::cli::one_line(argv[1]), ranks.size());
     return 1;
   }
@@ -90,7 +92,7 @@ int main(int argc, char** argv) {
   cscrub::cli::add_attribute_command(app);
   cscrub::cli::add_attention_command(app);
   cscrub::cli::add_discover_command(app, ranks);
-  cscrub::cli::add_faithfulness_command(app);
+  cscrub::cli::add_faithfulness_command(app, ranks);
   cscrub::cli::add_circuit_command(app);
   // end of registered commands
   try {

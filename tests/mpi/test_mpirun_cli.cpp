@@ -155,6 +155,31 @@ TEST_CASE("mpirun -np K cscrub discover writes one process' graph JSON, byte for
   }
 }
 
+TEST_CASE("mpirun -np K cscrub faithfulness writes one process' curves, byte for byte", "[mpi][faithfulness]") {
+  const PairsFixture fixture;
+  const fs::path graph = fixture.dir / "graph.json";
+  REQUIRE(run(cli() + fixture.arguments("eap-ig") + " --out " + shell_quote(graph.string())).exit_code == 0);
+  // Two files, three sizes, two rankings: 2 x (1 + 2 x 3) = 14 circuits, the units.
+  const std::string arguments = " faithfulness " + shell_quote(graph.string()) + " " + shell_quote(graph.string()) +
+                                " --model " + shell_quote(fixture.model.string()) + " --pairs " +
+                                shell_quote(fixture.pairs.string()) + " --sizes 0.1,0.5,1 --batch-size 2 --quiet --json ";
+  const fs::path one = fixture.dir / "faithfulness-1.json";
+  REQUIRE(run(cli() + arguments + shell_quote(one.string())).exit_code == 0);
+  for (const int ranks : {2, 3}) {
+    INFO(ranks << " ranks");
+    const fs::path shared = fixture.dir / ("faithfulness-" + std::to_string(ranks) + ".json");
+    const CommandResult result = run(mpirun(ranks, cli() + arguments + shell_quote(shared.string())));
+    REQUIRE(result.exit_code == 0);
+    CHECK(count_of(result.output, "the circuits evaluated on " + std::to_string(ranks) + " MPI ranks") == 1);
+    CHECK(file_bytes(one) == file_bytes(shared));
+  }
+  const nlohmann::json curves = read_json_file(one)["files"];
+  REQUIRE(curves.size() == 2);
+  CHECK(curves[0]["curves"][0]["points"].size() == 3);
+  // The whole graph is the model: faithfulness 1 at size 1, in both rankings.
+  CHECK(curves[0]["curves"][0]["points"][2]["faithfulness"] == Approx(1.0));
+}
+
 TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults]") {
   const fs::path dir = cscrub::test::scratch_dir("mpi-killed");
   const fs::path json = dir / "compare.json";
