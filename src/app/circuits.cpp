@@ -12,6 +12,7 @@
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/circuit_selection.hpp"
 #include "cscrub/discover/pair_file.hpp"
+#include "cscrub/discover/rank_agreement.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/input_file.hpp"
 #include "cscrub/io/model_dir.hpp"
@@ -156,6 +157,13 @@ std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks,
       run.curves.push_back(
           discover::finish_curves(std::move(file), values_of_file, evaluator->clean_mean(), run.sizes, run.reference));
     }
+    for (size_t a = 0; a < run.files.size(); ++a)
+      for (size_t b = a + 1; b < run.files.size(); ++b) {
+        const std::vector<double>& x = run.files[a].graph.scores;
+        const std::vector<double>& y = run.files[b].graph.scores;
+        run.rank_agreement.push_back({.first = a, .second = b, .spearman = discover::spearman_of_magnitudes(x, y),
+                                      .common_top = discover::common_top(x, y, FaithfulnessRun::kRankTop)});
+      }
     return std::move(run);
   });
 }
@@ -185,6 +193,14 @@ nlohmann::ordered_json faithfulness_json(const FaithfulnessRun& run) {
                      {"curves", std::move(curves)}});
   }
   root["files"] = std::move(files);
+  nlohmann::ordered_json agreement = nlohmann::ordered_json::array();
+  for (const FaithfulnessRun::RankAgreement& pair : run.rank_agreement)
+    agreement.push_back({{"files", {run.files[pair.first].path, run.files[pair.second].path}},
+                         {"spearman", std::isnan(pair.spearman) ? nlohmann::ordered_json(nullptr)
+                                                                : nlohmann::ordered_json(pair.spearman)},
+                         {"top", FaithfulnessRun::kRankTop},
+                         {"common_top", pair.common_top}});
+  root["rank_agreement"] = std::move(agreement);
   return root;
 }
 

@@ -1,6 +1,8 @@
 #include "cscrub/app/ranks_work.hpp"
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <exception>
 #include <string_view>
 
@@ -63,11 +65,11 @@ std::optional<scrub::ExperimentResult> run_experiment_on(const parallel::Ranks& 
   });
 }
 
-std::optional<EdgeDiscoveryRun> run_edge_discovery_on(const parallel::Ranks& ranks,
-                                                      const PreparedEdgeDiscovery& prepared,
-                                                      const discover::Progress& progress) {
-  const engine::Weights weights = ranks.together([&] { return load_edge_discovery_weights(prepared); });
-  const auto started = std::chrono::steady_clock::now();
+namespace {
+
+// EAP and EAP-IG: the pairs shared in blocks (discover::EdgeAttributionUnits), summed on rank 0 in pair order.
+std::optional<EdgeDiscoveryRun> attribute_on(const parallel::Ranks& ranks, const engine::Weights& weights,
+                                             const PreparedEdgeDiscovery& prepared, const discover::Progress& progress) {
   const discover::EdgeAttributionUnits units =
       ranks.together([&] { return discover::EdgeAttributionUnits(weights.config, prepared.pairs, prepared.settings); });
   const parallel::Block mine = ranks.share(units.count());
@@ -89,8 +91,89 @@ std::optional<EdgeDiscoveryRun> run_edge_discovery_on(const parallel::Ranks& ran
   return ranks.together([&]() -> std::optional<EdgeDiscoveryRun> {
     if (failure) std::rethrow_exception(failure);
     if (!ranks.root()) return std::nullopt;
-    return finish_edge_discovery(
-        prepared, sum.result(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return EdgeDiscoveryRun{.attribution = sum.result()};
+  });
+}
+
+// Exact patching: the destinations dealt out in turn (rank r scores the edges into destinations r, r + K, ...: a
+// destination's edges cost more the later its layer, so turns balance the ranks better than blocks). Each edge's
+// score is its own mean over the pairs, computed whole on one rank; rank 0 places them and measures the means.
+std::optional<EdgeDiscoveryRun> patch_on(const parallel::Ranks& ranks, const engine::Weights& weights,
+                                         const PreparedEdgeDiscovery& prepared, const discover::Progress& progress) {
+  const discover::EdgeGraph graph(discover::graph_shape(weights.config));
+  const auto owner = [&](int destination) { return destination % ranks.size(); };
+  std::vector<int> mine;
+  for (int destination = 0; destination < graph.destination_count(); ++destination)
+    if (owner(destination) == ranks.rank()) mine.push_back(destination);
+  const std::string scores = ranks.together([&] {
+    std::string bytes;
+    if (mine.empty()) return bytes;  // more ranks than destinations
+    const EdgeDiscoveryRun part = score_by_patching(weights, prepared, [&](int done, int total) {
+      if (done == 1) ranks.fault_point("patching");
+      if (progress) progress(done, total);
+    }, mine);
+    for (size_t e = 0; e < graph.edges().size(); ++e)
+      if (owner(graph.edges()[e].destination) == ranks.rank())
+        bytes.append(reinterpret_cast<const char*>(&part.attribution.graph.scores[e]), sizeof(double));
+    return bytes;
+  });
+  std::vector<double> all(graph.edges().size(), std::nan(""));
+  std::vector<size_t> received(static_cast<size_t>(ranks.size()), 0);
+  ranks.gather_to_root(scores, [&](int rank, std::string_view bytes) {
+    size_t at = 0;
+    for (size_t e = 0; e < graph.edges().size() && at + sizeof(double) <= bytes.size(); ++e)
+      if (owner(graph.edges()[e].destination) == rank) {
+        std::memcpy(&all[e], bytes.data() + at, sizeof(double));
+        at += sizeof(double);
+      }
+    received[static_cast<size_t>(rank)] = at;
+  });
+  return ranks.together([&]() -> std::optional<EdgeDiscoveryRun> {
+    if (!ranks.root()) return std::nullopt;
+    size_t arrived = 0;
+    for (size_t bytes : received) arrived += bytes;
+    if (arrived != sizeof(double) * graph.edges().size()) throw Error("the scores of some edges did not arrive (an internal error)");
+    EdgeDiscoveryRun run{.attribution = {.graph = discover::ScoredGraph(graph),
+                                         .pairs = static_cast<int>(prepared.pairs.clean.examples.size())}};
+    run.attribution.graph.scores = std::move(all);
+    run.exact_cost = discover::exact_patching_cost(weights.config, graph, prepared.pairs,
+                                                   {.metric = prepared.settings.metric,
+                                                    .batch_size = prepared.settings.batch_size});
+    measure_means(weights, prepared, run);
+    return run;
+  });
+}
+
+}  // namespace
+
+std::optional<EdgeDiscoveryRun> run_edge_discovery_on(const parallel::Ranks& ranks,
+                                                      const PreparedEdgeDiscovery& prepared,
+                                                      const discover::Progress& progress) {
+  ranks.together([&] {
+    if (prepared.method == DiscoveryMethod::acdc && ranks.size() > 1)
+      throw Error("--method acdc does not share its work among MPI ranks: each edge's test depends on the edges "
+                  "removed before it",
+                  "run ACDC as one process, without mpirun or srun");
+  });
+  const engine::Weights weights = ranks.together([&] { return load_edge_discovery_weights(prepared); });
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<EdgeDiscoveryRun> run;
+  switch (prepared.method) {
+    case DiscoveryMethod::eap:
+    case DiscoveryMethod::eap_ig: run = attribute_on(ranks, weights, prepared, progress); break;
+    case DiscoveryMethod::exact: run = patch_on(ranks, weights, prepared, progress); break;
+    case DiscoveryMethod::acdc:
+      run = ranks.together([&] {
+        EdgeDiscoveryRun acdc = score_by_patching(weights, prepared, progress);
+        measure_means(weights, prepared, acdc);
+        return acdc;
+      });
+      break;
+  }
+  return ranks.together([&]() -> std::optional<EdgeDiscoveryRun> {
+    if (!run) return std::nullopt;
+    run->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return finish_edge_discovery(prepared, std::move(*run));
   });
 }
 

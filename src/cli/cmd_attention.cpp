@@ -14,6 +14,7 @@
 #include "cscrub/io/npy.hpp"
 #include "discover_cli.hpp"
 #include "labelled_arrays.hpp"
+#include "renamed_option.hpp"
 #include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
@@ -26,6 +27,7 @@ struct AttentionOptions {
   int index = -1;
   std::string svg;
   std::string npy;
+  std::string npy_option;  // --npy, or --out-npy if typed so
   std::string json;
 };
 
@@ -84,7 +86,7 @@ Prompt read_prompt(const AttentionOptions& options, const LoadedModel& model, bo
 }
 
 void run_attention(const AttentionOptions& options, bool text_given, bool index_given) {
-  check_discover_files(options.prompts, options.npy, options.svg, options.json);
+  check_discover_files(options.prompts, options.npy, options.npy_option, options.svg, options.json);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
   const Prompt prompt = read_prompt(options, model, text_given, index_given);
@@ -162,9 +164,8 @@ void add_attention_command(CLI::App& app) {
   CLI::Option* index = command->add_option("--index", options->index, "prompt number I (0-based) of --dataset, or of --task's generated prompts");
   add_prompt_options(*command, options->prompts, /*batches=*/false);
   command->add_option("--svg", options->svg, "draw the pattern as an SVG heatmap")->type_name("FILE.svg");
-  command
-      ->add_option("--npy,--out-npy", options->npy,
-                   "write the pattern [query, key] as float32 .npy, and its axes and labels to FILE.npy.json")
+  add_renamed_option(*command, "--npy", {"--out-npy"}, options->npy, options->npy_option,
+                     "write the pattern [query, key] as float32 .npy, and its axes and labels to FILE.npy.json")
       ->type_name("FILE.npy");
   command->add_option("--json", options->json, "write the pattern with its token labels as JSON")->type_name("FILE.json");
   command->callback([options, text, index] { run_attention(*options, text->count() > 0, index->count() > 0); });

@@ -42,7 +42,7 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 
 void run_attribute(const AttributeOptions& options) {
   check_prompt_options(options.prompts);
-  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg, options.outputs.json);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.npy_option, options.outputs.svg, options.outputs.json);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const data::Dataset dataset = load_prompts(options.prompts, model);
   const std::string& task = dataset.schema.task;

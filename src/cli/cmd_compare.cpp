@@ -13,6 +13,7 @@
 #include "experiment_options.hpp"
 #include "cscrub/app/ranks_work.hpp"
 #include "cscrub/app/result_text.hpp"
+#include "renamed_option.hpp"
 #include "svg_bar_chart.hpp"
 
 namespace cscrub::cli {
@@ -21,12 +22,13 @@ namespace {
 struct CompareOptions {
   std::vector<std::string> hypotheses;
   std::string plot;
+  std::string plot_option;  // --svg, or --plot if typed so
   app::ExperimentOptions experiment;
 };
 
 void compare(const CompareOptions& options, const parallel::Ranks& ranks) {
   io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
-  files.add_output(options.plot, "--svg");
+  files.add_output(options.plot, options.plot_option);
   const app::PreparedExperiment prepared = prepare_on_ranks(ranks, files, options.experiment, options.hypotheses);
   const std::optional<scrub::ExperimentResult> shared = execute_experiment(ranks, prepared, options.experiment.quiet);
   if (!shared) return;  // rank 0 reports and writes
@@ -110,7 +112,8 @@ void add_compare_command(CLI::App& app, const parallel::Ranks& ranks) {
   command->add_option("hypotheses", options->hypotheses, "hypothesis files (or builtin:...); the first is the reference")
       ->required()
       ->expected(1, -1);
-  command->add_option("--svg,--plot", options->plot, "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
+  add_renamed_option(*command, "--svg", {"--plot"}, options->plot, options->plot_option,
+                     "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
       ->type_name("FILE.svg");
   add_experiment_options(*command, options->experiment);
   command->callback([options, &ranks] { compare(*options, ranks); });

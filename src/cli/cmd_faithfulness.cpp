@@ -1,9 +1,11 @@
 // `cscrub faithfulness GRAPH.json ... (--pairs FILE | --task T --n N --seed S) [--ablation counterfactual|mean]
 // [--sizes ...] [--metric M] [--svg OUT.svg] [--json OUT.json]`: MIB's faithfulness curves of one or more score
 // files on the same pairs (app/circuits.hpp): circuits of the top edges at each size, each evaluated with the
-// edges outside it ablated; the normalized faithfulness, CPR and CMD; one table per file, one plot for all.
+// edges outside it ablated; the normalized faithfulness, CPR and CMD; one table per file, one plot for all; with
+// several files, how alike they rank the edges.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -77,6 +79,18 @@ void print_curves(const app::GraphFile& file, const std::vector<discover::Faithf
     fmt::print("  no circuit by |score| reaches faithfulness 0.9 at these sizes\n");
 }
 
+void print_rank_agreement(const app::FaithfulnessRun& run) {
+  if (run.rank_agreement.empty()) return;
+  fmt::print("\nrank agreement of the scores (Spearman's rho on |score|; strongest {} edges in common):\n",
+             app::FaithfulnessRun::kRankTop);
+  for (const auto& pair : run.rank_agreement)
+    fmt::print("  {} vs {}: rho {}, {} of {}\n", app::graph_label(run.files[pair.first]),
+               app::graph_label(run.files[pair.second]),
+               std::isnan(pair.spearman) ? std::string("undefined (a file scores every edge alike)")
+                                         : fmt::format("{:.3f}", pair.spearman),
+               pair.common_top, std::min(app::FaithfulnessRun::kRankTop, run.files[pair.first].graph.graph.edge_count()));
+}
+
 std::string plot(const app::FaithfulnessRun& run) {
   LineChart chart{.title = "Faithfulness of circuits by size",
                   .subtitle = fmt::format("{} \u00b7 {} ({}) \u00b7 {} ablation \u00b7 {}; solid: by |score|, "
@@ -146,6 +160,7 @@ void run_faithfulness(FaithfulnessCommandOptions options, const parallel::Ranks&
   fmt::print("faithfulness = (m(circuit) - m(empty)) / (m(model) - m(empty)){}\n",
              ranks.size() > 1 ? "; the circuits evaluated" + app::ranks_phrase(ranks) : "");
   for (size_t f = 0; f < run.files.size(); ++f) print_curves(run.files[f], run.curves[f]);
+  print_rank_agreement(run);
   if (!options.svg.empty()) {
     io::write_file_atomically(options.svg, plot(run));
     fmt::print("\nwrote the plot to {}\n", options.svg);

@@ -20,6 +20,7 @@
 #include "cscrub/io/output_file.hpp"
 #include "forward_hooks.hpp"
 #include "labelled_arrays.hpp"
+#include "renamed_option.hpp"
 #include "model_option.hpp"
 
 namespace cscrub::cli {
@@ -33,10 +34,12 @@ struct ForwardOptions {
   std::string tokens_npy;
   int top_k = 10;
   std::string logits_out;
+  std::string logits_option;  // --npy, or --logits-out if typed so
   bool last_only = false;
   int repeat = 0;
   std::string cache;  // hook names, comma-separated, or "all"
   std::string cache_out;
+  std::string cache_option;  // --npz, or --cache-out if typed so
   std::vector<std::string> patches;
 };
 
@@ -212,9 +215,9 @@ void run_forward(const ForwardOptions& options, const std::vector<GivenInput>& g
   io::CommandFiles files;
   files.add_model_inputs(options.model);
   files.add_input(options.tokens_npy);
-  files.add_output(options.logits_out, "--npy");
-  if (!options.logits_out.empty()) files.add_output(sidecar_path(options.logits_out), "--npy's sidecar");
-  files.add_output(options.cache_out, "--npz");
+  files.add_output(options.logits_out, options.logits_option);
+  if (!options.logits_out.empty()) files.add_output(sidecar_path(options.logits_out), options.logits_option + "'s sidecar");
+  files.add_output(options.cache_out, options.cache_option);
   for (const std::string& patch : options.patches) files.add_input(patch_file(patch));
   files.check();
   const std::filesystem::path model_dir = options.model;
@@ -305,7 +308,7 @@ void add_forward_command(CLI::App& app) {
       command->add_option("--tokens-npy", options->tokens_npy, "token ids: int32/int64 .npy, [pos] or [batch, pos]")
           ->type_name("FILE.npy");
   command->add_option("--top-k", options->top_k, "how many next tokens to print")->capture_default_str();
-  command->add_option("--npy,--logits-out", options->logits_out,
+  add_renamed_option(*command, "--npy", {"--logits-out"}, options->logits_out, options->logits_option,
                       "write float32 logits: [pos, vocab], or [batch, pos, vocab] for a [batch, pos] --tokens-npy "
                       "(their axes in FILE.npy.json)")
       ->type_name("FILE.npy");
@@ -315,7 +318,7 @@ void add_forward_command(CLI::App& app) {
                       "hook points to save into --npz, by TransformerLens name, comma-separated (e.g. "
                       "blocks.0.attn.hook_pattern,blocks.2.hook_resid_post), or all")
       ->type_name("NAME[,NAME...]");
-  command->add_option("--npz,--cache-out", options->cache_out,
+  add_renamed_option(*command, "--npz", {"--cache-out"}, options->cache_out, options->cache_option,
                       "write the --cache activations as .npz: np.load(FILE)[NAME] is the [batch, ...] float32 array")
       ->type_name("FILE.npz");
   command->add_option("--patch", options->patches, kPatchHelp)->type_name("HOOK[:HEAD[:POS]]=FILE.npy");

@@ -134,7 +134,7 @@ void print_table(const discover::Sweep& sweep, const discover::Grid& ranked_by, 
 
 void run_patch(const PatchOptions& options) {
   check_prompt_options(options.prompts);
-  check_discover_files(options.prompts, options.outputs.npy, options.outputs.svg, options.outputs.json);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.npy_option, options.outputs.svg, options.outputs.json);
   check_combination(options);
   const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
   const discover::PairedDataset pairs = load_pairs(options.prompts, model);

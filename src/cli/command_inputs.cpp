@@ -29,15 +29,16 @@ io::CommandFiles experiment_files(const app::ExperimentOptions& options, const s
   return files;
 }
 
-void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& svg,
+void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& npy_option,
+                          const std::string& svg,
                           const std::string& json) {
   io::CommandFiles files;
   files.add_model_inputs(prompts.model);
   files.add_input(prompts.dataset);
   add_task_option_inputs(files, prompts.task_options);
   files.add_input(prompts.pairs);
-  files.add_output(npy, "--npy");
-  if (!npy.empty()) files.add_output(sidecar_path(npy), "--npy's sidecar");
+  files.add_output(npy, npy_option);
+  if (!npy.empty()) files.add_output(sidecar_path(npy), npy_option + "'s sidecar");
   files.add_output(svg, "--svg");
   files.add_output(json, "--json");
   files.check();

@@ -19,7 +19,8 @@ io::CommandFiles experiment_files(const app::ExperimentOptions& options, const s
 // For `patch`, `attribute` and `attention`: the model, dataset, pair and task option files they read must not be
 // their outputs (--npy and its sidecar FILE.npy.json, --svg, --json), which must be distinct files; throws
 // cscrub::Error.
-void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& svg,
+void check_discover_files(const PromptOptions& prompts, const std::string& npy, const std::string& npy_option,
+                          const std::string& svg,
                           const std::string& json);
 
 }  // namespace cscrub::cli

@@ -17,6 +17,7 @@
 #include "model_option.hpp"
 #include "labelled_arrays.hpp"
 #include "option_checks.hpp"
+#include "renamed_option.hpp"
 #include "svg_heatmap.hpp"
 
 namespace cscrub::cli {
@@ -122,9 +123,8 @@ std::string describe_prompts(const PromptOptions& options, size_t count) {
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
-  command
-      .add_option("--npy,--out-npy", outputs.npy,
-                  "write the grid as a float32 .npy array, and its axes, labels and meaning to FILE.npy.json")
+  add_renamed_option(command, "--npy", {"--out-npy"}, outputs.npy, outputs.npy_option,
+                     "write the grid as a float32 .npy array, and its axes, labels and meaning to FILE.npy.json")
       ->type_name("FILE.npy");
   command.add_option("--svg", outputs.svg, "draw the grid as an SVG heatmap")->type_name("FILE.svg");
   command.add_option("--json", outputs.json, "write the results (grids with their labels, the table) as JSON")

@@ -64,6 +64,7 @@ std::string describe_prompts(const PromptOptions& options, size_t count);
 
 struct GridOutputs {
   std::string npy;
+  std::string npy_option;  // --npy, or --out-npy if typed so
   std::string svg;
   std::string json;
   int top = 10;

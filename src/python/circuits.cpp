@@ -4,7 +4,6 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
-#include <cstdlib>
 
 #include "bindings.hpp"
 #include "cscrub/app/circuits.hpp"
@@ -29,32 +28,20 @@ py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
     options.graphs.push_back(path_of(graphs, "graphs").string());
   else
     for (const py::handle& graph : graphs) options.graphs.push_back(path_of(graph, "graphs").string());
-  const char* matmul = std::getenv("CSCRUB_MATMUL");
-  options.matmul = matmul != nullptr && *matmul != '\0' ? matmul : "auto";
+  options.matmul = default_matmul();
   py::object progress;
   for (const auto& [key_handle, value] : given) {
     const std::string key = key_handle.cast<std::string>();
     if (value.is_none()) continue;  // the default
-    if (key == "model") {
-      if (py::isinstance<Model>(value)) {
-        const Model& model = value.cast<const Model&>();
-        options.model = model.dir.string();
-        options.matmul = engine::to_string(model.weights.matmul);
-      } else {
-        options.model = path_of(value, "model").string();
-      }
-    } else if (key == "matmul") {
-      options.matmul = text_option(value, "matmul");
-    } else if (key == "pairs") {
+    if (model_keyword(key, value, options.model, options.matmul)) continue;
+    if (key == "pairs") {
       options.pairs.pairs = path_of(value, "pairs").string();
     } else if (key == "task") {
       options.pairs.task = text_option(value, "task");
     } else if (key == "n") {
       options.pairs.n = number_option<int>(value, "n");
     } else if (key == "seed") {
-      const int64_t seed = number_option<int64_t>(value, "seed");
-      if (seed < 0) throw Error("seed must not be negative");
-      options.pairs.seed = static_cast<uint64_t>(seed);
+      options.pairs.seed = seed_option(value);
     } else if (key == "options") {
       options.pairs.task_options = option_items(value);
     } else if (key == "batch_size") {

@@ -1,10 +1,9 @@
-// discover(): EAP and EAP-IG edge scores from Python, returning the graph JSON `cscrub discover --out` writes
+// discover(): EAP, EAP-IG, exact patching and ACDC edge scores from Python, returning the graph JSON `cscrub discover --out` writes
 // (the same bytes, built by the same code in the app layer).
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
 #include <cmath>
-#include <cstdlib>
 
 #include "bindings.hpp"
 #include "cscrub/app/edge_discovery.hpp"
@@ -23,24 +22,16 @@ namespace {
 // The keyword arguments, as the CLI's options.
 app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& progress) {
   app::EdgeDiscoveryOptions options;
-  const char* matmul = std::getenv("CSCRUB_MATMUL");
-  options.matmul = matmul != nullptr && *matmul != '\0' ? matmul : "auto";
+  options.matmul = default_matmul();
   bool generated = false;
   for (const auto& [key_handle, value] : given) {
     const std::string key = key_handle.cast<std::string>();
     if (value.is_none()) continue;  // the default
-    if (key == "model") {
-      if (py::isinstance<Model>(value)) {
-        const Model& model = value.cast<const Model&>();
-        options.model = model.dir.string();
-        options.matmul = engine::to_string(model.weights.matmul);
-      } else {
-        options.model = path_of(value, "model").string();
-      }
-    } else if (key == "matmul") {
-      options.matmul = text_option(value, "matmul");
-    } else if (key == "steps") {
+    if (model_keyword(key, value, options.model, options.matmul)) continue;
+    if (key == "steps") {
       options.steps = number_option<int>(value, "steps");
+    } else if (key == "threshold") {
+      options.threshold = number_option<double>(value, "threshold");
     } else if (key == "metric") {
       options.metric = text_option(value, "metric");
     } else if (key == "pairs") {
@@ -52,9 +43,7 @@ app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& 
       options.n = number_option<int>(value, "n");
       generated = true;
     } else if (key == "seed") {
-      const int64_t seed = number_option<int64_t>(value, "seed");
-      if (seed < 0) throw Error("seed must not be negative");
-      options.seed = static_cast<uint64_t>(seed);
+      options.seed = seed_option(value);
       generated = true;
     } else if (key == "options") {
       options.task_options = option_items(value);
@@ -70,7 +59,7 @@ app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& 
       progress = py::reinterpret_borrow<py::object>(value);
     } else {
       throw Error("unknown keyword argument '" + key + "'",
-                  "model, steps, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");
+                  "model, steps, threshold, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");
     }
   }
   if (!options.pairs.empty() && generated)
@@ -93,7 +82,7 @@ void bind_edge_discovery(py::module_& module) {
           py::gil_scoped_release released;
           const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(options);
           app::check_edge_discovery_memory(prepared);
-          const std::string stage = app::method_label(prepared.settings);
+          const std::string stage = app::method_label(prepared);
           const app::EdgeDiscoveryRun run = app::run_edge_discovery(prepared, [&](int done, int total) {
             py::gil_scoped_acquire gil;
             if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -104,10 +93,12 @@ void bind_edge_discovery(py::module_& module) {
         return py::module_::import("json").attr("loads")(json);
       },
       py::arg("method"),
-      "Scores every edge of the model's graph by EAP or EAP-IG ('eap' or 'eap-ig') on prompt pairs; returns the "
-      "graph JSON `cscrub discover --method METHOD --out GRAPH.json` writes (EAP-IG's and MIB's format: 'cfg', "
-      "'nodes', 'edges' with each edge's 'score'). Keywords, as the CLI's options: model (path or Model), steps "
-      "(EAP-IG's M, 5), metric (logit_diff, prob_diff, kl, loss), pairs (a pair file) or task, n, seed, options "
+      "Scores every edge of the model's graph by EAP, EAP-IG or exact patching ('eap', 'eap-ig', 'exact'), or "
+      "prunes it by ACDC ('acdc') on prompt pairs; returns the graph JSON `cscrub discover --method METHOD --out "
+      "GRAPH.json` writes (EAP-IG's and MIB's format: 'cfg', 'nodes', 'edges' with each edge's 'score' and "
+      "'in_graph', and cscrub's record 'cscrub'). Keywords, as the CLI's options: model (path or Model), steps "
+      "(EAP-IG's M, 5), threshold (ACDC's tau, required for acdc), metric (logit_diff, prob_diff, kl, loss; default "
+      "kl for acdc, logit_diff otherwise), pairs (a pair file) or task, n, seed, options "
       "({key: value}) for generated pairs, batch_size, max_memory (GiB), matmul, progress (callable(stage, done, "
       "total)).");
 }

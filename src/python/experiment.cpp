@@ -4,7 +4,6 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
-#include <cstdlib>
 
 #include "bindings.hpp"
 #include "cscrub/app/circuit_tests.hpp"
@@ -31,31 +30,19 @@ struct Arguments {
 Arguments arguments(const py::kwargs& given) {
   Arguments arguments;
   app::ExperimentOptions& options = arguments.options;
-  const char* matmul = std::getenv("CSCRUB_MATMUL");
-  options.matmul = matmul != nullptr && *matmul != '\0' ? matmul : "auto";
+  options.matmul = default_matmul();
   for (const auto& [key_handle, value] : given) {
     const std::string key = key_handle.cast<std::string>();
     if (value.is_none()) continue;  // the default
-    if (key == "model") {
-      if (py::isinstance<Model>(value)) {
-        const Model& model = value.cast<const Model&>();
-        options.model = model.dir.string();
-        options.matmul = engine::to_string(model.weights.matmul);
-      } else {
-        options.model = path_of(value, "model").string();
-      }
-    } else if (key == "matmul") {
-      options.matmul = text_option(value, "matmul");
-    } else if (key == "n") {
+    if (model_keyword(key, value, options.model, options.matmul)) continue;
+    if (key == "n") {
       options.n = number_option<int>(value, "n");
       if (options.n < 1) throw Error("n must be at least 1 (got " + std::to_string(options.n) + ")");
     } else if (key == "seeds") {
       options.seeds = number_option<int>(value, "seeds");
       if (options.seeds < 1) throw Error("seeds must be at least 1 (got " + std::to_string(options.seeds) + ")");
     } else if (key == "seed") {
-      const int64_t seed = number_option<int64_t>(value, "seed");
-      if (seed < 0) throw Error("seed must not be negative");
-      options.seed = static_cast<uint64_t>(seed);
+      options.seed = seed_option(value);
     } else if (key == "metric") {
       options.metric = text_option(value, "metric");
     } else if (key == "task") {

@@ -5,15 +5,15 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <cstdlib>
-
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "cscrub/app/model_choice.hpp"
 #include "cscrub/engine/forward.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "gradients.hpp"
 #include "hooks.hpp"
+#include "options.hpp"
 #include "paths.hpp"
 
 namespace py = pybind11;
@@ -32,10 +32,7 @@ namespace {
 std::shared_ptr<Model> load_model(const py::object& path, const py::object& matmul) {
   auto model = std::make_shared<Model>();
   model->dir = path.is_none() ? io::default_model_dir() : path_of(path, "path");
-  std::string kernel = "auto";
-  if (!matmul.is_none()) kernel = matmul.cast<std::string>();
-  else if (const char* from_environment = std::getenv("CSCRUB_MATMUL"); from_environment && *from_environment)
-    kernel = from_environment;
+  const std::string kernel = matmul.is_none() ? default_matmul() : text_option(matmul, "matmul");
   const engine::MatmulKernel chosen = app::matmul_kernel_for(kernel);
   model->weights = io::load_weights(model->dir);
   model->weights.matmul = chosen;
@@ -277,6 +274,24 @@ void bind_model(py::module_& module) {
           "the array (numpy broadcasting) over the activation; {hook name: callable(activation, hook)} edits the "
           "activation (a float32 copy) in place or returns its new value. The pass continues from the result. logits: "
           "'all', 'last' or None, as for forward.")
+      .def(
+          "gradients",
+          [](const Model& model, const py::handle& tokens, const py::handle& metric, const py::handle& answer,
+             const py::handle& distractor, const py::handle& reference, const py::handle& logit_grad,
+             const py::handle& names, const py::handle& patches) {
+            return gradients(model, tokens, metric.is_none() && logit_grad.is_none() ? py::str("logit_diff") : metric,
+                             answer, distractor, reference, logit_grad, names, patches);
+          },
+          py::arg("tokens"), py::arg("metric") = py::none(), py::arg("answer") = py::none(),
+          py::arg("distractor") = py::none(), py::arg("reference") = py::none(), py::arg("logit_grad") = py::none(),
+          py::arg("names") = py::none(), py::arg("patches") = py::none(),
+          "(value, {hook name: float32 gradient}): the backward pass. metric 'logit_diff' (default) or 'prob_diff' "
+          "(answer=, distractor=), 'loss' (answer=) or 'kl' (reference= logits [batch, 1, vocab]) of the last "
+          "position, summed over the sequences; answer/distractor are a token (id or single-token text) or one per "
+          "sequence. Or logit_grad= (d metric / d logits, [batch, pos, vocab] or [batch, 1, vocab]) for any metric: "
+          "value is then sum(logit_grad * logits). Gradients have the hooks' shapes (as run_with_cache's); names "
+          "selects them (None: every hook the backward reaches: not hook_pattern, hook_attn_scores or the layer "
+          "norms'). patches overwrite the embeddings or residual streams before the pass, as in run_with_hooks.")
       .def("__repr__", [](const Model& model) {
         const engine::ModelConfig& config = model.weights.config;
         return "Model('" + model.dir.string() + "', " + std::to_string(config.n_layer) + " layers, " +

@@ -2,6 +2,7 @@
 #pragma once
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
 
 #include "cscrub/error.hpp"
@@ -22,5 +23,15 @@ Number number_option(const pybind11::handle& value, const char* name) {
     throw Error(std::string(name) + ": give a number, not " + std::string(py::repr(value)));
   return value.cast<Number>();
 }
+
+// seed=: a whole number from 0.
+uint64_t seed_option(const pybind11::handle& value);
+
+// The products' kernel when nothing names one: $CSCRUB_MATMUL, else "auto" (as for the command).
+std::string default_matmul();
+
+// Applies model= (a path, or a Model, whose kernel then becomes the default) or matmul= to `model` and
+// `matmul`; false for any other keyword.
+bool model_keyword(const std::string& key, const pybind11::handle& value, std::string& model, std::string& matmul);
 
 }  // namespace cscrub::python

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "../io/random_model.hpp"
+#include "cli_runs.hpp"
 #include "json_file.hpp"
 #include "test_paths.hpp"
 
@@ -17,20 +17,13 @@ using Json = nlohmann::json;
 
 namespace {
 
-CommandResult cscrub_command(const std::string& arguments) {
-  const std::string command = shell_quote(cli_path().string()) + " " + arguments + " --quiet";
-  CommandResult result = run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
-}
+CommandResult cscrub_command(const std::string& arguments) { return run_cscrub(arguments + " --quiet"); }
 
 CommandResult recompute(const fs::path& json) {
   const std::string command = std::string(system_python()) + " " +
                               shell_quote((source_dir() / "tools" / "reference_tests.py").string()) + " " +
                               shell_quote(json.string());
-  CommandResult result = run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
+  return logged_run(command);
 }
 
 }  // namespace
@@ -86,9 +79,8 @@ TEST_CASE("cscrub test reports every test, and an independent recomputation agre
 
 TEST_CASE("cscrub test makes no test of a recovery that is undefined", "[cli][test][undefined]") {
   const fs::path dir = scratch_dir("circuit-tests-undefined");
-  const fs::path model = dir / "random-model";
-  make_random_model(model, {.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64, .seed = 7});
-  for (const char* file : {"encoder.json", "vocab.bpe"}) fs::copy_file(bundled_model_dir() / file, model / file);
+  const fs::path model = random_model_with_gpt2_tokenizer(
+      "circuit-tests-undefined-model", {.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64, .seed = 7});
   const fs::path json = dir / "test.json";
   const auto tested = cscrub_command("test builtin:full --model " + shell_quote(model.string()) +
                                      " --n 60 --seeds 1 --random 3 --ablations resample,zero --json " +

@@ -10,7 +10,7 @@
 #include <regex>
 #include <sstream>
 
-#include "../io/random_model.hpp"
+#include "cli_runs.hpp"
 #include "cscrub/io/npy.hpp"
 #include "test_paths.hpp"
 
@@ -23,27 +23,13 @@ namespace {
 
 // A 2-layer, 4-head random model with GPT-2's vocabulary and tokenizer files.
 const fs::path& model_dir() {
-  static const fs::path dir = [] {
-    const fs::path bundled = cscrub::test::bundled_model_dir();
-    if (!fs::exists(bundled / "encoder.json") || !fs::exists(bundled / "vocab.bpe"))
-      FAIL("GPT-2's tokenizer files are missing from " << bundled.string() << ": run tools/fetch_tokenizer.sh");
-    const fs::path model = cscrub::test::scratch_dir("cli-discover") / "model";
-    cscrub::test::RandomModelOptions options{.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64,
-        .seed = 5};
-    cscrub::test::make_random_model(model, options);
-    fs::copy_file(bundled / "encoder.json", model / "encoder.json");
-    fs::copy_file(bundled / "vocab.bpe", model / "vocab.bpe");
-    return model;
-  }();
+  static const fs::path dir = cscrub::test::random_model_with_gpt2_tokenizer(
+      "cli-discover", {.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64, .seed = 5});
   return dir;
 }
 
 CommandResult run_cli(const std::string& arguments) {
-  const std::string command = shell_quote(cscrub::test::cli_path().string()) + " " + arguments + " --model " +
-                              shell_quote(model_dir().string());
-  CommandResult result = cscrub::test::run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
+  return cscrub::test::run_cscrub(arguments + " --model " + shell_quote(model_dir().string()));
 }
 
 std::vector<float> floats_of(const cscrub::io::NpyArray& array) {

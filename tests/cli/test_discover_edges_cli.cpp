@@ -7,15 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <regex>
 
-#include "../io/random_model.hpp"
+#include "edge_pairs_fixture.hpp"
 #include "test_paths.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using cscrub::test::CommandResult;
+using cscrub::test::EdgePairsFixture;
 using cscrub::test::shell_quote;
 
 namespace {
@@ -33,32 +33,6 @@ nlohmann::json read_json(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
-// A random model (no tokenizer files; GPT-2 unless another family is given) and a pair file of ids: 3 pairs of 6
-// tokens, 2 of 9.
-struct Fixture {
-  fs::path dir = cscrub::test::scratch_dir("cli-discover-edges");
-  fs::path model = dir / "model", pairs = dir / "pairs.jsonl";
-  explicit Fixture(const std::string& family = "gpt2", const std::string& extra = "") {
-    cscrub::test::make_random_model(model, {.family = family, .layers = 2, .heads = 3, .d_model = 48, .vocab = 97,
-                                            .n_ctx = 32, .seed = 9, .extra = extra});
-    std::mt19937 generator(4);
-    std::uniform_int_distribution<int> token(0, 96);
-    std::ofstream out(pairs);
-    for (int n = 0; n < 5; ++n) {
-      nlohmann::json clean = nlohmann::json::array(), corrupted = nlohmann::json::array();
-      for (int p = 0; p < (n < 3 ? 6 : 9); ++p) {
-        clean.push_back(token(generator));
-        corrupted.push_back(token(generator));
-      }
-      const int answer = token(generator);
-      out << nlohmann::json{{"clean", clean}, {"corrupted", corrupted}, {"answer", answer},
-                            {"distractor", (answer + 1 + token(generator) % 96) % 97}}
-                 .dump()
-          << "\n";
-    }
-  }
-};
-
 }  // namespace
 
 namespace {
@@ -68,13 +42,13 @@ struct MethodCase {
 };
 
 // cscrub discover's scores against tools/reference_eap.py's, edge by edge, on the fixture's model.
-void check_against_reference(const Fixture& fixture, const std::vector<MethodCase>& cases, size_t edges) {
+void check_against_reference(const EdgePairsFixture& fixture, const std::vector<MethodCase>& cases, size_t edges) {
   for (const MethodCase& c : cases) {
     INFO(c.method << ", " << c.metric);
     const std::string name = c.method + "-" + c.metric;
     const fs::path ours = fixture.dir / (name + ".json"), theirs = fixture.dir / (name + ".reference.json");
     const std::string common = " --pairs " + shell_quote(fixture.pairs.string()) + " --method " + c.method +
-                               " --steps 3 --metric " + c.metric;
+                               (c.method == "eap-ig" ? " --steps 3" : "") + " --metric " + c.metric;
     const CommandResult result = run(cli() + " discover --model " + shell_quote(fixture.model.string()) + common +
                                      " --batch-size 2 --quiet --out " + shell_quote(ours.string()));
     REQUIRE(result.exit_code == 0);
@@ -103,18 +77,18 @@ void check_against_reference(const Fixture& fixture, const std::vector<MethodCas
 
 TEST_CASE("cli discover: EAP and EAP-IG scores match an independent PyTorch implementation of their definitions",
           "[cli][discover][eap]") {
-  check_against_reference(Fixture(), {{"eap", "logit_diff"}, {"eap-ig", "logit_diff"}, {"eap-ig", "kl"},
+  check_against_reference(EdgePairsFixture(), {{"eap", "logit_diff"}, {"eap-ig", "logit_diff"}, {"eap-ig", "kl"},
                                       {"eap-ig", "prob_diff"}, {"eap", "loss"}},
                           75);
 }
 
 TEST_CASE("cli discover: GPT-Neo's and Pythia's scores match the PyTorch implementation too", "[cli][discover][eap]") {
   SECTION("GPT-Neo: unscaled scores, a window of 3 keys, exact GELU") {
-    check_against_reference(Fixture("gpt_neo", "--window 3 --activation gelu"),
+    check_against_reference(EdgePairsFixture("gpt_neo", "--window 3 --activation gelu"),
                             {{"eap-ig", "logit_diff"}, {"eap", "loss"}}, 75);
   }
   SECTION("Pythia: rotary q/k on half of each head, parallel blocks (no head -> MLP edge within a layer)") {
-    const Fixture fixture("gpt_neox", "--rotary-pct 0.5");
+    const EdgePairsFixture fixture("gpt_neox", "--rotary-pct 0.5");
     check_against_reference(fixture, {{"eap-ig", "logit_diff"}, {"eap-ig", "kl"}, {"eap", "prob_diff"}}, 69);
     const fs::path out = fixture.dir / "eap-ig-logit_diff.json";
     const CommandResult check = run(std::string(cscrub::test::system_python()) + " " +
@@ -127,7 +101,7 @@ TEST_CASE("cli discover: GPT-Neo's and Pythia's scores match the PyTorch impleme
 }
 
 TEST_CASE("cli discover: the graph JSON loads as EAP-IG's and MIB's Graph.from_json reads it", "[cli][discover][eap]") {
-  const Fixture fixture;
+  const EdgePairsFixture fixture;
   const fs::path out = fixture.dir / "graph.json";
   REQUIRE(run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
               shell_quote(fixture.pairs.string()) + " --method eap --quiet --out " + shell_quote(out.string()))
@@ -178,7 +152,7 @@ TEST_CASE("cli discover: EAP-IG on the bundled model prints the strongest edges 
 }
 
 TEST_CASE("cli discover: bad invocations end with one clear line", "[cli][discover][eap]") {
-  const Fixture fixture;
+  const EdgePairsFixture fixture;
   const std::string model = " --model " + shell_quote(fixture.model.string());
   const std::string pairs = " --pairs " + shell_quote(fixture.pairs.string());
   const std::string out = " --out " + shell_quote((fixture.dir / "out.json").string());
@@ -186,13 +160,12 @@ TEST_CASE("cli discover: bad invocations end with one clear line", "[cli][discov
     std::string arguments, message;
   };
   const Case cases[] = {
-      {"discover --method eapig" + model + pairs + out, "unknown attribution method 'eapig' (did you mean 'eap-ig'?)"},
+      {"discover --method eapig" + model + pairs + out, "unknown discovery method 'eapig' (did you mean 'eap-ig'?)"},
       {"discover --method eap-ig --steps 0" + model + pairs + out, "at least 1 (got 0)"},
       {"discover --method eap --metric logitdiff" + model + pairs + out, "did you mean 'logit_diff'"},
       {"discover --method eap" + model + pairs + " --out " + shell_quote(fixture.pairs.string()), "--out"},
       {"discover --method eap --max-memory 0.0001" + model + pairs + out, "exceeds the limit"},
       {"discover --method eap" + model + out, "has no tokenizer files"},
-      {"discover --method exact" + model + pairs + out, "not available yet"},
   };
   for (const Case& c : cases) {
     const CommandResult result = run(cli() + " " + c.arguments);

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "../io/random_model.hpp"
+#include "cli_runs.hpp"
 #include "cscrub/io/npy.hpp"
 #include "test_paths.hpp"
 
@@ -23,27 +23,13 @@ namespace {
 
 // A 2-layer, 4-head random model with GPT-2's vocabulary and tokenizer files.
 const fs::path& model_dir() {
-  static const fs::path dir = [] {
-    const fs::path bundled = cscrub::test::bundled_model_dir();
-    if (!fs::exists(bundled / "encoder.json") || !fs::exists(bundled / "vocab.bpe"))
-      FAIL("GPT-2's tokenizer files are missing from " << bundled.string() << ": run tools/fetch_tokenizer.sh");
-    const fs::path model = cscrub::test::scratch_dir("cli-labelled") / "model";
-    cscrub::test::RandomModelOptions options{.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64,
-        .seed = 9};
-    cscrub::test::make_random_model(model, options);
-    fs::copy_file(bundled / "encoder.json", model / "encoder.json");
-    fs::copy_file(bundled / "vocab.bpe", model / "vocab.bpe");
-    return model;
-  }();
+  static const fs::path dir = cscrub::test::random_model_with_gpt2_tokenizer(
+      "cli-labelled", {.layers = 2, .heads = 4, .d_model = 32, .vocab = 50257, .n_ctx = 64, .seed = 9});
   return dir;
 }
 
 CommandResult run_cli(const std::string& arguments) {
-  const std::string command = shell_quote(cscrub::test::cli_path().string()) + " " + arguments + " --model " +
-                              shell_quote(model_dir().string());
-  CommandResult result = cscrub::test::run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
+  return cscrub::test::run_cscrub(arguments + " --model " + shell_quote(model_dir().string()));
 }
 
 std::string path_arg(const fs::path& path) { return shell_quote(path.string()); }
@@ -216,4 +202,29 @@ TEST_CASE("cli forward: --npy's sidecar names the logits' axes and the tokens, a
                   path_arg(out / "last.npy"))
               .exit_code == 0);
   CHECK(read_json(out / "last.npy.json").at("axes") == json({"last position", "token id"}));
+}
+
+TEST_CASE("cli: an error about an output names the option as typed, old name or new, and both at once are refused",
+          "[cli][labelled]") {
+  const fs::path out = cscrub::test::scratch_dir("cli-labelled-old-names");
+  const std::string missing = path_arg(out / "no-such-directory" / "x.npy");
+  for (const std::string spelling : {"--npy", "--out-npy"}) {
+    const CommandResult result = run_cli("attribute --n 4 --quiet " + spelling + " " + missing);
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(result.output, Contains("error: " + spelling + " "));
+  }
+  for (const std::string spelling : {"--npy", "--logits-out"}) {
+    const CommandResult result = run_cli("forward --text hi " + spelling + " " + missing);
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(result.output, Contains("error: " + spelling + " "));
+  }
+  const CommandResult both = run_cli("attention --head 0.1 --index 0 --n 4 --npy " + path_arg(out / "a.npy") +
+                                     " --out-npy " + path_arg(out / "b.npy"));
+  CHECK(both.exit_code == 1);
+  CHECK_THAT(both.output, Contains("--out-npy: is the old name of --npy: give one of them"));
+  CHECK_FALSE(fs::exists(out / "a.npy"));
+  CHECK_FALSE(fs::exists(out / "b.npy"));
+  const CommandResult help = run_cli("compare --help");
+  CHECK_THAT(help.output, Contains("--svg"));
+  CHECK_THAT(help.output, !Contains("--plot"));  // accepted, but no longer offered
 }

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_file.hpp"
-#include "../io/random_model.hpp"
+#include "cli_runs.hpp"
 #include "test_paths.hpp"
 
 using namespace cscrub::test;
@@ -19,12 +19,7 @@ using Json = nlohmann::json;
 
 namespace {
 
-CommandResult cscrub_command(const std::string& arguments) {
-  const std::string command = shell_quote(cli_path().string()) + " " + arguments + " --quiet";
-  CommandResult result = run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
-}
+CommandResult cscrub_command(const std::string& arguments) { return run_cscrub(arguments + " --quiet"); }
 
 std::string quoted(const fs::path& path) { return shell_quote(path.string()); }
 

@@ -92,7 +92,7 @@ struct PairsFixture {
   }
   std::string arguments(const std::string& method) const {
     return " discover --model " + shell_quote(model.string()) + " --pairs " + shell_quote(pairs.string()) +
-           " --method " + method + " --steps 3 --batch-size 2 --quiet";
+           " --method " + method + (method == "eap-ig" ? " --steps 3" : "") + " --batch-size 2 --quiet";
   }
 };
 
@@ -134,11 +134,12 @@ TEST_CASE("mpirun -np 2 cscrub run writes one process' results, bit for bit", "[
 
 TEST_CASE("mpirun -np K cscrub discover writes one process' graph JSON, byte for byte", "[mpi][discover]") {
   const PairsFixture fixture;
-  for (const std::string method : {"eap", "eap-ig"}) {
+  // EAP and EAP-IG share the pairs; exact patching the destinations (21 here), dealt out in turn.
+  for (const std::string method : {"eap", "eap-ig", "exact"}) {
     INFO(method);
     const fs::path one = fixture.dir / (method + "-1.json");
     REQUIRE(run(cli() + fixture.arguments(method) + " --out " + shell_quote(one.string())).exit_code == 0);
-    // 2 ranks: 3 pairs and 2; 3 ranks: 2, 2 and 1; 7 ranks: two of them without a pair.
+    // 2 ranks: 3 pairs and 2; 3 ranks: 2, 2 and 1; 7 ranks: two of them without a pair (EAP).
     for (const int ranks : {2, 3, 7}) {
       INFO(ranks << " ranks");
       const fs::path shared = fixture.dir / (method + "-" + std::to_string(ranks) + ".json");
@@ -198,6 +199,10 @@ TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults
                                                "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=attributing"));
   CHECK(attributing.exit_code != 0);
   CHECK_FALSE(fs::exists(graph));
+  const CommandResult patching = run(mpirun(2, cli() + fixture.arguments("exact") + " --out " + shell_quote(graph.string()),
+                                            "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=patching"));
+  CHECK(patching.exit_code != 0);
+  CHECK_FALSE(fs::exists(graph));
 }
 
 TEST_CASE("a file that one rank cannot read ends every rank with that rank's message and no output", "[mpi][faults]") {
@@ -239,6 +244,12 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
 }
 
 TEST_CASE("commands that do not share their work refuse to run on several ranks", "[mpi][refusal]") {
+  const PairsFixture fixture;
+  const CommandResult acdc = run(mpirun(2, cli() + fixture.arguments("acdc") + " --threshold 0.1 --out " +
+                                               shell_quote((fixture.dir / "acdc.json").string())));
+  CHECK(acdc.exit_code != 0);
+  CHECK(count_of(acdc.output, "cscrub: error: --method acdc does not share its work among MPI ranks") == 1);
+  CHECK_FALSE(fs::exists(fixture.dir / "acdc.json"));
   const CommandResult refused = run(mpirun(2, cli() + " tokenize 'When Mary'"));
   CHECK(refused.exit_code != 0);
   CHECK(count_of(refused.output, "cscrub: error: cscrub tokenize does not share its work among MPI ranks") == 1);

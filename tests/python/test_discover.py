@@ -1,5 +1,5 @@
-"""cscrub.discover(): EAP and EAP-IG edge scores from Python are the graph JSON `cscrub discover --out` writes,
-value for value, on a random Pythia-shaped model (parallel blocks, rotary) and on GPT-2; bad arguments raise
+"""cscrub.discover(): EAP, EAP-IG, exact patching and ACDC from Python are the graph JSON `cscrub discover --out`
+writes, value for value, on a random Pythia-shaped model (parallel blocks, rotary) and on GPT-2; bad arguments raise
 cscrub.Error with one line."""
 import json
 
@@ -21,18 +21,26 @@ def write_pairs(path, vocab, seed):
     return path
 
 
-@pytest.mark.parametrize("family, method, metric", [("gpt_neox", "eap-ig", "logit_diff"), ("gpt2", "eap", "loss")])
-def test_discover_returns_the_cli_graph_json(tmp_path, family, method, metric):
+@pytest.mark.parametrize("family, method, metric, settings", [
+    ("gpt_neox", "eap-ig", "logit_diff", {"steps": 3}),
+    ("gpt2", "eap", "loss", {}),
+    ("gpt_neox", "exact", "kl", {}),
+    ("gpt2", "acdc", "logit_diff", {"threshold": 0.01}),
+])
+def test_discover_returns_the_cli_graph_json(tmp_path, family, method, metric, settings):
     model = make_random_model(tmp_path / "model", "--family", family, "--layers", 2, "--heads", 2, "--d-model", 32,
                               "--vocab", 53, "--n-ctx", 16, "--seed", 3)
     pairs = write_pairs(tmp_path / "pairs.jsonl", 53, 4)
     out = tmp_path / "graph.json"
-    run_cli("discover", "--model", model, "--pairs", pairs, "--method", method, "--steps", 3, "--metric", metric,
+    options = [word for key, value in settings.items() for word in (f"--{key}", value)]
+    run_cli("discover", "--model", model, "--pairs", pairs, "--method", method, *options, "--metric", metric,
             "--batch-size", 2, "--quiet", "--out", out)
     stages = []
-    graph = cscrub.discover(method, model=str(model), pairs=str(pairs), steps=3, metric=metric,
+    graph = cscrub.discover(method, model=str(model), pairs=str(pairs), metric=metric, **settings,
                             progress=lambda stage, done, total: stages.append((stage, done, total)))
     assert graph == read_json(out)
+    assert graph["cscrub"]["method"] == method
+    assert (method == "acdc") == any(entry["in_graph"] for entry in graph["edges"].values())
     assert graph["cfg"]["parallel_attn_mlp"] == (family == "gpt_neox")
     assert any(entry["score"] != 0 for entry in graph["edges"].values())
     assert stages and stages[-1][1] == stages[-1][2]
@@ -51,6 +59,9 @@ def test_discover_on_the_bundled_model_with_generated_pairs(tmp_path):
     (dict(method="eap", metric="logitdiff"), "did you mean 'logit_diff'"),
     (dict(method="eap", colour="red"), "unknown keyword argument 'colour'"),
     (dict(method="eap", pairs="pairs.jsonl", n=3), "not both"),
+    (dict(method="acdc"), "needs --threshold"),
+    (dict(method="exact", threshold=0.1), "ACDC's tau"),
+    (dict(method="exakt"), "did you mean 'exact'"),
 ])
 def test_bad_arguments_raise_one_line(arguments, message):
     method = arguments.pop("method")

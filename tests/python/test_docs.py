@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import SOURCE_DIR, run_cli
+from conftest import SOURCE_DIR, read_json, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,24 @@ def test_the_attribution_grid_is_cscrub_attribute(walkthrough, tmp_path):
     run_cli("attribute", "--n", 200, "--seed", 0, "--quiet", "--out-npy", tmp_path / "dla.npy", "--model", model.path,
             "--matmul", model.matmul)
     assert np.allclose(walkthrough["attribution"] / 200, np.load(tmp_path / "dla.npy"), atol=1e-3)
+
+
+def test_the_gradient_estimates_are_the_heads_eap_scores(walkthrough, tmp_path):
+    """Each head's attribution-patching estimate is the sum of the EAP scores of its outgoing edges: the same
+    gradients, computed by cscrub.discover's edge contraction instead of by hand."""
+    model = walkthrough["model"]
+    graph = tmp_path / "eap.json"
+    run_cli("discover", "--method", "eap", "--task", "ioi", "--n", 200, "--seed", 0, "--quiet", "--out", graph,
+            "--model", model.path, "--matmul", model.matmul)
+    by_head = np.zeros_like(walkthrough["estimate_sum"])
+    for edge, entry in read_json(graph)["edges"].items():
+        source = edge.split("->")[0]
+        if source.startswith("a"):
+            layer, head = map(int, source[1:].split(".h"))
+            by_head[layer, head] += entry["score"]
+    expected = walkthrough["estimate_sum"] / len(walkthrough["clean"])
+    assert np.allclose(by_head, expected, rtol=1e-5, atol=1e-5)
+    assert expected[0, 1] < -10  # head 0.1 carries most of the logit difference
 
 
 def test_the_printed_claims_hold(walkthrough):

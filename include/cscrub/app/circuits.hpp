@@ -67,6 +67,15 @@ struct FaithfulnessRun {
   discover::FaithfulnessReference reference;
   // Per file: the curve of circuits by |score| (MIB's CMD), then by signed score, important edges first (CPR).
   std::vector<std::vector<discover::FaithfulnessCurve>> curves;
+  // With several files, each pair's rank agreement (rank_agreement.hpp): Spearman's rho on |score| (NaN when a
+  // file scores every edge alike) and how many of the kRankTop strongest edges they share.
+  static constexpr int kRankTop = 20;
+  struct RankAgreement {
+    size_t first = 0, second = 0;  // indices into files
+    double spearman = 0;
+    int common_top = 0;
+  };
+  std::vector<RankAgreement> rank_agreement;
 };
 
 // Throws cscrub::Error for bad options (before loading anything), unreadable files, graphs of another model.
@@ -78,7 +87,7 @@ std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks,
                                                    const StageProgress& progress = {});
 // {"model", "prompts", "task", "pairs", "corruption", "metric", "ablation", "model_metric", "empty_metric", "sizes",
 //  "files": [{"file", "method", "cpr", "cmd", "curves": [{"ranking", "greedy", "points": [...], "area_under",
-//  "area_from_one"}]}]}
+//  "area_from_one"}]}], "rank_agreement": [{"files": [a, b], "spearman" (null if undefined), "top", "common_top"}]}
 nlohmann::ordered_json faithfulness_json(const FaithfulnessRun& run);
 // The smallest point of a curve whose faithfulness reaches `level`, or nullptr.
 const discover::CircuitPoint* smallest_reaching(const discover::FaithfulnessCurve& curve, double level);
