@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <string_view>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/sha256.hpp"
 
 namespace cscrub::app {
 namespace {
@@ -41,6 +43,19 @@ void check_same_inputs(const parallel::Ranks& ranks, const nlohmann::json& prove
                     theirs.value(nlohmann::json::json_pointer(where), nlohmann::json()).dump() + " on rank 0)",
                 "every rank must see the same files: put the inputs on a file system all machines share");
   });
+}
+
+nlohmann::json pairs_fingerprint(const discover::PairedDataset& pairs, const std::string& model_dir) {
+  std::string bytes;
+  for (const data::Dataset* side : {&pairs.clean, &pairs.corrupted})
+    for (const data::Example& example : side->examples) {
+      for (int32_t token : example.tokens) bytes += std::to_string(token) + ',';
+      bytes += std::to_string(example.answer) + ',' + std::to_string(example.distractor) + '\n';
+    }
+  const std::filesystem::path checkpoint = std::filesystem::path(model_dir) / "model.safetensors";
+  std::error_code error;
+  const uintmax_t size = std::filesystem::file_size(checkpoint, error);
+  return {{"pairs_sha256", io::sha256_text(bytes)}, {"model_bytes", error ? 0 : size}};
 }
 
 std::optional<scrub::ExperimentResult> run_experiment_on(const parallel::Ranks& ranks,

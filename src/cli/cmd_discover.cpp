@@ -165,6 +165,7 @@ void run_discover(const DiscoverOptions& options, const parallel::Ranks& ranks) 
     files.check();
     return app::prepare_edge_discovery(app_options(options, ranks));
   });
+  app::check_same_inputs(ranks, app::pairs_fingerprint(prepared.pairs, prepared.model_dir));
   const engine::ModelConfig& config = prepared.config;
   const std::string per_rank = ranks.size() > 1 ? " per rank" : "";
   fmt::print("model: {} ({} layers x {} heads, d_model {}), {} products\n", prepared.model_dir, config.n_layer,

@@ -243,6 +243,31 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
   CHECK(fs::exists(json));
 }
 
+TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends discover with that rank's message",
+          "[mpi][faults]") {
+  const PairsFixture fixture;
+  for (const char* rank : {"rank0", "rank1"}) fs::create_directories(fixture.dir / rank);
+  fs::copy_file(fixture.pairs, fixture.dir / "rank0" / "pairs.jsonl");
+  const fs::path graph = fixture.dir / "graph.json";
+  const std::string each_rank =
+      shell_quote("cd " + shell_quote(fixture.dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() +
+                  " discover --method eap --model " + shell_quote(fixture.model.string()) +
+                  " --pairs pairs.jsonl --quiet --out " + shell_quote(graph.string()));
+  const CommandResult missing = run(mpirun(2, "sh -c " + each_rank));
+  CHECK(missing.exit_code != 0);
+  CHECK(count_of(missing.output, "cscrub: error:") == 1);
+  CHECK_THAT(missing.output, Contains("cscrub: error: rank 1 of 2: ") && Contains("pairs.jsonl"));
+  CHECK_FALSE(fs::exists(graph));
+  // Rank 1's pairs are rank 0's but the last.
+  const std::string lines = file_bytes(fixture.pairs);
+  std::ofstream(fixture.dir / "rank1" / "pairs.jsonl") << lines.substr(0, lines.rfind('\n', lines.size() - 2) + 1);
+  const CommandResult differing = run(mpirun(2, "sh -c " + each_rank));
+  CHECK(differing.exit_code != 0);
+  CHECK(count_of(differing.output, "cscrub: error:") == 1);
+  CHECK_THAT(differing.output, Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/pairs_sha256"));
+  CHECK_FALSE(fs::exists(graph));
+}
+
 TEST_CASE("commands that do not share their work refuse to run on several ranks", "[mpi][refusal]") {
   const PairsFixture fixture;
   const CommandResult acdc = run(mpirun(2, cli() + fixture.arguments("acdc") + " --threshold 0.1 --out " +

@@ -57,7 +57,10 @@ def main():
     parser.add_argument("--source", required=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs=2, default=[2, 6], help="compare: fewer and more seeds (the fit)")
-    parser.add_argument("--pairs", type=int, nargs=2, default=[8, 24], help="discover: fewer and more pairs (the fit)")
+    parser.add_argument("--pairs", type=int, nargs=2, default=[8, 24], help="eap: fewer and more pairs (the fit)")
+    parser.add_argument("--exact-model", help="the model of exact patching (every edge of GPT-2 small takes ~an hour)")
+    parser.add_argument("--exact-pairs", type=int, nargs=2, default=[4, 12], help="exact: fewer and more pairs (the fit)")
+    parser.add_argument("--only", default="compare,exact,eap", help="the workloads, of compare, exact, eap")
     options = parser.parse_args()
     hypotheses = [os.path.join(options.source, "hypotheses", "gpt2-small", "ioi", name)
                   for name in ("full.toml", "naive.toml", "name_movers_only.toml")]
@@ -71,7 +74,15 @@ def main():
         return [options.cscrub, "discover", "--method", "eap", "--model", options.model, "--n", str(pairs),
                 "--batch-size", "8", "--quiet", "--top", "0", "--out", out]
 
-    workloads = [("compare", compare, options.seeds), ("discover --method eap", discover, options.pairs)]
+    def exact(pairs, out):
+        return [options.cscrub, "discover", "--method", "exact", "--model", options.exact_model or options.model, "--n",
+                str(pairs), "--batch-size", "4", "--quiet", "--top", "0", "--out", out]
+
+    chosen = options.only.split(",")
+    workloads = [workload for workload in [("compare", compare, options.seeds),
+                                           ("discover --method exact", exact, options.exact_pairs),
+                                           ("discover --method eap", discover, options.pairs)]
+                 if workload[0].split()[-1] in chosen]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"CPU: {cpu}, {os.cpu_count()} cores; model {options.model}; load average {os.getloadavg()[0]:.1f}")
     report = {}
@@ -88,6 +99,8 @@ def main():
                 times[key].append(seconds)
                 outputs[key] = out
                 print(f"  {key:10} ({'seeds' if name == 'compare' else 'pairs'} {size}): {seconds:.1f} s", flush=True)
+        if name.endswith("exact"):
+            print(f"  model {options.exact_model or options.model}")
         def results(path):
             data = json.load(open(path))
             data.pop("memory", None)
@@ -106,13 +119,19 @@ def main():
             batches = sum(math.ceil(size / 16) for size in set_group_sizes(result))  # reference_batches
             units = runs * batches
             per_unit_bytes = 8 * (8 + large + (large + 1) * 16)
+        elif name.endswith("exact"):
+            # Units: the destinations, dealt out in turn; each sends its edges' scores (8 bytes an edge).
+            graph = json.load(open(outputs["1x1 large"]))
+            cfg = graph["cfg"]
+            units = cfg["n_layers"] * (3 * cfg["n_heads"] + 1) + 1
+            per_unit_bytes = 8 * len(graph["edges"]) / units
         else:
             graph = json.load(open(outputs["1x1 large"]))
             units = large
             per_unit_bytes = 8 * (2 + len(graph["edges"]))
         predicted_2 = fixed + shared * math.ceil(units / 2) / units
         print(f"  fit on 1 rank x 1 thread: F = {fixed:.1f} s per rank (repeated), W = {shared:.1f} s shared, "
-              f"{units} units ({shared / units:.3f} s each), {per_unit_bytes:,} bytes per unit to rank 0")
+              f"{units} units ({shared / units:.3f} s each), {per_unit_bytes:,.0f} bytes per unit to rank 0")
         print(f"  check at K = 2: predicted {predicted_2:.1f} s, measured {t['2x1']:.1f} s "
               f"({100 * (t['2x1'] - predicted_2) / predicted_2:+.0f}%)")
         for k in (1, 2, 8, 64):

@@ -17,6 +17,10 @@ namespace cscrub::app {
 // of the model, the prompts and the hypotheses) equal to rank 0's. Collective.
 void check_same_inputs(const parallel::Ranks& ranks, const nlohmann::json& provenance);
 
+// The provenance check for discovery runs: the pairs' tokens, answers and distractors (hashed) and the model
+// checkpoint's size.
+nlohmann::json pairs_fingerprint(const discover::PairedDataset& pairs, const std::string& model_dir);
+
 // Scrubs the prepared experiment, its units (scrub::ExperimentUnits) shared among `ranks`: the result on rank 0,
 // nullopt on the others. Collective: one rank's failure ends every rank with its message (RankFailure).
 std::optional<scrub::ExperimentResult> run_experiment_on(const parallel::Ranks& ranks,
