@@ -49,7 +49,7 @@ class UnitWriter {
   }
   void put(const std::vector<double>& values) {
     put(static_cast<uint64_t>(values.size()));
-    bytes_.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+    if (!values.empty()) bytes_.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
   }
   void put(const UnitValues& unit) {
     put(static_cast<int64_t>(unit.unit));
@@ -83,7 +83,7 @@ class UnitReader {
     const uint64_t count = get<uint64_t>();
     need(count * sizeof(double));
     std::vector<double> values(count);
-    std::memcpy(values.data(), bytes_.data() + at_, count * sizeof(double));
+    if (count > 0) std::memcpy(values.data(), bytes_.data() + at_, count * sizeof(double));
     at_ += count * sizeof(double);
     return values;
   }
