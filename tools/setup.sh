@@ -17,6 +17,8 @@ python3-torch python3-numpy libopenblas0-pthread"
 packages="$packages python3-dev pybind11-dev python3-pytest strace"
 # SciPy: tools/reference_tests.py recomputes `cscrub test`'s statistics independently (tests/cli).
 packages="$packages python3-scipy"
+# MPI: `mpirun -np K cscrub run|compare|discover` shares the work among K ranks (README, "Several processes").
+packages="$packages libopenmpi-dev openmpi-bin"
 # The fuzzers (tools/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
 packages="$packages clang-14 libclang-rt-14-dev libomp-14-dev"
 # Node.js and npm fetch the tokenizer files (and run the tokenizer test's JavaScript reference): any

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "cscrub/app/model_choice.hpp"
@@ -71,51 +72,100 @@ std::string describe_pairs(const PairChoice& choice, size_t count) {
 }
 
 FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress) {
-  if (options.graphs.empty()) throw Error("no graph file given");
-  if (options.batch_size <= 0) throw Error("the batch size must be positive (got " + std::to_string(options.batch_size) + ")");
-  if (options.pairs.pairs.empty()) {
-    data::task_schema(options.pairs.task);
-    if (options.pairs.n <= 0) throw Error("n must be a positive number of prompts (got " + std::to_string(options.pairs.n) + ")");
-  }
+  return *run_faithfulness_on(parallel::Ranks(), options, progress);
+}
+
+std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks, const FaithfulnessOptions& options,
+                                                   const StageProgress& progress) {
   FaithfulnessRun run;
-  run.sizes = options.sizes.empty() ? discover::mib_sizes() : options.sizes;
-  discover::check_sizes(run.sizes);
-  run.ablation = discover::parse_circuit_ablation(options.ablation);
-  run.metric = discover::parse_metric(options.metric);
-  if (options.signed_order != "auto") discover::parse_ranking(options.signed_order);
-
-  for (const std::string& path : options.graphs) run.files.push_back(read_graph_file(path));
-  run.model_dir = options.model.empty() ? io::default_model_dir().string() : options.model;
-  engine::Weights weights = io::load_weights(run.model_dir);
-  weights.matmul = matmul_kernel_for(options.matmul);
-  run.config = weights.config;
-  const discover::GraphShape shape = discover::graph_shape(weights.config);
-  for (const GraphFile& file : run.files) discover::check_graph_matches(file.graph, shape, file.path);
-  const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(run.model_dir);
-  const discover::PairedDataset pairs = choose_pairs(options.pairs, weights.config, tokenizer ? &*tokenizer : nullptr);
-  run.pairs = static_cast<int>(pairs.clean.examples.size());
-  run.prompts = describe_pairs(options.pairs, pairs.clean.examples.size());
-  run.corruption = pairs.corruption;
-  run.task = pairs.clean.schema.task;
-
-  discover::CircuitEvaluator evaluator(weights, discover::EdgeGraph(shape), pairs, run.ablation, run.metric,
-                                       options.batch_size, false);
-  for (const GraphFile& file : run.files) {
-    const std::string stage = "circuits of " + std::filesystem::path(file.path).filename().string();
-    run.curves.push_back(discover::faithfulness_curves(
-        evaluator, file.graph, run.sizes, {discover::Ranking::absolute, importance_first(options.signed_order, file)},
-        options.greedy, run.reference, [&](int done, int total) {
-          if (progress) progress(stage, done, total);
-        }));
-  }
-  for (size_t a = 0; a < run.files.size(); ++a)
-    for (size_t b = a + 1; b < run.files.size(); ++b) {
-      const std::vector<double>& x = run.files[a].graph.scores;
-      const std::vector<double>& y = run.files[b].graph.scores;
-      run.rank_agreement.push_back({.first = a, .second = b, .spearman = discover::spearman_of_magnitudes(x, y),
-                                    .common_top = discover::common_top(x, y, FaithfulnessRun::kRankTop)});
+  std::optional<engine::Weights> weights;
+  std::optional<discover::PairedDataset> pairs;
+  ranks.together([&] {
+    if (options.graphs.empty()) throw Error("no graph file given");
+    if (options.batch_size <= 0)
+      throw Error("the batch size must be positive (got " + std::to_string(options.batch_size) + ")");
+    if (options.pairs.pairs.empty()) {
+      data::task_schema(options.pairs.task);
+      if (options.pairs.n <= 0) throw Error("n must be a positive number of prompts (got " + std::to_string(options.pairs.n) + ")");
     }
-  return run;
+    run.sizes = options.sizes.empty() ? discover::mib_sizes() : options.sizes;
+    discover::check_sizes(run.sizes);
+    run.ablation = discover::parse_circuit_ablation(options.ablation);
+    run.metric = discover::parse_metric(options.metric);
+    if (options.signed_order != "auto") discover::parse_ranking(options.signed_order);
+
+    for (const std::string& path : options.graphs) run.files.push_back(read_graph_file(path));
+    run.model_dir = options.model.empty() ? io::default_model_dir().string() : options.model;
+    weights.emplace(io::load_weights(run.model_dir));
+    weights->matmul = matmul_kernel_for(options.matmul);
+    run.config = weights->config;
+    const discover::GraphShape shape = discover::graph_shape(weights->config);
+    for (const GraphFile& file : run.files) discover::check_graph_matches(file.graph, shape, file.path);
+    const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(run.model_dir);
+    pairs.emplace(choose_pairs(options.pairs, weights->config, tokenizer ? &*tokenizer : nullptr));
+    run.pairs = static_cast<int>(pairs->clean.examples.size());
+    run.prompts = describe_pairs(options.pairs, pairs->clean.examples.size());
+    run.corruption = pairs->corruption;
+    run.task = pairs->clean.schema.task;
+  });
+
+  // Every file's circuits, in order: the units.
+  std::vector<discover::CurveCircuits> circuits;
+  std::vector<const std::vector<uint8_t>*> units;
+  ranks.together([&] {
+    for (const GraphFile& file : run.files) {
+      circuits.push_back(discover::faithfulness_circuits(
+          file.graph, run.sizes, {discover::Ranking::absolute, importance_first(options.signed_order, file)},
+          options.greedy));
+      for (const auto& circuit : circuits.back().circuits) units.push_back(&circuit);
+    }
+  });
+  const parallel::Block mine = ranks.share(static_cast<int>(units.size()));
+  std::optional<discover::CircuitEvaluator> evaluator;  // records the clean runs: every rank, every pair
+  const std::string values = ranks.together([&] {
+    evaluator.emplace(*weights, discover::EdgeGraph(discover::graph_shape(run.config)), *pairs, run.ablation,
+                      run.metric, options.batch_size, false);
+    std::vector<std::vector<uint8_t>> block;
+    for (int unit = mine.begin; unit < mine.end; ++unit) block.push_back(*units[static_cast<size_t>(unit)]);
+    std::string bytes;
+    if (block.empty()) return bytes;  // more ranks than circuits
+    for (const std::vector<double>& metrics : evaluator->per_pair(block, [&](int done, int total) {
+           if (done == 1) ranks.fault_point("evaluating");
+           if (progress) progress("circuits", done, total);
+         }))
+      bytes.append(reinterpret_cast<const char*>(metrics.data()), metrics.size() * sizeof(double));
+    return bytes;
+  });
+  // Rank 0: each circuit's per-pair metrics, in unit order.
+  std::vector<std::vector<double>> metrics;
+  ranks.gather_to_root(values, [&](int, std::string_view bytes) {
+    const size_t width = sizeof(double) * static_cast<size_t>(run.pairs);
+    for (size_t at = 0; at + width <= bytes.size(); at += width) {
+      metrics.emplace_back(static_cast<size_t>(run.pairs));
+      std::memcpy(metrics.back().data(), bytes.data() + at, width);
+    }
+  });
+  return ranks.together([&]() -> std::optional<FaithfulnessRun> {
+    if (!ranks.root()) return std::nullopt;
+    if (metrics.size() != units.size()) throw Error("the metrics of some circuits did not arrive (an internal error)");
+    size_t next = 0;
+    for (discover::CurveCircuits& file : circuits) {
+      const size_t count = file.circuits.size();
+      const std::vector<std::vector<double>> values_of_file(metrics.begin() + static_cast<std::ptrdiff_t>(next),
+                                                            metrics.begin() + static_cast<std::ptrdiff_t>(next + count));
+      next += count;
+      run.curves.push_back(
+          discover::finish_curves(std::move(file), values_of_file, evaluator->clean_mean(), run.sizes, run.reference));
+    }
+    for (size_t a = 0; a < run.files.size(); ++a)
+      for (size_t b = a + 1; b < run.files.size(); ++b) {
+        const std::vector<double>& x = run.files[a].graph.scores;
+        const std::vector<double>& y = run.files[b].graph.scores;
+        run.rank_agreement.push_back({.first = a, .second = b, .spearman = discover::spearman_of_magnitudes(x, y),
+                                      .common_top = discover::common_top(x, y, FaithfulnessRun::kRankTop)});
+      }
+    return std::move(run);
+  });
 }
 
 nlohmann::ordered_json faithfulness_json(const FaithfulnessRun& run) {

@@ -187,7 +187,7 @@ PreparedEdgeDiscovery prepare_edge_discovery(const EdgeDiscoveryOptions& options
   }
   prepared.weight_bytes = engine::weight_bytes(prepared.config);
   prepared.program_bytes = resident_bytes();
-  prepared.limit_bytes = memory_limit_bytes(options.max_memory_gib);
+  prepared.limit_bytes = memory_limit_bytes(options.max_memory_gib, options.ranks_on_machine);
   return prepared;
 }
 
@@ -199,41 +199,50 @@ void check_edge_discovery_memory(const PreparedEdgeDiscovery& prepared) {
                   " now; memory grows with it, scores do not change), or raise the memory limit");
 }
 
-namespace {
+engine::Weights load_edge_discovery_weights(const PreparedEdgeDiscovery& prepared) {
+  engine::Weights weights = io::load_weights(prepared.model_dir);
+  weights.matmul = prepared.kernel;
+  return weights;
+}
 
-// Exact patching's or ACDC's scores, and the clean and corrupted means measured apart.
-EdgeDiscoveryRun run_by_patching(const engine::Weights& weights, const PreparedEdgeDiscovery& prepared,
-                                 const discover::Progress& progress) {
+EdgeDiscoveryRun score_by_patching(const engine::Weights& weights, const PreparedEdgeDiscovery& prepared,
+                                   const discover::Progress& progress, const std::vector<int>& destinations) {
   const discover::EdgeGraph graph(discover::graph_shape(weights.config));
   const discover::Metric metric = prepared.settings.metric;
   const int batch_size = prepared.settings.batch_size;
   EdgeDiscoveryRun run{.attribution = {.graph = discover::ScoredGraph(graph),
                                        .pairs = static_cast<int>(prepared.pairs.clean.examples.size())}};
   if (prepared.method == DiscoveryMethod::exact) {
-    const discover::ExactPatchingOptions options{.metric = metric, .batch_size = batch_size};
+    const discover::ExactPatchingOptions options{.metric = metric, .batch_size = batch_size, .destinations = destinations};
     run.attribution.graph.scores = discover::exact_edge_scores(weights, graph, prepared.pairs, options, progress);
-    run.exact_cost = discover::exact_patching_cost(weights.config, graph, prepared.pairs, options);
+    run.exact_cost = discover::exact_patching_cost(weights.config, graph, prepared.pairs,
+                                                   {.metric = metric, .batch_size = batch_size});
   } else {
     run.acdc = discover::acdc(weights, graph, prepared.pairs,
                               {.metric = metric, .threshold = prepared.threshold, .batch_size = batch_size}, progress);
     run.attribution.graph = run.acdc->graph;
   }
-  std::tie(run.attribution.clean_metric, run.attribution.corrupted_metric) =
-      clean_and_corrupted_metric(weights, graph, prepared);
   return run;
 }
 
-}  // namespace
+void measure_means(const engine::Weights& weights, const PreparedEdgeDiscovery& prepared, EdgeDiscoveryRun& run) {
+  std::tie(run.attribution.clean_metric, run.attribution.corrupted_metric) =
+      clean_and_corrupted_metric(weights, discover::EdgeGraph(discover::graph_shape(weights.config)), prepared);
+}
 
 EdgeDiscoveryRun run_edge_discovery(const PreparedEdgeDiscovery& prepared, const discover::Progress& progress) {
-  engine::Weights weights = io::load_weights(prepared.model_dir);
-  weights.matmul = prepared.kernel;
+  const engine::Weights weights = load_edge_discovery_weights(prepared);
   const auto started = std::chrono::steady_clock::now();
+  const bool gradients = prepared.method == DiscoveryMethod::eap || prepared.method == DiscoveryMethod::eap_ig;
   EdgeDiscoveryRun run =
-      prepared.method == DiscoveryMethod::eap || prepared.method == DiscoveryMethod::eap_ig
-          ? EdgeDiscoveryRun{.attribution = discover::attribute_edges(weights, prepared.pairs, prepared.settings, progress)}
-          : run_by_patching(weights, prepared, progress);
+      gradients ? EdgeDiscoveryRun{.attribution = discover::attribute_edges(weights, prepared.pairs, prepared.settings, progress)}
+                : score_by_patching(weights, prepared, progress);
+  if (!gradients) measure_means(weights, prepared, run);
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return finish_edge_discovery(prepared, std::move(run));
+}
+
+EdgeDiscoveryRun finish_edge_discovery(const PreparedEdgeDiscovery& prepared, EdgeDiscoveryRun run) {
   const std::string metric = discover::to_string(prepared.settings.metric);
   run.provenance = {.method = to_string(prepared.method),
                     .metric = metric,

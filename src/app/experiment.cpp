@@ -117,7 +117,9 @@ PreparedExperiment prepare_experiment(const ExperimentOptions& options, const st
                              : !first.defaults.metric.empty() ? first.defaults.metric
                                                               : data::task_schema(task).default_metric;
   settings.metric = scrub::parse_metric(metric);
-  settings.max_memory_bytes = memory_limit_bytes(options.max_memory_gib);
+  settings.max_memory_bytes = memory_limit_bytes(options.max_memory_gib, options.ranks_on_machine);
+  prepared.ranks = options.ranks;
+  prepared.ranks_on_machine = options.ranks_on_machine;
 
   const uint64_t model_file_bytes = std::filesystem::exists(model_dir / "model.safetensors")
                                         ? io::InputFile(model_dir / "model.safetensors").size()  // a regular file
@@ -201,7 +203,7 @@ nlohmann::json estimate_json(const scrub::Estimate& estimate) {
 
 nlohmann::json memory_json(const PreparedExperiment& prepared) {
   const scrub::MemoryEstimate& memory = prepared.memory;
-  return {{"estimated_peak_bytes", memory.peak()},
+  nlohmann::json json = {{"estimated_peak_bytes", memory.peak()},
           {"limit_bytes", prepared.settings.max_memory_bytes},
           {"batch_size", prepared.settings.batch_size},
           {"cached_activations", memory.streams},
@@ -216,6 +218,10 @@ nlohmann::json memory_json(const PreparedExperiment& prepared) {
             {"metric_batch", memory.metric_batch + memory.metric_clean},
             {"results", memory.results},
             {"statistics", memory.statistics}}}};
+  // How the run was shared: the estimate and the limit are each rank's (the results do not depend on it).
+  if (prepared.ranks > 1)
+    json["mpi"] = {{"ranks", prepared.ranks}, {"ranks_on_this_machine", prepared.ranks_on_machine}, {"per_rank", true}};
+  return json;
 }
 
 nlohmann::json cost_json(const scrub::ExperimentResult& result, const scrub::ScrubCost* own) {
@@ -413,8 +419,11 @@ std::string class_sizes_summary(const scrub::ExperimentResult& result, double wa
 }
 
 std::string memory_summary(const PreparedExperiment& prepared) {
-  return "memory: estimated " + scrub::describe(prepared.memory) + "; limit " +
-         scrub::memory_text(prepared.settings.max_memory_bytes) + " (--max-memory)";
+  const std::string per_rank =
+      prepared.ranks > 1 ? " per rank (" + std::to_string(prepared.ranks_on_machine) + " ranks on this machine)" : "";
+  return "memory: estimated " + scrub::describe(prepared.memory) + per_rank + "; limit " +
+         scrub::memory_text(prepared.settings.max_memory_bytes) + (prepared.ranks > 1 ? " per rank" : "") +
+         " (--max-memory)";
 }
 
 }  // namespace cscrub::app

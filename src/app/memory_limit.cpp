@@ -2,14 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 namespace cscrub::app {
 
-uint64_t memory_limit_bytes(double max_memory_gib) {
+uint64_t memory_limit_bytes(double max_memory_gib, int ranks_on_machine) {
   const double physical =
       static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  const double limit = max_memory_gib > 0 ? max_memory_gib * (1 << 30) : 0.5 * physical;
+  const double limit = max_memory_gib > 0 ? max_memory_gib * (1 << 30) : 0.5 * physical / std::max(1, ranks_on_machine);
   return static_cast<uint64_t>(limit);
 }
 

@@ -11,6 +11,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "experiment_options.hpp"
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/app/result_text.hpp"
 #include "renamed_option.hpp"
 #include "svg_bar_chart.hpp"
@@ -25,12 +26,13 @@ struct CompareOptions {
   app::ExperimentOptions experiment;
 };
 
-void compare(const CompareOptions& options) {
+void compare(const CompareOptions& options, const parallel::Ranks& ranks) {
   io::CommandFiles files = experiment_files(options.experiment, options.hypotheses);
   files.add_output(options.plot, options.plot_option);
-  files.check();
-  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, options.hypotheses);
-  const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
+  const app::PreparedExperiment prepared = prepare_on_ranks(ranks, files, options.experiment, options.hypotheses);
+  const std::optional<scrub::ExperimentResult> shared = execute_experiment(ranks, prepared, options.experiment.quiet);
+  if (!shared) return;  // rank 0 reports and writes
+  const scrub::ExperimentResult& result = *shared;
   const std::string metric = scrub::to_string(result.metric);
 
   std::vector<size_t> ranked(result.hypotheses.size());
@@ -62,7 +64,8 @@ void compare(const CompareOptions& options) {
                app::percent_with_interval(score.recovered), difference);
   }
   const std::string classes = app::class_sizes_summary(result);
-  fmt::print("\n{}{}\n{}\n{}\n", classes.empty() ? "" : classes + "\n", app::cost_summary(result),
+  fmt::print("\n{}{}{}\n{}\n{}\n", classes.empty() ? "" : classes + "\n", app::cost_summary(result),
+             app::ranks_phrase(ranks),
              app::memory_summary(prepared), app::provenance_summary(prepared));
   if (result.recoverable.defined)
     fmt::print("A paired difference whose interval excludes 0 is a real difference between variants on these prompts.\n");
@@ -102,7 +105,7 @@ void compare(const CompareOptions& options) {
 
 }  // namespace
 
-void add_compare_command(CLI::App& app) {
+void add_compare_command(CLI::App& app, const parallel::Ranks& ranks) {
   auto options = std::make_shared<CompareOptions>();
   CLI::App* command =
       app.add_subcommand("compare", "score several hypotheses on the same prompts and seeds, ranked, with paired differences");
@@ -113,7 +116,7 @@ void add_compare_command(CLI::App& app) {
                      "draw each variant's recovered performance and its paired difference to the first as an SVG chart")
       ->type_name("FILE.svg");
   add_experiment_options(*command, options->experiment);
-  command->callback([options] { compare(*options); });
+  command->callback([options, &ranks] { compare(*options, ranks); });
 }
 
 }  // namespace cscrub::cli

@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "cscrub/app/edge_discovery.hpp"
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/discover/edge_attribution.hpp"
 #include "cscrub/discover/scored_graph.hpp"
 #include "cscrub/error.hpp"
@@ -91,12 +92,13 @@ std::string score_heatmap(const discover::EdgeAttribution& attribution, const st
   return svg_heatmap(heatmap);
 }
 
+// `on_ranks`: " on K MPI ranks" (app::ranks_phrase) or "".
 void print_gradient_summary(const app::PreparedEdgeDiscovery& prepared, const app::EdgeDiscoveryRun& run,
-                            const std::string& method, const std::string& metric) {
+                            const std::string& method, const std::string& metric, const std::string& on_ranks) {
   const discover::EdgeAttribution& attribution = run.attribution;
-  fmt::print("{} over {} edges: {} forward and {} backward passes per pair, {:.1f} s\n", method,
+  fmt::print("{} over {} edges: {} forward and {} backward passes per pair, {:.1f} s{}\n", method,
              with_commas(attribution.graph.graph.edge_count()), attribution.forward_passes, attribution.backward_passes,
-             run.seconds);
+             run.seconds, on_ranks);
   fmt::print("score = mean over pairs of \u03a3 over positions of (corrupted \u2212 clean activation of the parent) \u00b7 "
              "\u2202{}/\u2202(the child's input){}\n",
              metric,
@@ -106,9 +108,9 @@ void print_gradient_summary(const app::PreparedEdgeDiscovery& prepared, const ap
              run.input_edge_sum, attribution.corrupted_metric - attribution.clean_metric);
 }
 
-void print_exact_summary(const app::EdgeDiscoveryRun& run, const std::string& metric) {
-  fmt::print("exact patching over {} edges: one patched run per edge and pair, downstream of the child only, {:.1f} s\n",
-             with_commas(run.attribution.graph.graph.edge_count()), run.seconds);
+void print_exact_summary(const app::EdgeDiscoveryRun& run, const std::string& metric, const std::string& on_ranks) {
+  fmt::print("exact patching over {} edges: one patched run per edge and pair, downstream of the child only, {:.1f} s{}\n",
+             with_commas(run.attribution.graph.graph.edge_count()), run.seconds, on_ranks);
   fmt::print("work: {:.3g} GFLOP, {:.1f}x less than a full forward pass per edge ({:.3g} GFLOP)\n",
              run.exact_cost.exact_flops / 1e9, run.exact_cost.naive_flops / run.exact_cost.exact_flops,
              run.exact_cost.naive_flops / 1e9);
@@ -132,7 +134,7 @@ void print_acdc_summary(const app::PreparedEdgeDiscovery& prepared, const app::E
              acdc.final_metric, acdc.pruned_metric);
 }
 
-app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options) {
+app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options, const parallel::Ranks& ranks) {
   const PromptOptions& prompts = options.prompts;
   return {.model = prompts.model,
           .matmul = prompts.matmul,
@@ -146,35 +148,41 @@ app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options) {
           .seed = prompts.seed,
           .task_options = prompts.task_options,
           .batch_size = prompts.batch_size,
-          .max_memory_gib = options.max_memory_gib};
+          .max_memory_gib = options.max_memory_gib,
+          .ranks_on_machine = ranks.ranks_on_this_machine()};
 }
 
-void run_discover(const DiscoverOptions& options) {
-  check_prompt_options(options.prompts);
-  io::CommandFiles files;
-  files.add_model_inputs(options.prompts.model);
-  files.add_input(options.prompts.pairs);
-  add_task_option_inputs(files, options.prompts.task_options);
-  files.add_output(options.out, "--out");
-  files.add_output(options.svg, "--svg");
-  files.check();
-
-  // The pairs and the memory estimate first, the weights only once the run fits.
-  const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(app_options(options));
+void run_discover(const DiscoverOptions& options, const parallel::Ranks& ranks) {
+  // The pairs and the memory estimate first, the weights only once the run fits; every rank reads its own.
+  const app::PreparedEdgeDiscovery prepared = ranks.together([&] {
+    check_prompt_options(options.prompts);
+    io::CommandFiles files;
+    files.add_model_inputs(options.prompts.model);
+    files.add_input(options.prompts.pairs);
+    add_task_option_inputs(files, options.prompts.task_options);
+    files.add_output(options.out, "--out");
+    files.add_output(options.svg, "--svg");
+    files.check();
+    return app::prepare_edge_discovery(app_options(options, ranks));
+  });
+  app::check_same_inputs(ranks, app::pairs_fingerprint(prepared.pairs, prepared.model_dir));
   const engine::ModelConfig& config = prepared.config;
+  const std::string per_rank = ranks.size() > 1 ? " per rank" : "";
   fmt::print("model: {} ({} layers x {} heads, d_model {}), {} products\n", prepared.model_dir, config.n_layer,
              config.n_head, config.d_model, engine::to_string(prepared.kernel));
   fmt::print("prompts: {}, corrupted: {}\n", prepared.prompts, prepared.pairs.corruption);
-  fmt::print("memory: estimated peak {} ({}); limit {}\n", scrub::memory_text(prepared.peak_bytes()),
-             prepared.memory_parts(), scrub::memory_text(prepared.limit_bytes));
-  app::check_edge_discovery_memory(prepared);
+  fmt::print("memory: estimated peak {}{} ({}); limit {}{}\n", scrub::memory_text(prepared.peak_bytes()), per_rank,
+             prepared.memory_parts(), scrub::memory_text(prepared.limit_bytes), per_rank);
+  ranks.together([&] { app::check_edge_discovery_memory(prepared); });
 
   const discover::EdgeAttributionSettings& settings = prepared.settings;
   const std::string method = app::method_label(prepared);
-  const app::EdgeDiscoveryRun run = [&] {
-    ProgressBar bar(!options.prompts.quiet);
-    return app::run_edge_discovery(prepared, progress_on(bar, method));
+  const std::optional<app::EdgeDiscoveryRun> shared = [&] {
+    ProgressBar bar(!options.prompts.quiet && ranks.root());
+    return app::run_edge_discovery_on(ranks, prepared, progress_on(bar, method));
   }();
+  if (!shared) return;  // rank 0 reports and writes
+  const app::EdgeDiscoveryRun& run = *shared;
   const discover::EdgeAttribution& attribution = run.attribution;
   const std::string metric = discover::to_string(settings.metric);
   const discover::EdgeGraph& graph = attribution.graph.graph;
@@ -183,8 +191,8 @@ void run_discover(const DiscoverOptions& options) {
              attribution.clean_metric, attribution.corrupted_metric);
   switch (prepared.method) {
     case app::DiscoveryMethod::eap:
-    case app::DiscoveryMethod::eap_ig: print_gradient_summary(prepared, run, method, metric); break;
-    case app::DiscoveryMethod::exact: print_exact_summary(run, metric); break;
+    case app::DiscoveryMethod::eap_ig: print_gradient_summary(prepared, run, method, metric, app::ranks_phrase(ranks)); break;
+    case app::DiscoveryMethod::exact: print_exact_summary(run, metric, app::ranks_phrase(ranks)); break;
     case app::DiscoveryMethod::acdc: print_acdc_summary(prepared, run, metric); break;
   }
   print_table(attribution.graph, options.top, prepared.method == app::DiscoveryMethod::acdc);
@@ -209,7 +217,7 @@ void run_discover(const DiscoverOptions& options) {
 
 }  // namespace
 
-void add_discover_command(CLI::App& app) {
+void add_discover_command(CLI::App& app, const parallel::Ranks& ranks) {
   auto options = std::make_shared<DiscoverOptions>();
   CLI::App* command = app.add_subcommand(
       "discover",
@@ -249,7 +257,7 @@ void add_discover_command(CLI::App& app) {
       "with every edge removed so far, moves the metric by at most tau; its scores are those changes, its in_graph "
       "marks the circuit kept. Nodes: input (token embeddings), a{L}.h{H} (a head's output), m{L} (an MLP's); a head's inputs "
       "are <q>, <k>, <v>; logits is the final residual stream. See docs/discovery.md.");
-  command->callback([options] { run_discover(*options); });
+  command->callback([options, &ranks] { run_discover(*options, ranks); });
 }
 
 }  // namespace cscrub::cli

@@ -9,10 +9,12 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
 #include "cscrub/app/circuits.hpp"
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "discover_cli.hpp"
@@ -114,8 +116,7 @@ std::string plot(const app::FaithfulnessRun& run) {
   return svg_line_chart(chart);
 }
 
-void run_faithfulness(FaithfulnessCommandOptions options) {
-  check_prompt_options(options.prompts);
+void run_faithfulness(FaithfulnessCommandOptions options, const parallel::Ranks& ranks) {
   app::FaithfulnessOptions& run_options = options.run;
   run_options.model = options.prompts.model;
   run_options.matmul = options.prompts.matmul;
@@ -130,15 +131,20 @@ void run_faithfulness(FaithfulnessCommandOptions options) {
   add_task_option_inputs(files, options.prompts.task_options);
   files.add_output(options.svg, "--svg");
   files.add_output(options.json, "--json");
-  files.check();
+  ranks.together([&] {
+    check_prompt_options(options.prompts);
+    files.check();
+  });
 
-  app::FaithfulnessRun run;
+  std::optional<app::FaithfulnessRun> shared;
   {
-    ProgressBar bar(!options.prompts.quiet);
-    run = app::run_faithfulness(run_options, [&](const std::string& stage, int done, int total) {
+    ProgressBar bar(!options.prompts.quiet && ranks.root());
+    shared = app::run_faithfulness_on(ranks, run_options, [&](const std::string& stage, int done, int total) {
       bar.update(stage, done, total);
     });
   }
+  if (!shared) return;  // rank 0 reports and writes
+  const app::FaithfulnessRun& run = *shared;
   const std::string metric = discover::to_string(run.metric);
   require_finite_metric(run.reference.model, "mean " + metric);
   fmt::print("model: {} ({} layers x {} heads, {} edges)\n", run.model_dir, run.config.n_layer, run.config.n_head,
@@ -151,7 +157,8 @@ void run_faithfulness(FaithfulnessCommandOptions options) {
              run_options.greedy ? "grown greedily from the logits" : "MIB's top-n",
              run.ablation == discover::CircuitAblation::counterfactual ? "the corrupted prompt's activations"
                                                                         : "their mean over the corrupted prompts");
-  fmt::print("faithfulness = (m(circuit) - m(empty)) / (m(model) - m(empty))\n");
+  fmt::print("faithfulness = (m(circuit) - m(empty)) / (m(model) - m(empty)){}\n",
+             ranks.size() > 1 ? "; the circuits evaluated" + app::ranks_phrase(ranks) : "");
   for (size_t f = 0; f < run.files.size(); ++f) print_curves(run.files[f], run.curves[f]);
   print_rank_agreement(run);
   if (!options.svg.empty()) {
@@ -166,7 +173,7 @@ void run_faithfulness(FaithfulnessCommandOptions options) {
 
 }  // namespace
 
-void add_faithfulness_command(CLI::App& app) {
+void add_faithfulness_command(CLI::App& app, const parallel::Ranks& ranks) {
   auto options = std::make_shared<FaithfulnessCommandOptions>();
   CLI::App* command = app.add_subcommand(
       "faithfulness", "MIB's faithfulness curves, CPR and CMD of circuits cut from one or more score files");
@@ -192,7 +199,7 @@ void add_faithfulness_command(CLI::App& app) {
   command->add_flag("--greedy", options->run.greedy, "grow circuits greedily from the logits (EAP-IG's apply_greedy)");
   command->add_option("--svg", options->svg, "plot every file's curves")->type_name("OUT.svg");
   command->add_option("--json", options->json, "write the curves, CPR and CMD")->type_name("OUT.json");
-  command->callback([options] { run_faithfulness(*options); });
+  command->callback([options, &ranks] { run_faithfulness(*options, ranks); });
 }
 
 }  // namespace cscrub::cli

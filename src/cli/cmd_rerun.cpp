@@ -175,7 +175,7 @@ void rerun(const RerunOptions& rerun_options) {
     fmt::print("note: recorded with cscrub {}, rerun with {}\n", recorded.value("cscrub_version", "?"),
                prepared.provenance["cscrub_version"].get<std::string>());
 
-  const scrub::ExperimentResult result = execute_experiment(prepared, options.quiet);
+  const scrub::ExperimentResult result = *execute_experiment(parallel::Ranks(), prepared, options.quiet);
   const bool compared = record.contains("hypotheses");
   const Json now = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
   check_same_numbers(rerun_options.record, record, now,

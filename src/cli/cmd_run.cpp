@@ -6,6 +6,7 @@
 #include "command_inputs.hpp"
 #include "commands.hpp"
 #include "experiment_options.hpp"
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/app/result_text.hpp"
 
 namespace cscrub::cli {
@@ -16,10 +17,12 @@ struct RunOptions {
   app::ExperimentOptions experiment;
 };
 
-void run(const RunOptions& options) {
-  experiment_files(options.experiment, {options.hypothesis}).check();
-  const app::PreparedExperiment prepared = app::prepare_experiment(options.experiment, {options.hypothesis});
-  const scrub::ExperimentResult result = execute_experiment(prepared, options.experiment.quiet);
+void run(const RunOptions& options, const parallel::Ranks& ranks) {
+  const app::PreparedExperiment prepared = prepare_on_ranks(
+      ranks, experiment_files(options.experiment, {options.hypothesis}), options.experiment, {options.hypothesis});
+  const std::optional<scrub::ExperimentResult> shared = execute_experiment(ranks, prepared, options.experiment.quiet);
+  if (!shared) return;  // rank 0 reports and writes
+  const scrub::ExperimentResult& result = *shared;
   const scrub::HypothesisScore& score = result.hypotheses.front();
   const std::string metric = scrub::to_string(result.metric);
 
@@ -51,7 +54,8 @@ void run(const RunOptions& options) {
   }
   const std::string classes = app::class_sizes_summary(result);
   if (!classes.empty()) fmt::print("{}\n", classes);
-  fmt::print("{}\n{}\n{}\n\n", app::cost_summary(result), app::memory_summary(prepared), app::provenance_summary(prepared));
+  fmt::print("{}{}\n{}\n{}\n\n", app::cost_summary(result), app::ranks_phrase(ranks), app::memory_summary(prepared),
+             app::provenance_summary(prepared));
   fmt::print("{}", app::meaning_paragraph(result, score));
   if (!options.experiment.json_out.empty()) {
     write_json_file(options.experiment.json_out, app::hypothesis_json(prepared, result, 0));
@@ -61,12 +65,12 @@ void run(const RunOptions& options) {
 
 }  // namespace
 
-void add_run_command(CLI::App& app) {
+void add_run_command(CLI::App& app, const parallel::Ranks& ranks) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* command = app.add_subcommand("run", "score a hypothesis by causal scrubbing (% of the metric recovered)");
   command->add_option("hypothesis", options->hypothesis, "hypothesis file, or builtin:full / builtin:none")->required();
   add_experiment_options(*command, options->experiment);
-  command->callback([options] { run(*options); });
+  command->callback([options, &ranks] { run(*options, ranks); });
 }
 
 }  // namespace cscrub::cli

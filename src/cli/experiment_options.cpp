@@ -1,5 +1,6 @@
 #include "experiment_options.hpp"
 
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
@@ -44,11 +45,28 @@ void add_experiment_options(CLI::App& command, app::ExperimentOptions& options) 
   command.add_option("--json", options.json_out, "write the results as JSON")->type_name("FILE.json");
 }
 
-scrub::ExperimentResult execute_experiment(const app::PreparedExperiment& prepared, bool quiet) {
-  ProgressBar bar(!quiet);
-  return scrub::run_experiment(prepared.weights, prepared.dataset, prepared.hypotheses, prepared.baseline,
-                               prepared.settings,
-                               [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
+app::ExperimentOptions on_ranks(app::ExperimentOptions options, const parallel::Ranks& ranks) {
+  options.ranks = ranks.size();
+  options.ranks_on_machine = ranks.ranks_on_this_machine();
+  return options;
+}
+
+app::PreparedExperiment prepare_on_ranks(const parallel::Ranks& ranks, const io::CommandFiles& files,
+                                         const app::ExperimentOptions& options,
+                                         const std::vector<std::string>& hypotheses) {
+  app::PreparedExperiment prepared = ranks.together([&] {
+    files.check();
+    return app::prepare_experiment(on_ranks(options, ranks), hypotheses);
+  });
+  app::check_same_inputs(ranks, prepared.provenance);
+  return prepared;
+}
+
+std::optional<scrub::ExperimentResult> execute_experiment(const parallel::Ranks& ranks,
+                                                          const app::PreparedExperiment& prepared, bool quiet) {
+  ProgressBar bar(!quiet && ranks.root());
+  return app::run_experiment_on(ranks, prepared,
+                                [&](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& json) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -299,21 +300,42 @@ std::vector<Batch> slices_of(const Batch& batch, int count) {
 
 }  // namespace
 
-EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedDataset& pairs,
-                                const EdgeAttributionSettings& settings, const Progress& progress) {
-  const engine::ModelConfig& config = weights.config;
-  if (settings.steps < 1) throw Error("--steps must be at least 1 (got " + std::to_string(settings.steps) + ")");
-  if (settings.batch_size < 1) throw Error("the batch size must be positive");
-  check_pairs(pairs);
+namespace {
+
+// The pairs in the order their scores are summed in (batches_by_length's), as units: unit i is order[i].
+std::vector<int> pair_order(const data::Dataset& labels) {
+  std::vector<int> order;
+  for (const Batch& batch : batches_by_length(labels, std::max<int>(1, static_cast<int>(labels.examples.size()))))
+    order.insert(order.end(), batch.examples.begin(), batch.examples.end());
+  return order;
+}
+
+// Units [begin, end) of `order` in batches of at most `max_batch` pairs of one length.
+std::vector<Batch> batches_of_units(const data::Dataset& labels, const std::vector<int>& order, int begin, int end,
+                                    int max_batch) {
+  std::vector<Batch> batches;
+  for (int unit = begin; unit < end; ++unit) {
+    const int pair = order[static_cast<size_t>(unit)];
+    const int length = static_cast<int>(labels.examples[static_cast<size_t>(pair)].tokens.size());
+    if (batches.empty() || batches.back().positions != length ||
+        static_cast<int>(batches.back().examples.size()) >= max_batch)
+      batches.push_back(Batch{.examples = {}, .positions = length, .named_positions = {}});
+    batches.back().examples.push_back(pair);
+  }
+  return batches;
+}
+
+// One pair's results, handed over in unit order: its metric on the clean and corrupted prompts, and its score
+// sums over the steps for source s and destination d at sums(s, d).
+using PairSums = std::function<double(int source, int destination)>;
+using TakePair = std::function<void(double clean, double corrupted, const PairSums& sums)>;
+
+// EAP or EAP-IG on `batches`, every pair's results to `take` in batch order, pair by pair.
+void attribute_batches(const engine::Weights& weights, const PairedDataset& pairs, const EdgeGraph& graph,
+                       const EdgeAttributionSettings& settings, const std::vector<Batch>& batches,
+                       const Progress& progress, const TakePair& take) {
   const bool integrated = settings.method == EdgeMethod::eap_ig;
   const int steps = integrated ? settings.steps : 1;
-  const data::Dataset& labels = pairs.clean;
-  EdgeAttribution result{.graph = ScoredGraph(EdgeGraph(graph_shape(config)))};
-  const EdgeGraph& graph = result.graph.graph;
-  std::vector<double> totals(static_cast<size_t>(graph.source_count()) * graph.destination_count(), 0.0);
-  double clean_sum = 0, corrupted_sum = 0;
-
-  const std::vector<Batch> batches = batches_by_length(labels, settings.batch_size);
   const int passes = 2 + (integrated ? steps - 1 : 0);  // forward passes; plus `steps` backwards
   const int total_work = static_cast<int>(batches.size()) * (passes + steps);
   int done = 0;
@@ -347,26 +369,103 @@ EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedData
       if (failure) std::rethrow_exception(failure);
     // In pair order: slice by slice, pair by pair.
     for (const SliceResult& slice : results)
-      for (size_t pair = 0; pair < slice.clean_values.size(); ++pair) {
-        clean_sum += slice.clean_values[pair];
-        corrupted_sum += slice.corrupted_values[pair];
-        for (int s = 0; s < graph.source_count(); ++s)
-          for (int d = 0; d < graph.destination_count(); ++d)
-            totals[static_cast<size_t>(s) * graph.destination_count() + d] +=
-                slice.contraction->sum(static_cast<int>(pair), s, d);
-      }
+      for (size_t pair = 0; pair < slice.clean_values.size(); ++pair)
+        take(slice.clean_values[pair], slice.corrupted_values[pair], [&](int source, int destination) {
+          return slice.contraction->sum(static_cast<int>(pair), source, destination);
+        });
   }
+}
 
-  const double count = static_cast<double>(labels.examples.size());
-  for (size_t e = 0; e < graph.edges().size(); ++e) {
-    const Edge& edge = graph.edges()[e];
-    result.graph.scores[e] = totals[static_cast<size_t>(edge.source) * graph.destination_count() + edge.destination] /
-                             count / static_cast<double>(steps);
+}  // namespace
+
+EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedDataset& pairs,
+                                const EdgeAttributionSettings& settings, const Progress& progress) {
+  const EdgeAttributionUnits units(weights.config, pairs, settings);
+  EdgeAttributionSum sum(units);
+  const EdgeGraph& graph = sum.graph();
+  const std::vector<Batch> batches =
+      batches_of_units(pairs.clean, units.order(), 0, units.count(), settings.batch_size);
+  attribute_batches(weights, pairs, graph, settings, batches, progress,
+                    [&](double clean, double corrupted, const PairSums& sums) {
+                      sum.add_pair(clean, corrupted, [&](const Edge& edge) { return sums(edge.source, edge.destination); });
+                    });
+  return sum.result();
+}
+
+EdgeAttributionUnits::EdgeAttributionUnits(const engine::ModelConfig& config, const PairedDataset& pairs,
+                                           const EdgeAttributionSettings& settings)
+    : config_(config), pairs_(pairs), settings_(settings) {
+  if (settings.steps < 1) throw Error("--steps must be at least 1 (got " + std::to_string(settings.steps) + ")");
+  if (settings.batch_size < 1) throw Error("the batch size must be positive");
+  check_pairs(pairs);
+  order_ = pair_order(pairs.clean);
+}
+
+std::string EdgeAttributionUnits::attribute(const engine::Weights& weights, int begin, int end,
+                                            const Progress& progress) const {
+  const EdgeGraph graph(graph_shape(config_));
+  std::string bytes;
+  const auto put = [&](double value) { bytes.append(reinterpret_cast<const char*>(&value), sizeof value); };
+  attribute_batches(weights, pairs_, graph, settings_, batches_of_units(pairs_.clean, order_, begin, end, settings_.batch_size),
+                    progress, [&](double clean, double corrupted, const PairSums& sums) {
+                      put(clean);
+                      put(corrupted);
+                      for (const Edge& edge : graph.edges()) put(sums(edge.source, edge.destination));
+                    });
+  return bytes;
+}
+
+uint64_t EdgeAttributionUnits::bytes_per_unit() const {
+  return sizeof(double) * (2 + static_cast<uint64_t>(EdgeGraph(graph_shape(config_)).edges().size()));
+}
+
+EdgeAttributionSum::EdgeAttributionSum(const EdgeAttributionUnits& units)
+    : units_(units),
+      result_{.graph = ScoredGraph(EdgeGraph(graph_shape(units.config()))),
+              .clean_metric = 0,
+              .corrupted_metric = 0,
+              .pairs = 0,
+              .forward_passes = 0,
+              .backward_passes = 0},
+      totals_(result_.graph.graph.edges().size(), 0.0) {}
+
+void EdgeAttributionSum::add_pair(double clean, double corrupted, const std::function<double(const Edge&)>& sum) {
+  clean_sum_ += clean;
+  corrupted_sum_ += corrupted;
+  const std::vector<Edge>& edges = result_.graph.graph.edges();
+  for (size_t e = 0; e < edges.size(); ++e) totals_[e] += sum(edges[e]);
+  ++added_;
+}
+
+void EdgeAttributionSum::add(std::string_view units) {
+  const size_t edges = totals_.size(), unit_bytes = sizeof(double) * (2 + edges);
+  if (units.size() % unit_bytes != 0) throw Error("the edge scores of the units are cut short (an internal error)");
+  for (size_t at = 0; at < units.size(); at += unit_bytes) {
+    const auto value = [&](size_t index) {
+      double number;
+      std::memcpy(&number, units.data() + at + index * sizeof(double), sizeof number);
+      return number;
+    };
+    size_t e = 0;
+    add_pair(value(0), value(1), [&](const Edge&) { return value(2 + e++); });
   }
-  result.clean_metric = clean_sum / count;
-  result.corrupted_metric = corrupted_sum / count;
-  result.pairs = static_cast<int>(labels.examples.size());
-  result.forward_passes = passes;
+}
+
+EdgeAttribution EdgeAttributionSum::result() const {
+  const int count_pairs = units_.count();
+  if (added_ != count_pairs)
+    throw Error("edge scores of " + std::to_string(added_) + " pairs of " + std::to_string(count_pairs) +
+                " arrived (an internal error)");
+  const EdgeAttributionSettings& settings = units_.settings();
+  const bool integrated = settings.method == EdgeMethod::eap_ig;
+  const int steps = integrated ? settings.steps : 1;
+  EdgeAttribution result = result_;
+  const double count = static_cast<double>(count_pairs);
+  for (size_t e = 0; e < totals_.size(); ++e) result.graph.scores[e] = totals_[e] / count / static_cast<double>(steps);
+  result.clean_metric = clean_sum_ / count;
+  result.corrupted_metric = corrupted_sum_ / count;
+  result.pairs = count_pairs;
+  result.forward_passes = 2 + (integrated ? steps - 1 : 0);
   result.backward_passes = steps;
   return result;
 }

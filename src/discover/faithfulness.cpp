@@ -32,14 +32,12 @@ double area_from_one(const std::vector<double>& sizes, const std::vector<double>
   return area;
 }
 
-std::vector<FaithfulnessCurve> faithfulness_curves(CircuitEvaluator& evaluator, const ScoredGraph& scores,
-                                                   const std::vector<double>& sizes, const std::vector<Ranking>& rankings,
-                                                   bool greedy, FaithfulnessReference& reference,
-                                                   const Progress& progress) {
+CurveCircuits faithfulness_circuits(const ScoredGraph& scores, const std::vector<double>& sizes,
+                                    const std::vector<Ranking>& rankings, bool greedy) {
   check_sizes(sizes);
   const int edges = scores.graph.edge_count();
-  std::vector<std::vector<uint8_t>> circuits{std::vector<uint8_t>(static_cast<size_t>(edges), 0)};  // the empty one
-  std::vector<FaithfulnessCurve> curves;
+  CurveCircuits result;
+  result.circuits.emplace_back(static_cast<size_t>(edges), 0);  // the empty one
   for (Ranking ranking : rankings) {
     FaithfulnessCurve curve{.ranking = ranking, .greedy = greedy, .points = {}, .area_under = 0, .area_from_one = 0};
     for (double fraction : sizes) {
@@ -51,19 +49,24 @@ std::vector<FaithfulnessCurve> faithfulness_curves(CircuitEvaluator& evaluator, 
         select_top(circuit, requested, ranking);
       curve.points.push_back({.fraction = fraction, .requested = requested, .edges = circuit.edges_in_graph(),
                               .metric = 0, .faithfulness = 0});
-      circuits.push_back(std::move(circuit.edge_in_graph));
+      result.circuits.push_back(std::move(circuit.edge_in_graph));
     }
-    curves.push_back(std::move(curve));
+    result.curves.push_back(std::move(curve));
   }
-  const std::vector<std::vector<double>> values = evaluator.per_pair(circuits, progress);
-  reference = {.model = evaluator.clean_mean(), .empty = mean_of(values.front())};
+  return result;
+}
+
+std::vector<FaithfulnessCurve> finish_curves(CurveCircuits circuits, const std::vector<std::vector<double>>& values,
+                                             double clean_mean, const std::vector<double>& sizes,
+                                             FaithfulnessReference& reference) {
+  reference = {.model = clean_mean, .empty = mean_of(values.front())};
   const double span = reference.model - reference.empty;
   if (span == 0.0)
     throw Error("the model and the empty circuit have the same mean metric (" + std::to_string(reference.model) +
                     "): faithfulness normalizes by their difference",
                 "the corrupted prompts must change the model's behaviour");
   size_t next = 1;
-  for (FaithfulnessCurve& curve : curves) {
+  for (FaithfulnessCurve& curve : circuits.curves) {
     std::vector<double> faithfulness;
     for (CircuitPoint& point : curve.points) {
       point.metric = mean_of(values[next++]);
@@ -73,7 +76,16 @@ std::vector<FaithfulnessCurve> faithfulness_curves(CircuitEvaluator& evaluator, 
     curve.area_under = area_under(sizes, faithfulness);
     curve.area_from_one = area_from_one(sizes, faithfulness);
   }
-  return curves;
+  return std::move(circuits.curves);
+}
+
+std::vector<FaithfulnessCurve> faithfulness_curves(CircuitEvaluator& evaluator, const ScoredGraph& scores,
+                                                   const std::vector<double>& sizes, const std::vector<Ranking>& rankings,
+                                                   bool greedy, FaithfulnessReference& reference,
+                                                   const Progress& progress) {
+  CurveCircuits circuits = faithfulness_circuits(scores, sizes, rankings, greedy);
+  const std::vector<std::vector<double>> values = evaluator.per_pair(circuits.circuits, progress);
+  return finish_curves(std::move(circuits), values, evaluator.clean_mean(), sizes, reference);
 }
 
 }  // namespace cscrub::discover

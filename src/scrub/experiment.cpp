@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <set>
 #include <map>
 #include <optional>
 
@@ -29,6 +31,83 @@ struct ScrubbedValues {
   std::vector<ScrubCost> costs;
 };
 
+// One unit's values: the run's scrubbed values of the batch's references for each seed, the model's own (for
+// the baseline's units, which compute them), and what its recomputation cost.
+struct UnitValues {
+  int unit = 0;
+  std::vector<double> model;                   // per slot of the batch; empty but for the baseline's units
+  std::vector<std::vector<double>> per_seed;   // [seed][slot of the batch]
+  ScrubCost cost;
+};
+
+// Units as bytes: the numbers' own bits (the ranks of one job run one build on machines of one kind).
+class UnitWriter {
+ public:
+  template <class T>
+  void put(const T& value) {
+    bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  void put(const std::vector<double>& values) {
+    put(static_cast<uint64_t>(values.size()));
+    if (!values.empty()) bytes_.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+  }
+  void put(const UnitValues& unit) {
+    put(static_cast<int64_t>(unit.unit));
+    put(unit.model);
+    put(static_cast<uint64_t>(unit.per_seed.size()));
+    for (const auto& seed : unit.per_seed) put(seed);
+    put(unit.cost.head_evaluations);
+    put(unit.cost.mlp_evaluations);
+    put(unit.cost.node_evaluations);
+    put(unit.cost.flops);
+  }
+  std::string take() { return std::move(bytes_); }
+
+ private:
+  std::string bytes_;
+};
+
+class UnitReader {
+ public:
+  explicit UnitReader(std::string_view bytes) : bytes_(bytes) {}
+  bool done() const { return at_ == bytes_.size(); }
+  template <class T>
+  T get() {
+    T value;
+    need(sizeof value);
+    std::memcpy(&value, bytes_.data() + at_, sizeof value);
+    at_ += sizeof value;
+    return value;
+  }
+  std::vector<double> get_values() {
+    const uint64_t count = get<uint64_t>();
+    need(count * sizeof(double));
+    std::vector<double> values(count);
+    if (count > 0) std::memcpy(values.data(), bytes_.data() + at_, count * sizeof(double));
+    at_ += count * sizeof(double);
+    return values;
+  }
+  UnitValues get_unit() {
+    UnitValues unit;
+    unit.unit = static_cast<int>(get<int64_t>());
+    unit.model = get_values();
+    unit.per_seed.resize(get<uint64_t>());
+    for (auto& seed : unit.per_seed) seed = get_values();
+    unit.cost.head_evaluations = get<int64_t>();
+    unit.cost.mlp_evaluations = get<int64_t>();
+    unit.cost.node_evaluations = get<int64_t>();
+    unit.cost.flops = get<double>();
+    return unit;
+  }
+
+ private:
+  void need(uint64_t count) const {
+    if (count > bytes_.size() - at_) throw Error("the scrubbed values of the units are cut short (an internal error)");
+  }
+  std::string_view bytes_;
+  size_t at_ = 0;
+};
+
 // The model's own final residual rows of `batch` (at the answer position), from the clean cache.
 engine::RowMatrix clean_final_rows(const CleanCache& cache, const std::vector<int>& batch, int d_model) {
   const data::Dataset& dataset = cache.dataset();
@@ -39,59 +118,6 @@ engine::RowMatrix clean_final_rows(const CleanCache& cache, const std::vector<in
                                                  .row(dataset.answer_position(dataset.examples[static_cast<size_t>(batch[b])]));
   }
   return rows;
-}
-
-// Streams the references batch by batch through each run and all its seeds, so that only one batch's
-// activations and logits and one scrubber exist at a time, whatever the number of seeds, hypotheses or
-// references.
-ScrubbedValues scrub_all(const engine::Weights& weights, const CleanCache& cache, const CleanCache* counterfactual,
-                         const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
-                         const std::vector<int>& references, const ExperimentSettings& settings,
-                         const ExperimentProgress& progress) {
-  std::vector<const graph::Hypothesis*> runs{&baseline};
-  for (const auto& hypothesis : hypotheses) runs.push_back(&hypothesis);
-  const ScrubOptions options{.batch_size = settings.batch_size,
-                             .sampling = settings.sampling,
-                             .ablation = settings.ablation,
-                             .counterfactual = counterfactual};
-  // A hypothesis the scrubber cannot run fails here, before any scrubbing.
-  for (const graph::Hypothesis* hypothesis : runs) (void)Scrubber(weights, cache, *hypothesis, options);
-
-  const size_t n = references.size(), seeds = static_cast<size_t>(settings.seeds);
-  ScrubbedValues scrubbed;
-  scrubbed.model.resize(n);
-  const auto batches = reference_batches(cache.dataset(), references, settings.batch_size);
-  const int total = static_cast<int>(batches.size() * runs.size() * seeds);
-  int done = 0;
-  for (const graph::Hypothesis* hypothesis : runs) {
-    Scrubber scrubber(weights, cache, *hypothesis, options);
-    RunValues values{std::vector<double>(n, 0.0), std::vector<double>(seeds, 0.0),
-                     std::vector<std::vector<double>>(seeds, std::vector<double>(n, 0.0))};
-    for (const std::vector<int>& slots : batches) {
-      std::vector<int> batch;
-      for (int slot : slots) batch.push_back(references[static_cast<size_t>(slot)]);
-      const engine::RowMatrix clean_rows = clean_final_rows(cache, batch, weights.config.d_model);
-      const MetricEvaluator metric(weights, cache.dataset(), settings.metric, batch, clean_rows);
-      if (hypothesis == &baseline) {
-        const std::vector<double> model = metric.values(clean_rows);
-        for (size_t b = 0; b < slots.size(); ++b) scrubbed.model[static_cast<size_t>(slots[b])] = model[b];
-      }
-      for (size_t s = 0; s < seeds; ++s) {
-        const std::vector<double> seed_values =
-            metric.values(scrubber.final_rows(batch, settings.seed + s),
-                          "scrubbing with '" + hypothesis->name + "' (seed " + std::to_string(settings.seed + s) + ")");
-        for (size_t b = 0; b < slots.size(); ++b) {
-          values.per_reference[static_cast<size_t>(slots[b])] += seed_values[b] / settings.seeds;
-          values.per_seed[s][static_cast<size_t>(slots[b])] = seed_values[b];
-          values.seed_sums[s] += seed_values[b];
-        }
-        if (progress) progress("scrubbing", ++done, total);
-      }
-    }
-    scrubbed.runs.push_back(std::move(values));
-    scrubbed.costs.push_back(scrubber.cost());
-  }
-  return scrubbed;
 }
 
 std::string join_features(const std::vector<std::string>& features) {
@@ -168,9 +194,10 @@ std::vector<std::vector<int>> reference_batches(const data::Dataset& dataset, st
   return batches;
 }
 
-ExperimentResult run_experiment(const engine::Weights& weights, const data::Dataset& dataset,
-                                const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
-                                const ExperimentSettings& settings, const ExperimentProgress& progress) {
+ExperimentUnits::ExperimentUnits(const engine::Weights& weights, const data::Dataset& dataset,
+                                 const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
+                                 const ExperimentSettings& settings)
+    : weights_(weights), dataset_(dataset), hypotheses_(hypotheses), baseline_(baseline), settings_(settings) {
   if (dataset.examples.empty()) throw Error("the dataset is empty");
   if (settings.seeds < 1) throw Error("--seeds must be at least 1");
   std::vector<int> references = scored_references(dataset);
@@ -213,39 +240,126 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   const MemoryEstimate memory =
       estimate_memory(weights.config, weights.matmul, dataset, hypotheses, baseline, settings);
   check_memory(memory, settings);
+  references_ = std::move(references);
+  excluded_singletons_ = static_cast<int>(excluded_singletons);
+  batches_ = reference_batches(dataset, references_, settings.batch_size);
+  cache_bytes_ = memory.clean_cache;
+}
 
+uint64_t ExperimentUnits::values_bytes_per_unit() const {
+  size_t largest = 0;
+  for (const auto& batch : batches_) largest = std::max(largest, batch.size());
+  const uint64_t seeds = static_cast<uint64_t>(settings_.seeds);
+  return 8 * (8 + seeds + (seeds + 1) * largest);
+}
+
+std::string ExperimentUnits::scrub(int begin, int end, const ExperimentProgress& progress) const {
+  std::set<Stream> streams = streams_needed(baseline_, weights_.config);
+  for (const auto& hypothesis : hypotheses_) streams.merge(streams_needed(hypothesis, weights_.config));
+  const CleanCache cache(weights_, dataset_, streams, settings_.batch_size, [&](int done, int total) {
+    if (progress) progress("clean activations", done, total);
+  });
+  std::optional<CleanCache> counterfactual;
+  if (settings_.ablation == Ablation::counterfactual)
+    counterfactual.emplace(weights_, *settings_.counterfactual, streams, settings_.batch_size, [&](int done, int total) {
+      if (progress) progress("counterfactual activations", done, total);
+    });
+  std::vector<const graph::Hypothesis*> runs{&baseline_};
+  for (const auto& hypothesis : hypotheses_) runs.push_back(&hypothesis);
+  const ScrubOptions options{.batch_size = settings_.batch_size,
+                             .sampling = settings_.sampling,
+                             .ablation = settings_.ablation,
+                             .counterfactual = counterfactual ? &*counterfactual : nullptr};
+  // A hypothesis the scrubber cannot run fails here, before any scrubbing.
+  for (const graph::Hypothesis* hypothesis : runs) (void)Scrubber(weights_, cache, *hypothesis, options);
+
+  // Units stream batch by batch through each run and all its seeds, so that only one batch's activations and
+  // logits and one scrubber exist at a time, whatever the number of seeds, hypotheses or references.
+  const size_t seeds = static_cast<size_t>(settings_.seeds), batch_count = batches_.size();
+  const int total = (end - begin) * settings_.seeds;
+  int done = 0;
+  UnitWriter writer;
+  std::optional<Scrubber> scrubber;
+  size_t scrubber_run = runs.size();
+  for (int unit = begin; unit < end; ++unit) {
+    const size_t run = static_cast<size_t>(unit) / batch_count;
+    const std::vector<int>& slots = batches_[static_cast<size_t>(unit) % batch_count];
+    const graph::Hypothesis& hypothesis = *runs[run];
+    if (scrubber_run != run) {
+      scrubber.emplace(weights_, cache, hypothesis, options);
+      scrubber_run = run;
+    }
+    std::vector<int> batch;
+    for (int slot : slots) batch.push_back(references_[static_cast<size_t>(slot)]);
+    const engine::RowMatrix clean_rows = clean_final_rows(cache, batch, weights_.config.d_model);
+    const MetricEvaluator metric(weights_, dataset_, settings_.metric, batch, clean_rows);
+    UnitValues values{.unit = unit, .model = {}, .per_seed = {}, .cost = {}};
+    if (run == 0) values.model = metric.values(clean_rows);
+    for (size_t s = 0; s < seeds; ++s) {
+      values.per_seed.push_back(
+          metric.values(scrubber->final_rows(batch, settings_.seed + s),
+                        "scrubbing with '" + hypothesis.name + "' (seed " + std::to_string(settings_.seed + s) + ")"));
+      if (progress) progress("scrubbing", ++done, total);
+    }
+    values.cost = scrubber->take_cost();  // the unit's own: the same sums on any rank
+    writer.put(values);
+  }
+  return writer.take();
+}
+
+ExperimentResult ExperimentUnits::finish(std::string_view units) const {
+  const size_t n = references_.size(), seeds = static_cast<size_t>(settings_.seeds), batch_count = batches_.size();
+  ScrubbedValues scrubbed;
+  scrubbed.model.resize(n);
+  // In run_experiment's order of old: run by run, batch by batch, seed by seed, reference by reference.
+  UnitReader reader(units);
+  for (size_t run = 0; run < runs(); ++run) {
+    RunValues values{std::vector<double>(n, 0.0), std::vector<double>(seeds, 0.0),
+                     std::vector<std::vector<double>>(seeds, std::vector<double>(n, 0.0))};
+    ScrubCost cost;
+    for (size_t b = 0; b < batch_count; ++b) {
+      const std::vector<int>& slots = batches_[b];
+      const UnitValues unit = reader.get_unit();
+      const bool fits = unit.unit == static_cast<int>(run * batch_count + b) && unit.per_seed.size() == seeds &&
+                        unit.model.size() == (run == 0 ? slots.size() : 0);
+      if (!fits) throw Error("the scrubbed values of unit " + std::to_string(run * batch_count + b) +
+                             " are missing or out of order (an internal error)");
+      for (size_t i = 0; i < slots.size(); ++i)
+        if (run == 0) scrubbed.model[static_cast<size_t>(slots[i])] = unit.model[i];
+      for (size_t s = 0; s < seeds; ++s) {
+        if (unit.per_seed[s].size() != slots.size()) throw Error("a unit's scrubbed values do not fit its batch");
+        for (size_t i = 0; i < slots.size(); ++i) {
+          const double value = unit.per_seed[s][i];
+          values.per_reference[static_cast<size_t>(slots[i])] += value / settings_.seeds;
+          values.per_seed[s][static_cast<size_t>(slots[i])] = value;
+          values.seed_sums[s] += value;
+        }
+      }
+      cost += unit.cost;
+    }
+    scrubbed.runs.push_back(std::move(values));
+    scrubbed.costs.push_back(cost);
+  }
+  if (!reader.done()) throw Error("more scrubbed values than units (an internal error)");
+
+  const std::vector<graph::Hypothesis>& hypotheses = hypotheses_;
+  const ExperimentSettings& settings = settings_;
   ExperimentResult result;
   result.metric = settings.metric;
-  result.n = static_cast<int>(references.size());
-  result.excluded = static_cast<int>(dataset.examples.size() - references.size() - excluded_singletons);
-  result.excluded_singletons = static_cast<int>(excluded_singletons);
+  result.n = static_cast<int>(n);
+  result.excluded = static_cast<int>(dataset_.examples.size() - n - static_cast<size_t>(excluded_singletons_));
+  result.excluded_singletons = excluded_singletons_;
   result.seeds = settings.seeds;
   result.seed = settings.seed;
   result.sampling = settings.sampling;
   result.ablation = settings.ablation;
-  result.baseline_name = baseline.name;
-  result.references = references;
-  result.group_sizes = alignment_group_sizes(dataset, references);
-  result.cost.cache_bytes = memory.clean_cache;
-  for (const auto& example : dataset.examples)
+  result.baseline_name = baseline_.name;
+  result.references = references_;
+  result.group_sizes = alignment_group_sizes(dataset_, references_);
+  result.cost.cache_bytes = cache_bytes_;
+  for (const auto& example : dataset_.examples)
     result.cost.clean_forward_flops +=
-        engine::forward_flops(weights.config, 1, static_cast<int>(example.tokens.size()), 0, 0);
-
-  // The caches live only while scrubbing: the statistics below do not need them.
-  ScrubbedValues scrubbed = [&] {
-    std::set<Stream> streams = streams_needed(baseline, weights.config);
-    for (const auto& hypothesis : hypotheses) streams.merge(streams_needed(hypothesis, weights.config));
-    const CleanCache cache(weights, dataset, streams, settings.batch_size, [&](int done, int total) {
-      if (progress) progress("clean activations", done, total);
-    });
-    std::optional<CleanCache> counterfactual;
-    if (settings.ablation == Ablation::counterfactual)
-      counterfactual.emplace(weights, *settings.counterfactual, streams, settings.batch_size, [&](int done, int total) {
-        if (progress) progress("counterfactual activations", done, total);
-      });
-    return scrub_all(weights, cache, counterfactual ? &*counterfactual : nullptr, hypotheses, baseline, references,
-                     settings, progress);
-  }();
+        engine::forward_flops(weights_.config, 1, static_cast<int>(example.tokens.size()), 0, 0);
 
   const Bootstrap bootstrap(result.n, settings.bootstrap_resamples, settings.seed ^ 0xb0075ULL);
   const RunValues& baseline_run = scrubbed.runs.front();
@@ -275,7 +389,7 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
                                     ? bootstrap.recovered_difference(result.hypotheses.front().values, score.values)
                                     : Estimate{undefined, undefined, undefined};
     score.scrubbed_per_seed = std::move(run.per_seed);
-    score.class_sizes = class_sizes(hypotheses[h], dataset, references);
+    score.class_sizes = class_sizes(hypotheses[h], dataset_, references_);
     score.cost = scrubbed.costs[h + 1];
     total_cost += score.cost;
     result.hypotheses.push_back(std::move(score));
@@ -285,6 +399,14 @@ ExperimentResult run_experiment(const engine::Weights& weights, const data::Data
   result.cost.mlp_evaluations = total_cost.mlp_evaluations;
   result.cost.node_evaluations = total_cost.node_evaluations;
   return result;
+}
+
+ExperimentResult run_experiment(const engine::Weights& weights, const data::Dataset& dataset,
+                                const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
+                                const ExperimentSettings& settings, const ExperimentProgress& progress) {
+  const ExperimentUnits units(weights, dataset, hypotheses, baseline, settings);
+  // The caches live only while scrubbing: the statistics do not need them.
+  return units.finish(units.scrub(0, units.count(), progress));
 }
 
 }  // namespace cscrub::scrub

@@ -12,6 +12,7 @@
 #include "cscrub/discover/faithfulness.hpp"
 #include "cscrub/discover/graph_provenance.hpp"
 #include "cscrub/discover/metrics.hpp"
+#include "cscrub/parallel/ranks.hpp"
 
 namespace cscrub::app {
 
@@ -79,6 +80,11 @@ struct FaithfulnessRun {
 
 // Throws cscrub::Error for bad options (before loading anything), unreadable files, graphs of another model.
 FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress = {});
+// The same, its circuits (every file's, in order: a unit each) shared among `ranks` (parallel/ranks.hpp): each rank
+// evaluates its block on every pair and sends the per-pair metrics to rank 0, which makes the curves. The run on
+// rank 0, nullopt on the others; collective, one rank's failure ends every rank with its message.
+std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks, const FaithfulnessOptions& options,
+                                                   const StageProgress& progress = {});
 // {"model", "prompts", "task", "pairs", "corruption", "metric", "ablation", "model_metric", "empty_metric", "sizes",
 //  "files": [{"file", "method", "cpr", "cmd", "curves": [{"ranking", "greedy", "points": [...], "area_under",
 //  "area_from_one"}]}], "rank_agreement": [{"files": [a, b], "spearman" (null if undefined), "top", "common_top"}]}

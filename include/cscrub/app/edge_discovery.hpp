@@ -37,6 +37,7 @@ struct EdgeDiscoveryOptions {
   std::vector<std::string> task_options;
   int batch_size = 32;
   double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
+  int ranks_on_machine = 1;   // MPI ranks on this machine, sharing the default limit (app/ranks_work.hpp)
 };
 
 // Everything before the weights load: the pairs, the kernel and the memory estimate.
@@ -83,6 +84,18 @@ struct EdgeDiscoveryRun {
 // Loads the weights and scores every edge. Throws cscrub::Error for a non-finite metric on the clean or
 // corrupted prompts.
 EdgeDiscoveryRun run_edge_discovery(const PreparedEdgeDiscovery& prepared, const discover::Progress& progress = {});
+
+// The weights, with the prepared kernel.
+engine::Weights load_edge_discovery_weights(const PreparedEdgeDiscovery& prepared);
+// What every run adds to its scores and time: the provenance record, the input's edge sum; throws cscrub::Error for a
+// non-finite metric on the clean or corrupted prompts.
+EdgeDiscoveryRun finish_edge_discovery(const PreparedEdgeDiscovery& prepared, EdgeDiscoveryRun run);
+// Exact patching's or ACDC's scores (all edges, or with `destinations` exact patching's of the edges into those
+// alone; NaN for the others), without the clean and corrupted means.
+EdgeDiscoveryRun score_by_patching(const engine::Weights& weights, const PreparedEdgeDiscovery& prepared,
+                                   const discover::Progress& progress, const std::vector<int>& destinations = {});
+// The clean and corrupted mean metric of exact patching's and ACDC's runs, measured apart.
+void measure_means(const engine::Weights& weights, const PreparedEdgeDiscovery& prepared, EdgeDiscoveryRun& run);
 
 // "EAP-IG (M = 5)", "EAP", "exact patching", "ACDC (tau = 0.01)".
 std::string method_label(const PreparedEdgeDiscovery& prepared);

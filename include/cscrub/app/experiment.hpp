@@ -32,6 +32,9 @@ struct ExperimentOptions {
   int threads = 0;            // 0: OpenMP's default
   bool quiet = false;
   std::string json_out;
+  // The MPI job this run is part of (app/ranks_work.hpp): its ranks, and how many of them share this machine
+  // (the default memory limit is shared among those; each rank's estimate is its own).
+  int ranks = 1, ranks_on_machine = 1;
 };
 
 struct PreparedExperiment {
@@ -42,6 +45,7 @@ struct PreparedExperiment {
   scrub::ExperimentSettings settings;
   scrub::MemoryEstimate memory;  // made before the weights were loaded, with the program and checkpoint
   nlohmann::json provenance;  // version, model hash, dataset seed and hash, hypothesis hashes
+  int ranks = 1, ranks_on_machine = 1;  // ExperimentOptions'
 };
 
 // Throws cscrub::Error, before loading the weights, when the run's memory estimate exceeds --max-memory.

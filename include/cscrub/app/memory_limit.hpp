@@ -6,8 +6,9 @@
 
 namespace cscrub::app {
 
-// `max_memory_gib` GiB, or half the physical memory when it is 0.
-uint64_t memory_limit_bytes(double max_memory_gib);
+// `max_memory_gib` GiB, or half the physical memory when it is 0, shared equally by the `ranks_on_machine`
+// ranks of an MPI job that run on this machine (each checks its own estimate against its share).
+uint64_t memory_limit_bytes(double max_memory_gib, int ranks_on_machine = 1);
 // This process' resident memory now (program, libraries, inputs read so far): what a run's estimate adds to.
 uint64_t resident_bytes();
 

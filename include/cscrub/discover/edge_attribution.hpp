@@ -18,7 +18,10 @@
 // in order of first appearance, then dataset order).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cscrub/discover/batches.hpp"
 #include "cscrub/discover/metrics.hpp"
@@ -52,6 +55,51 @@ struct EdgeAttribution {
 // and for steps < 1.
 EdgeAttribution attribute_edges(const engine::Weights& weights, const PairedDataset& pairs,
                                 const EdgeAttributionSettings& settings, const Progress& progress = {});
+
+// Edge attribution cut into units of work, for sharing among processes (parallel/ranks.hpp): unit i is the i-th
+// pair in the order scores are summed in. Each pair's results (its metrics and its score sum of every edge) are
+// computed whole by one process (attribute) and summed in unit order (EdgeAttributionSum): any split gives
+// attribute_edges' bits. The arguments must outlive this.
+class EdgeAttributionUnits {
+ public:
+  // attribute_edges' checks (throws cscrub::Error).
+  EdgeAttributionUnits(const engine::ModelConfig& config, const PairedDataset& pairs,
+                       const EdgeAttributionSettings& settings);
+  int count() const { return static_cast<int>(order_.size()); }
+  // Units [begin, end): each pair's results as bytes, bytes_per_unit() each, in unit order.
+  std::string attribute(const engine::Weights& weights, int begin, int end, const Progress& progress = {}) const;
+  uint64_t bytes_per_unit() const;  // 8 x (2 + edges)
+  // The pairs (indices of the dataset) in unit order.
+  const std::vector<int>& order() const { return order_; }
+  const engine::ModelConfig& config() const { return config_; }
+  const EdgeAttributionSettings& settings() const { return settings_; }
+
+ private:
+  const engine::ModelConfig& config_;
+  const PairedDataset& pairs_;
+  const EdgeAttributionSettings& settings_;
+  std::vector<int> order_;
+};
+
+// The scores from every unit's results, added in unit order.
+class EdgeAttributionSum {
+ public:
+  explicit EdgeAttributionSum(const EdgeAttributionUnits& units);
+  // The next units' bytes (from attribute), in unit order.
+  void add(std::string_view units);
+  // The next pair's results: its metrics, and its score sum of each edge.
+  void add_pair(double clean, double corrupted, const std::function<double(const Edge&)>& sum);
+  const EdgeGraph& graph() const { return result_.graph.graph; }
+  // Throws cscrub::Error unless every unit was added.
+  EdgeAttribution result() const;
+
+ private:
+  const EdgeAttributionUnits& units_;
+  EdgeAttribution result_;
+  std::vector<double> totals_;  // per edge
+  double clean_sum_ = 0, corrupted_sum_ = 0;
+  int added_ = 0;
+};
 
 // What attribute_edges holds at its peak besides the weights, for a batch of `batch` pairs of `positions` tokens
 // (the longest): the activation differences, the tape, the backward's workspace with every destination's

@@ -46,6 +46,20 @@ std::vector<FaithfulnessCurve> faithfulness_curves(CircuitEvaluator& evaluator, 
                                                    bool greedy, FaithfulnessReference& reference,
                                                    const Progress& progress = {});
 
+// faithfulness_curves in its steps, for sharing the circuits' evaluations among processes: the circuits of one
+// score file (the empty one, then each ranking's sizes) with the curves' points to fill;
+struct CurveCircuits {
+  std::vector<FaithfulnessCurve> curves;         // points with their sizes, metrics to come
+  std::vector<std::vector<uint8_t>> circuits;    // edge marks: the empty circuit, then each curve's points in order
+};
+CurveCircuits faithfulness_circuits(const ScoredGraph& scores, const std::vector<double>& sizes,
+                                    const std::vector<Ranking>& rankings, bool greedy);
+// and the curves from every circuit's per-pair metric (values[c] for circuits[c], CircuitEvaluator::per_pair) and
+// the clean model's mean. Throws cscrub::Error as faithfulness_curves does.
+std::vector<FaithfulnessCurve> finish_curves(CurveCircuits circuits, const std::vector<std::vector<double>>& values,
+                                             double clean_mean, const std::vector<double>& sizes,
+                                             FaithfulnessReference& reference);
+
 // The trapezoidal areas over `sizes` (as MIB: x from the first size to the last, not from 0).
 double area_under(const std::vector<double>& sizes, const std::vector<double>& values);
 double area_from_one(const std::vector<double>& sizes, const std::vector<double>& values);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cscrub/data/dataset.hpp"
@@ -114,5 +115,38 @@ using ExperimentProgress = std::function<void(const std::string& stage, int done
 ExperimentResult run_experiment(const engine::Weights& weights, const data::Dataset& dataset,
                                 const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
                                 const ExperimentSettings& settings, const ExperimentProgress& progress = {});
+
+// An experiment's scrubbing cut into units of work, for sharing among processes (parallel/ranks.hpp): unit u is
+// run u / batches (the baseline, then each hypothesis) on batch u % batches of reference_batches, over every
+// seed. Each unit's values are computed whole by one process (scrub) and the result is assembled from all of
+// them in unit order, every sum in run_experiment's order (finish): any split gives run_experiment's bits.
+class ExperimentUnits {
+ public:
+  // run_experiment's checks (throws cscrub::Error), before anything is computed. The arguments must outlive this.
+  ExperimentUnits(const engine::Weights& weights, const data::Dataset& dataset,
+                  const std::vector<graph::Hypothesis>& hypotheses, const graph::Hypothesis& baseline,
+                  const ExperimentSettings& settings);
+  int count() const { return static_cast<int>(runs() * batches_.size()); }
+  // Scrubs units [begin, end): the clean activations of the whole dataset (a unit's random inputs may be any of
+  // its alignment group), then each unit; returns their values as bytes (values_bytes_per_unit each, at most).
+  std::string scrub(int begin, int end, const ExperimentProgress& progress = {}) const;
+  // The result from the values of every unit, concatenated in unit order (scrub(0, count()), or the blocks of
+  // [0, count()) in order). Throws cscrub::Error if they are not all there.
+  ExperimentResult finish(std::string_view units) const;
+  // The largest number of bytes scrub returns for one unit.
+  uint64_t values_bytes_per_unit() const;
+
+ private:
+  size_t runs() const { return hypotheses_.size() + 1; }
+  const engine::Weights& weights_;
+  const data::Dataset& dataset_;
+  const std::vector<graph::Hypothesis>& hypotheses_;
+  const graph::Hypothesis& baseline_;
+  const ExperimentSettings& settings_;
+  std::vector<int> references_;
+  int excluded_singletons_ = 0;
+  std::vector<std::vector<int>> batches_;  // reference_batches: indices into references_
+  uint64_t cache_bytes_ = 0;
+};
 
 }  // namespace cscrub::scrub

@@ -9,6 +9,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cscrub/engine/tensor.hpp"
@@ -67,6 +68,9 @@ class Scrubber {
   engine::RowMatrix final_rows(std::span<const int> references, uint64_t seed);
 
   const ScrubCost& cost() const { return cost_; }
+  // The cost counted since the last take_cost (or since construction), and a fresh count from here: a unit's
+  // cost, the same sums whatever came before it.
+  ScrubCost take_cost() { return std::exchange(cost_, ScrubCost{}); }
 
  private:
   std::vector<engine::RowMatrix> evaluate(int node, const std::vector<int>& own, std::span<const int> references,
