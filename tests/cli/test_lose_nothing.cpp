@@ -122,7 +122,7 @@ TEST_CASE("an output naming an input of its command is refused before any work, 
       {run + " --dataset d.jsonl --json d.jsonl", "--json d.jsonl: is the input d.jsonl"},
       {run + " --model model --json model/model.safetensors", "is the input model/model.safetensors"},
       {compare + " --svg h.toml", "--svg h.toml: is the input h.toml"},
-      {compare + " --plot h.toml", "--svg h.toml: is the input h.toml"},  // the old name of --svg
+      {compare + " --plot h.toml", "--plot h.toml: is the input h.toml"},  // the old name of --svg, named as typed
       {"dataset ioi --n 4 --option vocabulary=vocab.toml --out vocab.toml", "--out vocab.toml: is the input vocab.toml"},
       {"graph h.toml --dot h.toml", "--dot h.toml: is the input h.toml"},
       {"forward --model model --tokens-npy tokens.npy --npy tokens.npy", "--npy tokens.npy: is the input tokens.npy"},
