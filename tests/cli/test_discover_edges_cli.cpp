@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "edge_pairs_fixture.hpp"
+#include "cli_runs.hpp"
 #include "test_paths.hpp"
 
 namespace fs = std::filesystem;
@@ -22,11 +23,7 @@ namespace {
 
 std::string cli() { return shell_quote(cscrub::test::cli_path().string()); }
 
-CommandResult run(const std::string& command) {
-  CommandResult result = cscrub::test::run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
-}
+CommandResult run(const std::string& command) { return cscrub::test::logged_run(command); }
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);

@@ -11,6 +11,7 @@
 
 #include "../io/random_model.hpp"
 #include "json_file.hpp"
+#include "cli_runs.hpp"
 #include "test_paths.hpp"
 
 namespace fs = std::filesystem;
@@ -23,11 +24,7 @@ namespace {
 
 std::string cli() { return shell_quote(cscrub::test::cli_path().string()); }
 
-CommandResult run(const std::string& command) {
-  CommandResult result = cscrub::test::run_command(command);
-  UNSCOPED_INFO("$ " << command << "\n" << result.output);
-  return result;
-}
+CommandResult run(const std::string& command) { return cscrub::test::logged_run(command); }
 
 // `ranks` ranks of `command` (a shell command line run by each rank); as root too (CI), bounded in time.
 std::string mpirun(int ranks, const std::string& command, const std::string& environment = "") {
