@@ -42,15 +42,15 @@ class PairLine {
       tokens = encode(key, value.get<std::string>());
     } else if (value.is_array()) {
       for (const json& id : value) {
-        if (!id.is_number_integer()) fail("'" + std::string(key) + "' holds " + io::json_excerpt(id) + ", not a token id");
+        if (!id.is_number_integer()) fail(std::string("'") + key + "' holds " + io::json_excerpt(id) + ", not a token id");
         tokens.push_back(token_id(key, id));
       }
     } else {
-      fail("'" + std::string(key) + "' must be a text or an array of token ids, not " + io::json_excerpt(value));
+      fail(std::string("'") + key + "' must be a text or an array of token ids, not " + io::json_excerpt(value));
     }
-    if (tokens.empty()) fail("'" + std::string(key) + "' is empty");
+    if (tokens.empty()) fail(std::string("'") + key + "' is empty");
     if (tokens.size() > static_cast<size_t>(config_.n_ctx))
-      fail("'" + std::string(key) + "' has " + std::to_string(tokens.size()) + " tokens, more than the model's context of " +
+      fail(std::string("'") + key + "' has " + std::to_string(tokens.size()) + " tokens, more than the model's context of " +
            std::to_string(config_.n_ctx));
     return tokens;
   }
@@ -58,10 +58,10 @@ class PairLine {
   int32_t token(const char* key) const {
     const json& value = field(key);
     if (value.is_number_integer()) return token_id(key, value);
-    if (!value.is_string()) fail("'" + std::string(key) + "' must be a token id or a one-token text, not " + io::json_excerpt(value));
+    if (!value.is_string()) fail(std::string("'") + key + "' must be a token id or a one-token text, not " + io::json_excerpt(value));
     const std::vector<int32_t> tokens = encode(key, value.get<std::string>());
     if (tokens.size() != 1)
-      fail("'" + std::string(key) + "' is " + io::json_excerpt(value) + ", which is " + std::to_string(tokens.size()) +
+      fail(std::string("'") + key + "' is " + io::json_excerpt(value) + ", which is " + std::to_string(tokens.size()) +
                " tokens, not one",
            "give the token id, or a text that is one token (GPT-2 tokens usually start with their space: \" Mary\")");
     return tokens.front();
@@ -82,23 +82,23 @@ class PairLine {
     // Compared before narrowing: 2^32 + 5 must not become token 5.
     const bool in_vocabulary = id.is_number_unsigned() && id.get<uint64_t>() < static_cast<uint64_t>(config_.vocab_size);
     if (!in_vocabulary)
-      fail("'" + std::string(key) + "' holds token id " + io::json_excerpt(id) + ", outside the model's vocabulary (0-" +
+      fail(std::string("'") + key + "' holds token id " + io::json_excerpt(id) + ", outside the model's vocabulary (0-" +
            std::to_string(config_.vocab_size - 1) + ")");
     return static_cast<int32_t>(id.get<uint64_t>());
   }
 
   std::vector<int32_t> encode(const char* key, const std::string& text) const {
     if (tokenizer_ == nullptr)
-      fail("'" + std::string(key) + "' is a text, but the model has no tokenizer files", "give token ids instead");
+      fail(std::string("'") + key + "' is a text, but the model has no tokenizer files", "give token ids instead");
     std::vector<int32_t> tokens;
     try {
       tokens = tokenizer_->encode(text);
     } catch (const Error& error) {
-      fail("'" + std::string(key) + "': " + error.what());
+      fail(std::string("'") + key + "': " + error.what());
     }
     for (int32_t id : tokens)
       if (id >= config_.vocab_size)
-        fail("'" + std::string(key) + "' encodes to token " + std::to_string(id) + ", outside the model's vocabulary of " +
+        fail(std::string("'") + key + "' encodes to token " + std::to_string(id) + ", outside the model's vocabulary of " +
              std::to_string(config_.vocab_size));
     return tokens;
   }

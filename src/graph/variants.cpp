@@ -121,7 +121,10 @@ Hypothesis random_circuit(const Hypothesis& claim, const ModelGraph& model, Rand
 
 std::string components_text(const Hypothesis& hypothesis) {
   std::string text;
-  for (const Component& component : distinct_components(hypothesis)) text += (text.empty() ? "" : " ") + to_string(component);
+  for (const Component& component : distinct_components(hypothesis)) {
+    if (!text.empty()) text += ' ';
+    text += to_string(component);
+  }
   return text;
 }
 

@@ -54,7 +54,7 @@ std::string compare_arguments() {
   const fs::path hypotheses = cscrub::test::source_dir() / "hypotheses" / "gpt2-ioi-mini";
   std::string arguments = " compare";
   for (const char* file : {"ioi.toml", "s_mover_only.toml", "mlp0_only.toml"})
-    arguments += " " + shell_quote((hypotheses / file).string());
+    arguments.append(" ").append(shell_quote((hypotheses / file).string()));
   return arguments + " --n 60 --seeds 3 --batch-size 7 --quiet";
 }
 
