@@ -11,24 +11,21 @@
 
 #include "edge_pairs_fixture.hpp"
 #include "cli_runs.hpp"
+#include "json_file.hpp"
 #include "test_paths.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using cscrub::test::cli;
 using cscrub::test::CommandResult;
+using cscrub::test::logged_run;
+using cscrub::test::read_json_file;
 using cscrub::test::EdgePairsFixture;
 using cscrub::test::shell_quote;
 
 namespace {
 
-std::string cli() { return shell_quote(cscrub::test::cli_path().string()); }
 
-CommandResult run(const std::string& command) { return cscrub::test::logged_run(command); }
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
 
 }  // namespace
 
@@ -46,16 +43,16 @@ void check_against_reference(const EdgePairsFixture& fixture, const std::vector<
     const fs::path ours = fixture.dir / (name + ".json"), theirs = fixture.dir / (name + ".reference.json");
     const std::string common = " --pairs " + shell_quote(fixture.pairs.string()) + " --method " + c.method +
                                (c.method == "eap-ig" ? " --steps 3" : "") + " --metric " + c.metric;
-    const CommandResult result = run(cli() + " discover --model " + shell_quote(fixture.model.string()) + common +
+    const CommandResult result = logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) + common +
                                      " --batch-size 2 --quiet --out " + shell_quote(ours.string()));
     REQUIRE(result.exit_code == 0);
     CHECK_THAT(result.output, Contains("over " + std::to_string(edges) + " edges"));
     const CommandResult reference =
-        run(std::string(cscrub::test::system_python()) + " " +
+        logged_run(std::string(cscrub::test::system_python()) + " " +
             shell_quote((cscrub::test::source_dir() / "tools" / "reference_eap.py").string()) + " --model " +
             shell_quote(fixture.model.string()) + common + " --out " + shell_quote(theirs.string()));
     REQUIRE(reference.exit_code == 0);
-    const nlohmann::json a = read_json(ours)["edges"], b = read_json(theirs)["edges"];
+    const nlohmann::json a = read_json_file(ours)["edges"], b = read_json_file(theirs)["edges"];
     REQUIRE(a.size() == edges);
     REQUIRE(b.size() == edges);
     double largest = 0;
@@ -88,33 +85,33 @@ TEST_CASE("cli discover: GPT-Neo's and Pythia's scores match the PyTorch impleme
     const EdgePairsFixture fixture("gpt_neox", "--rotary-pct 0.5");
     check_against_reference(fixture, {{"eap-ig", "logit_diff"}, {"eap-ig", "kl"}, {"eap", "prob_diff"}}, 69);
     const fs::path out = fixture.dir / "eap-ig-logit_diff.json";
-    const CommandResult check = run(std::string(cscrub::test::system_python()) + " " +
+    const CommandResult check = logged_run(std::string(cscrub::test::system_python()) + " " +
                                     shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) +
                                     " " + shell_quote(out.string()));
     CHECK(check.exit_code == 0);
     CHECK_THAT(check.output, Contains("ok: 10 nodes, 69 edges"));
-    CHECK(read_json(out)["cfg"]["parallel_attn_mlp"] == true);
+    CHECK(read_json_file(out)["cfg"]["parallel_attn_mlp"] == true);
   }
 }
 
 TEST_CASE("cli discover: the graph JSON loads as EAP-IG's and MIB's Graph.from_json reads it", "[cli][discover][eap]") {
   const EdgePairsFixture fixture;
   const fs::path out = fixture.dir / "graph.json";
-  REQUIRE(run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
+  REQUIRE(logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
               shell_quote(fixture.pairs.string()) + " --method eap --quiet --out " + shell_quote(out.string()))
               .exit_code == 0);
-  const CommandResult check = run(std::string(cscrub::test::system_python()) + " " +
+  const CommandResult check = logged_run(std::string(cscrub::test::system_python()) + " " +
                                   shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) +
                                   " " + shell_quote(out.string()));
   CHECK(check.exit_code == 0);
   CHECK_THAT(check.output, Contains("ok: 10 nodes, 75 edges"));
-  const nlohmann::json graph = read_json(out);
+  const nlohmann::json graph = read_json_file(out);
   CHECK(graph["cfg"] == nlohmann::json{{"n_layers", 2}, {"n_heads", 3}, {"parallel_attn_mlp", false}, {"d_model", 48}});
   // The checker refuses what EAP-IG would not load: a missing edge.
   nlohmann::json broken = graph;
   broken["edges"].erase("m1->logits");
   std::ofstream(fixture.dir / "broken.json") << broken.dump();
-  CHECK(run(std::string(cscrub::test::system_python()) + " " +
+  CHECK(logged_run(std::string(cscrub::test::system_python()) + " " +
             shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) + " " +
             shell_quote((fixture.dir / "broken.json").string()))
             .exit_code == 1);
@@ -125,7 +122,7 @@ TEST_CASE("cli discover: EAP-IG on the bundled model prints the strongest edges 
   const fs::path dir = cscrub::test::scratch_dir("cli-discover-bundled");
   const fs::path out = dir / "ioi.json";
   const CommandResult result =
-      run(cli() + " discover --method eap-ig --task ioi --n 16 --top 5 --quiet --out " + shell_quote(out.string()));
+      logged_run(cli() + " discover --method eap-ig --task ioi --n 16 --top 5 --quiet --out " + shell_quote(out.string()));
   REQUIRE(result.exit_code == 0);
   CHECK_THAT(result.output, Contains("memory: estimated peak"));
   CHECK_THAT(result.output, Contains("EAP-IG (M = 5) over 262 edges: 6 forward and 5 backward passes per pair"));
@@ -135,7 +132,7 @@ TEST_CASE("cli discover: EAP-IG on the bundled model prints the strongest edges 
   std::smatch match;
   int rows = 0;
   double previous = INFINITY;
-  const nlohmann::json graph = read_json(out);
+  const nlohmann::json graph = read_json_file(out);
   REQUIRE(graph["edges"].size() == 262);
   while (std::getline(lines, line)) {
     if (!std::regex_match(line, match, row)) continue;
@@ -165,11 +162,11 @@ TEST_CASE("cli discover: bad invocations end with one clear line", "[cli][discov
       {"discover --method eap" + model + out, "has no tokenizer files"},
   };
   for (const Case& c : cases) {
-    const CommandResult result = run(cli() + " " + c.arguments);
+    const CommandResult result = logged_run(cli() + " " + c.arguments);
     INFO(c.arguments);
     CHECK(result.exit_code == 1);
     CHECK_THAT(result.output, Contains(c.message));
     CHECK_FALSE(fs::exists(fixture.dir / "out.json"));
   }
-  CHECK(run(cli() + " discover" + model + pairs + out).exit_code != 0);  // --method is required
+  CHECK(logged_run(cli() + " discover" + model + pairs + out).exit_code != 0);  // --method is required
 }

@@ -16,28 +16,25 @@
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cli_runs.hpp"
+#include "json_file.hpp"
 #include "edge_pairs_fixture.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using cscrub::test::cli;
 using cscrub::test::CommandResult;
+using cscrub::test::logged_run;
+using cscrub::test::read_json_file;
 using cscrub::test::EdgePairsFixture;
 using cscrub::test::shell_quote;
 
 namespace {
 
-std::string cli() { return shell_quote(cscrub::test::cli_path().string()); }
 
-CommandResult run(const std::string& command) { return cscrub::test::logged_run(command); }
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
 
 // `cscrub discover` on the fixture's model and pairs with `arguments`, writing `out`.
 CommandResult discover(const EdgePairsFixture& fixture, const std::string& arguments, const fs::path& out) {
-  return run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
+  return logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
              shell_quote(fixture.pairs.string()) + " --matmul fp32-fma --quiet " + arguments + " --out " +
              shell_quote(out.string()));
 }
@@ -79,7 +76,7 @@ TEST_CASE("cli discover --method exact writes the library's exact patching score
   const cscrub::discover::PairedDataset pairs = cscrub::discover::read_pair_file(fixture.pairs, weights.config, nullptr);
   const std::vector<double> expected = cscrub::discover::exact_edge_scores(
       weights, graph, pairs, {.metric = cscrub::discover::parse_metric(metric), .batch_size = 5});
-  const nlohmann::json written = read_json(out);
+  const nlohmann::json written = read_json_file(out);
   REQUIRE(written["edges"].size() == expected.size());
   double largest = 0;
   for (size_t e = 0; e < expected.size(); ++e) {
@@ -106,7 +103,7 @@ TEST_CASE("cli discover --method acdc: tau = 0 keeps every edge that changes the
     const CommandResult result = discover(fixture, "--method acdc --threshold 0", out);
     REQUIRE(result.exit_code == 0);
     CHECK_THAT(result.output, Contains("metric: kl"));  // ACDC's default metric
-    const nlohmann::json written = read_json(out);
+    const nlohmann::json written = read_json_file(out);
     CHECK(written["cscrub"]["method"] == "acdc");
     CHECK(written["cscrub"]["metric"] == "kl");
     // Every tried edge whose removal changed the metric at all is kept (and on a random model, each is connected).
@@ -127,7 +124,7 @@ TEST_CASE("cli discover --method acdc: tau = 0 keeps every edge that changes the
     const fs::path out = fixture.dir / "acdc-inf.json";
     const CommandResult result = discover(fixture, "--method acdc --threshold inf --metric logit_diff", out);
     REQUIRE(result.exit_code == 0);
-    const nlohmann::json written = read_json(out);
+    const nlohmann::json written = read_json_file(out);
     CHECK(written["cscrub"]["metric"] == "logit_diff");
     for (const auto& [name, edge] : written["edges"].items()) CHECK(edge["in_graph"] == false);
     for (const auto& [name, node] : written["nodes"].items())
@@ -152,7 +149,7 @@ TEST_CASE("cli discover: every method's graph file records what made it, as `csc
     const CommandResult result =
         discover(fixture, "--method " + method + (method == "acdc" ? " --threshold 0.001" : "") + " --metric loss", out);
     REQUIRE(result.exit_code == 0);
-    const nlohmann::json record = read_json(out)["cscrub"];
+    const nlohmann::json record = read_json_file(out)["cscrub"];
     CHECK(record["method"] == method);
     CHECK(record["metric"] == "loss");
     CHECK(record["higher_is_better"] == false);
@@ -160,7 +157,7 @@ TEST_CASE("cli discover: every method's graph file records what made it, as `csc
     CHECK(record["pairs"] == 5);
     // `cscrub circuit` reads the record: the hypothesis's description names the method.
     const fs::path toml = fixture.dir / (method + ".toml");
-    const CommandResult circuit = run(cli() + " circuit " + shell_quote(out.string()) + " --top 6 --task ioi --toml " +
+    const CommandResult circuit = logged_run(cli() + " circuit " + shell_quote(out.string()) + " --top 6 --task ioi --toml " +
                                       shell_quote(toml.string()));
     REQUIRE(circuit.exit_code == 0);
     std::ifstream in(toml);
@@ -173,12 +170,12 @@ TEST_CASE("cli discover: every method's graph file records what made it, as `csc
 TEST_CASE("cli discover: exact and ACDC on the bundled model", "[cli][discover][exact][acdc]") {
   const fs::path dir = cscrub::test::scratch_dir("cli-discover-bundled-patching");
   SECTION("exact") {
-    const CommandResult result = run(cli() + " discover --method exact --task ioi --n 8 --top 3 --quiet --out " +
+    const CommandResult result = logged_run(cli() + " discover --method exact --task ioi --n 8 --top 3 --quiet --out " +
                                      shell_quote((dir / "exact.json").string()) + " --svg " +
                                      shell_quote((dir / "exact.svg").string()));
     REQUIRE(result.exit_code == 0);
     CHECK_THAT(result.output, Contains("exact patching over 262 edges"));
-    const nlohmann::json graph = read_json(dir / "exact.json");
+    const nlohmann::json graph = read_json_file(dir / "exact.json");
     REQUIRE(graph["edges"].size() == 262);
     CHECK(graph["cscrub"]["task"] == "ioi");
     // Corrupting the whole model moves logit_diff down; so do the strongest single edges.
@@ -197,13 +194,13 @@ TEST_CASE("cli discover: exact and ACDC on the bundled model", "[cli][discover][
     CHECK(fs::file_size(dir / "exact.svg") > 1000);
   }
   SECTION("acdc") {
-    const CommandResult result = run(cli() + " discover --method acdc --threshold 0.05 --task ioi --n 8 --top 3 "
+    const CommandResult result = logged_run(cli() + " discover --method acdc --threshold 0.05 --task ioi --n 8 --top 3 "
                                      "--quiet --out " + shell_quote((dir / "acdc.json").string()));
     REQUIRE(result.exit_code == 0);
     const int kept = number_in(result.output, R"(circuit: ([\d,]+) edges)");
     CHECK(kept > 0);
     CHECK(kept < 262);
-    const nlohmann::json graph = read_json(dir / "acdc.json");
+    const nlohmann::json graph = read_json_file(dir / "acdc.json");
     int marked = 0;
     for (const auto& [name, edge] : graph["edges"].items()) marked += edge["in_graph"].get<bool>();
     CHECK(marked == kept);
@@ -232,7 +229,7 @@ TEST_CASE("cli discover: exact's and ACDC's bad option combinations end with one
       {"discover --method acdc --threshold 0 --max-memory 0.0001" + model + pairs + out, "exceeds the limit"},
   };
   for (const Case& c : cases) {
-    const CommandResult result = run(cli() + " " + c.arguments);
+    const CommandResult result = logged_run(cli() + " " + c.arguments);
     INFO(c.arguments);
     CHECK(result.exit_code == 1);
     CHECK_THAT(result.output, Contains(c.message));

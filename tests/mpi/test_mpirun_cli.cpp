@@ -16,15 +16,14 @@
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using cscrub::test::cli;
 using cscrub::test::CommandResult;
+using cscrub::test::logged_run;
 using cscrub::test::read_json_file;
 using cscrub::test::shell_quote;
 
 namespace {
 
-std::string cli() { return shell_quote(cscrub::test::cli_path().string()); }
-
-CommandResult run(const std::string& command) { return cscrub::test::logged_run(command); }
 
 // `ranks` ranks of `command` (a shell command line run by each rank); as root too (CI), bounded in time.
 std::string mpirun(int ranks, const std::string& command, const std::string& environment = "") {
@@ -99,11 +98,11 @@ struct PairsFixture {
 TEST_CASE("mpirun -np 2 cscrub compare writes one process' results, bit for bit", "[mpi][compare]") {
   const fs::path dir = cscrub::test::scratch_dir("mpi-compare");
   const fs::path one = dir / "one.json", two = dir / "two.json", threads = dir / "threads.json";
-  const CommandResult single = run(cli() + compare_arguments() + " --threads 1 --json " + shell_quote(one.string()));
+  const CommandResult single = logged_run(cli() + compare_arguments() + " --threads 1 --json " + shell_quote(one.string()));
   REQUIRE(single.exit_code == 0);
   CHECK_THAT(single.output, !Contains("MPI rank"));
   const CommandResult shared =
-      run(mpirun(2, cli() + compare_arguments() + " --threads 1 --json " + shell_quote(two.string())));
+      logged_run(mpirun(2, cli() + compare_arguments() + " --threads 1 --json " + shell_quote(two.string())));
   REQUIRE(shared.exit_code == 0);
   // Rank 0 alone reports: one table, one cost line, which says that the work was shared.
   CHECK(count_of(shared.output, "on 2 MPI ranks") == 1);
@@ -115,7 +114,7 @@ TEST_CASE("mpirun -np 2 cscrub compare writes one process' results, bit for bit"
   CHECK(read_json_file(two)["memory"]["mpi"]["ranks"] == 2);
   CHECK_FALSE(read_json_file(one)["memory"].contains("mpi"));
   // Three ranks of two threads each: other blocks, other thread counts, the same bits.
-  REQUIRE(run(mpirun(3, cli() + compare_arguments() + " --threads 2 --json " + shell_quote(threads.string()))).exit_code == 0);
+  REQUIRE(logged_run(mpirun(3, cli() + compare_arguments() + " --threads 2 --json " + shell_quote(threads.string()))).exit_code == 0);
   CHECK(results_text(one) == results_text(threads));
 }
 
@@ -123,8 +122,8 @@ TEST_CASE("mpirun -np 2 cscrub run writes one process' results, bit for bit", "[
   const fs::path dir = cscrub::test::scratch_dir("mpi-run");
   const std::string hypothesis = shell_quote((cscrub::test::source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml").string());
   const std::string arguments = " run " + hypothesis + " --n 40 --seeds 2 --batch-size 5 --sampling paper --quiet --json ";
-  REQUIRE(run(cli() + arguments + shell_quote((dir / "one.json").string())).exit_code == 0);
-  const CommandResult shared = run(mpirun(2, cli() + arguments + shell_quote((dir / "two.json").string())));
+  REQUIRE(logged_run(cli() + arguments + shell_quote((dir / "one.json").string())).exit_code == 0);
+  const CommandResult shared = logged_run(mpirun(2, cli() + arguments + shell_quote((dir / "two.json").string())));
   REQUIRE(shared.exit_code == 0);
   CHECK(count_of(shared.output, "on 2 MPI ranks") == 1);
   CHECK(results_text(dir / "one.json") == results_text(dir / "two.json"));
@@ -136,13 +135,13 @@ TEST_CASE("mpirun -np K cscrub discover writes one process' graph JSON, byte for
   for (const std::string method : {"eap", "eap-ig", "exact"}) {
     INFO(method);
     const fs::path one = fixture.dir / (method + "-1.json");
-    REQUIRE(run(cli() + fixture.arguments(method) + " --out " + shell_quote(one.string())).exit_code == 0);
+    REQUIRE(logged_run(cli() + fixture.arguments(method) + " --out " + shell_quote(one.string())).exit_code == 0);
     // 2 ranks: 3 pairs and 2; 3 ranks: 2, 2 and 1; 7 ranks: two of them without a pair (EAP).
     for (const int ranks : {2, 3, 7}) {
       INFO(ranks << " ranks");
       const fs::path shared = fixture.dir / (method + "-" + std::to_string(ranks) + ".json");
       const CommandResult result =
-          run(mpirun(ranks, cli() + fixture.arguments(method) + " --out " + shell_quote(shared.string())));
+          logged_run(mpirun(ranks, cli() + fixture.arguments(method) + " --out " + shell_quote(shared.string())));
       REQUIRE(result.exit_code == 0);
       CHECK(count_of(result.output, "on " + std::to_string(ranks) + " MPI ranks") == 1);
       CHECK(file_bytes(one) == file_bytes(shared));
@@ -157,17 +156,17 @@ TEST_CASE("mpirun -np K cscrub discover writes one process' graph JSON, byte for
 TEST_CASE("mpirun -np K cscrub faithfulness writes one process' curves, byte for byte", "[mpi][faithfulness]") {
   const PairsFixture fixture;
   const fs::path graph = fixture.dir / "graph.json";
-  REQUIRE(run(cli() + fixture.arguments("eap-ig") + " --out " + shell_quote(graph.string())).exit_code == 0);
+  REQUIRE(logged_run(cli() + fixture.arguments("eap-ig") + " --out " + shell_quote(graph.string())).exit_code == 0);
   // Two files, three sizes, two rankings: 2 x (1 + 2 x 3) = 14 circuits, the units.
   const std::string arguments = " faithfulness " + shell_quote(graph.string()) + " " + shell_quote(graph.string()) +
                                 " --model " + shell_quote(fixture.model.string()) + " --pairs " +
                                 shell_quote(fixture.pairs.string()) + " --sizes 0.1,0.5,1 --batch-size 2 --quiet --json ";
   const fs::path one = fixture.dir / "faithfulness-1.json";
-  REQUIRE(run(cli() + arguments + shell_quote(one.string())).exit_code == 0);
+  REQUIRE(logged_run(cli() + arguments + shell_quote(one.string())).exit_code == 0);
   for (const int ranks : {2, 3}) {
     INFO(ranks << " ranks");
     const fs::path shared = fixture.dir / ("faithfulness-" + std::to_string(ranks) + ".json");
-    const CommandResult result = run(mpirun(ranks, cli() + arguments + shell_quote(shared.string())));
+    const CommandResult result = logged_run(mpirun(ranks, cli() + arguments + shell_quote(shared.string())));
     REQUIRE(result.exit_code == 0);
     CHECK(count_of(result.output, "the circuits evaluated on " + std::to_string(ranks) + " MPI ranks") == 1);
     CHECK(file_bytes(one) == file_bytes(shared));
@@ -183,7 +182,7 @@ TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults
   const fs::path dir = cscrub::test::scratch_dir("mpi-killed");
   const fs::path json = dir / "compare.json";
   // Rank 1 kills itself (SIGKILL) once it has scrubbed its first unit's first seed.
-  const CommandResult killed = run(mpirun(2, cli() + compare_arguments() + " --json " + shell_quote(json.string()),
+  const CommandResult killed = logged_run(mpirun(2, cli() + compare_arguments() + " --json " + shell_quote(json.string()),
                                           "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=scrubbing"));
   CHECK(killed.exit_code != 0);
   CHECK_THAT(killed.output, Contains("rank 1") && Contains("signal 9"));
@@ -193,11 +192,11 @@ TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults
 
   const PairsFixture fixture;
   const fs::path graph = fixture.dir / "graph.json";
-  const CommandResult attributing = run(mpirun(2, cli() + fixture.arguments("eap") + " --out " + shell_quote(graph.string()),
+  const CommandResult attributing = logged_run(mpirun(2, cli() + fixture.arguments("eap") + " --out " + shell_quote(graph.string()),
                                                "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=attributing"));
   CHECK(attributing.exit_code != 0);
   CHECK_FALSE(fs::exists(graph));
-  const CommandResult patching = run(mpirun(2, cli() + fixture.arguments("exact") + " --out " + shell_quote(graph.string()),
+  const CommandResult patching = logged_run(mpirun(2, cli() + fixture.arguments("exact") + " --out " + shell_quote(graph.string()),
                                             "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=patching"));
   CHECK(patching.exit_code != 0);
   CHECK_FALSE(fs::exists(graph));
@@ -208,7 +207,7 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
   fs::create_directories(dir / "rank0");
   fs::create_directories(dir / "rank1");
   const fs::path dataset = dir / "rank0" / "prompts.jsonl";
-  REQUIRE(run(cli() + " dataset ioi --n 60 --out " + shell_quote(dataset.string())).exit_code == 0);
+  REQUIRE(logged_run(cli() + " dataset ioi --n 60 --out " + shell_quote(dataset.string())).exit_code == 0);
   const fs::path json = dir / "out.json";
   // Each rank in its own directory, reading prompts.jsonl there: rank 1's is missing, then cut short, then another
   // valid dataset (the same prompts in another order).
@@ -216,7 +215,7 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
                                             cli() + compare_arguments() + " --dataset prompts.jsonl --json " +
                                             shell_quote(json.string()));
   const auto check_one_message = [&](const std::string& expected) {
-    const CommandResult result = run(mpirun(2, "sh -c " + each_rank));
+    const CommandResult result = logged_run(mpirun(2, "sh -c " + each_rank));
     CHECK(result.exit_code != 0);
     CHECK(count_of(result.output, "cscrub: error:") == 1);
     CHECK_THAT(result.output, Contains("cscrub: error: rank 1 of 2: ") && Contains(expected));
@@ -237,7 +236,7 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
 
   // The same files on both ranks: the job runs.
   fs::copy_file(dataset, dir / "rank1" / "prompts.jsonl", fs::copy_options::overwrite_existing);
-  CHECK(run(mpirun(2, "sh -c " + each_rank)).exit_code == 0);
+  CHECK(logged_run(mpirun(2, "sh -c " + each_rank)).exit_code == 0);
   CHECK(fs::exists(json));
 }
 
@@ -251,7 +250,7 @@ TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends disco
       shell_quote("cd " + shell_quote(fixture.dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() +
                   " discover --method eap --model " + shell_quote(fixture.model.string()) +
                   " --pairs pairs.jsonl --quiet --out " + shell_quote(graph.string()));
-  const CommandResult missing = run(mpirun(2, "sh -c " + each_rank));
+  const CommandResult missing = logged_run(mpirun(2, "sh -c " + each_rank));
   CHECK(missing.exit_code != 0);
   CHECK(count_of(missing.output, "cscrub: error:") == 1);
   CHECK_THAT(missing.output, Contains("cscrub: error: rank 1 of 2: ") && Contains("pairs.jsonl"));
@@ -259,7 +258,7 @@ TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends disco
   // Rank 1's pairs are rank 0's but the last.
   const std::string lines = file_bytes(fixture.pairs);
   std::ofstream(fixture.dir / "rank1" / "pairs.jsonl") << lines.substr(0, lines.rfind('\n', lines.size() - 2) + 1);
-  const CommandResult differing = run(mpirun(2, "sh -c " + each_rank));
+  const CommandResult differing = logged_run(mpirun(2, "sh -c " + each_rank));
   CHECK(differing.exit_code != 0);
   CHECK(count_of(differing.output, "cscrub: error:") == 1);
   CHECK_THAT(differing.output, Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/pairs_sha256"));
@@ -268,14 +267,14 @@ TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends disco
 
 TEST_CASE("commands that do not share their work refuse to run on several ranks", "[mpi][refusal]") {
   const PairsFixture fixture;
-  const CommandResult acdc = run(mpirun(2, cli() + fixture.arguments("acdc") + " --threshold 0.1 --out " +
+  const CommandResult acdc = logged_run(mpirun(2, cli() + fixture.arguments("acdc") + " --threshold 0.1 --out " +
                                                shell_quote((fixture.dir / "acdc.json").string())));
   CHECK(acdc.exit_code != 0);
   CHECK(count_of(acdc.output, "cscrub: error: --method acdc does not share its work among MPI ranks") == 1);
   CHECK_FALSE(fs::exists(fixture.dir / "acdc.json"));
-  const CommandResult refused = run(mpirun(2, cli() + " tokenize 'When Mary'"));
+  const CommandResult refused = logged_run(mpirun(2, cli() + " tokenize 'When Mary'"));
   CHECK(refused.exit_code != 0);
   CHECK(count_of(refused.output, "cscrub: error: cscrub tokenize does not share its work among MPI ranks") == 1);
   // One rank under the launcher is one process.
-  CHECK(run(mpirun(1, cli() + " tokenize 'When Mary'")).exit_code == 0);
+  CHECK(logged_run(mpirun(1, cli() + " tokenize 'When Mary'")).exit_code == 0);
 }

@@ -17,6 +17,9 @@ inline CommandResult logged_run(const std::string& command) {
   return result;
 }
 
+// The built binary's path, quoted for the shell: the start of a command line.
+inline std::string cli() { return shell_quote(cli_path().string()); }
+
 // `cscrub ARGUMENTS`.
 inline CommandResult run_cscrub(const std::string& arguments) {
   return logged_run(shell_quote(cli_path().string()) + " " + arguments);
