@@ -4,12 +4,13 @@ src/discover/exact_patching.cpp, for bench_exact's comparison.
 
 The score of edge p -> c is the mean over pairs of logit_diff(clean run in which only c's input at that port gets
 a_corrupted[p] - a_clean[p] added) - logit_diff(clean run). As cscrub does it: the clean and corrupted runs are
-recorded once; a patched run recomputes only the child and the layers after it; only the positions from the pairs'
-first difference on (earlier positions' keys and values come from the clean run's cache); the last block only at
-the last position; the edges into one child together, batched over pairs (at most 4,096 rows per run); the metric
-from the answer's and distractor's unembedding rows only. Tuned as bench_torch.py: OpenBLAS with the core type
-this CPU needs, glibc huge pages (set by the caller), no autograd; the torch thread count that is fastest here (1
-or 2, measured at start-up on one layer's edges).
+recorded once per call (here per layer request, timed, as cscrub's call for one layer's edges records them too); a
+patched run recomputes only the child and the layers after it; only the positions from the pairs' first difference
+on (earlier positions' keys and values come from the clean run's cache); the last block only at the last position;
+the edges into one child together, batched over pairs (at most 4,096 rows per run); the metric from the answer's and
+distractor's unembedding rows only. Tuned as bench_torch.py: OpenBLAS with the core type this CPU needs, glibc huge
+pages (set by the caller), no autograd; the torch thread count that is fastest here (1 or 2, measured at start-up on
+one layer's edges).
 
 Input: a JSON file {"clean": [[ids]], "corrupted": [[ids]], "answer": [ids], "distractor": [ids]} (pairs of equal
 length that agree before one common position).
@@ -73,10 +74,8 @@ class ExactPatching:
                 ("qkv_b", "attn.c_attn.bias"), ("out_w", "attn.c_proj.weight"), ("out_b", "attn.c_proj.bias"),
                 ("ln2_w", "ln_2.weight"), ("ln2_b", "ln_2.bias"), ("fc_w", "mlp.c_fc.weight"),
                 ("fc_b", "mlp.c_fc.bias"), ("proj_w", "mlp.c_proj.weight"), ("proj_b", "mlp.c_proj.bias")]})
-        self.clean = self.record(clean, keep_cache=True)
-        corrupted_run = self.record(corrupted, keep_cache=False)
-        self.delta = corrupted_run["sources"] - self.clean["sources"]  # [sources, B, S, D]
-        self.clean_metric = self.metric(self.clean["final"][:, -1], torch.arange(self.B))
+        self.tokens = clean, corrupted
+        self.record_pairs()
         # query i of the suffix (position s + i) sees keys 0 .. s + i
         self.mask = torch.full((self.S, self.P), float("-inf")).triu(self.s + 1)
         self.edges = edges_of(self.L, self.H)
@@ -92,6 +91,13 @@ class ExactPatching:
 
     def heads(self, x):  # [N, T, D] -> [N, H, T, dh]
         return x.view(x.shape[0], x.shape[1], self.H, self.dh).transpose(1, 2)
+
+    def record_pairs(self):
+        """The clean and corrupted runs, as cscrub records them at the start of each call."""
+        self.clean = self.record(self.tokens[0], keep_cache=True)
+        corrupted_run = self.record(self.tokens[1], keep_cache=False)
+        self.delta = corrupted_run["sources"] - self.clean["sources"]  # [sources, B, S, D]
+        self.clean_metric = self.metric(self.clean["final"][:, -1], torch.arange(self.B))
 
     def record(self, tokens, keep_cache):
         """A plain run; the source outputs at the suffix rows, and for the clean run the streams and q|k|v."""
@@ -246,6 +252,7 @@ def main():
             words = request.split()
             if words[0] == "layer":
                 start = time.perf_counter()
+                exact.record_pairs()  # timed, as cscrub's call for one layer records the pairs too
                 exact.score_layer(int(words[1]))
                 print(f"{time.perf_counter() - start:.6f}", flush=True)
             elif words[0] == "scores":
