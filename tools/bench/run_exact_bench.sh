@@ -4,7 +4,8 @@
 # and extrapolated) and against an expert PyTorch implementation of the same algorithm, alternating layer by layer
 # in one run (--repeat R: R times per layer, best and median reported); then the time of ACDC on the bundled model
 # (50 IOI pairs, tau 0.0575: the ACDC paper's IOI settings). Needs a build (tools/setup.sh) and Debian's
-# python3-torch. Takes ~1-1.5 hours per repeat on 2 shared cores. Extra arguments go to bench_exact (e.g.
+# python3-torch. Takes ~40 minutes per repeat on 2 idle cores (nothing else may run: a job on the other core
+# doubled both implementations' times here). Extra arguments go to bench_exact (e.g.
 # --repeat 3, --no-torch, --start 0, --layers 0,logits).
 set -eu
 . "$(dirname "$0")/bench_model.sh"
