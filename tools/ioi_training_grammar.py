@@ -98,6 +98,13 @@ THIRD_NAME_OPENINGS = [
     "[C] said hello, and ", "Because [C] had to leave, ",
 ]
 
+# Final clauses whose subject is someone else and in which S2 is an object before the answer ("the waiter
+# thanked [B] and gave a drink to [A]"): S is then not the subject of the last clause, only the repeated name.
+OTHER_SUBJECTS = ["the waiter", "a stranger", "the teacher", "their friend", "the clerk", "the guide", "a child",
+                  "the driver", "the host", "a neighbor"]
+S2_OBJECT_CLAUSES = ["thanked [B] and", "saw [B] and", "greeted [B] and then", "ignored [B] and", "passed [B] and",
+                     "waved at [B] and", "asked [B] and then", "left [B] alone and", "smiled at [B] and"]
+
 WANT_SPEECH = ["talk to", "speak to", "say goodbye to", "say something to", "apologize to", "write to",
                "explain it to", "listen to", "wave to"]
 
@@ -154,12 +161,25 @@ def _sample_action(rng):
     return rng.choice(WANT_VERBS) + " to " + rng.choice(WANT_SPEECH)
 
 
-def sample_training_template(rng, excluded, third_name_probability=0.0):
+def sample_training_template(rng, excluded, third_name_probability=0.0, s2_object_probability=0.0):
     """(order, template) from the broad grammar, never one of `excluded` (the paper's templates); with
-    `third_name_probability`, the final clause names a third person [C] before the answer."""
+    `third_name_probability`, the final clause names a third person [C] before the answer; with
+    `s2_object_probability`, someone else is the final clause's subject and S2 its object."""
     while True:
         intro, subordinate = _sample_intro(rng)
         joiner = "" if subordinate else rng.choice(CONNECTORS)
+        if s2_object_probability > 0 and rng.random() < s2_object_probability:
+            subject = rng.choice(OTHER_SUBJECTS)
+            if not subordinate:
+                subject = subject[0].upper() + subject[1:] if joiner.endswith(". ") else subject
+            template = (intro + joiner + subject + " " + rng.choice(S2_OBJECT_CLAUSES) + " " + rng.choice(ADVERBS) +
+                        _sample_action(rng) + " [A]")
+            order = "BABA" if rng.random() < 0.5 else "ABBA"
+            first, second = ("[B]", "[A]") if order == "BABA" else ("[A]", "[B]")
+            template = template.replace("[X]", first).replace("[Y]", second)
+            if template not in excluded:
+                return order, template
+            continue
         third = opening = ""
         if third_name_probability > 0 and rng.random() < third_name_probability:
             if rng.random() < 0.5:
@@ -201,8 +221,10 @@ def token_ids(bpe, vocab):
     fragments = [t for _, t in paper_templates(vocab)]
     for key in ("OPENERS", "PAIR_EVENTS", "SOLO_INTROS", "SUBORDINATORS", "RELATIVE_VERBS", "RELATIVE_STATES",
                 "EXTRA_SENTENCES", "CONNECTORS", "ADVERBS", "GIVE_VERBS", "GIVE_INFINITIVES", "WANT_VERBS",
-                "GIVE_OBJECTS", "SPEECH_ACTIONS", "WANT_SPEECH", "THIRD_NAME_CLAUSES", "THIRD_NAME_OPENINGS"):
+                "GIVE_OBJECTS", "SPEECH_ACTIONS", "WANT_SPEECH", "THIRD_NAME_CLAUSES", "THIRD_NAME_OPENINGS", "OTHER_SUBJECTS",
+                "S2_OBJECT_CLAUSES"):
         fragments += globals()[key]
+    fragments += [subject[0].upper() + subject[1:] for subject in OTHER_SUBJECTS]
     words = set()
     for fragment in fragments:
         for placeholder in placeholders(fragment):

@@ -82,14 +82,35 @@ class Corpus:
     def unrepeated(self, rng, min_length, max_length):
         return self._bos(rng) + rng.sample(self.pool, rng.randint(min_length, max_length))
 
-    def sentence(self, rng, third_name_probability=0.0):
-        _, template = grammar.sample_training_template(rng, self.excluded, third_name_probability)
+    def sentence(self, rng, third_name_probability=0.0, s2_object_probability=0.0):
+        _, template = grammar.sample_training_template(rng, self.excluded, third_name_probability,
+                                                       s2_object_probability)
         if "[C]" in template:
             io, s, third = rng.sample(self.names, 3)
         else:
             (io, s), third = rng.sample(self.names, 2), None
         text = grammar.fill(template, io, s, rng.choice(self.places), rng.choice(self.objects), third)
         return self._bos(rng) + self.bpe.encode(text)
+
+    def scrambled(self, rng):
+        """An IOI sentence of the training grammar with its words shuffled and its three names (S, IO, S, in one
+        of the three orders in which S comes twice) put back at random places before the final action, which
+        stays in order and ends the sequence with IO: where a name sits says nothing, so only a name's being
+        repeated tells S from IO."""
+        _, template = grammar.sample_training_template(rng, self.excluded, 0.0)
+        io, s = rng.sample(self.names, 2)
+        ids = self.bpe.encode(grammar.fill(template, io, s, rng.choice(self.places), rng.choice(self.objects)))
+        io_id, s_id = ids[-1], self.bpe.encode(" " + s)[0]
+        body = [t for t in ids[:-1] if t not in (io_id, s_id)]
+        tail_length = min(len(body) - 1, rng.randint(1, 3))
+        salad, tail = body[:-tail_length], body[-tail_length:]
+        rng.shuffle(salad)
+        names = rng.choice([[s_id, s_id, io_id], [s_id, io_id, s_id], [io_id, s_id, s_id]])
+        slots = sorted(rng.sample(range(len(salad) + len(names)), len(names)))
+        mixed, words = [], iter(salad)
+        for k in range(len(salad) + len(names)):
+            mixed.append(names[slots.index(k)] if k in slots else next(words))
+        return self._bos(rng) + mixed + tail + [io_id]
 
     def _bos(self, rng):
         return [om.EOT] if rng.random() < BOS_PROBABILITY else []

@@ -43,7 +43,7 @@ if [ -n "$missing" ]; then
 fi
 
 # GPT-2's tokenizer files for the bundled models (the repository does not ship them).
-for model in gpt2-ioi-mini attn-only-2l-induction; do
+for model in gpt2-ioi-mini attn-only-2l-induction attn-only-4l-ioi; do
   "$source_dir/tools/fetch_tokenizer.sh" "$source_dir/models/$model"
 done
 

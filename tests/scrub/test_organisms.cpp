@@ -128,3 +128,58 @@ TEST_CASE("induction organism: the causal-scrubbing paper's naive and refined hy
   CHECK(result.hypotheses[0].recovered.value >= 0.85);
   CHECK(result.hypotheses[1].recovered.value >= 0.85);
 }
+
+namespace {
+
+const char* const kIoi = "attn-only-4l-ioi";
+
+}  // namespace
+
+TEST_CASE("IOI organism: the paper's templates, never seen in training, are solved", "[scrub][organisms][ioi]") {
+  // 600 prompts of the paper's 15 templates, BABA and ABBA mixed, 99 names; the training grammar excludes
+  // these templates verbatim.
+  const auto dataset = data::make_dataset("ioi", 600, 20221203, tokenizer());
+  const std::vector<double> differences = logit_differences(organism_weights(kIoi), dataset);
+  int correct = 0;
+  for (double d : differences) correct += d > 0 ? 1 : 0;
+  const double accuracy = static_cast<double>(correct) / static_cast<double>(differences.size());
+  const MeanAndError difference = mean_and_error(differences);
+  std::cout << std::fixed << std::setprecision(3) << kIoi << ", IOI on the paper's templates (600 prompts): "
+            << "logit(IO) > logit(S) " << accuracy << ", mean logit difference " << difference.mean << " +- "
+            << difference.standard_error << "\n";
+  CHECK(accuracy >= 0.95);
+  CHECK(difference.mean >= 5.0);
+}
+
+TEST_CASE("IOI organism: its name movers, S-inhibition heads and current-token head attend where the hypothesis "
+          "says",
+          "[scrub][organisms][ioi]") {
+  const auto dataset = data::make_dataset("ioi", 300, 20221204, tokenizer());
+  check_claimed_attention(kIoi, source_dir() / "hypotheses" / kIoi / "ioi.toml", dataset,
+                          {{"name mover", "END", "IO", 0.5},
+                           {"S-inhibition", "END", "S2", 0.3},
+                           {"current token", "S2", "S2", 0.9}});
+}
+
+TEST_CASE("IOI organism: scrubbing recovers most of the logit difference, and resampling the S-inhibition heads "
+          "loses it",
+          "[scrub][organisms][ioi]") {
+  // What the model card's table computes (`cscrub compare hypotheses/attn-only-4l-ioi/*.toml --n 600 --option
+  // vocabulary=models/attn-only-4l-ioi/ioi_eight_names.toml`, seed 0, 5 scrubbing seeds): 8 names, so that a
+  // node claimed to compute s_name has other prompts of its group to be resampled from.
+  const engine::Weights& weights = organism_weights(kIoi);
+  const auto dataset = data::make_dataset("ioi", 600, 0, tokenizer(),
+                                          {{"vocabulary", (organism_dir(kIoi) / "ioi_eight_names.toml").string()}});
+  const auto dir = source_dir() / "hypotheses" / kIoi;
+  const auto result = scrub::run_experiment(weights, dataset,
+                                            {graph::load_hypothesis((dir / "ioi.toml").string(), weights.config),
+                                             graph::load_hypothesis((dir / "no_s_inhibition.toml").string(), weights.config),
+                                             graph::load_hypothesis((dir / "no_s2_token.toml").string(), weights.config)},
+                                            graph::load_hypothesis("builtin:none", weights.config, "ioi"), scrub::ExperimentSettings{});
+  for (const auto& score : result.hypotheses)
+    std::cout << std::fixed << std::setprecision(3) << kIoi << ", " << score.name << ": logit difference recovered "
+              << score.recovered.value << " [" << score.recovered.low << ", " << score.recovered.high << "]\n";
+  CHECK(result.hypotheses[0].recovered.low >= 0.85);   // the claim
+  CHECK(result.hypotheses[1].recovered.high <= 0.2);   // S-inhibition resampled
+  CHECK(result.hypotheses[2].recovered.high <= 0.7);   // the S name at S2 resampled
+}
