@@ -11,8 +11,8 @@ checkpoints included: n_inner = 0 gives empty MLP matrices, so each MLP adds its
     before), and their ratio;
   - with --hypothesis FILE: the attention of every head the file names, from the query to the key position
     its class claims (IOI: name mover END->IO, S-inhibition END->S2, induction S2->S1+1, duplicate token
-    S2->S1, previous token S1+1->S1, current token S2->S2; induction task: previous token PREV_OCC+1->PREV_OCC, induction
-    END->PREV_OCC+1), averaged over the prompts.
+    S2->S1, previous token S1+1->S1, current token S2->S2; induction task: previous token
+    PREV_OCC+1->PREV_OCC, induction END->PREV_OCC+1), averaged over the prompts.
 
 Usage: tools/eval_organism.py --model DIR [--pools FILE ...] [--hypothesis FILE] [--per-template N]
 """

@@ -170,27 +170,22 @@ def sample_training_template(rng, excluded, third_name_probability=0.0, s2_objec
         joiner = "" if subordinate else rng.choice(CONNECTORS)
         if s2_object_probability > 0 and rng.random() < s2_object_probability:
             subject = rng.choice(OTHER_SUBJECTS)
-            if not subordinate:
-                subject = subject[0].upper() + subject[1:] if joiner.endswith(". ") else subject
-            template = (intro + joiner + subject + " " + rng.choice(S2_OBJECT_CLAUSES) + " " + rng.choice(ADVERBS) +
-                        _sample_action(rng) + " [A]")
-            order = "BABA" if rng.random() < 0.5 else "ABBA"
-            first, second = ("[B]", "[A]") if order == "BABA" else ("[A]", "[B]")
-            template = template.replace("[X]", first).replace("[Y]", second)
-            if template not in excluded:
-                return order, template
-            continue
-        third = opening = ""
-        if third_name_probability > 0 and rng.random() < third_name_probability:
-            if rng.random() < 0.5:
-                third = rng.choice(THIRD_NAME_CLAUSES) + " "
-            else:
-                opening = rng.choice(THIRD_NAME_OPENINGS)
-                if subordinate:
-                    opening = opening[0].lower() + opening[1:]
+            if not subordinate and joiner.endswith(". "):
+                subject = subject[0].upper() + subject[1:]
+            clause_start = subject + " " + rng.choice(S2_OBJECT_CLAUSES) + " "
+        else:
+            third = opening = ""
+            if third_name_probability > 0 and rng.random() < third_name_probability:
+                if rng.random() < 0.5:
+                    third = rng.choice(THIRD_NAME_CLAUSES) + " "
                 else:
-                    joiner = ". "
-        template = (intro + joiner + opening + "[B] " + third + rng.choice(ADVERBS) + _sample_action(rng) + " [A]")
+                    opening = rng.choice(THIRD_NAME_OPENINGS)
+                    if subordinate:
+                        opening = opening[0].lower() + opening[1:]
+                    else:
+                        joiner = ". "
+            clause_start = opening + "[B] " + third
+        template = intro + joiner + clause_start + rng.choice(ADVERBS) + _sample_action(rng) + " [A]"
         order = "BABA" if rng.random() < 0.5 else "ABBA"
         first, second = ("[B]", "[A]") if order == "BABA" else ("[A]", "[B]")
         template = template.replace("[X]", first).replace("[Y]", second)
@@ -221,8 +216,8 @@ def token_ids(bpe, vocab):
     fragments = [t for _, t in paper_templates(vocab)]
     for key in ("OPENERS", "PAIR_EVENTS", "SOLO_INTROS", "SUBORDINATORS", "RELATIVE_VERBS", "RELATIVE_STATES",
                 "EXTRA_SENTENCES", "CONNECTORS", "ADVERBS", "GIVE_VERBS", "GIVE_INFINITIVES", "WANT_VERBS",
-                "GIVE_OBJECTS", "SPEECH_ACTIONS", "WANT_SPEECH", "THIRD_NAME_CLAUSES", "THIRD_NAME_OPENINGS", "OTHER_SUBJECTS",
-                "S2_OBJECT_CLAUSES"):
+                "GIVE_OBJECTS", "SPEECH_ACTIONS", "WANT_SPEECH", "THIRD_NAME_CLAUSES", "THIRD_NAME_OPENINGS",
+                "OTHER_SUBJECTS", "S2_OBJECT_CLAUSES"):
         fragments += globals()[key]
     fragments += [subject[0].upper() + subject[1:] for subject in OTHER_SUBJECTS]
     words = set()
