@@ -18,18 +18,19 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using cscrub::test::cli;
 using cscrub::test::CommandResult;
+using cscrub::test::EdgePairsFixture;
 using cscrub::test::logged_run;
 using cscrub::test::read_json_file;
-using cscrub::test::EdgePairsFixture;
 using cscrub::test::shell_quote;
 
 namespace {
 
-
-
-}  // namespace
-
-namespace {
+// tools/check_graph_json.py on `graph`: loads it as EAP-IG's Graph.from_json would.
+CommandResult check_graph_json(const fs::path& graph) {
+  return logged_run(std::string(cscrub::test::system_python()) + " " +
+                    shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) + " " +
+                    shell_quote(graph.string()));
+}
 
 struct MethodCase {
   std::string method, metric;
@@ -43,14 +44,14 @@ void check_against_reference(const EdgePairsFixture& fixture, const std::vector<
     const fs::path ours = fixture.dir / (name + ".json"), theirs = fixture.dir / (name + ".reference.json");
     const std::string common = " --pairs " + shell_quote(fixture.pairs.string()) + " --method " + c.method +
                                (c.method == "eap-ig" ? " --steps 3" : "") + " --metric " + c.metric;
-    const CommandResult result = logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) + common +
-                                     " --batch-size 2 --quiet --out " + shell_quote(ours.string()));
+    const CommandResult result = logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) +
+                                            common + " --batch-size 2 --quiet --out " + shell_quote(ours.string()));
     REQUIRE(result.exit_code == 0);
     CHECK_THAT(result.output, Contains("over " + std::to_string(edges) + " edges"));
     const CommandResult reference =
         logged_run(std::string(cscrub::test::system_python()) + " " +
-            shell_quote((cscrub::test::source_dir() / "tools" / "reference_eap.py").string()) + " --model " +
-            shell_quote(fixture.model.string()) + common + " --out " + shell_quote(theirs.string()));
+                   shell_quote((cscrub::test::source_dir() / "tools" / "reference_eap.py").string()) + " --model " +
+                   shell_quote(fixture.model.string()) + common + " --out " + shell_quote(theirs.string()));
     REQUIRE(reference.exit_code == 0);
     const nlohmann::json a = read_json_file(ours)["edges"], b = read_json_file(theirs)["edges"];
     REQUIRE(a.size() == edges);
@@ -85,9 +86,7 @@ TEST_CASE("cli discover: GPT-Neo's and Pythia's scores match the PyTorch impleme
     const EdgePairsFixture fixture("gpt_neox", "--rotary-pct 0.5");
     check_against_reference(fixture, {{"eap-ig", "logit_diff"}, {"eap-ig", "kl"}, {"eap", "prob_diff"}}, 69);
     const fs::path out = fixture.dir / "eap-ig-logit_diff.json";
-    const CommandResult check = logged_run(std::string(cscrub::test::system_python()) + " " +
-                                    shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) +
-                                    " " + shell_quote(out.string()));
+    const CommandResult check = check_graph_json(out);
     CHECK(check.exit_code == 0);
     CHECK_THAT(check.output, Contains("ok: 10 nodes, 69 edges"));
     CHECK(read_json_file(out)["cfg"]["parallel_attn_mlp"] == true);
@@ -98,11 +97,9 @@ TEST_CASE("cli discover: the graph JSON loads as EAP-IG's and MIB's Graph.from_j
   const EdgePairsFixture fixture;
   const fs::path out = fixture.dir / "graph.json";
   REQUIRE(logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
-              shell_quote(fixture.pairs.string()) + " --method eap --quiet --out " + shell_quote(out.string()))
+                     shell_quote(fixture.pairs.string()) + " --method eap --quiet --out " + shell_quote(out.string()))
               .exit_code == 0);
-  const CommandResult check = logged_run(std::string(cscrub::test::system_python()) + " " +
-                                  shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) +
-                                  " " + shell_quote(out.string()));
+  const CommandResult check = check_graph_json(out);
   CHECK(check.exit_code == 0);
   CHECK_THAT(check.output, Contains("ok: 10 nodes, 75 edges"));
   const nlohmann::json graph = read_json_file(out);
@@ -111,18 +108,15 @@ TEST_CASE("cli discover: the graph JSON loads as EAP-IG's and MIB's Graph.from_j
   nlohmann::json broken = graph;
   broken["edges"].erase("m1->logits");
   std::ofstream(fixture.dir / "broken.json") << broken.dump();
-  CHECK(logged_run(std::string(cscrub::test::system_python()) + " " +
-            shell_quote((cscrub::test::source_dir() / "tools" / "check_graph_json.py").string()) + " " +
-            shell_quote((fixture.dir / "broken.json").string()))
-            .exit_code == 1);
+  CHECK(check_graph_json(fixture.dir / "broken.json").exit_code == 1);
 }
 
 TEST_CASE("cli discover: EAP-IG on the bundled model prints the strongest edges and writes every edge",
           "[cli][discover][eap]") {
   const fs::path dir = cscrub::test::scratch_dir("cli-discover-bundled");
   const fs::path out = dir / "ioi.json";
-  const CommandResult result =
-      logged_run(cli() + " discover --method eap-ig --task ioi --n 16 --top 5 --quiet --out " + shell_quote(out.string()));
+  const CommandResult result = logged_run(cli() + " discover --method eap-ig --task ioi --n 16 --top 5 --quiet --out " +
+                                          shell_quote(out.string()));
   REQUIRE(result.exit_code == 0);
   CHECK_THAT(result.output, Contains("memory: estimated peak"));
   CHECK_THAT(result.output, Contains("EAP-IG (M = 5) over 262 edges: 6 forward and 5 backward passes per pair"));

@@ -23,20 +23,18 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using cscrub::test::cli;
 using cscrub::test::CommandResult;
+using cscrub::test::EdgePairsFixture;
 using cscrub::test::logged_run;
 using cscrub::test::read_json_file;
-using cscrub::test::EdgePairsFixture;
 using cscrub::test::shell_quote;
 
 namespace {
 
-
-
 // `cscrub discover` on the fixture's model and pairs with `arguments`, writing `out`.
 CommandResult discover(const EdgePairsFixture& fixture, const std::string& arguments, const fs::path& out) {
   return logged_run(cli() + " discover --model " + shell_quote(fixture.model.string()) + " --pairs " +
-             shell_quote(fixture.pairs.string()) + " --matmul fp32-fma --quiet " + arguments + " --out " +
-             shell_quote(out.string()));
+                    shell_quote(fixture.pairs.string()) + " --matmul fp32-fma --quiet " + arguments + " --out " +
+                    shell_quote(out.string()));
 }
 
 // The number `pattern`'s first group matches in `text` ("1,234" -> 1234).
@@ -73,7 +71,8 @@ TEST_CASE("cli discover --method exact writes the library's exact patching score
   cscrub::engine::Weights weights = cscrub::io::load_weights(fixture.model);
   weights.matmul = cscrub::engine::MatmulKernel::fp32_fma;
   const cscrub::discover::EdgeGraph graph(cscrub::discover::graph_shape(weights.config));
-  const cscrub::discover::PairedDataset pairs = cscrub::discover::read_pair_file(fixture.pairs, weights.config, nullptr);
+  const cscrub::discover::PairedDataset pairs =
+      cscrub::discover::read_pair_file(fixture.pairs, weights.config, nullptr);
   const std::vector<double> expected = cscrub::discover::exact_edge_scores(
       weights, graph, pairs, {.metric = cscrub::discover::parse_metric(metric), .batch_size = 5});
   const nlohmann::json written = read_json_file(out);
@@ -92,7 +91,8 @@ TEST_CASE("cli discover --method exact writes the library's exact patching score
   CHECK(written["cscrub"]["metric"] == metric);
   CHECK(written["cscrub"]["higher_is_better"] == (metric == "logit_diff"));
   CHECK(written["cscrub"]["pairs"] == 5);
-  CHECK_THAT(written["cscrub"]["command"].get<std::string>(), Contains("--method exact --metric " + metric + " --pairs"));
+  CHECK_THAT(written["cscrub"]["command"].get<std::string>(),
+             Contains("--method exact --metric " + metric + " --pairs"));
 }
 
 TEST_CASE("cli discover --method acdc: tau = 0 keeps every edge that changes the metric, tau = inf none",
@@ -146,8 +146,8 @@ TEST_CASE("cli discover: every method's graph file records what made it, as `csc
   for (const std::string method : {"eap", "eap-ig", "exact", "acdc"}) {
     INFO(method);
     const fs::path out = fixture.dir / (method + ".json");
-    const CommandResult result =
-        discover(fixture, "--method " + method + (method == "acdc" ? " --threshold 0.001" : "") + " --metric loss", out);
+    const CommandResult result = discover(
+        fixture, "--method " + method + (method == "acdc" ? " --threshold 0.001" : "") + " --metric loss", out);
     REQUIRE(result.exit_code == 0);
     const nlohmann::json record = read_json_file(out)["cscrub"];
     CHECK(record["method"] == method);
@@ -157,8 +157,8 @@ TEST_CASE("cli discover: every method's graph file records what made it, as `csc
     CHECK(record["pairs"] == 5);
     // `cscrub circuit` reads the record: the hypothesis's description names the method.
     const fs::path toml = fixture.dir / (method + ".toml");
-    const CommandResult circuit = logged_run(cli() + " circuit " + shell_quote(out.string()) + " --top 6 --task ioi --toml " +
-                                      shell_quote(toml.string()));
+    const CommandResult circuit = logged_run(cli() + " circuit " + shell_quote(out.string()) +
+                                             " --top 6 --task ioi --toml " + shell_quote(toml.string()));
     REQUIRE(circuit.exit_code == 0);
     std::ifstream in(toml);
     std::stringstream text;
@@ -170,9 +170,9 @@ TEST_CASE("cli discover: every method's graph file records what made it, as `csc
 TEST_CASE("cli discover: exact and ACDC on the bundled model", "[cli][discover][exact][acdc]") {
   const fs::path dir = cscrub::test::scratch_dir("cli-discover-bundled-patching");
   SECTION("exact") {
-    const CommandResult result = logged_run(cli() + " discover --method exact --task ioi --n 8 --top 3 --quiet --out " +
-                                     shell_quote((dir / "exact.json").string()) + " --svg " +
-                                     shell_quote((dir / "exact.svg").string()));
+    const CommandResult result =
+        logged_run(cli() + " discover --method exact --task ioi --n 8 --top 3 --quiet --out " +
+                   shell_quote((dir / "exact.json").string()) + " --svg " + shell_quote((dir / "exact.svg").string()));
     REQUIRE(result.exit_code == 0);
     CHECK_THAT(result.output, Contains("exact patching over 262 edges"));
     const nlohmann::json graph = read_json_file(dir / "exact.json");
@@ -194,8 +194,10 @@ TEST_CASE("cli discover: exact and ACDC on the bundled model", "[cli][discover][
     CHECK(fs::file_size(dir / "exact.svg") > 1000);
   }
   SECTION("acdc") {
-    const CommandResult result = logged_run(cli() + " discover --method acdc --threshold 0.05 --task ioi --n 8 --top 3 "
-                                     "--quiet --out " + shell_quote((dir / "acdc.json").string()));
+    const CommandResult result = logged_run(cli() +
+                                            " discover --method acdc --threshold 0.05 --task ioi --n 8 --top 3 "
+                                            "--quiet --out " +
+                                            shell_quote((dir / "acdc.json").string()));
     REQUIRE(result.exit_code == 0);
     const int kept = number_in(result.output, R"(circuit: ([\d,]+) edges)");
     CHECK(kept > 0);

@@ -24,7 +24,6 @@ using cscrub::test::shell_quote;
 
 namespace {
 
-
 // `ranks` ranks of `command` (a shell command line run by each rank); as root too (CI), bounded in time.
 std::string mpirun(int ranks, const std::string& command, const std::string& environment = "") {
   // Open MPI refuses root unless told twice. Under the sanitizers, ranks joined to a job do not check leaks: Open
@@ -70,7 +69,8 @@ struct PairsFixture {
   fs::path dir = cscrub::test::scratch_dir("mpi-discover");
   fs::path model = dir / "model", pairs = dir / "pairs.jsonl";
   PairsFixture() {
-    cscrub::test::make_random_model(model, {.layers = 2, .heads = 3, .d_model = 48, .vocab = 97, .n_ctx = 32, .seed = 5});
+    cscrub::test::make_random_model(model,
+                                    {.layers = 2, .heads = 3, .d_model = 48, .vocab = 97, .n_ctx = 32, .seed = 5});
     std::mt19937 generator(11);
     std::uniform_int_distribution<int> token(0, 96);
     std::ofstream out(pairs);
@@ -98,7 +98,8 @@ struct PairsFixture {
 TEST_CASE("mpirun -np 2 cscrub compare writes one process' results, bit for bit", "[mpi][compare]") {
   const fs::path dir = cscrub::test::scratch_dir("mpi-compare");
   const fs::path one = dir / "one.json", two = dir / "two.json", threads = dir / "threads.json";
-  const CommandResult single = logged_run(cli() + compare_arguments() + " --threads 1 --json " + shell_quote(one.string()));
+  const CommandResult single =
+      logged_run(cli() + compare_arguments() + " --threads 1 --json " + shell_quote(one.string()));
   REQUIRE(single.exit_code == 0);
   CHECK_THAT(single.output, !Contains("MPI rank"));
   const CommandResult shared =
@@ -114,14 +115,17 @@ TEST_CASE("mpirun -np 2 cscrub compare writes one process' results, bit for bit"
   CHECK(read_json_file(two)["memory"]["mpi"]["ranks"] == 2);
   CHECK_FALSE(read_json_file(one)["memory"].contains("mpi"));
   // Three ranks of two threads each: other blocks, other thread counts, the same bits.
-  REQUIRE(logged_run(mpirun(3, cli() + compare_arguments() + " --threads 2 --json " + shell_quote(threads.string()))).exit_code == 0);
+  REQUIRE(logged_run(mpirun(3, cli() + compare_arguments() + " --threads 2 --json " + shell_quote(threads.string())))
+              .exit_code == 0);
   CHECK(results_text(one) == results_text(threads));
 }
 
 TEST_CASE("mpirun -np 2 cscrub run writes one process' results, bit for bit", "[mpi][run]") {
   const fs::path dir = cscrub::test::scratch_dir("mpi-run");
-  const std::string hypothesis = shell_quote((cscrub::test::source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml").string());
-  const std::string arguments = " run " + hypothesis + " --n 40 --seeds 2 --batch-size 5 --sampling paper --quiet --json ";
+  const std::string hypothesis =
+      shell_quote((cscrub::test::source_dir() / "hypotheses" / "gpt2-ioi-mini" / "ioi.toml").string());
+  const std::string arguments =
+      " run " + hypothesis + " --n 40 --seeds 2 --batch-size 5 --sampling paper --quiet --json ";
   REQUIRE(logged_run(cli() + arguments + shell_quote((dir / "one.json").string())).exit_code == 0);
   const CommandResult shared = logged_run(mpirun(2, cli() + arguments + shell_quote((dir / "two.json").string())));
   REQUIRE(shared.exit_code == 0);
@@ -160,7 +164,8 @@ TEST_CASE("mpirun -np K cscrub faithfulness writes one process' curves, byte for
   // Two files, three sizes, two rankings: 2 x (1 + 2 x 3) = 14 circuits, the units.
   const std::string arguments = " faithfulness " + shell_quote(graph.string()) + " " + shell_quote(graph.string()) +
                                 " --model " + shell_quote(fixture.model.string()) + " --pairs " +
-                                shell_quote(fixture.pairs.string()) + " --sizes 0.1,0.5,1 --batch-size 2 --quiet --json ";
+                                shell_quote(fixture.pairs.string()) +
+                                " --sizes 0.1,0.5,1 --batch-size 2 --quiet --json ";
   const fs::path one = fixture.dir / "faithfulness-1.json";
   REQUIRE(logged_run(cli() + arguments + shell_quote(one.string())).exit_code == 0);
   for (const int ranks : {2, 3}) {
@@ -182,8 +187,9 @@ TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults
   const fs::path dir = cscrub::test::scratch_dir("mpi-killed");
   const fs::path json = dir / "compare.json";
   // Rank 1 kills itself (SIGKILL) once it has scrubbed its first unit's first seed.
-  const CommandResult killed = logged_run(mpirun(2, cli() + compare_arguments() + " --json " + shell_quote(json.string()),
-                                          "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=scrubbing"));
+  const CommandResult killed =
+      logged_run(mpirun(2, cli() + compare_arguments() + " --json " + shell_quote(json.string()),
+                        "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=scrubbing"));
   CHECK(killed.exit_code != 0);
   CHECK_THAT(killed.output, Contains("rank 1") && Contains("signal 9"));
   CHECK_THAT(killed.output, !Contains("wrote "));
@@ -192,12 +198,14 @@ TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults
 
   const PairsFixture fixture;
   const fs::path graph = fixture.dir / "graph.json";
-  const CommandResult attributing = logged_run(mpirun(2, cli() + fixture.arguments("eap") + " --out " + shell_quote(graph.string()),
-                                               "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=attributing"));
+  const CommandResult attributing =
+      logged_run(mpirun(2, cli() + fixture.arguments("eap") + " --out " + shell_quote(graph.string()),
+                        "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=attributing"));
   CHECK(attributing.exit_code != 0);
   CHECK_FALSE(fs::exists(graph));
-  const CommandResult patching = logged_run(mpirun(2, cli() + fixture.arguments("exact") + " --out " + shell_quote(graph.string()),
-                                            "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=patching"));
+  const CommandResult patching =
+      logged_run(mpirun(2, cli() + fixture.arguments("exact") + " --out " + shell_quote(graph.string()),
+                        "CSCRUB_TEST_KILL_RANK=1 CSCRUB_TEST_KILL_AT=patching"));
   CHECK(patching.exit_code != 0);
   CHECK_FALSE(fs::exists(graph));
 }
@@ -261,14 +269,15 @@ TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends disco
   const CommandResult differing = logged_run(mpirun(2, "sh -c " + each_rank));
   CHECK(differing.exit_code != 0);
   CHECK(count_of(differing.output, "cscrub: error:") == 1);
-  CHECK_THAT(differing.output, Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/pairs_sha256"));
+  CHECK_THAT(differing.output,
+             Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/pairs_sha256"));
   CHECK_FALSE(fs::exists(graph));
 }
 
 TEST_CASE("commands that do not share their work refuse to run on several ranks", "[mpi][refusal]") {
   const PairsFixture fixture;
   const CommandResult acdc = logged_run(mpirun(2, cli() + fixture.arguments("acdc") + " --threshold 0.1 --out " +
-                                               shell_quote((fixture.dir / "acdc.json").string())));
+                                                      shell_quote((fixture.dir / "acdc.json").string())));
   CHECK(acdc.exit_code != 0);
   CHECK(count_of(acdc.output, "cscrub: error: --method acdc does not share its work among MPI ranks") == 1);
   CHECK_FALSE(fs::exists(fixture.dir / "acdc.json"));

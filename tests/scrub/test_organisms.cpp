@@ -102,8 +102,9 @@ TEST_CASE("induction organism: its previous-token head and induction heads atten
     const auto dataset = data::make_dataset("induction", 300, 20221202, tokenizer(),
                                             {{"vocabulary", (organism_dir(kInduction) / pool).string()}});
     std::cout << "words of " << pool << ":\n";
-    check_claimed_attention(kInduction, source_dir() / "hypotheses" / kInduction / "induction" / "naive.toml", dataset,
-                            {{"previous token", "PREV_OCC+1", "PREV_OCC", 0.8}, {"induction", "END", "PREV_OCC+1", 0.75}});
+    check_claimed_attention(
+        kInduction, source_dir() / "hypotheses" / kInduction / "induction" / "naive.toml", dataset,
+        {{"previous token", "PREV_OCC+1", "PREV_OCC", 0.8}, {"induction", "END", "PREV_OCC+1", 0.75}});
   }
 }
 
@@ -171,11 +172,12 @@ TEST_CASE("IOI organism: scrubbing recovers most of the logit difference, and re
   const auto dataset = data::make_dataset("ioi", 600, 0, tokenizer(),
                                           {{"vocabulary", (organism_dir(kIoi) / "ioi_eight_names.toml").string()}});
   const auto dir = source_dir() / "hypotheses" / kIoi;
-  const auto result = scrub::run_experiment(weights, dataset,
-                                            {graph::load_hypothesis((dir / "ioi.toml").string(), weights.config),
-                                             graph::load_hypothesis((dir / "no_s_inhibition.toml").string(), weights.config),
-                                             graph::load_hypothesis((dir / "no_s2_token.toml").string(), weights.config)},
-                                            graph::load_hypothesis("builtin:none", weights.config, "ioi"), scrub::ExperimentSettings{});
+  const auto result =
+      scrub::run_experiment(weights, dataset,
+                            {graph::load_hypothesis((dir / "ioi.toml").string(), weights.config),
+                             graph::load_hypothesis((dir / "no_s_inhibition.toml").string(), weights.config),
+                             graph::load_hypothesis((dir / "no_s2_token.toml").string(), weights.config)},
+                            graph::load_hypothesis("builtin:none", weights.config, "ioi"), scrub::ExperimentSettings{});
   for (const auto& score : result.hypotheses)
     std::cout << std::fixed << std::setprecision(3) << kIoi << ", " << score.name << ": logit difference recovered "
               << score.recovered.value << " [" << score.recovered.low << ", " << score.recovered.high << "]\n";
