@@ -18,6 +18,7 @@ using namespace cscrub::test;
 namespace {
 
 const char* const kInduction = "attn-only-2l-induction";
+const char* const kIoi = "attn-only-4l-ioi";
 
 const io::Tokenizer& tokenizer() {
   static const io::Tokenizer loaded = io::Tokenizer::load(bundled_model_dir());
@@ -129,12 +130,6 @@ TEST_CASE("induction organism: the causal-scrubbing paper's naive and refined hy
   CHECK(result.hypotheses[0].recovered.value >= 0.85);
   CHECK(result.hypotheses[1].recovered.value >= 0.85);
 }
-
-namespace {
-
-const char* const kIoi = "attn-only-4l-ioi";
-
-}  // namespace
 
 TEST_CASE("IOI organism: the paper's templates, never seen in training, are solved", "[scrub][organisms][ioi]") {
   // 600 prompts of the paper's 15 templates, BABA and ABBA mixed, 99 names; the training grammar excludes

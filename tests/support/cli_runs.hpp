@@ -22,7 +22,7 @@ inline std::string cli() { return shell_quote(cli_path().string()); }
 
 // `cscrub ARGUMENTS`.
 inline CommandResult run_cscrub(const std::string& arguments) {
-  return logged_run(shell_quote(cli_path().string()) + " " + arguments);
+  return logged_run(cli() + " " + arguments);
 }
 
 // A random model (GPT-2's vocabulary of 50,257 unless `options` says otherwise) in scratch_dir(`name`)/model,
