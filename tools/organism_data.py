@@ -25,15 +25,17 @@ BOS_PROBABILITY = 0.25
 
 
 class Corpus:
-    def __init__(self, bpe, vocab, pool_size, held_out, seed, always_trained=()):
+    def __init__(self, bpe, vocab, pool_size, held_out, seed, always_trained=(), reserved=()):
         """`always_trained`: words (without their leading space) that must be in the trained part of the pool,
         e.g. those of datasets/induction.toml, so that cscrub's default induction dataset uses them (7 of
-        them also occur in IOI sentences)."""
+        them also occur in IOI sentences). `reserved`: one-token strings kept out of the pool but in the
+        vocabulary, for sequences with a meaning of their own (name_list's " again")."""
         self.bpe = bpe
         self.names, self.places, self.objects = vocab["names"], vocab["places"], vocab["objects"]
         self.paper = grammar.paper_templates(vocab)
         self.excluded = {t for _, t in self.paper}
         sentence_ids = grammar.token_ids(bpe, vocab)
+        reserved_ids = {bpe.encode(r)[0] for r in reserved}
         required = []
         for word in always_trained:
             ids = bpe.encode(" " + word)
@@ -41,7 +43,8 @@ class Corpus:
                 raise ValueError(f"' {word}' is not one GPT-2 token")
             required.append(ids[0])
         candidates = sorted(i for s, i in bpe.encoder.items() if re.fullmatch("\u0120[a-z]{3,}", s))
-        others = [i for i in candidates if i not in sentence_ids and i not in required][: pool_size - len(required)]
+        others = [i for i in candidates
+                  if i not in sentence_ids and i not in required and i not in reserved_ids][: pool_size - len(required)]
         self.pool = sorted(required + others)
         if len(self.pool) < pool_size:
             raise ValueError(f"only {len(self.pool)} candidate pool words")
@@ -51,7 +54,7 @@ class Corpus:
         # Words known only from sentences: their single-token " Word"s that are not in the pool.
         self.sentence_words = sorted(i for i in sentence_ids - set(self.pool)
                                      if re.fullmatch("\u0120[A-Za-z]{3,}", bpe.decoder[i]))
-        self.vocabulary = om.Vocabulary(set(self.pool) | sentence_ids | {om.EOT})
+        self.vocabulary = om.Vocabulary(set(self.pool) | sentence_ids | reserved_ids | {om.EOT})
 
     def word(self, token):
         return self.bpe.decoder[token][1:]
@@ -92,11 +95,27 @@ class Corpus:
         text = grammar.fill(template, io, s, rng.choice(self.places), rng.choice(self.objects), third)
         return self._bos(rng) + self.bpe.encode(text)
 
-    def scrambled(self, rng):
+    def name_list(self, rng, count, again_id, repeat_probability=0.4):
+        """`count` names of the vocabulary, each followed by " again" if it occurred before in the list, else by a
+        trained-pool word: predicting the token after a name needs to know whether that name is a repeat, wherever
+        its earlier occurrence is (a duplicate-token head's job)."""
+        name_ids = [self.bpe.encode(" " + n)[0] for n in self.names]
+        sequence, seen = [], []
+        for _ in range(count):
+            if seen and rng.random() < repeat_probability:
+                name = rng.choice(seen)
+            else:
+                name = rng.choice([n for n in name_ids if n not in seen])
+            sequence += [name, again_id if name in seen else rng.choice(self.trained)]
+            seen.append(name)
+        return self._bos(rng) + sequence
+
+    def scrambled(self, rng, last_io_probability=None):
         """An IOI sentence of the training grammar with its words shuffled and its three names (S, IO, S, in one
         of the three orders in which S comes twice) put back at random places before the final action, which
         stays in order and ends the sequence with IO: where a name sits says nothing, so only a name's being
-        repeated tells S from IO."""
+        repeated tells S from IO. The three orders are equally likely, or with `last_io_probability` IO comes last
+        that often (S, S, IO) and S last otherwise, so that the most recent name is S as often as wished."""
         _, template = grammar.sample_training_template(rng, self.excluded, 0.0)
         io, s = rng.sample(self.names, 2)
         ids = self.bpe.encode(grammar.fill(template, io, s, rng.choice(self.places), rng.choice(self.objects)))
@@ -105,7 +124,12 @@ class Corpus:
         tail_length = min(len(body) - 1, rng.randint(1, 3))
         salad, tail = body[:-tail_length], body[-tail_length:]
         rng.shuffle(salad)
-        names = rng.choice([[s_id, s_id, io_id], [s_id, io_id, s_id], [io_id, s_id, s_id]])
+        if last_io_probability is None:
+            names = rng.choice([[s_id, s_id, io_id], [s_id, io_id, s_id], [io_id, s_id, s_id]])
+        elif rng.random() < last_io_probability:
+            names = [s_id, s_id, io_id]
+        else:
+            names = rng.choice([[s_id, io_id, s_id], [io_id, s_id, s_id]])
         slots = sorted(rng.sample(range(len(salad) + len(names)), len(names)))
         mixed, words = [], iter(salad)
         for k in range(len(salad) + len(names)):

@@ -11,6 +11,8 @@ name in the final clause, --third-name, or another subject with S2 as its object
 paper's 15 templates and their ABBA versions are excluded verbatim: they are the test. Plus scrambled IOI
 sentences (--scrambled-batch: the words shuffled, the three names put back at random places, so that only a
 name's being repeated tells S from IO), repeated random sequences of other words, and unrepeated ones.
+Optionally lists of names (--name-list-batch, --name-lists-first) and scrambled sentences whose last name is IO
+more often (--scrambled-last-io): tried, not in the shipped model (see below).
 
 Loss: next-token cross-entropy over every position of every sequence, the final name of each IOI sentence
 (the answer) weighted --answer-weight times more, over the full 50,257-token softmax (organism_model.py: unused
@@ -57,9 +59,26 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
   - 3 layers with scrambled sentences (--scrambled-batch 32 --s2-object 0.3, 2,400 steps): 100%, a
     duplicate-token head in layer 1 (S2 -> S1 0.38), but the S-inhibition head is in layer 0 again (0.1,
     END -> S2 0.43) and reads the S2 token itself.
-Next to try: more scrambled sentences (half of the IOI data or more) so that "the most recent name" stops
-being a good guess for S, fixed random name embeddings (duplicate-token matching the only way to compare
-names), a previous-token head formed by the induction organism's recipe before IOI training.
+  - 4 layers, the shipped defaults but 64 scrambled sentences per step: 100%, logit difference 7.3, messier
+    (layer-0 heads attending S2 -> S2 feed the keys of the heads attending END -> S2; no duplicate-token head).
+  - Session of 2026-12-07 (4 layers, 2,400 steps, seed 2023; the options below default to off, so that the
+    defaults still write the shipped bytes: the first 150 steps' losses checked equal):
+    - --name-list-batch 16 (lists of names in which a repeated name is followed by " again": predicting the
+      next token needs to know whether the name is a repeat) and --scrambled-last-io 0.5 (the most recent name
+      of a scrambled sentence is S only half the time): 99.0%, logit difference 8.2, but the heads attending
+      END -> IO are in layer 0 (0.1, 0.2: 0.48, 0.51), and no head attends S2 -> S1 above 0.26 on the paper's
+      prompts (in the name lists, repeats attend to their earlier occurrences at most 0.37 per head).
+      With 48 scrambled and 48 grammar sentences instead of 32 and 64: 97.7% at step 1,600, same picture.
+    - The same with --name-lists-first 300 (a curriculum: name lists only for the first 300 steps): layer-0
+      duplicate-token heads form (S2 -> S1 0.40 and 0.47, layer 1 0.35) and stay, 100%, logit difference
+      8.0; but layer 3 stops attending (END -> IO, S2 <= 0.05), layer-2 heads split END between IO and S2
+      (0.23-0.44 vs 0.13-0.57), and the direct effects are spread (cscrub patch --kind path: 3.0, 1.2, 3.3,
+      3.1 each 11-13% of the p_ABC effect); what enters the layer-2 heads' keys comes from 0.0 (-10%) and the
+      duplicate-token heads 0.1, 0.3 (-3% each). With 48/48 sentences: the same by step 1,600.
+Next to try: a shorter curriculum (the layer-0 duplicate-token heads formed within 300 steps; what the
+shipped model's layer-3 name movers need may be the IOI steps the curriculum took); fixed random name
+embeddings; a previous-token head formed by the induction organism's recipe before IOI training (induction
+never forms here: the repeated random sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
 arguments on the same machine and library versions writes the same bytes (the defaults wrote model.safetensors
@@ -112,6 +131,13 @@ def parse_args():
                    help="share of IOI sentences whose final clause has another subject and S2 as an object")
     p.add_argument("--scrambled-batch", type=int, default=32,
                    help="IOI sentences per step with shuffled words and names at random places (organism_data.py)")
+    p.add_argument("--scrambled-last-io", type=float, default=None,
+                   help="share of scrambled sentences whose last name is IO (default: the three orders alike)")
+    p.add_argument("--name-list-batch", type=int, default=0,
+                   help="lists of names per step, a repeated name followed by ' again' (organism_data.py)")
+    p.add_argument("--name-list-length", type=int, default=8)
+    p.add_argument("--name-lists-first", type=int, default=0,
+                   help="steps at the start that train on name lists only (a duplicate-token head forms first)")
     p.add_argument("--repeat-weight", type=float, default=1.0,
                    help="loss weight of the predictable (repeated) tokens of the random sequences")
     p.add_argument("--name-weight", type=float, default=1.0,
@@ -178,7 +204,9 @@ def main():
     with open(args.induction_task, "rb") as f:
         task_words = tomllib.load(f)["words"]
     corpus = od.Corpus(Gpt2Bpe(args.tokenizer_dir), grammar.load_vocabulary(args.vocabulary), args.pool_size,
-                       0, args.seed, always_trained=task_words)
+                       0, args.seed, always_trained=task_words,
+                       reserved=[" again"] if args.name_list_batch or args.name_lists_first else [])
+    again_id = corpus.bpe.encode(" again")[0]
     v = corpus.vocabulary
     print(f"used tokens {len(v.used_ids)}: pool {len(corpus.pool)}, sentence words {len(corpus.sentence_words)}",
           flush=True)
@@ -194,12 +222,19 @@ def main():
     for step in range(args.steps):
         for group in optimizer.param_groups:
             group["lr"] = om.cosine_lr(step, args.lr, args.warmup, args.steps)
-        sentences = [corpus.sentence(rng, args.third_name, args.s2_object) for _ in range(args.sentence_batch)]
-        sentences += [corpus.scrambled(rng) for _ in range(args.scrambled_batch)]
-        repeated = [corpus.repeated(rng, args.min_length, args.max_length, args.max_filler)
-                    for _ in range(args.repeated_batch)]
-        seqs = sentences + repeated
-        seqs += [corpus.unrepeated(rng, args.min_length, 2 * args.max_length) for _ in range(args.unrepeated_batch)]
+        if step < args.name_lists_first:
+            sentences, repeated = [], []
+            seqs = [corpus.name_list(rng, args.name_list_length, again_id)
+                    for _ in range(args.sentence_batch + args.scrambled_batch + args.name_list_batch)]
+        else:
+            sentences = [corpus.sentence(rng, args.third_name, args.s2_object) for _ in range(args.sentence_batch)]
+            sentences += [corpus.scrambled(rng, args.scrambled_last_io) for _ in range(args.scrambled_batch)]
+            repeated = [corpus.repeated(rng, args.min_length, args.max_length, args.max_filler)
+                        for _ in range(args.repeated_batch)]
+            seqs = sentences + repeated
+            seqs += [corpus.unrepeated(rng, args.min_length, 2 * args.max_length)
+                     for _ in range(args.unrepeated_batch)]
+            seqs += [corpus.name_list(rng, args.name_list_length, again_id) for _ in range(args.name_list_batch)]
         idx, mask = v.pad(seqs)
         weights = torch.ones(idx.shape)
         for i, s in enumerate(sentences):
@@ -217,7 +252,7 @@ def main():
                 # The intro's two names (IO and S), the first two distinct names of the sentence.
                 pair = [t for t in dict.fromkeys(s[:-1]) if t in name_ids][:2]
                 answers.append((i, len(s) - 2, v.to_compact(pair)))
-        loss = weighted_loss(model, idx, mask, weights, answers, args.no_suppression)
+        loss = weighted_loss(model, idx, mask, weights, answers, args.no_suppression if answers else 0.0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
