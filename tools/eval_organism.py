@@ -9,12 +9,14 @@ checkpoints included: n_inner = 0 gives empty MLP matrices, so each MLP adds its
     repeat, the held-out ones, the ones known only from sentences), repeated once: mean loss on the first
     copy (tokens 1..19) and on the repeat (tokens 21..39; the repeat's first token follows nothing seen
     before), and their ratio;
+  - with --name-pairs N: every ordered pair of the vocabulary's first N names on every template, one place
+    and object per template: the logit difference per pair, to show how much the names themselves matter;
   - with --hypothesis FILE: the attention of every head the file names, from the query to the key position
     its class claims (IOI: name mover END->IO, S-inhibition END->S2, induction S2->S1+1, duplicate token
     S2->S1, previous token S1+1->S1, current token S2->S2; induction task: previous token
     PREV_OCC+1->PREV_OCC, induction END->PREV_OCC+1), averaged over the prompts.
 
-Usage: tools/eval_organism.py --model DIR [--pools FILE ...] [--hypothesis FILE] [--per-template N]
+Usage: tools/eval_organism.py --model DIR [--pools FILE ...] [--hypothesis FILE] [--per-template N] [--name-pairs N]
 """
 import argparse
 import math
@@ -97,6 +99,31 @@ def induction_prompts(bpe, words, count, length, seed):
     return prompts
 
 
+def name_pair_report(model, bpe, vocab, count, seed):
+    """Every ordered (IO, S) pair of the first `count` names on each of the 30 templates: the share with
+    logit(IO) > logit(S), and the weakest and strongest pairs by their mean logit difference over templates."""
+    rng = random.Random(seed)
+    names = vocab["names"][:count]
+    ids = {name: bpe.encode(" " + name)[0] for name in names}
+    pairs = [(io, s) for io in names for s in names if io != s]
+    by_pair = {pair: [] for pair in pairs}
+    for _, template in grammar.paper_templates(vocab):
+        prompt = grammar.split_prompt(template)
+        place, obj = rng.choice(vocab["places"]), rng.choice(vocab["objects"])
+        for start in range(0, len(pairs), 64):
+            chunk = pairs[start: start + 64]
+            last = model.logits(torch.tensor([bpe.encode(grammar.fill(prompt, io, s, place, obj))
+                                              for io, s in chunk]))[:, -1]
+            for row, (io, s) in zip(last, chunk):
+                by_pair[(io, s)].append((row[ids[io]] - row[ids[s]]).item())
+    every = torch.tensor([d for diffs in by_pair.values() for d in diffs])
+    means = sorted((sum(d) / len(d), pair) for pair, d in by_pair.items())
+    print(f"name pairs: {len(pairs)} ordered pairs of the first {count} names x 30 templates: logit(IO) > logit(S) "
+          f"{(every > 0).float().mean().item():.4f}, mean logit difference {every.mean().item():.3f}; per pair "
+          f"from {means[0][0]:.2f} (IO {means[0][1][0]}, S {means[0][1][1]}) to {means[-1][0]:.2f} "
+          f"(IO {means[-1][1][0]}, S {means[-1][1][1]})")
+
+
 def read_classes(path):
     """{class: [(layer, head)]} of a hypothesis file's nodes, following its `extends` chain."""
     with open(path, "rb") as f:
@@ -132,6 +159,7 @@ def main():
                    help="induction word pools (default: datasets/induction.toml and the model's induction_*.toml)")
     p.add_argument("--hypothesis", help="check the attention of the heads this hypothesis file names")
     p.add_argument("--per-template", type=int, default=100)
+    p.add_argument("--name-pairs", type=int, default=0, help="every ordered pair of the first N names, every template")
     p.add_argument("--seed", type=int, default=20221101)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -149,6 +177,9 @@ def main():
     d = torch.tensor(diffs)
     print(f"IOI, {len(d)} prompts of the paper's 15 templates x 2 orders (no BOS): logit(IO) > logit(S) "
           f"{(d > 0).float().mean().item():.4f}, mean logit difference {d.mean().item():.3f}")
+
+    if args.name_pairs:
+        name_pair_report(model, bpe, vocab, args.name_pairs, args.seed)
 
     pools = args.pools if args.pools is not None else [os.path.join(SOURCE_DIR, "datasets", "induction.toml")] + [
         os.path.join(args.model, name) for name in sorted(os.listdir(args.model))
