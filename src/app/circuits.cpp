@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/ranks_work.hpp"
 #include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/circuit_selection.hpp"
@@ -16,6 +17,7 @@
 #include "cscrub/error.hpp"
 #include "cscrub/io/input_file.hpp"
 #include "cscrub/io/model_dir.hpp"
+#include "cscrub/io/sha256.hpp"
 
 namespace cscrub::app {
 namespace {
@@ -108,6 +110,16 @@ std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks,
     run.corruption = pairs->corruption;
     run.task = pairs->clean.schema.task;
   });
+  // Every rank evaluates its share of the circuits on its own copy of the inputs: a graph file or pairs that
+  // differ on one machine would mix two experiments in one curve.
+  if (ranks.size() > 1) {
+    const nlohmann::json inputs = ranks.together([&] {
+      nlohmann::json fingerprint = pairs_fingerprint(*pairs, run.model_dir);
+      for (const std::string& path : options.graphs) fingerprint["graphs_sha256"].push_back(io::sha256_file(path));
+      return fingerprint;
+    });
+    check_same_inputs(ranks, inputs);
+  }
 
   // Every file's circuits, in order: the units.
   std::vector<discover::CurveCircuits> circuits;

@@ -183,6 +183,34 @@ TEST_CASE("mpirun -np K cscrub faithfulness writes one process' curves, byte for
   CHECK(curves[0]["curves"][0]["points"][2]["faithfulness"] == Approx(1.0));
 }
 
+TEST_CASE("a graph file that differs on one rank ends faithfulness with that rank's message", "[mpi][faults]") {
+  const PairsFixture fixture;
+  for (const char* rank : {"rank0", "rank1"}) fs::create_directories(fixture.dir / rank);
+  for (const char* method : {"eap", "eap-ig"}) {
+    const fs::path graph = fixture.dir / (std::string(method) + ".json");
+    REQUIRE(logged_run(cli() + fixture.arguments(method) + " --out " + shell_quote(graph.string())).exit_code == 0);
+  }
+  // Rank 0 reads the EAP scores as graph.json, rank 1 the EAP-IG scores: same graph, other circuits.
+  fs::copy_file(fixture.dir / "eap.json", fixture.dir / "rank0" / "graph.json");
+  fs::copy_file(fixture.dir / "eap-ig.json", fixture.dir / "rank1" / "graph.json");
+  const fs::path json = fixture.dir / "faithfulness.json";
+  const std::string each_rank =
+      shell_quote("cd " + shell_quote(fixture.dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() +
+                  " faithfulness graph.json --model " + shell_quote(fixture.model.string()) + " --pairs " +
+                  shell_quote(fixture.pairs.string()) + " --sizes 0.1,1 --batch-size 2 --quiet --json " +
+                  shell_quote(json.string()));
+  const CommandResult differing = logged_run(mpirun(2, "sh -c " + each_rank));
+  CHECK(differing.exit_code != 0);
+  CHECK(count_of(differing.output, "cscrub: error:") == 1);
+  CHECK_THAT(differing.output,
+             Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/graphs_sha256/0"));
+  CHECK_FALSE(fs::exists(json));
+  // The same file on both ranks: the job runs.
+  fs::copy_file(fixture.dir / "eap.json", fixture.dir / "rank1" / "graph.json", fs::copy_options::overwrite_existing);
+  CHECK(logged_run(mpirun(2, "sh -c " + each_rank)).exit_code == 0);
+  CHECK(fs::exists(json));
+}
+
 TEST_CASE("a rank killed midway ends the job with no output file", "[mpi][faults]") {
   const fs::path dir = cscrub::test::scratch_dir("mpi-killed");
   const fs::path json = dir / "compare.json";
