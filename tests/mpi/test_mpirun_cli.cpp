@@ -47,6 +47,16 @@ int count_of(const std::string& text, const std::string& part) {
   return count;
 }
 
+// Runs `each_rank` (the shell command each rank runs, in a directory of its own) on 2 ranks: the job must end with
+// one message, rank 1's, containing `expected`, and leave no `output`.
+void check_rank_one_fails(const std::string& each_rank, const std::string& expected, const fs::path& output) {
+  const CommandResult result = logged_run(mpirun(2, "sh -c " + each_rank));
+  CHECK(result.exit_code != 0);
+  CHECK(count_of(result.output, "cscrub: error:") == 1);
+  CHECK_THAT(result.output, Contains("cscrub: error: rank 1 of 2: ") && Contains(expected));
+  CHECK_FALSE(fs::exists(output));
+}
+
 // A compare of three bundled IOI variants, small: 60 prompts, 3 seeds, batches of 7 (units cross group boundaries).
 std::string compare_arguments() {
   const fs::path hypotheses = cscrub::test::source_dir() / "hypotheses" / "gpt2-ioi-mini";
@@ -199,12 +209,7 @@ TEST_CASE("a graph file that differs on one rank ends faithfulness with that ran
                   " faithfulness graph.json --model " + shell_quote(fixture.model.string()) + " --pairs " +
                   shell_quote(fixture.pairs.string()) + " --sizes 0.1,1 --batch-size 2 --quiet --json " +
                   shell_quote(json.string()));
-  const CommandResult differing = logged_run(mpirun(2, "sh -c " + each_rank));
-  CHECK(differing.exit_code != 0);
-  CHECK(count_of(differing.output, "cscrub: error:") == 1);
-  CHECK_THAT(differing.output,
-             Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/graphs_sha256/0"));
-  CHECK_FALSE(fs::exists(json));
+  check_rank_one_fails(each_rank, "the inputs this rank read differ from rank 0's (provenance/graphs_sha256/0", json);
   // The same file on both ranks: the job runs.
   fs::copy_file(fixture.dir / "eap.json", fixture.dir / "rank1" / "graph.json", fs::copy_options::overwrite_existing);
   CHECK(logged_run(mpirun(2, "sh -c " + each_rank)).exit_code == 0);
@@ -250,25 +255,19 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
   const std::string each_rank = shell_quote("cd " + shell_quote(dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " +
                                             cli() + compare_arguments() + " --dataset prompts.jsonl --json " +
                                             shell_quote(json.string()));
-  const auto check_one_message = [&](const std::string& expected) {
-    const CommandResult result = logged_run(mpirun(2, "sh -c " + each_rank));
-    CHECK(result.exit_code != 0);
-    CHECK(count_of(result.output, "cscrub: error:") == 1);
-    CHECK_THAT(result.output, Contains("cscrub: error: rank 1 of 2: ") && Contains(expected));
-    CHECK_FALSE(fs::exists(json));
-  };
-  check_one_message("prompts.jsonl: cannot open the dataset file");
+  check_rank_one_fails(each_rank, "prompts.jsonl: cannot open the dataset file", json);
 
   const std::string lines = file_bytes(dataset);
   std::ofstream(dir / "rank1" / "prompts.jsonl") << lines.substr(0, lines.size() / 2);
-  check_one_message("prompts.jsonl:");
+  check_rank_one_fails(each_rank, "prompts.jsonl:", json);
 
   std::istringstream in(lines);
   std::string first, second, rest;
   std::getline(in, first);
   std::getline(in, second);
   std::ofstream(dir / "rank1" / "prompts.jsonl", std::ios::trunc) << second << "\n" << first << "\n" << in.rdbuf();
-  check_one_message("the inputs this rank read differ from rank 0's (provenance/dataset/content_sha256");
+  check_rank_one_fails(each_rank, "the inputs this rank read differ from rank 0's (provenance/dataset/content_sha256",
+                       json);
 
   // The same files on both ranks: the job runs.
   fs::copy_file(dataset, dir / "rank1" / "prompts.jsonl", fs::copy_options::overwrite_existing);
@@ -286,20 +285,11 @@ TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends disco
       shell_quote("cd " + shell_quote(fixture.dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() +
                   " discover --method eap --model " + shell_quote(fixture.model.string()) +
                   " --pairs pairs.jsonl --quiet --out " + shell_quote(graph.string()));
-  const CommandResult missing = logged_run(mpirun(2, "sh -c " + each_rank));
-  CHECK(missing.exit_code != 0);
-  CHECK(count_of(missing.output, "cscrub: error:") == 1);
-  CHECK_THAT(missing.output, Contains("cscrub: error: rank 1 of 2: ") && Contains("pairs.jsonl"));
-  CHECK_FALSE(fs::exists(graph));
+  check_rank_one_fails(each_rank, "pairs.jsonl", graph);
   // Rank 1's pairs are rank 0's but the last.
   const std::string lines = file_bytes(fixture.pairs);
   std::ofstream(fixture.dir / "rank1" / "pairs.jsonl") << lines.substr(0, lines.rfind('\n', lines.size() - 2) + 1);
-  const CommandResult differing = logged_run(mpirun(2, "sh -c " + each_rank));
-  CHECK(differing.exit_code != 0);
-  CHECK(count_of(differing.output, "cscrub: error:") == 1);
-  CHECK_THAT(differing.output,
-             Contains("rank 1 of 2: the inputs this rank read differ from rank 0's (provenance/pairs_sha256"));
-  CHECK_FALSE(fs::exists(graph));
+  check_rank_one_fails(each_rank, "the inputs this rank read differ from rank 0's (provenance/pairs_sha256", graph);
 }
 
 TEST_CASE("commands that do not share their work refuse to run on several ranks", "[mpi][refusal]") {
