@@ -75,10 +75,20 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       (0.23-0.44 vs 0.13-0.57), and the direct effects are spread (cscrub patch --kind path: 3.0, 1.2, 3.3,
       3.1 each 11-13% of the p_ABC effect); what enters the layer-2 heads' keys comes from 0.0 (-10%) and the
       duplicate-token heads 0.1, 0.3 (-3% each). With 48/48 sentences: the same by step 1,600.
-Next to try: a shorter curriculum (the layer-0 duplicate-token heads formed within 300 steps; what the
-shipped model's layer-3 name movers need may be the IOI steps the curriculum took); fixed random name
-embeddings; a previous-token head formed by the induction organism's recipe before IOI training (induction
-never forms here: the repeated random sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
+    - The curriculum with the shipped data (--name-list-batch 16 --name-lists-first 300), or 150 steps of it
+      with 8 lists a step and --scrambled-last-io 0.5: the duplicate-token heads fade once IOI training starts
+      (S2 -> S1 <= 0.09 in layer 0 by step 1,000), layer-1 heads attend END -> S2 0.98-0.99, layer 3 stays
+      idle in the first; 99.7% and 99.3% at step 1,800 (stopped there).
+  Why none of this grows duplicate-token heads that matter: the shipped model tells S from IO by summing the
+  names at END (the card's scrambled-sentence measurements: its S-inhibition heads attend evenly to the three
+  names of a scrambled sentence and are still right 98-99% of the time), which needs no head at S2 to know
+  that S2 repeats S1. Within IOI data such heads are never necessary, since recency or that sum always decides:
+  the name lists made them form, and the IOI circuit did not take them up.
+Next to try: an objective beyond IOI that keeps needing a name's being a repeat at its own position throughout
+training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI sentences in which
+other names and repeats make the sum at END ambiguous; fixed random name embeddings; a previous-token head formed
+by the induction organism's recipe before IOI training (induction never forms here: the repeated random
+sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
 arguments on the same machine and library versions writes the same bytes (the defaults wrote model.safetensors
