@@ -6,11 +6,15 @@ being repeated tells S from IO. For each order of the names (SSI: IO last, the m
   - the share with logit(IO) > logit(S) before the final IO, and the mean logit difference;
   - with --heads L.H,...: each head's attention from END to IO, to the first S and to the second S;
   - with --pairs-out PREFIX: PREFIX_ORDER.jsonl, prompt pairs for `cscrub patch --pairs` (corrupted: the second
-    S replaced by a third name, as p_ABC replaces S2), answer IO, distractor S.
+    S replaced by a third name, as p_ABC replaces S2), answer IO, distractor S;
+  - with --dataset-out FILE: the sentences of --dataset-order as a cscrub dataset of lines written by hand
+    (datasets/README.md: text, answer, distractor, positions IO, S1, S2), those whose text tokenizes back to
+    the same tokens (a shuffled sentence can glue two words into one), e.g. for tests/scrub/test_organisms.cpp.
 
 Forward and attention come from tools/eval_organism.py's independent reader and forward pass.
 
 Usage: tools/scrambled_ioi.py --model DIR [--n 200] [--heads 2.0,2.1] [--pairs-out /tmp/scrambled]
+       [--dataset-out FILE --dataset-order SSI]
 """
 import argparse
 import json
@@ -55,6 +59,19 @@ def scrambled_pairs(corpus, name_ids, n, seed):
     return pairs
 
 
+def dataset_lines(bpe, pairs):
+    """cscrub dataset lines (written by hand) of the sentences whose text tokenizes back to their tokens."""
+    lines = []
+    for prompt, _, io, s, first_s, second_s in pairs:
+        text = bpe.decode(prompt)
+        if bpe.encode(text) != prompt:
+            continue
+        positions = {"IO": prompt.index(io), "S1": first_s, "S2": second_s}
+        lines.append(json.dumps({"text": text, "answer": bpe.decode([io]), "distractor": bpe.decode([s]),
+                                 "positions": positions}) + "\n")
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
@@ -65,6 +82,8 @@ def main():
     p.add_argument("--corpus-seed", type=int, default=2023, help="the training's --seed (its word pool)")
     p.add_argument("--heads", default="", help="heads whose attention from END to report, e.g. 2.0,2.1")
     p.add_argument("--pairs-out", help="write PREFIX_ORDER.jsonl for cscrub patch --pairs")
+    p.add_argument("--dataset-out", help="write one order's sentences as a cscrub dataset (lines written by hand)")
+    p.add_argument("--dataset-order", choices=ORDERS, default="SSI")
     args = p.parse_args()
     torch.set_num_threads(1)
     bpe = Gpt2Bpe(args.tokenizer_dir)
@@ -94,6 +113,10 @@ def main():
             lines = [json.dumps({"clean": c, "corrupted": x, "answer": io, "distractor": s}) + "\n"
                      for c, x, io, s, _, _ in pairs]
             om.write_atomically(f"{args.pairs_out}_{order}.jsonl", "".join(lines).encode("utf-8"))
+        if args.dataset_out and order == args.dataset_order:
+            lines = dataset_lines(bpe, pairs)
+            om.write_atomically(args.dataset_out, "".join(lines).encode("utf-8"))
+            print(f"  wrote {len(lines)} of them that tokenize back to their tokens to {args.dataset_out}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/graph/check.hpp"
 #include "cscrub/graph/hypothesis_file.hpp"
@@ -155,6 +156,50 @@ TEST_CASE("IOI organism: its name movers, S-inhibition heads and current-token h
                           {{"name mover", "END", "IO", 0.5},
                            {"S-inhibition", "END", "S2", 0.3},
                            {"current token", "S2", "S2", 0.9}});
+}
+
+TEST_CASE(
+    "IOI organism: on scrambled sentences whose last name is IO, it still answers IO, its S-inhibition heads "
+    "attending evenly to the three names",
+    "[scrub][organisms][ioi]") {
+  // The model card's "How it tells S from IO": training-grammar sentences with their words shuffled and the names
+  // in the order S, S, IO (tools/scrambled_ioi.py --model models/attn-only-4l-ioi --n 160 --seed 12 --dataset-out
+  // models/attn-only-4l-ioi/scrambled_ssi.jsonl), where the most recent name is IO: only a name's being repeated
+  // tells S from IO, and the S-inhibition heads find it by summing the names at END, not by looking for S2.
+  const engine::Weights& weights = organism_weights(kIoi);
+  const data::Dataset dataset = data::read_jsonl(organism_dir(kIoi) / "scrambled_ssi.jsonl", &tokenizer());
+  const std::vector<double> differences = logit_differences(weights, dataset);
+  int correct = 0;
+  for (double d : differences) correct += d > 0 ? 1 : 0;
+  const double accuracy = static_cast<double>(correct) / static_cast<double>(differences.size());
+  std::cout << std::fixed << std::setprecision(3) << kIoi << ", " << differences.size()
+            << " scrambled sentences, names S S IO: logit(IO) > logit(S) " << accuracy << ", mean logit difference "
+            << mean_and_error(differences).mean << "\n";
+  CHECK(differences.size() >= 100);
+  CHECK(accuracy >= 0.9);
+
+  const graph::Hypothesis hypothesis = graph::read_hypothesis_file(source_dir() / "hypotheses" / kIoi / "ioi.toml");
+  int checked = 0;
+  for (const auto& node : hypothesis.nodes) {
+    if (node.node_class != "S-inhibition") continue;
+    for (const auto& component : node.components) {
+      for (const char* name : {"IO", "S1", "S2"}) {
+        const double attention =
+            mean_attention(weights, dataset, component.layer, component.head, [&](const data::Example& example) {
+              return std::pair{position(dataset, example, "END"), position(dataset, example, name)};
+            });
+        std::cout << kIoi << ": S-inhibition head " << component.layer << "." << component.head << " attends END -> "
+                  << name << " on scrambled sentences: " << attention << "\n";
+        INFO("S-inhibition head " << component.layer << "." << component.head << ", END -> " << name);
+        CHECK(attention >= 0.15);
+        CHECK(attention <= 0.45);
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked == 6);
+  check_claimed_attention(kIoi, source_dir() / "hypotheses" / kIoi / "ioi.toml", dataset,
+                          {{"name mover", "END", "IO", 0.3}});
 }
 
 TEST_CASE("IOI organism: scrubbing recovers most of the logit difference, and resampling the S-inhibition heads "
