@@ -32,6 +32,7 @@ class Corpus:
         vocabulary, for sequences with a meaning of their own (name_list's " again")."""
         self.bpe = bpe
         self.names, self.places, self.objects = vocab["names"], vocab["places"], vocab["objects"]
+        self.name_ids = [bpe.encode(" " + name)[0] for name in self.names]  # one token each, vocabulary order
         self.paper = grammar.paper_templates(vocab)
         self.excluded = {t for _, t in self.paper}
         sentence_ids = grammar.token_ids(bpe, vocab)
@@ -99,13 +100,12 @@ class Corpus:
         """`count` names of the vocabulary, each followed by " again" if it occurred before in the list, else by a
         trained-pool word: predicting the token after a name needs to know whether that name is a repeat, wherever
         its earlier occurrence is (a duplicate-token head's job)."""
-        name_ids = [self.bpe.encode(" " + n)[0] for n in self.names]
         sequence, seen = [], []
         for _ in range(count):
             if seen and rng.random() < repeat_probability:
                 name = rng.choice(seen)
             else:
-                name = rng.choice([n for n in name_ids if n not in seen])
+                name = rng.choice([n for n in self.name_ids if n not in seen])
             sequence += [name, again_id if name in seen else rng.choice(self.trained)]
             seen.append(name)
         return self._bos(rng) + sequence

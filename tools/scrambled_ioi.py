@@ -38,9 +38,10 @@ from gpt2_bpe import Gpt2Bpe  # noqa: E402
 ORDERS = ("SSI", "SIS", "ISS")
 
 
-def scrambled_pairs(corpus, name_ids, n, seed):
+def scrambled_pairs(corpus, n, seed):
     """{order: [(prompt ids, corrupted ids, io id, s id, first S position, second S position)]}, n per order."""
     rng = random.Random(seed)
+    name_ids = set(corpus.name_ids)
     pairs = {order: [] for order in ORDERS}
     while any(len(p) < n for p in pairs.values()):
         sequence = corpus.scrambled(rng)
@@ -89,10 +90,9 @@ def main():
     bpe = Gpt2Bpe(args.tokenizer_dir)
     vocab = grammar.load_vocabulary(args.vocabulary)
     corpus = od.Corpus(bpe, vocab, 2000, 0, args.corpus_seed)
-    name_ids = {bpe.encode(" " + name)[0] for name in vocab["names"]}
     model = PatternRecorder(args.model)
     heads = [tuple(int(x) for x in h.split(".")) for h in args.heads.split(",") if h]
-    for order, pairs in scrambled_pairs(corpus, name_ids, args.n, args.seed).items():
+    for order, pairs in scrambled_pairs(corpus, args.n, args.seed).items():
         diffs, attention = [], {h: torch.zeros(3) for h in heads}
         for prompt, _, io, s, first_s, second_s in pairs:
             idx = torch.tensor([prompt])

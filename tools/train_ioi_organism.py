@@ -227,7 +227,7 @@ def main():
             model.ln_f_w[1::2] = -1.0
     optimizer = om.make_optimizer(model, args.lr, args.weight_decay)
     ioi_prompts = corpus.paper_prompts(10, seed=args.seed + 2)
-    name_ids = {corpus.bpe.encode(" " + n)[0] for n in corpus.names}
+    name_ids = set(corpus.name_ids)
     start, start_cpu = time.time(), time.process_time()
     for step in range(args.steps):
         for group in optimizer.param_groups:

@@ -47,10 +47,17 @@ int count_of(const std::string& text, const std::string& part) {
   return count;
 }
 
-// Runs `each_rank` (the shell command each rank runs, in a directory of its own) on 2 ranks: the job must end with
-// one message, rank 1's, containing `expected`, and leave no `output`.
+// `cscrub ARGUMENTS` as each rank runs it, in `dir`/rank<its rank> (where each reads its own copy of the inputs):
+// a command line for mpirun().
+std::string in_rank_directories(const fs::path& dir, const std::string& arguments) {
+  return "sh -c " +
+         shell_quote("cd " + shell_quote(dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() + arguments);
+}
+
+// Runs `each_rank` (in_rank_directories) on 2 ranks: the job must end with one message, rank 1's, containing
+// `expected`, and leave no `output`.
 void check_rank_one_fails(const std::string& each_rank, const std::string& expected, const fs::path& output) {
-  const CommandResult result = logged_run(mpirun(2, "sh -c " + each_rank));
+  const CommandResult result = logged_run(mpirun(2, each_rank));
   CHECK(result.exit_code != 0);
   CHECK(count_of(result.output, "cscrub: error:") == 1);
   CHECK_THAT(result.output, Contains("cscrub: error: rank 1 of 2: ") && Contains(expected));
@@ -204,15 +211,14 @@ TEST_CASE("a graph file that differs on one rank ends faithfulness with that ran
   fs::copy_file(fixture.dir / "eap.json", fixture.dir / "rank0" / "graph.json");
   fs::copy_file(fixture.dir / "eap-ig.json", fixture.dir / "rank1" / "graph.json");
   const fs::path json = fixture.dir / "faithfulness.json";
-  const std::string each_rank =
-      shell_quote("cd " + shell_quote(fixture.dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() +
-                  " faithfulness graph.json --model " + shell_quote(fixture.model.string()) + " --pairs " +
-                  shell_quote(fixture.pairs.string()) + " --sizes 0.1,1 --batch-size 2 --quiet --json " +
-                  shell_quote(json.string()));
+  const std::string each_rank = in_rank_directories(
+      fixture.dir, " faithfulness graph.json --model " + shell_quote(fixture.model.string()) + " --pairs " +
+                       shell_quote(fixture.pairs.string()) + " --sizes 0.1,1 --batch-size 2 --quiet --json " +
+                       shell_quote(json.string()));
   check_rank_one_fails(each_rank, "the inputs this rank read differ from rank 0's (provenance/graphs_sha256/0", json);
   // The same file on both ranks: the job runs.
   fs::copy_file(fixture.dir / "eap.json", fixture.dir / "rank1" / "graph.json", fs::copy_options::overwrite_existing);
-  CHECK(logged_run(mpirun(2, "sh -c " + each_rank)).exit_code == 0);
+  CHECK(logged_run(mpirun(2, each_rank)).exit_code == 0);
   CHECK(fs::exists(json));
 }
 
@@ -252,9 +258,8 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
   const fs::path json = dir / "out.json";
   // Each rank in its own directory, reading prompts.jsonl there: rank 1's is missing, then cut short, then another
   // valid dataset (the same prompts in another order).
-  const std::string each_rank = shell_quote("cd " + shell_quote(dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " +
-                                            cli() + compare_arguments() + " --dataset prompts.jsonl --json " +
-                                            shell_quote(json.string()));
+  const std::string each_rank =
+      in_rank_directories(dir, compare_arguments() + " --dataset prompts.jsonl --json " + shell_quote(json.string()));
   check_rank_one_fails(each_rank, "prompts.jsonl: cannot open the dataset file", json);
 
   const std::string lines = file_bytes(dataset);
@@ -271,7 +276,7 @@ TEST_CASE("a file that one rank cannot read ends every rank with that rank's mes
 
   // The same files on both ranks: the job runs.
   fs::copy_file(dataset, dir / "rank1" / "prompts.jsonl", fs::copy_options::overwrite_existing);
-  CHECK(logged_run(mpirun(2, "sh -c " + each_rank)).exit_code == 0);
+  CHECK(logged_run(mpirun(2, each_rank)).exit_code == 0);
   CHECK(fs::exists(json));
 }
 
@@ -282,9 +287,8 @@ TEST_CASE("a pair file that one rank cannot read, or reads otherwise, ends disco
   fs::copy_file(fixture.pairs, fixture.dir / "rank0" / "pairs.jsonl");
   const fs::path graph = fixture.dir / "graph.json";
   const std::string each_rank =
-      shell_quote("cd " + shell_quote(fixture.dir.string()) + "/rank$OMPI_COMM_WORLD_RANK && exec " + cli() +
-                  " discover --method eap --model " + shell_quote(fixture.model.string()) +
-                  " --pairs pairs.jsonl --quiet --out " + shell_quote(graph.string()));
+      in_rank_directories(fixture.dir, " discover --method eap --model " + shell_quote(fixture.model.string()) +
+                                           " --pairs pairs.jsonl --quiet --out " + shell_quote(graph.string()));
   check_rank_one_fails(each_rank, "pairs.jsonl", graph);
   // Rank 1's pairs are rank 0's but the last.
   const std::string lines = file_bytes(fixture.pairs);

@@ -1,6 +1,7 @@
 // The model organisms, measured with cscrub's engine on cscrub's own datasets: each behaviour their model
 // cards claim, and the attention of every head their shipped hypotheses name, on the positions its class
 // claims. The numbers printed are the ones the model cards quote.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <iomanip>
 #include <iostream>
@@ -46,14 +47,21 @@ double repeat_loss_ratio(const std::string& organism, const std::filesystem::pat
   return ratio;
 }
 
-// Where each class of head is claimed to attend: (query, key) position labels of the task.
+// Where each class of head is claimed to attend: (query, key) position labels of the task, and the range its
+// mean attention must fall in.
 struct ClaimedAttention {
   std::string node_class, query, key;
-  double at_least;
+  double at_least, at_most = 1.0;
 };
 
+// logit(answer) > logit(distractor): the share of the examples.
+double accuracy(const std::vector<double>& differences) {
+  const auto correct = std::count_if(differences.begin(), differences.end(), [](double d) { return d > 0; });
+  return static_cast<double>(correct) / static_cast<double>(differences.size());
+}
+
 // For every head of `hypothesis` whose node class is listed, its mean attention from the class' query
-// position to its key position over `dataset`; checks the class' minimum.
+// position to its key position over `dataset`; checks the class' range.
 void check_claimed_attention(const std::string& organism, const std::filesystem::path& hypothesis_file,
                              const data::Dataset& dataset, const std::vector<ClaimedAttention>& claims) {
   const graph::Hypothesis hypothesis = graph::read_hypothesis_file(hypothesis_file);
@@ -74,6 +82,7 @@ void check_claimed_attention(const std::string& organism, const std::filesystem:
                   << ": " << attention << " (mean of " << dataset.examples.size() << " prompts)\n";
         INFO(claim.node_class << " head " << component.layer << "." << component.head);
         CHECK(attention >= claim.at_least);
+        CHECK(attention <= claim.at_most);
         ++checked;
       }
     }
@@ -137,14 +146,12 @@ TEST_CASE("IOI organism: the paper's templates, never seen in training, are solv
   // these templates verbatim.
   const auto dataset = data::make_dataset("ioi", 600, 20221203, tokenizer());
   const std::vector<double> differences = logit_differences(organism_weights(kIoi), dataset);
-  int correct = 0;
-  for (double d : differences) correct += d > 0 ? 1 : 0;
-  const double accuracy = static_cast<double>(correct) / static_cast<double>(differences.size());
+  const double share = accuracy(differences);
   const MeanAndError difference = mean_and_error(differences);
   std::cout << std::fixed << std::setprecision(3) << kIoi << ", IOI on the paper's templates (600 prompts): "
-            << "logit(IO) > logit(S) " << accuracy << ", mean logit difference " << difference.mean << " +- "
+            << "logit(IO) > logit(S) " << share << ", mean logit difference " << difference.mean << " +- "
             << difference.standard_error << "\n";
-  CHECK(accuracy >= 0.95);
+  CHECK(share >= 0.95);
   CHECK(difference.mean >= 5.0);
 }
 
@@ -158,48 +165,26 @@ TEST_CASE("IOI organism: its name movers, S-inhibition heads and current-token h
                            {"current token", "S2", "S2", 0.9}});
 }
 
-TEST_CASE(
-    "IOI organism: on scrambled sentences whose last name is IO, it still answers IO, its S-inhibition heads "
-    "attending evenly to the three names",
-    "[scrub][organisms][ioi]") {
+TEST_CASE("IOI organism: on scrambled sentences whose last name is IO, it still answers IO, its S-inhibition "
+          "heads attending evenly to the three names",
+          "[scrub][organisms][ioi]") {
   // The model card's "How it tells S from IO": training-grammar sentences with their words shuffled and the names
   // in the order S, S, IO (tools/scrambled_ioi.py --model models/attn-only-4l-ioi --n 160 --seed 12 --dataset-out
   // models/attn-only-4l-ioi/scrambled_ssi.jsonl), where the most recent name is IO: only a name's being repeated
-  // tells S from IO, and the S-inhibition heads find it by summing the names at END, not by looking for S2.
-  const engine::Weights& weights = organism_weights(kIoi);
+  // tells S from IO, and the S-inhibition heads find it by summing the names at END, not by looking for S2 (on
+  // the paper's templates 2.1 attends END -> S2 0.47, beyond this test's range).
   const data::Dataset dataset = data::read_jsonl(organism_dir(kIoi) / "scrambled_ssi.jsonl", &tokenizer());
-  const std::vector<double> differences = logit_differences(weights, dataset);
-  int correct = 0;
-  for (double d : differences) correct += d > 0 ? 1 : 0;
-  const double accuracy = static_cast<double>(correct) / static_cast<double>(differences.size());
+  const std::vector<double> differences = logit_differences(organism_weights(kIoi), dataset);
   std::cout << std::fixed << std::setprecision(3) << kIoi << ", " << differences.size()
-            << " scrambled sentences, names S S IO: logit(IO) > logit(S) " << accuracy << ", mean logit difference "
-            << mean_and_error(differences).mean << "\n";
+            << " scrambled sentences, names S S IO: logit(IO) > logit(S) " << accuracy(differences)
+            << ", mean logit difference " << mean_and_error(differences).mean << "\n";
   CHECK(differences.size() >= 100);
-  CHECK(accuracy >= 0.9);
-
-  const graph::Hypothesis hypothesis = graph::read_hypothesis_file(source_dir() / "hypotheses" / kIoi / "ioi.toml");
-  int checked = 0;
-  for (const auto& node : hypothesis.nodes) {
-    if (node.node_class != "S-inhibition") continue;
-    for (const auto& component : node.components) {
-      for (const char* name : {"IO", "S1", "S2"}) {
-        const double attention =
-            mean_attention(weights, dataset, component.layer, component.head, [&](const data::Example& example) {
-              return std::pair{position(dataset, example, "END"), position(dataset, example, name)};
-            });
-        std::cout << kIoi << ": S-inhibition head " << component.layer << "." << component.head << " attends END -> "
-                  << name << " on scrambled sentences: " << attention << "\n";
-        INFO("S-inhibition head " << component.layer << "." << component.head << ", END -> " << name);
-        CHECK(attention >= 0.15);
-        CHECK(attention <= 0.45);
-        ++checked;
-      }
-    }
-  }
-  CHECK(checked == 6);
+  CHECK(accuracy(differences) >= 0.9);
   check_claimed_attention(kIoi, source_dir() / "hypotheses" / kIoi / "ioi.toml", dataset,
-                          {{"name mover", "END", "IO", 0.3}});
+                          {{"S-inhibition", "END", "IO", 0.15, 0.45},
+                           {"S-inhibition", "END", "S1", 0.15, 0.45},
+                           {"S-inhibition", "END", "S2", 0.15, 0.45},
+                           {"name mover", "END", "IO", 0.3}});
 }
 
 TEST_CASE("IOI organism: scrubbing recovers most of the logit difference, and resampling the S-inhibition heads "
