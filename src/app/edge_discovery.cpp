@@ -12,10 +12,9 @@
 
 #include "cscrub/app/memory_limit.hpp"
 #include "cscrub/app/model_choice.hpp"
-#include "cscrub/app/task_options.hpp"
+#include "cscrub/app/prompt_pairs.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/circuit_evaluation.hpp"
-#include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/scrub/memory.hpp"
@@ -54,20 +53,19 @@ void check_options(const EdgeDiscoveryOptions& options) {
   }
 }
 
+PromptPairChoice pair_choice(const EdgeDiscoveryOptions& options) {
+  PromptPairChoice choice;
+  choice.pairs = options.pairs;
+  choice.task = options.task;
+  choice.n = options.n;
+  choice.seed = options.seed;
+  choice.task_options = options.task_options;
+  return choice;
+}
+
 discover::PairedDataset load_pairs(const EdgeDiscoveryOptions& options, const engine::ModelConfig& config) {
   const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(options.model);
-  if (!options.pairs.empty()) {
-    discover::PairedDataset pairs =
-        discover::read_pair_file(options.pairs, config, tokenizer ? &*tokenizer : nullptr);
-    discover::check_pairs(pairs);
-    return pairs;
-  }
-  if (!tokenizer)
-    throw Error(options.model + " has no tokenizer files, and prompts need one",
-                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), or give --pairs of "
-                "token ids");
-  return discover::make_paired_dataset(options.task, options.n, options.seed, *tokenizer,
-                                       parse_task_options(options.task_options));
+  return load_prompt_pairs(pair_choice(options), options.model, config, tokenizer ? &*tokenizer : nullptr);
 }
 
 // A word of a command line, quoted for a POSIX shell when it needs it.
@@ -159,8 +157,7 @@ PreparedEdgeDiscovery prepare_edge_discovery(const EdgeDiscoveryOptions& options
   prepared.command = command_line(options, prepared.method, metric);
   prepared.pairs = load_pairs(options, prepared.config);
   const size_t count = prepared.pairs.clean.examples.size();
-  prepared.prompts = options.pairs.empty() ? fmt::format("{} {} (seed {})", count, options.task, options.seed)
-                                           : fmt::format("{} pairs from {}", count, options.pairs);
+  prepared.prompts = describe_prompt_pairs(pair_choice(options), count);
   size_t longest = 0;
   for (const auto& example : prepared.pairs.clean.examples) longest = std::max(longest, example.tokens.size());
   const int batch = std::min(options.batch_size, static_cast<int>(count));

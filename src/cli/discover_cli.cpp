@@ -5,11 +5,9 @@
 #include <cmath>
 
 #include "cscrub/app/model_choice.hpp"
+#include "cscrub/app/prompt_pairs.hpp"
 #include "cscrub/app/task_options.hpp"
-#include "cscrub/data/checks.hpp"
-#include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
-#include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
@@ -89,37 +87,22 @@ data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& mode
   if (options.dataset.empty())
     return data::make_dataset(options.task, options.n, options.seed, model.tokenizer(),
                               app::parse_task_options(options.task_options));
-  data::Dataset dataset = data::read_jsonl(options.dataset, &model.tokenizer());
-  data::check_tokens(dataset, model.tokenizer(), options.dataset);
-  data::check_fits_model(dataset, model.weights.config, options.dataset);
-  if (options.n_given && options.n > static_cast<int>(dataset.examples.size()))
-    throw Error("--n " + std::to_string(options.n) + " is larger than the dataset " + options.dataset + " (" +
-                    std::to_string(dataset.examples.size()) + " prompts)",
-                "leave out --n to use them all");
-  if (options.n_given) dataset.examples.resize(static_cast<size_t>(options.n));
-  return dataset;
+  return app::read_prompt_dataset(options.dataset, options.n_given ? std::optional<int>(options.n) : std::nullopt,
+                                  model.tokenizer(), model.weights.config);
 }
 
-discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model) {
-  if (!options.pairs.empty()) {
-    discover::PairedDataset pairs = discover::read_pair_file(
-        options.pairs, model.weights.config, model.tokenizer_if_present ? &*model.tokenizer_if_present : nullptr);
-    discover::check_pairs(pairs);
-    return pairs;
-  }
-  if (!options.dataset.empty()) {
-    discover::PairedDataset pairs = discover::pair_within_groups(load_prompts(options, model), options.seed);
-    discover::check_pairs(pairs);
-    return pairs;
-  }
-  return discover::make_paired_dataset(options.task, options.n, options.seed, model.tokenizer(),
-                                       app::parse_task_options(options.task_options));
+app::PromptPairChoice pair_choice(const PromptOptions& options) {
+  return {.pairs = options.pairs,
+          .dataset = options.dataset,
+          .task = options.task,
+          .n = options.n,
+          .n_given = options.n_given,
+          .seed = options.seed,
+          .task_options = options.task_options};
 }
 
 std::string describe_prompts(const PromptOptions& options, size_t count) {
-  if (!options.pairs.empty()) return fmt::format("{} pairs from {}", count, options.pairs);
-  if (!options.dataset.empty()) return fmt::format("{} prompts of {}", count, options.dataset);
-  return fmt::format("{} {} (seed {})", count, options.task, options.seed);
+  return app::describe_prompt_pairs(pair_choice(options), count);
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
@@ -163,17 +146,6 @@ void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, 
                         .decimals = 2};
   write_text_file(outputs.svg, svg_heatmap(heatmap));
   fmt::print("wrote the heatmap to {}\n", outputs.svg);
-}
-
-std::string cell_name(const discover::Grid& grid, int row, int column) {
-  if (grid.row_axis == "layer" && grid.column_axis == "head")
-    return grid.row_labels[static_cast<size_t>(row)] + "." + grid.column_labels[static_cast<size_t>(column)];
-  return grid.row_axis + " " + grid.row_labels[static_cast<size_t>(row)] + ", " +
-         grid.column_labels[static_cast<size_t>(column)];
-}
-
-std::string metric_name(const std::string& task) {
-  return task == "ioi" ? "logit(IO) \u2212 logit(S)" : "logit(answer) \u2212 logit(distractor)";
 }
 
 std::string model_name(const std::filesystem::path& dir) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "cscrub/app/grid_results.hpp"
+#include "cscrub/app/prompt_pairs.hpp"
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/discover/batches.hpp"
 #include "cscrub/discover/grid.hpp"
@@ -56,9 +58,9 @@ LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& 
 // The prompts: those of --dataset (all, or the first --n), checked against the model, else --n prompts of --task
 // drawn with --seed.
 data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model);
-// The prompt pairs `options` choose: the pair file; --dataset's prompts, each paired with another prompt of its
-// alignment group (seeded by --seed); or the task's generated pairs (make_paired_dataset).
-discover::PairedDataset load_pairs(const PromptOptions& options, const LoadedModel& model);
+// The prompt pairs `options` choose (app::load_prompt_pairs loads them): the pair file; --dataset's prompts, each
+// paired with another prompt of its alignment group (seeded by --seed); or the task's generated pairs.
+app::PromptPairChoice pair_choice(const PromptOptions& options);
 // What the prompts are, for output: "200 ioi (seed 0)", "32 pairs from FILE" or "24 prompts of FILE".
 std::string describe_prompts(const PromptOptions& options, size_t count);
 
@@ -88,10 +90,9 @@ struct HeatmapText {
 // The grid as a diverging SVG heatmap at outputs.svg (scale limit outputs.limit), and a line saying so.
 void write_grid_heatmap(const GridOutputs& outputs, const discover::Grid& grid, HeatmapText text);
 
-// How a cell is called in tables: "2.1" for heads, "layer 2, attn_out" otherwise.
-std::string cell_name(const discover::Grid& grid, int row, int column);
-// "logit(IO) − logit(S)" for IOI, "logit(answer) − logit(distractor)" otherwise.
-std::string metric_name(const std::string& task);
+// How a cell is called in tables, the metric in words (app/grid_results.hpp).
+using app::cell_name;
+using app::metric_name;
 // The directory's name, for subtitles ("gpt2-ioi-mini").
 std::string model_name(const std::filesystem::path& dir);
 

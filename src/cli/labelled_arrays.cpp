@@ -30,21 +30,6 @@ void write_labelled_npy(const std::string& path, std::span<const float> values, 
   write_json_result(sidecar_path(path), sidecar);
 }
 
-nlohmann::ordered_json grid_json(const discover::Grid& grid) {
-  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  for (int row = 0; row < grid.rows(); ++row) {
-    nlohmann::ordered_json cells = nlohmann::ordered_json::array();
-    for (int column = 0; column < grid.columns(); ++column) {
-      const double value = grid.at(row, column);
-      cells.push_back(std::isnan(value) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(value));
-    }
-    rows.push_back(std::move(cells));
-  }
-  return {{"axes", {grid.row_axis, grid.column_axis}},
-          {"labels", {{grid.row_axis, grid.row_labels}, {grid.column_axis, grid.column_labels}}},
-          {"values", std::move(rows)}};
-}
-
 std::vector<Axis> grid_axes(const discover::Grid& grid) {
   return {{grid.row_axis, grid.row_labels}, {grid.column_axis, grid.column_labels}};
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cscrub/app/grid_results.hpp"
 #include "cscrub/discover/grid.hpp"
 
 namespace cscrub::cli {
@@ -33,9 +34,8 @@ std::string sidecar_path(const std::string& npy_path);
 void write_labelled_npy(const std::string& path, std::span<const float> values, std::span<const int64_t> shape,
                         const ArrayMeaning& meaning);
 
-// A grid for JSON results: {"axes": [row, column], "labels": {row: [...], column: [...]}, "values": [[...]]},
-// NaN as null.
-nlohmann::ordered_json grid_json(const discover::Grid& grid);
+// A grid for JSON results (app/grid_results.hpp).
+using app::grid_json;
 
 // The grid's axes and labels, for its sidecar.
 std::vector<Axis> grid_axes(const discover::Grid& grid);

@@ -11,5 +11,6 @@ void bind_dataset(pybind11::module_& module);     // Dataset, dataset(), read_da
 void bind_experiment(pybind11::module_& module);  // run(), compare(): the CLI's JSON as dicts
 void bind_circuits(pybind11::module_& module);        // faithfulness(), circuit(): MIB's curves, circuits as hypotheses
 void bind_edge_discovery(pybind11::module_& module);  // discover(): EAP, EAP-IG edge scores as graph JSON dicts
+void bind_patching(pybind11::module_& module);  // patch(): activation and path patching, `cscrub patch --json` as dicts
 
 }  // namespace cscrub::python

@@ -19,4 +19,5 @@ PYBIND11_MODULE(cscrub, module) {
   cscrub::python::bind_experiment(module);
   cscrub::python::bind_circuits(module);
   cscrub::python::bind_edge_discovery(module);
+  cscrub::python::bind_patching(module);
 }

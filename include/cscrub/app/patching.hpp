@@ -1,0 +1,75 @@
+// What `cscrub patch` and the Python module's patch() share: their options, the check of how they combine, the
+// sweep (activation patching per head, layer or position, an ablation, or path patching) over prompt pairs, and
+// its result as the JSON `cscrub patch --json` writes (the same bytes from both).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cscrub/discover/grid.hpp"
+#include "cscrub/engine/weights.hpp"
+
+namespace cscrub::app {
+
+struct PatchingOptions {
+  std::string model;
+  std::string matmul = "auto";  // see matmul_kernel_for
+  // The prompt pairs: a pair file, a dataset file's prompts, or a task's generated pairs (app/prompt_pairs.hpp).
+  std::string pairs;
+  std::string dataset;
+  std::string task = "ioi";
+  int n = 200;
+  bool n_given = false;  // with a dataset: only its first n prompts
+  uint64_t seed = 0;     // also the resample ablation's
+  std::vector<std::string> task_options;
+  int batch_size = 64;
+  std::string kind = "head";         // head, layer, position or path
+  std::string site;                  // default depends on the kind
+  std::string position;              // "" = every position
+  std::string receivers;             // path only; default "logits"
+  std::string direction;             // default denoise
+  std::string ablation;              // zero|mean|resample instead of patching
+  std::string value = "normalized";  // what the table ranks by (and the CLI's .npy and SVG hold): or change
+  int top = 10;                      // how many of the strongest cells the result lists
+};
+
+// Throws cscrub::Error (the CLI's messages) for bad prompt options or options that do not go together, before
+// anything is loaded.
+void check_patching_options(const PatchingOptions& options);
+
+// Progress of a named stage ("patching", "ablating", "path patching").
+using StagedProgress = std::function<void(const std::string& stage, int done, int total)>;
+
+struct PatchingRun {
+  std::string model_dir;  // as given
+  engine::ModelConfig config;
+  std::string prompts;     // "40 ioi (seed 0)", "2 pairs from FILE", ...
+  std::string corruption;  // how the corrupted prompts were made
+  std::string metric;      // in words: "logit(IO) − logit(S)"
+  std::string title;       // what was run, for the table header and the picture
+  std::string formula;     // what the normalized value is
+  bool denoising = false;
+  bool normalized = true;  // ranked by the normalized effect, else by the change
+  bool path = false;
+  int top = 10;
+  discover::Sweep sweep;
+
+  // The grid ranked (and written by the CLI): normalized or change.
+  discover::Grid shown() const { return normalized ? sweep.normalized() : sweep.change(); }
+  std::string base() const { return denoising ? "corrupted" : "clean"; }
+  // What a NaN cell means; empty when there are none.
+  std::string null_means() const;
+  std::string change_meaning() const;
+  std::string normalized_meaning() const;
+};
+
+// Loads the model and the pairs and runs the sweep. Throws cscrub::Error for bad options, unreadable inputs or a
+// non-finite metric on the clean or corrupted prompts.
+PatchingRun run_patching(const PatchingOptions& options, const StagedProgress& progress = {});
+
+// The result `cscrub patch --json` writes.
+nlohmann::ordered_json patching_json(const PatchingRun& run);
+
+}  // namespace cscrub::app

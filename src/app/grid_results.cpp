@@ -1,0 +1,33 @@
+#include "cscrub/app/grid_results.hpp"
+
+#include <cmath>
+
+namespace cscrub::app {
+
+nlohmann::ordered_json grid_json(const discover::Grid& grid) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (int row = 0; row < grid.rows(); ++row) {
+    nlohmann::ordered_json cells = nlohmann::ordered_json::array();
+    for (int column = 0; column < grid.columns(); ++column) {
+      const double value = grid.at(row, column);
+      cells.push_back(std::isnan(value) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(value));
+    }
+    rows.push_back(std::move(cells));
+  }
+  return {{"axes", {grid.row_axis, grid.column_axis}},
+          {"labels", {{grid.row_axis, grid.row_labels}, {grid.column_axis, grid.column_labels}}},
+          {"values", std::move(rows)}};
+}
+
+std::string cell_name(const discover::Grid& grid, int row, int column) {
+  if (grid.row_axis == "layer" && grid.column_axis == "head")
+    return grid.row_labels[static_cast<size_t>(row)] + "." + grid.column_labels[static_cast<size_t>(column)];
+  return grid.row_axis + " " + grid.row_labels[static_cast<size_t>(row)] + ", " +
+         grid.column_labels[static_cast<size_t>(column)];
+}
+
+std::string metric_name(const std::string& task) {
+  return task == "ioi" ? "logit(IO) \u2212 logit(S)" : "logit(answer) \u2212 logit(distractor)";
+}
+
+}  // namespace cscrub::app
