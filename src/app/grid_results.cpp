@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "cscrub/error.hpp"
+
 namespace cscrub::app {
 
 nlohmann::ordered_json grid_json(const discover::Grid& grid) {
@@ -28,6 +30,16 @@ std::string cell_name(const discover::Grid& grid, int row, int column) {
 
 std::string metric_name(const std::string& task) {
   return task == "ioi" ? "logit(IO) \u2212 logit(S)" : "logit(answer) \u2212 logit(distractor)";
+}
+
+void require_finite_metric(double value, const std::string& what) {
+  if (std::isfinite(value)) return;
+  throw Error("the model produced a non-finite " + what + " (" +
+                  (std::isnan(value) ? "NaN"
+                   : value > 0       ? "+Inf"
+                                     : "-Inf") +
+                  "): the forward pass overflowed float32",
+              "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
 }
 
 }  // namespace cscrub::app

@@ -31,28 +31,6 @@ std::vector<engine::Site> parse_sites(const std::string& list) {
   return sites;
 }
 
-PromptPairChoice pair_choice(const PatchingOptions& options) {
-  return {.pairs = options.pairs,
-          .dataset = options.dataset,
-          .task = options.task,
-          .n = options.n,
-          .n_given = options.n_given,
-          .seed = options.seed,
-          .task_options = options.task_options};
-}
-
-// A forward pass that overflowed float32 makes the mean NaN or infinite, and every effect measured against it
-// meaningless.
-void require_finite_metric(double value, const std::string& what) {
-  if (std::isfinite(value)) return;
-  throw Error("the model produced a non-finite " + what + " (" +
-                  (std::isnan(value) ? "NaN"
-                   : value > 0       ? "+Inf"
-                                     : "-Inf") +
-                  "): the forward pass overflowed float32",
-              "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
-}
-
 // Runs the sweep the options choose, filling in the run's words for it.
 discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights& weights,
                           const discover::PairedDataset& pairs, const StagedProgress& progress, PatchingRun& run) {
@@ -94,7 +72,8 @@ discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights&
     name[0] = static_cast<char>(std::toupper(name[0]));
     run.title = name + " ablation " + what;
     run.formula = "(ablated \u2212 clean) / (clean \u2212 corrupted)";
-    return discover::ablation_sweep(weights, pairs, targets, ablation, options.seed, batch_size, stage("ablating"));
+    return discover::ablation_sweep(weights, pairs, targets, ablation, options.prompts.seed, batch_size,
+                                    stage("ablating"));
   }
   const discover::Direction direction =
       discover::parse_direction(options.direction.empty() ? "denoise" : options.direction);
@@ -109,8 +88,9 @@ discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights&
 
 void check_patching_options(const PatchingOptions& options) {
   // The prompts first, as the CLI checks them.
-  if (options.pairs.empty() && options.dataset.empty()) data::task_schema(options.task);
-  if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
+  const PromptPairChoice& prompts = options.prompts;
+  if (prompts.pairs.empty() && prompts.dataset.empty()) data::task_schema(prompts.task);
+  if (prompts.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(prompts.n) + ")");
   if (options.batch_size <= 0)
     throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
   if (options.top < 0) throw Error("--top must be at least 0 (got " + std::to_string(options.top) + ")");
@@ -147,7 +127,7 @@ PatchingRun run_patching(const PatchingOptions& options, const StagedProgress& p
   weights.matmul = matmul_kernel_for(options.matmul);
   const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(options.model);
   const discover::PairedDataset pairs =
-      load_prompt_pairs(pair_choice(options), options.model, weights.config, tokenizer ? &*tokenizer : nullptr);
+      load_prompt_pairs(options.prompts, options.model, weights.config, tokenizer ? &*tokenizer : nullptr);
   PatchingRun run;
   run.model_dir = options.model;
   run.config = weights.config;
@@ -157,7 +137,7 @@ PatchingRun run_patching(const PatchingOptions& options, const StagedProgress& p
   run.path = options.kind == "path";
   run.top = options.top;
   run.sweep = run_sweep(options, weights, pairs, progress, run);
-  run.prompts = describe_prompt_pairs(pair_choice(options), static_cast<size_t>(run.sweep.prompts));
+  run.prompts = describe_prompt_pairs(options.prompts, static_cast<size_t>(run.sweep.prompts));
   require_finite_metric(run.sweep.clean, "mean " + run.metric + " on the clean prompts");
   require_finite_metric(run.sweep.corrupted, "mean " + run.metric + " on the corrupted prompts");
   return run;

@@ -26,13 +26,7 @@ app::PatchingOptions app_options(const PatchOptions& options) {
   const PromptOptions& prompts = options.prompts;
   patching.model = prompts.model;
   patching.matmul = prompts.matmul;
-  patching.pairs = prompts.pairs;
-  patching.dataset = prompts.dataset;
-  patching.task = prompts.task;
-  patching.n = prompts.n;
-  patching.n_given = prompts.n_given;
-  patching.seed = prompts.seed;
-  patching.task_options = prompts.task_options;
+  patching.prompts = pair_choice(prompts);
   patching.batch_size = prompts.batch_size;
   patching.top = options.outputs.top;
   return patching;

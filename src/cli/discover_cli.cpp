@@ -61,13 +61,6 @@ void check_prompt_options(const PromptOptions& options) {
     throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
 }
 
-void require_finite_metric(double value, const std::string& what) {
-  if (std::isfinite(value)) return;
-  throw Error("the model produced a non-finite " + what + " (" + (std::isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf") +
-                  "): the forward pass overflowed float32",
-              "the weights are finite, but some activation outgrew float32's range; look for extreme weights");
-}
-
 LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
   const engine::MatmulKernel kernel = app::matmul_kernel_for(matmul);
   LoadedModel model{

@@ -40,9 +40,7 @@ void add_prompt_options(CLI::App& command, PromptOptions& options, bool batches 
 void add_pairs_option(CLI::App& command, PromptOptions& options);
 // Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
 void check_prompt_options(const PromptOptions& options);
-// The model's own mean metric over the prompts: one forward pass that overflowed float32 makes it NaN or
-// infinite, and every effect measured against it meaningless. Throws cscrub::Error naming `what`.
-void require_finite_metric(double value, const std::string& what);
+using app::require_finite_metric;
 
 struct LoadedModel {
   std::filesystem::path dir;

@@ -29,20 +29,20 @@ app::PatchingOptions patch_options(const py::kwargs& given, py::object& progress
     if (value.is_none()) continue;  // the default
     if (model_keyword(key, value, options.model, options.matmul)) continue;
     if (key == "pairs") {
-      options.pairs = path_of(value, "pairs").string();
+      options.prompts.pairs = path_of(value, "pairs").string();
     } else if (key == "dataset") {
-      options.dataset = path_of(value, "dataset").string();
+      options.prompts.dataset = path_of(value, "dataset").string();
     } else if (key == "task") {
-      options.task = text_option(value, "task");
+      options.prompts.task = text_option(value, "task");
       generated = true;
     } else if (key == "n") {
-      options.n = number_option<int>(value, "n");
-      options.n_given = true;
+      options.prompts.n = number_option<int>(value, "n");
+      options.prompts.n_given = true;
     } else if (key == "seed") {
-      options.seed = seed_option(value);
+      options.prompts.seed = seed_option(value);
       seed_given = true;
     } else if (key == "options") {
-      options.task_options = option_items(value);
+      options.prompts.task_options = option_items(value);
       generated = true;
     } else if (key == "batch_size") {
       options.batch_size = number_option<int>(value, "batch_size");
@@ -70,9 +70,11 @@ app::PatchingOptions patch_options(const py::kwargs& given, py::object& progress
     }
   }
   // As the CLI's --pairs excludes --task, --n, --seed, --option and --dataset, and --dataset --task and --option.
-  if (!options.pairs.empty() && (generated || options.n_given || seed_given || !options.dataset.empty()))
+  if (!options.prompts.pairs.empty() &&
+      (generated || options.prompts.n_given || seed_given || !options.prompts.dataset.empty()))
     throw Error("pairs: give a pair file, or task/n/seed/options or a dataset for the pairs, not both");
-  if (!options.dataset.empty() && generated) throw Error("dataset: give a dataset file or task/options, not both");
+  if (!options.prompts.dataset.empty() && generated)
+    throw Error("dataset: give a dataset file or task/options, not both");
   if (options.model.empty()) options.model = io::default_model_dir().string();
   return options;
 }

@@ -4,22 +4,15 @@ cscrub.Error with the CLI's message."""
 import pytest
 
 import cscrub
-from conftest import BUNDLED_MODEL, SOURCE_DIR, read_json, run_cli
+from conftest import SOURCE_DIR, read_json, run_cli
 
 N = 24
 
 
 @pytest.fixture(scope="module")
-def ioi_model(tmp_path_factory):
-    """The organism's weights with GPT-2's tokenizer files, which are not committed (tools/fetch_tokenizer.sh
-    fetches them); the bundled model carries the same ones."""
-    organism = SOURCE_DIR / "models" / "attn-only-4l-ioi"
-    directory = tmp_path_factory.mktemp("attn-only-4l-ioi")
-    for name in ("config.json", "model.safetensors"):
-        (directory / name).symlink_to(organism / name)
-    for name in ("encoder.json", "vocab.bpe"):
-        (directory / name).symlink_to(BUNDLED_MODEL / name)
-    return directory
+def ioi_model():
+    """The IOI organism (tools/setup.sh fetches its tokenizer files)."""
+    return SOURCE_DIR / "models" / "attn-only-4l-ioi"
 
 
 @pytest.mark.parametrize("settings", [

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cscrub/app/prompt_pairs.hpp"
 #include "cscrub/discover/grid.hpp"
 #include "cscrub/engine/weights.hpp"
 
@@ -16,14 +17,7 @@ namespace cscrub::app {
 struct PatchingOptions {
   std::string model;
   std::string matmul = "auto";  // see matmul_kernel_for
-  // The prompt pairs: a pair file, a dataset file's prompts, or a task's generated pairs (app/prompt_pairs.hpp).
-  std::string pairs;
-  std::string dataset;
-  std::string task = "ioi";
-  int n = 200;
-  bool n_given = false;  // with a dataset: only its first n prompts
-  uint64_t seed = 0;     // also the resample ablation's
-  std::vector<std::string> task_options;
+  PromptPairChoice prompts;  // its seed is also the resample ablation's
   int batch_size = 64;
   std::string kind = "head";         // head, layer, position or path
   std::string site;                  // default depends on the kind
