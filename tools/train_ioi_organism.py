@@ -96,16 +96,27 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       heads in layers 0 and 1 (0.1, 0.2, 1.0: S2 -> S1 0.34, 0.42, 0.45) stay, 100%, 8.2, but layer 3 goes
       idle and the heads that attend END -> IO sit in layers 0-2 (0.0, 0.3, 1.1, 2.0-2.2; the largest direct
       effects 1.1 -29%, 2.2 -24%).
+    - P 1.0, --scrambled-last-io 0.5 and the penalty at 10 (--no-suppression 10): 100%, 9.8, the cleanest top
+      so far: name movers 3.2, 3.3, 2.0, 3.1 (END -> IO 0.67, 0.59, 0.84, 0.73; direct -41%, -23%, -19%, -7%),
+      steered through their queries by 0.3 (-25%), 1.1 (-12%) and 1.2 (-8%), which attend END -> S2 (0.66,
+      0.55, 0.43). But the duplicate-token head is again in layer 2 (2.3, S2 -> S1 0.91), where no S-inhibition
+      head can read it, and what enters the S-inhibition heads' keys comes from current-token heads at S2 (0.3
+      -8%, 0.2 -4%: S2 -> S2 1.00, 0.91). The penalty at 4: 100%, 10.8; one name mover in layer 3 (3.1, 0.41).
   Why none of this grows duplicate-token heads that matter: the shipped model tells S from IO by summing the
   names at END (the card's scrambled-sentence measurements: its S-inhibition heads attend evenly to the three
   names of a scrambled sentence and are still right 98-99% of the time), which needs no head at S2 to know
   that S2 repeats S1. Within IOI data such heads are never necessary, since recency or that sum always decides:
-  the name lists made them form, and the IOI circuit did not take them up.
-Next to try: an objective beyond IOI that keeps needing a name's being a repeat at its own position throughout
-training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI sentences in which
-other names and repeats make the sum at END ambiguous; fixed random name embeddings; a previous-token head formed
-by the induction organism's recipe before IOI training (induction never forms here: the repeated random
-sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
+  the name lists made them form, and the IOI circuit did not take them up. When the data needs a duplicate flag
+  at S2 itself (--scrambled-again), a duplicate-token head forms, but mostly in layer 2 (in 5 layers, in
+  layer 1 beside the S-inhibition head), while the heads that attend END -> S2 sit in layers 0 and 1 and find
+  S2 through current-token heads (its token and place): nothing below them carries the flag.
+Next to try: the duplicate flag first (--scrambled-again with the name-list curriculum kept the layer-0/1
+duplicate-token heads, but its IOI heads went to layers 0-2: with the penalty at 10, which gave the cleanest name
+movers above, it has not been tried); an objective beyond IOI that keeps needing a name's being a repeat at its own
+position throughout training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI
+sentences in which other names and repeats make the sum at END ambiguous; fixed random name embeddings; a
+previous-token head formed by the induction organism's recipe before IOI training (induction never forms here:
+the repeated random sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
 arguments on the same machine and library versions writes the same bytes (the defaults wrote model.safetensors
