@@ -102,6 +102,10 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       0.55, 0.43). But the duplicate-token head is again in layer 2 (2.3, S2 -> S1 0.91), where no S-inhibition
       head can read it, and what enters the S-inhibition heads' keys comes from current-token heads at S2 (0.3
       -8%, 0.2 -4%: S2 -> S2 1.00, 0.91). The penalty at 4: 100%, 10.8; one name mover in layer 3 (3.1, 0.41).
+      With the name-list curriculum too (stopped at step 1,600, 98.7%): duplicate-token heads in layers 0 and 1
+      stay (0.2, 1.0: S2 -> S1 0.31, 0.41), but layer 3 is idle and every layer-2 head attends END both to IO
+      (0.28-0.35) and to S2 (0.43-0.62). With 5 layers instead (stopped at step 1,200, 99.7%): no head attends
+      S2 -> S1 above 0.25; 1.0 attends END -> S2 at 1.00.
   Why none of this grows duplicate-token heads that matter: the shipped model tells S from IO by summing the
   names at END (the card's scrambled-sentence measurements: its S-inhibition heads attend evenly to the three
   names of a scrambled sentence and are still right 98-99% of the time), which needs no head at S2 to know
