@@ -114,9 +114,9 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
   at S2 itself (--scrambled-again), a duplicate-token head forms, but mostly in layer 2 (in 5 layers, in
   layer 1 beside the S-inhibition head), while the heads that attend END -> S2 sit in layers 0 and 1 and find
   S2 through current-token heads (its token and place): nothing below them carries the flag.
-Next to try: the duplicate flag first (--scrambled-again with the name-list curriculum kept the layer-0/1
-duplicate-token heads, but its IOI heads went to layers 0-2: with the penalty at 10, which gave the cleanest name
-movers above, it has not been tried); an objective beyond IOI that keeps needing a name's being a repeat at its own
+Next to try: keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum,
+layer 3 went idle in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a
+loss on layer 3's direct effect); an objective beyond IOI that keeps needing a name's being a repeat at its own
 position throughout training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI
 sentences in which other names and repeats make the sum at END ambiguous; fixed random name embeddings; a
 previous-token head formed by the induction organism's recipe before IOI training (induction never forms here:
