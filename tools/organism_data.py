@@ -110,12 +110,14 @@ class Corpus:
             seen.append(name)
         return self._bos(rng) + sequence
 
-    def scrambled(self, rng, last_io_probability=None):
+    def scrambled(self, rng, last_io_probability=None, again_id=None, again_probability=0.0):
         """An IOI sentence of the training grammar with its words shuffled and its three names (S, IO, S, in one
         of the three orders in which S comes twice) put back at random places before the final action, which
         stays in order and ends the sequence with IO: where a name sits says nothing, so only a name's being
         repeated tells S from IO. The three orders are equally likely, or with `last_io_probability` IO comes last
-        that often (S, S, IO) and S last otherwise, so that the most recent name is S as often as wished."""
+        that often (S, S, IO) and S last otherwise, so that the most recent name is S as often as wished. With
+        `again_probability` > 0 the second S is followed by `again_id` that often: predicting the token after a
+        name then needs to know, at that name, whether it is a repeat (a duplicate-token head's job)."""
         _, template = grammar.sample_training_template(rng, self.excluded, 0.0)
         io, s = rng.sample(self.names, 2)
         ids = self.bpe.encode(grammar.fill(template, io, s, rng.choice(self.places), rng.choice(self.objects)))
@@ -134,6 +136,9 @@ class Corpus:
         mixed, words = [], iter(salad)
         for k in range(len(salad) + len(names)):
             mixed.append(names[slots.index(k)] if k in slots else next(words))
+        if again_probability > 0 and rng.random() < again_probability:
+            second_s = [k for k, t in enumerate(mixed) if t == s_id][1]
+            mixed.insert(second_s + 1, again_id)
         return self._bos(rng) + mixed + tail + [io_id]
 
     def _bos(self, rng):

@@ -79,16 +79,48 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       with 8 lists a step and --scrambled-last-io 0.5: the duplicate-token heads fade once IOI training starts
       (S2 -> S1 <= 0.09 in layer 0 by step 1,000), layer-1 heads attend END -> S2 0.98-0.99, layer 3 stays
       idle in the first; 99.7% and 99.3% at step 1,800 (stopped there).
+  - Later the same day, --scrambled-again P (the second S of a scrambled sentence followed by " again" with
+    probability P: the name lists' objective inside IOI-like sentences, needed throughout training), 2,400
+    steps, seed 2023 unless said:
+    - P 0.7: 99.7%, logit difference 11.0, but the direct effects come from heads attending END -> S2 (3.2, 2.3,
+      3.3: -31%, -26%, -20% of the p_ABC effect by path patching to the logits), not from name movers.
+    - P 1.0 with --scrambled-last-io 0.5: 100%, 11.8. A clean duplicate-token head forms, 2.3 (S2 -> S1 0.84),
+      and an END -> S2 head reads it through its keys (3.1: -3.5%); but 3.1 sits beside the name movers (3.2,
+      3.0: END -> IO 0.51, 0.48) and acts on the logits directly (-38%), and what steers the name movers' queries is
+      layer-0 head 0.3 (-10%), which attends END -> S2 itself. Seeds 2024 and 2025 (stopped at steps 2,000 and
+      1,950, 100%): no head attends END -> IO above 0.34; five or six heads attend END -> S2 at 0.76-1.00.
+    - The same with 5 layers: 100%, 13.5; a strong S-inhibition head, 1.2 (END -> S2 1.00; -34% through the
+      layer-2 name movers' queries, 2.0, 2.1, 2.2: END -> IO 0.77, 0.82, 0.58), but it finds S2 by its place
+      (what enters its keys <= 0.7%), and 2.3 (END -> S2 0.98) acts on the logits directly (-29%).
+    - The same with the name-list curriculum (--name-list-batch 16 --name-lists-first 300): duplicate-token
+      heads in layers 0 and 1 (0.1, 0.2, 1.0: S2 -> S1 0.34, 0.42, 0.45) stay, 100%, 8.2, but layer 3 goes
+      idle and the heads that attend END -> IO sit in layers 0-2 (0.0, 0.3, 1.1, 2.0-2.2; the largest direct
+      effects 1.1 -29%, 2.2 -24%).
+    - P 1.0, --scrambled-last-io 0.5 and the penalty at 10 (--no-suppression 10): 100%, 9.8, the cleanest top
+      so far: name movers 3.2, 3.3, 2.0, 3.1 (END -> IO 0.67, 0.59, 0.84, 0.73; direct -41%, -23%, -19%, -7%),
+      steered through their queries by 0.3 (-25%), 1.1 (-12%) and 1.2 (-8%), which attend END -> S2 (0.66,
+      0.55, 0.43). But the duplicate-token head is again in layer 2 (2.3, S2 -> S1 0.91), where no S-inhibition
+      head can read it, and what enters the S-inhibition heads' keys comes from current-token heads at S2 (0.3
+      -8%, 0.2 -4%: S2 -> S2 1.00, 0.91). The penalty at 4: 100%, 10.8; one name mover in layer 3 (3.1, 0.41).
+      With the name-list curriculum too (stopped at step 1,600, 98.7%): duplicate-token heads in layers 0 and 1
+      stay (0.2, 1.0: S2 -> S1 0.31, 0.41), but layer 3 is idle and every layer-2 head attends END both to IO
+      (0.28-0.35) and to S2 (0.43-0.62). With 5 layers instead (stopped at step 1,200, 99.7%): no head attends
+      S2 -> S1 above 0.25; 1.0 attends END -> S2 at 1.00.
   Why none of this grows duplicate-token heads that matter: the shipped model tells S from IO by summing the
   names at END (the card's scrambled-sentence measurements: its S-inhibition heads attend evenly to the three
   names of a scrambled sentence and are still right 98-99% of the time), which needs no head at S2 to know
   that S2 repeats S1. Within IOI data such heads are never necessary, since recency or that sum always decides:
-  the name lists made them form, and the IOI circuit did not take them up.
-Next to try: an objective beyond IOI that keeps needing a name's being a repeat at its own position throughout
-training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI sentences in which
-other names and repeats make the sum at END ambiguous; fixed random name embeddings; a previous-token head formed
-by the induction organism's recipe before IOI training (induction never forms here: the repeated random
-sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
+  the name lists made them form, and the IOI circuit did not take them up. When the data needs a duplicate flag
+  at S2 itself (--scrambled-again), a duplicate-token head forms, but mostly in layer 2 (in 5 layers, in
+  layer 1 beside the S-inhibition head), while the heads that attend END -> S2 sit in layers 0 and 1 and find
+  S2 through current-token heads (its token and place): nothing below them carries the flag.
+Next to try: keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum,
+layer 3 went idle in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a
+loss on layer 3's direct effect); an objective beyond IOI that keeps needing a name's being a repeat at its own
+position throughout training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI
+sentences in which other names and repeats make the sum at END ambiguous; fixed random name embeddings; a
+previous-token head formed by the induction organism's recipe before IOI training (induction never forms here:
+the repeated random sequences' repeat/first loss ratio stays >= 0.99 with trained embeddings).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
 arguments on the same machine and library versions writes the same bytes (the defaults wrote model.safetensors
@@ -143,6 +175,8 @@ def parse_args():
                    help="IOI sentences per step with shuffled words and names at random places (organism_data.py)")
     p.add_argument("--scrambled-last-io", type=float, default=None,
                    help="share of scrambled sentences whose last name is IO (default: the three orders alike)")
+    p.add_argument("--scrambled-again", type=float, default=0.0,
+                   help="share of scrambled sentences whose second S is followed by ' again' (organism_data.py)")
     p.add_argument("--name-list-batch", type=int, default=0,
                    help="lists of names per step, a repeated name followed by ' again' (organism_data.py)")
     p.add_argument("--name-list-length", type=int, default=8)
@@ -206,6 +240,11 @@ def log_evaluation(step, model, corpus, ioi_prompts, seed):
     return r
 
 
+def uses_again(args):
+    """Whether any sequence marks a repeated name with " again", which then must be in the vocabulary."""
+    return args.name_list_batch > 0 or args.name_lists_first > 0 or args.scrambled_again > 0
+
+
 def main():
     args = parse_args()
     torch.set_num_threads(1)
@@ -215,7 +254,7 @@ def main():
         task_words = tomllib.load(f)["words"]
     corpus = od.Corpus(Gpt2Bpe(args.tokenizer_dir), grammar.load_vocabulary(args.vocabulary), args.pool_size,
                        0, args.seed, always_trained=task_words,
-                       reserved=[" again"] if args.name_list_batch or args.name_lists_first else [])
+                       reserved=[" again"] if uses_again(args) else [])
     again_id = corpus.bpe.encode(" again")[0]
     v = corpus.vocabulary
     print(f"used tokens {len(v.used_ids)}: pool {len(corpus.pool)}, sentence words {len(corpus.sentence_words)}",
@@ -238,7 +277,8 @@ def main():
                     for _ in range(args.sentence_batch + args.scrambled_batch + args.name_list_batch)]
         else:
             sentences = [corpus.sentence(rng, args.third_name, args.s2_object) for _ in range(args.sentence_batch)]
-            sentences += [corpus.scrambled(rng, args.scrambled_last_io) for _ in range(args.scrambled_batch)]
+            sentences += [corpus.scrambled(rng, args.scrambled_last_io, again_id, args.scrambled_again)
+                          for _ in range(args.scrambled_batch)]
             repeated = [corpus.repeated(rng, args.min_length, args.max_length, args.max_filler)
                         for _ in range(args.repeated_batch)]
             seqs = sentences + repeated
