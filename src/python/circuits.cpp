@@ -13,14 +13,12 @@
 #include "model.hpp"
 #include "options.hpp"
 #include "paths.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
 namespace cscrub::python {
 namespace {
-
-// Through the text the CLI writes, so that the dict is what json.load() of its file gives.
-py::object as_python(const nlohmann::ordered_json& json) { return py::module_::import("json").attr("loads")(json.dump(2)); }
 
 py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
   app::FaithfulnessOptions options;
@@ -70,11 +68,7 @@ py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
   {
     py::gil_scoped_release released;
     const app::FaithfulnessRun run =
-        app::run_faithfulness(options, [&](const std::string& stage, int done, int total) {
-          py::gil_scoped_acquire gil;
-          if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-          if (progress) progress(stage, done, total);
-        });
+        app::run_faithfulness(options, interruptible_progress(progress));
     json = app::faithfulness_json(run);
   }
   return as_python(json);

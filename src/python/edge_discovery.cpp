@@ -13,6 +13,7 @@
 #include "model.hpp"
 #include "options.hpp"
 #include "paths.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -83,11 +84,9 @@ void bind_edge_discovery(py::module_& module) {
           const app::PreparedEdgeDiscovery prepared = app::prepare_edge_discovery(options);
           app::check_edge_discovery_memory(prepared);
           const std::string stage = app::method_label(prepared);
-          const app::EdgeDiscoveryRun run = app::run_edge_discovery(prepared, [&](int done, int total) {
-            py::gil_scoped_acquire gil;
-            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-            if (progress) progress(stage, done, total);
-          });
+          const auto report = interruptible_progress(progress);
+          const app::EdgeDiscoveryRun run =
+              app::run_edge_discovery(prepared, [&](int done, int total) { report(stage, done, total); });
           json = app::edge_discovery_graph_json(run);
         }
         return py::module_::import("json").attr("loads")(json);

@@ -14,6 +14,7 @@
 #include "model.hpp"
 #include "options.hpp"
 #include "paths.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -108,21 +109,6 @@ app::CircuitTestOptions circuit_test_options(py::kwargs& given) {
   return options;
 }
 
-// The progress callback with the GIL taken, to let Ctrl-C (and the caller's callback) through.
-scrub::ExperimentProgress progress_of(const Arguments& arguments) {
-  return [&arguments](const std::string& stage, int done, int total) {
-    py::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    if (arguments.progress) arguments.progress(stage, done, total);
-  };
-}
-
-// Through the text the CLI writes, so that the dict is what json.load() of its file gives (NaN as None too).
-// Through the text the CLI writes, so that the dict is what json.load() of its file gives (NaN as None too).
-py::object as_python(const nlohmann::json& json) {
-  return py::module_::import("json").attr("loads")(json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 // The experiment with the GIL released; the progress callback takes it to let Ctrl-C (and the caller's callback)
 // through.
 py::object run_experiment(const Arguments& arguments, const std::vector<std::string>& hypotheses, bool compared) {
@@ -132,7 +118,7 @@ py::object run_experiment(const Arguments& arguments, const std::vector<std::str
     const app::PreparedExperiment prepared = app::prepare_experiment(arguments.options, hypotheses);
     const scrub::ExperimentResult result = scrub::run_experiment(
         prepared.weights, prepared.dataset, prepared.hypotheses, prepared.baseline, prepared.settings,
-        progress_of(arguments));
+        interruptible_progress(arguments.progress));
     json = compared ? app::experiment_json(prepared, result) : app::hypothesis_json(prepared, result, 0);
   }
   return as_python(json);
@@ -179,7 +165,7 @@ void bind_experiment(py::module_& module) {
         nlohmann::json json;
         {
           py::gil_scoped_release released;
-          json = app::run_circuit_tests(parsed.options, files, tests, {}, progress_of(parsed));
+          json = app::run_circuit_tests(parsed.options, files, tests, {}, interruptible_progress(parsed.progress));
         }
         return as_python(json);
       },

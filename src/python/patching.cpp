@@ -12,6 +12,7 @@
 #include "model.hpp"
 #include "options.hpp"
 #include "paths.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -88,18 +89,13 @@ void bind_patching(py::module_& module) {
         py::object progress;
         app::PatchingOptions options = patch_options(given, progress);
         options.kind = kind;
-        std::string json;
+        nlohmann::ordered_json json;
         {
           py::gil_scoped_release released;
           app::check_patching_options(options);
-          const app::PatchingRun run = app::run_patching(options, [&](const std::string& stage, int done, int total) {
-            py::gil_scoped_acquire gil;
-            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-            if (progress) progress(stage, done, total);
-          });
-          json = app::patching_json(run).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+          json = app::patching_json(app::run_patching(options, interruptible_progress(progress)));
         }
-        return py::module_::import("json").attr("loads")(json);
+        return as_python(json);
       },
       py::arg("kind") = "head",
       "Activation patching per head, layer or position ('head', 'layer', 'position'), an ablation, or path "
