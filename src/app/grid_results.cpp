@@ -32,6 +32,10 @@ std::string metric_name(const std::string& task) {
   return task == "ioi" ? "logit(IO) \u2212 logit(S)" : "logit(answer) \u2212 logit(distractor)";
 }
 
+void check_top(int top) {
+  if (top < 0) throw Error("--top must be at least 0 (got " + std::to_string(top) + ")");
+}
+
 void require_finite_metric(double value, const std::string& what) {
   if (std::isfinite(value)) return;
   throw Error("the model produced a non-finite " + what + " (" +

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "cscrub/error.hpp"
+#include "cscrub/io/model_dir.hpp"
 
 namespace cscrub::app {
 
@@ -27,6 +28,22 @@ std::optional<io::Tokenizer> load_tokenizer_if_present(const std::filesystem::pa
   for (const char* name : kTokenizerFiles)
     if (std::filesystem::exists(model_dir / name)) return io::Tokenizer::load(model_dir);
   return std::nullopt;
+}
+
+LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
+  const engine::MatmulKernel kernel = matmul_kernel_for(matmul);
+  LoadedModel model{
+      .dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = load_tokenizer_if_present(dir)};
+  model.weights.matmul = kernel;
+  return model;
+}
+
+const io::Tokenizer& LoadedModel::tokenizer() const {
+  if (!tokenizer_if_present)
+    throw Error(dir.string() + " has no tokenizer files, and prompts need one",
+                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with "
+                "tools/fetch_tokenizer.sh");
+  return *tokenizer_if_present;
 }
 
 }  // namespace cscrub::app

@@ -8,7 +8,6 @@
 #include "cscrub/app/grid_results.hpp"
 #include "cscrub/app/model_choice.hpp"
 #include "cscrub/app/prompt_pairs.hpp"
-#include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/ablation.hpp"
 #include "cscrub/discover/activation_patching.hpp"
 #include "cscrub/discover/path_patching.hpp"
@@ -36,10 +35,6 @@ discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights&
                           const discover::PairedDataset& pairs, const StagedProgress& progress, PatchingRun& run) {
   const engine::ModelConfig& config = weights.config;
   const int batch_size = options.batch_size;
-  const auto stage = [&progress](std::string name) -> discover::Progress {
-    if (!progress) return {};
-    return [&progress, name = std::move(name)](int done, int total) { progress(name, done, total); };
-  };
   const std::string at = options.position.empty() ? "" : " @" + options.position;
   if (options.kind == "path") {
     const discover::PathPatchingSpec spec{
@@ -48,7 +43,7 @@ discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights&
     run.title =
         "Path patching: sender heads \u2192 " + discover::describe(spec.receivers) + (spec.receivers.empty() ? "" : at);
     run.formula = "(patched \u2212 clean) / (clean \u2212 corrupted)";
-    return discover::path_patching(weights, pairs, spec, batch_size, stage("path patching"));
+    return discover::path_patching(weights, pairs, spec, batch_size, progress_of_stage(progress, "path patching"));
   }
 
   discover::TargetGrid targets;
@@ -73,7 +68,7 @@ discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights&
     run.title = name + " ablation " + what;
     run.formula = "(ablated \u2212 clean) / (clean \u2212 corrupted)";
     return discover::ablation_sweep(weights, pairs, targets, ablation, options.prompts.seed, batch_size,
-                                    stage("ablating"));
+                                    progress_of_stage(progress, "ablating"));
   }
   const discover::Direction direction =
       discover::parse_direction(options.direction.empty() ? "denoise" : options.direction);
@@ -81,19 +76,17 @@ discover::Sweep run_sweep(const PatchingOptions& options, const engine::Weights&
   run.title = std::string("Activation patching ") + what + (run.denoising ? " (denoising)" : " (noising)");
   run.formula = run.denoising ? "(patched \u2212 corrupted) / (clean \u2212 corrupted)"
                               : "(patched \u2212 clean) / (clean \u2212 corrupted)";
-  return discover::activation_patching(weights, pairs, targets, direction, batch_size, stage("patching"));
+  return discover::activation_patching(weights, pairs, targets, direction, batch_size,
+                                       progress_of_stage(progress, "patching"));
 }
 
 }  // namespace
 
 void check_patching_options(const PatchingOptions& options) {
   // The prompts first, as the CLI checks them.
-  const PromptPairChoice& prompts = options.prompts;
-  if (prompts.pairs.empty() && prompts.dataset.empty()) data::task_schema(prompts.task);
-  if (prompts.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(prompts.n) + ")");
-  if (options.batch_size <= 0)
-    throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
-  if (options.top < 0) throw Error("--top must be at least 0 (got " + std::to_string(options.top) + ")");
+  check_prompt_choice(options.prompts);
+  check_batch_size(options.batch_size);
+  check_top(options.top);
 
   const std::vector<std::string> kinds{"head", "layer", "position", "path"};
   if (std::find(kinds.begin(), kinds.end(), options.kind) == kinds.end())

@@ -5,6 +5,7 @@
 #include "cscrub/app/task_options.hpp"
 #include "cscrub/data/checks.hpp"
 #include "cscrub/data/jsonl.hpp"
+#include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/pair_file.hpp"
 #include "cscrub/error.hpp"
 
@@ -20,6 +21,15 @@ const io::Tokenizer& require_tokenizer(const io::Tokenizer* tokenizer, const std
 }
 
 }  // namespace
+
+void check_prompt_choice(const PromptPairChoice& choice) {
+  if (choice.pairs.empty() && choice.dataset.empty()) data::task_schema(choice.task);
+  if (choice.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(choice.n) + ")");
+}
+
+void check_batch_size(int batch_size) {
+  if (batch_size <= 0) throw Error("--batch-size must be positive (got " + std::to_string(batch_size) + ")");
+}
 
 data::Dataset read_prompt_dataset(const std::string& path, std::optional<int> first, const io::Tokenizer& tokenizer,
                                   const engine::ModelConfig& config) {
@@ -52,6 +62,14 @@ discover::PairedDataset load_prompt_pairs(const PromptPairChoice& choice, const 
   }
   return discover::make_paired_dataset(choice.task, choice.n, choice.seed, required,
                                        parse_task_options(choice.task_options));
+}
+
+data::Dataset load_prompts(const PromptPairChoice& choice, const io::Tokenizer& tokenizer,
+                           const engine::ModelConfig& config) {
+  if (choice.dataset.empty())
+    return data::make_dataset(choice.task, choice.n, choice.seed, tokenizer, parse_task_options(choice.task_options));
+  return read_prompt_dataset(choice.dataset, choice.n_given ? std::optional<int>(choice.n) : std::nullopt, tokenizer,
+                             config);
 }
 
 std::string describe_prompt_pairs(const PromptPairChoice& choice, size_t count) {

@@ -1,17 +1,16 @@
 // `cscrub attention`: one head's attention pattern on one prompt (given as text, or a task's prompt by
-// index); prints the most attended key of every query and draws the query x key pattern as an SVG.
+// index); prints the most attended key of every query and draws the query x key pattern as an SVG
+// (app/attention_pattern.hpp reads the prompt, computes the pattern and builds the --json result).
 #include <fmt/format.h>
 
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
-#include "cscrub/data/tasks.hpp"
-#include "cscrub/discover/attention.hpp"
-#include "cscrub/error.hpp"
-#include "cscrub/io/npy.hpp"
+#include "cscrub/app/attention_pattern.hpp"
 #include "discover_cli.hpp"
 #include "labelled_arrays.hpp"
 #include "renamed_option.hpp"
@@ -31,11 +30,15 @@ struct AttentionOptions {
   std::string json;
 };
 
-struct Prompt {
-  std::string text;
-  std::vector<int32_t> tokens;
-  std::vector<std::string> labels;  // one per token: its text, and its named position if it has one
-};
+// --text and --index as given (app::run_attention_pattern requires exactly one), whatever their values.
+app::AttentionPatternOptions app_options(const AttentionOptions& options, bool text_given, bool index_given) {
+  return {.model = options.prompts.model,
+          .matmul = options.prompts.matmul,
+          .head = options.head,
+          .text = text_given ? std::optional<std::string>(options.text) : std::nullopt,
+          .index = index_given ? std::optional<int>(options.index) : std::nullopt,
+          .prompts = pair_choice(options.prompts)};
+}
 
 // A token's text for tables: quoted, control characters escaped.
 std::string quoted(const std::string& text) {
@@ -49,54 +52,16 @@ std::string quoted(const std::string& text) {
   return out + "\"";
 }
 
-Prompt read_prompt(const AttentionOptions& options, const LoadedModel& model, bool text_given, bool index_given) {
-  const io::Tokenizer& tokenizer = model.tokenizer();
-  if (text_given == index_given)
-    throw Error("attention: give exactly one prompt", "--text TEXT, or --index I for prompt I of --task (e.g. ioi) or --dataset");
-  Prompt prompt;
-  if (text_given) {
-    prompt.text = options.text;
-    prompt.tokens = tokenizer.encode(options.text);
-    if (prompt.tokens.empty()) throw Error("attention: --text is empty");
-    for (int32_t id : prompt.tokens) prompt.labels.push_back(tokenizer.token_text(id));
-    return prompt;
-  }
-  check_prompt_options(options.prompts);
-  if (options.prompts.dataset.empty() && (options.index < 0 || options.index >= options.prompts.n))
-    throw Error("--index " + std::to_string(options.index) + " is outside the " + std::to_string(options.prompts.n) +
-                    " prompts",
-                "give 0 to " + std::to_string(options.prompts.n - 1) + " (or a larger --n)");
-  const data::Dataset dataset = load_prompts(options.prompts, model);
-  if (options.index < 0 || options.index >= static_cast<int>(dataset.examples.size()))
-    throw Error("--index " + std::to_string(options.index) + " is outside the " +
-                    std::to_string(dataset.examples.size()) + " prompts of " + options.prompts.dataset,
-                "give 0 to " + std::to_string(dataset.examples.size() - 1));
-  const data::Example& example = dataset.examples[static_cast<size_t>(options.index)];
-  prompt.text = example.text;
-  prompt.tokens = example.tokens;
-  // Named positions tag their token, e.g. " John [S2]".
-  std::vector<std::string> names(prompt.tokens.size());
-  for (size_t i = 0; i < example.positions.size(); ++i) {
-    std::string& name = names[static_cast<size_t>(example.positions[i])];
-    name += (name.empty() ? "" : ", ") + dataset.schema.positions[i];
-  }
-  for (size_t p = 0; p < prompt.tokens.size(); ++p)
-    prompt.labels.push_back(tokenizer.token_text(prompt.tokens[p]) + (names[p].empty() ? "" : " [" + names[p] + "]"));
-  return prompt;
-}
-
 void run_attention(const AttentionOptions& options, bool text_given, bool index_given) {
   check_discover_files(options.prompts, options.npy, options.npy_option, options.svg, options.json);
-  const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
-  const discover::HeadId head = discover::parse_head(options.head, model.weights.config);
-  const Prompt prompt = read_prompt(options, model, text_given, index_given);
-  const engine::RowMatrix pattern = discover::attention_pattern(model.weights, prompt.tokens, head);
+  const app::AttentionPatternRun run = app::run_attention_pattern(app_options(options, text_given, index_given));
+  const app::AttentionPrompt& prompt = run.prompt;
+  const engine::RowMatrix& pattern = run.pattern;
   const int positions = static_cast<int>(prompt.tokens.size());
 
-  fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
-             model.weights.config.n_head);
+  fmt::print("model: {} ({} layers x {} heads)\n", run.model_dir, run.config.n_layer, run.config.n_head);
   fmt::print("prompt: {} ({} tokens)\n", quoted(prompt.text), positions);
-  fmt::print("head {}.{}: the most attended key of each query\n\n", head.layer, head.head);
+  fmt::print("head {}: the most attended key of each query\n\n", run.head_name());
   size_t width = 0;
   for (const auto& label : prompt.labels) width = std::max(width, quoted(label).size());
   for (int query = 0; query < positions; ++query) {
@@ -106,35 +71,21 @@ void run_attention(const AttentionOptions& options, bool text_given, bool index_
                width, key, quoted(prompt.labels[static_cast<size_t>(key)]), width, weight);
   }
 
-  const std::string meaning = fmt::format("attention probabilities of head {}.{} (hook_pattern): row = query, "
-                                          "column = key; 0 above the diagonal (a query cannot see later keys)",
-                                          head.layer, head.head);
   if (!options.npy.empty()) {
     const std::vector<float> values(pattern.data(), pattern.data() + pattern.size());
     const std::vector<int64_t> shape{positions, positions};
-    write_labelled_npy(options.npy, values, shape,
-                       {.axes = {{"query", prompt.labels}, {"key", prompt.labels}}, .values = meaning, .not_a_number = {}});
+    write_labelled_npy(
+        options.npy, values, shape,
+        {.axes = {{"query", prompt.labels}, {"key", prompt.labels}}, .values = run.meaning(), .not_a_number = {}});
     fmt::print("\nwrote the pattern [query, key] to {}\n", options.npy);
   }
   if (!options.json.empty()) {
-    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    for (int query = 0; query < positions; ++query)
-      rows.push_back(std::vector<float>(pattern.row(query).data(), pattern.row(query).data() + positions));
-    write_json_result(options.json, {{"command", "attention"},
-                                     {"model", model.dir.string()},
-                                     {"head", fmt::format("{}.{}", head.layer, head.head)},
-                                     {"prompt", prompt.text},
-                                     {"tokens", prompt.tokens},
-                                     {"meaning", meaning},
-                                     {"pattern",
-                                      {{"axes", {"query", "key"}},
-                                       {"labels", {{"query", prompt.labels}, {"key", prompt.labels}}},
-                                       {"values", rows}}}});
+    write_json_result(options.json, app::attention_pattern_json(run));
     fmt::print("wrote the results to {}\n", options.json);
   }
   if (!options.svg.empty()) {
-    Heatmap heatmap{.title = fmt::format("Attention pattern of head {}.{}", head.layer, head.head),
-                    .subtitle = quoted(prompt.text) + " \u00b7 " + model_name(model.dir),
+    Heatmap heatmap{.title = "Attention pattern of head " + run.head_name(),
+                    .subtitle = quoted(prompt.text) + " \u00b7 " + model_name(run.model_dir),
                     .row_axis = "query",
                     .column_axis = "key",
                     .row_labels = prompt.labels,

@@ -1,13 +1,13 @@
 // `cscrub attribute`: direct logit attribution per head (and per MLP, bias and embedding) on a task's
-// prompts; prints the strongest heads and writes the [layer, head] grid as .npy and SVG.
+// prompts; prints the strongest heads and writes the [layer, head] grid as .npy and SVG (app/attribution.hpp
+// does the work and builds the --json result).
 #include <fmt/format.h>
 
 #include <memory>
 
 #include "command_inputs.hpp"
 #include "commands.hpp"
-#include "cscrub/data/tasks.hpp"
-#include "cscrub/discover/attribution.hpp"
+#include "cscrub/app/attribution.hpp"
 #include "discover_cli.hpp"
 #include "labelled_arrays.hpp"
 
@@ -18,6 +18,15 @@ struct AttributeOptions {
   PromptOptions prompts;
   GridOutputs outputs;
 };
+
+app::AttributionOptions app_options(const AttributeOptions& options) {
+  const PromptOptions& prompts = options.prompts;
+  return {.model = prompts.model,
+          .matmul = prompts.matmul,
+          .prompts = pair_choice(prompts),
+          .batch_size = prompts.batch_size,
+          .top = options.outputs.top};
+}
 
 void print_attribution(const discover::Attribution& attribution, int top) {
   const auto cells = discover::strongest_cells(attribution.heads, top);
@@ -41,65 +50,38 @@ void print_attribution(const discover::Attribution& attribution, int top) {
 }
 
 void run_attribute(const AttributeOptions& options) {
-  check_prompt_options(options.prompts);
-  check_discover_files(options.prompts, options.outputs.npy, options.outputs.npy_option, options.outputs.svg, options.outputs.json);
-  const LoadedModel model = load_model_and_tokenizer(options.prompts.model, options.prompts.matmul);
-  const data::Dataset dataset = load_prompts(options.prompts, model);
-  const std::string& task = dataset.schema.task;
-  discover::Attribution attribution;
-  {
+  const app::AttributionOptions attribution_options = app_options(options);
+  app::check_attribution_options(attribution_options);
+  check_discover_files(options.prompts, options.outputs.npy, options.outputs.npy_option, options.outputs.svg,
+                       options.outputs.json);
+  const app::AttributionRun run = [&] {
     ProgressBar bar(!options.prompts.quiet);
-    attribution = discover::direct_logit_attribution(model.weights, dataset, options.prompts.batch_size,
-                                                     progress_on(bar, "attributing"));
-  }
-  const std::string metric = metric_name(task);
-  require_finite_metric(attribution.logit_diff, "mean " + metric);
-  fmt::print("model: {} ({} layers x {} heads)\n", model.dir.string(), model.weights.config.n_layer,
-             model.weights.config.n_head);
-  fmt::print("prompts: {}\n", describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts)));
+    return app::run_attribution(attribution_options, progress_on(bar));
+  }();
+  const discover::Attribution& attribution = run.attribution;
+  const std::string& metric = run.metric;
+  fmt::print("model: {} ({} layers x {} heads)\n", run.model_dir, run.config.n_layer, run.config.n_head);
+  fmt::print("prompts: {}\n", run.prompts);
   fmt::print("direct logit attribution: each part's output at the last position through ln_f with its scale frozen "
              "at the clean value, dotted with W_U[answer] \u2212 W_U[distractor]; mean over prompts, in units of {}\n",
              metric);
   print_attribution(attribution, options.outputs.top);
 
-  const std::string meaning = "direct logit attribution: each head's output at the last position through ln_f (its "
-                              "scale frozen at the clean value) dotted with W_U[answer] \u2212 W_U[distractor], mean "
-                              "over the prompts, in units of " + metric;
   if (!options.outputs.npy.empty()) {
-    write_grid_npy(options.outputs.npy, attribution.heads, meaning);
+    write_grid_npy(options.outputs.npy, attribution.heads, run.meaning());
     fmt::print("\nwrote the direct logit attribution [layer, head] to {}\n", options.outputs.npy);
   }
   if (!options.outputs.svg.empty()) {
-    write_grid_heatmap(
-        options.outputs, attribution.heads,
-        {.title = "Direct logit attribution per head",
-         .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale frozen)\n"
-                                 "mean over {}; the model's total is {:.2f} \u00b7 {}",
-                                 metric, describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts)),
-                                 attribution.logit_diff, model_name(model.dir)),
-         .colour_label = "direct effect (logit difference)",
-         .masked_label = ""});
+    write_grid_heatmap(options.outputs, attribution.heads,
+                       {.title = "Direct logit attribution per head",
+                        .subtitle = fmt::format("each head's direct effect on {} at the last position (ln_f scale "
+                                                "frozen)\nmean over {}; the model's total is {:.2f} \u00b7 {}",
+                                                metric, run.prompts, attribution.logit_diff, model_name(run.model_dir)),
+                        .colour_label = "direct effect (logit difference)",
+                        .masked_label = ""});
   }
   if (!options.outputs.json.empty()) {
-    nlohmann::ordered_json ranking = nlohmann::ordered_json::array();
-    for (const discover::Cell& cell : discover::strongest_cells(attribution.heads, options.outputs.top))
-      ranking.push_back({{"head", cell_name(attribution.heads, cell.row, cell.column)}, {"direct", cell.value}});
-    write_json_result(options.outputs.json,
-                      {{"command", "attribute"},
-                       {"model", model.dir.string()},
-                       {"prompts", describe_prompts(options.prompts, static_cast<size_t>(attribution.prompts))},
-                       {"n", attribution.prompts},
-                       {"metric", metric},
-                       {"meaning", meaning},
-                       {"logit_diff", attribution.logit_diff},
-                       {"heads", grid_json(attribution.heads)},
-                       {"mlps", attribution.mlps},
-                       {"attention_biases", attribution.attention_biases},
-                       {"token_embedding", attribution.token_embedding},
-                       {"position_embedding", attribution.position_embedding},
-                       {"final_bias", attribution.final_bias},
-                       {"sum_of_parts", attribution.sum_of_parts()},
-                       {"strongest", ranking}});
+    write_json_result(options.outputs.json, app::attribution_json(run));
     fmt::print("wrote the results to {}\n", options.outputs.json);
   }
 }

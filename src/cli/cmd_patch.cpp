@@ -52,8 +52,7 @@ void run_patch(const PatchOptions& options) {
   app::check_patching_options(patching);
   const app::PatchingRun run = [&] {
     ProgressBar bar(!options.prompts.quiet);
-    return app::run_patching(patching,
-                             [&bar](const std::string& stage, int done, int total) { bar.update(stage, done, total); });
+    return app::run_patching(patching, progress_on(bar));
   }();
   const discover::Sweep& sweep = run.sweep;
   const discover::Grid shown = run.shown();

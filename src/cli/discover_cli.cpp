@@ -4,12 +4,8 @@
 
 #include <cmath>
 
-#include "cscrub/app/model_choice.hpp"
 #include "cscrub/app/prompt_pairs.hpp"
-#include "cscrub/app/task_options.hpp"
-#include "cscrub/data/tasks.hpp"
 #include "cscrub/error.hpp"
-#include "cscrub/io/model_dir.hpp"
 #include "cscrub/io/npy.hpp"
 #include "cscrub/io/output_file.hpp"
 #include "model_option.hpp"
@@ -55,33 +51,8 @@ void add_pairs_option(CLI::App& command, PromptOptions& options) {
 }
 
 void check_prompt_options(const PromptOptions& options) {
-  if (options.pairs.empty() && options.dataset.empty()) data::task_schema(options.task);
-  if (options.n <= 0) throw Error("--n must be a positive number of prompts (got " + std::to_string(options.n) + ")");
-  if (options.batch_size <= 0)
-    throw Error("--batch-size must be positive (got " + std::to_string(options.batch_size) + ")");
-}
-
-LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul) {
-  const engine::MatmulKernel kernel = app::matmul_kernel_for(matmul);
-  LoadedModel model{
-      .dir = dir, .weights = io::load_weights(dir), .tokenizer_if_present = app::load_tokenizer_if_present(dir)};
-  model.weights.matmul = kernel;
-  return model;
-}
-
-const io::Tokenizer& LoadedModel::tokenizer() const {
-  if (!tokenizer_if_present)
-    throw Error(dir.string() + " has no tokenizer files, and prompts need one",
-                "add tokenizer.json, or vocab.json + merges.txt (or encoder.json + vocab.bpe), e.g. with tools/fetch_tokenizer.sh");
-  return *tokenizer_if_present;
-}
-
-data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model) {
-  if (options.dataset.empty())
-    return data::make_dataset(options.task, options.n, options.seed, model.tokenizer(),
-                              app::parse_task_options(options.task_options));
-  return app::read_prompt_dataset(options.dataset, options.n_given ? std::optional<int>(options.n) : std::nullopt,
-                                  model.tokenizer(), model.weights.config);
+  app::check_prompt_choice(pair_choice(options));
+  app::check_batch_size(options.batch_size);
 }
 
 app::PromptPairChoice pair_choice(const PromptOptions& options) {
@@ -92,10 +63,6 @@ app::PromptPairChoice pair_choice(const PromptOptions& options) {
           .n_given = options.n_given,
           .seed = options.seed,
           .task_options = options.task_options};
-}
-
-std::string describe_prompts(const PromptOptions& options, size_t count) {
-  return app::describe_prompt_pairs(pair_choice(options), count);
 }
 
 void add_grid_outputs(CLI::App& command, GridOutputs& outputs) {
@@ -149,6 +116,10 @@ std::string model_name(const std::filesystem::path& dir) {
 
 discover::Progress progress_on(ProgressBar& bar, std::string stage) {
   return [&bar, stage = std::move(stage)](int done, int total) { bar.update(stage, done, total); };
+}
+
+app::StagedProgress progress_on(ProgressBar& bar) {
+  return [&bar](const std::string& stage, int done, int total) { bar.update(stage, done, total); };
 }
 
 }  // namespace cscrub::cli

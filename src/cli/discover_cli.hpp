@@ -10,6 +10,7 @@
 
 #include "cscrub/app/grid_results.hpp"
 #include "cscrub/app/prompt_pairs.hpp"
+#include "cscrub/app/staged_progress.hpp"
 #include "cscrub/data/dataset.hpp"
 #include "cscrub/discover/batches.hpp"
 #include "cscrub/discover/grid.hpp"
@@ -41,26 +42,10 @@ void add_pairs_option(CLI::App& command, PromptOptions& options);
 // Throws cscrub::Error for an unknown task or a bad --n / --batch-size, before anything is loaded.
 void check_prompt_options(const PromptOptions& options);
 using app::require_finite_metric;
-
-struct LoadedModel {
-  std::filesystem::path dir;
-  engine::Weights weights;
-  std::optional<io::Tokenizer> tokenizer_if_present;  // a model can run on token ids alone
-  // Throws cscrub::Error if the directory has no tokenizer files, which prompts made from text need.
-  const io::Tokenizer& tokenizer() const;
-};
-// The weights (products in the kernel `matmul` names, see matmul_kernel_for) and tokenizer, if any, of a
-// model directory.
-LoadedModel load_model_and_tokenizer(const std::string& dir, const std::string& matmul);
-
-// The prompts: those of --dataset (all, or the first --n), checked against the model, else --n prompts of --task
-// drawn with --seed.
-data::Dataset load_prompts(const PromptOptions& options, const LoadedModel& model);
-// The prompt pairs `options` choose (app::load_prompt_pairs loads them): the pair file; --dataset's prompts, each
-// paired with another prompt of its alignment group (seeded by --seed); or the task's generated pairs.
+// The prompts `options` choose, for the app layer: as pairs (app::load_prompt_pairs), the pair file, --dataset's
+// prompts each paired with another prompt of its alignment group (seeded by --seed), or the task's generated pairs;
+// alone (app::load_prompts), --dataset's or the task's prompts.
 app::PromptPairChoice pair_choice(const PromptOptions& options);
-// What the prompts are, for output: "200 ioi (seed 0)", "32 pairs from FILE" or "24 prompts of FILE".
-std::string describe_prompts(const PromptOptions& options, size_t count);
 
 struct GridOutputs {
   std::string npy;
@@ -96,5 +81,7 @@ std::string model_name(const std::filesystem::path& dir);
 
 // A discover::Progress that draws on `bar` under `stage`.
 discover::Progress progress_on(ProgressBar& bar, std::string stage);
+// An app::StagedProgress that draws every stage on `bar`.
+app::StagedProgress progress_on(ProgressBar& bar);
 
 }  // namespace cscrub::cli

@@ -12,5 +12,7 @@ void bind_experiment(pybind11::module_& module);  // run(), compare(): the CLI's
 void bind_circuits(pybind11::module_& module);        // faithfulness(), circuit(): MIB's curves, circuits as hypotheses
 void bind_edge_discovery(pybind11::module_& module);  // discover(): EAP, EAP-IG edge scores as graph JSON dicts
 void bind_patching(pybind11::module_& module);  // patch(): activation and path patching, `cscrub patch --json` as dicts
+void bind_attribution(pybind11::module_& module);  // attribute(): direct logit attribution, `cscrub attribute --json`
+void bind_attention_pattern(pybind11::module_& module);  // attention(): a head's pattern, `cscrub attention --json`
 
 }  // namespace cscrub::python

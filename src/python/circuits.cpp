@@ -56,8 +56,7 @@ py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
       if (!py::isinstance<py::bool_>(value)) throw Error("greedy: give True or False");
       options.greedy = value.cast<bool>();
     } else if (key == "progress") {
-      if (!PyCallable_Check(value.ptr())) throw Error("progress: give a callable(stage, done, total)");
-      progress = py::reinterpret_borrow<py::object>(value);
+      progress = progress_option(value);
     } else {
       throw Error("unknown keyword argument '" + key + "'",
                   "model, matmul, pairs, task, n, seed, options, batch_size, ablation, sizes, metric, signed_order, "

@@ -56,8 +56,7 @@ app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& 
       if (!std::isfinite(options.max_memory_gib) || options.max_memory_gib <= 0)
         throw Error("max_memory must be a positive number of GiB");
     } else if (key == "progress") {
-      if (!PyCallable_Check(value.ptr())) throw Error("progress: give a callable(stage, done, total)");
-      progress = py::reinterpret_borrow<py::object>(value);
+      progress = progress_option(value);
     } else {
       throw Error("unknown keyword argument '" + key + "'",
                   "model, steps, threshold, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");

@@ -75,8 +75,7 @@ Arguments arguments(const py::kwargs& given) {
       options.threads = number_option<int>(value, "threads");
       if (options.threads < 1) throw Error("threads must be at least 1");
     } else if (key == "progress") {
-      if (!PyCallable_Check(value.ptr())) throw Error("progress: give a callable(stage, done, total)");
-      arguments.progress = py::reinterpret_borrow<py::object>(value);
+      arguments.progress = progress_option(value);
     } else {
       throw Error("unknown keyword argument '" + key + "'",
                   "model, n, seeds, seed, metric, task, options, dataset, baseline, sampling, exclude_singletons, "

@@ -20,4 +20,6 @@ PYBIND11_MODULE(cscrub, module) {
   cscrub::python::bind_circuits(module);
   cscrub::python::bind_edge_discovery(module);
   cscrub::python::bind_patching(module);
+  cscrub::python::bind_attribution(module);
+  cscrub::python::bind_attention_pattern(module);
 }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "cscrub/engine/config.hpp"
+#include "dataset.hpp"
 #include "model.hpp"
 #include "paths.hpp"
 
@@ -35,6 +36,41 @@ bool model_keyword(const std::string& key, const py::handle& value, std::string&
     model = path_of(value, "model").string();
   }
   return true;
+}
+
+py::object progress_option(const py::handle& value) {
+  if (!PyCallable_Check(value.ptr())) throw Error("progress: give a callable(stage, done, total)");
+  return py::reinterpret_borrow<py::object>(value);
+}
+
+bool PromptKeywords::take(const std::string& key, const py::handle& value) {
+  if (key == "pairs" && pairs_allowed_) {
+    choice_.pairs = path_of(value, "pairs").string();
+  } else if (key == "dataset") {
+    choice_.dataset = path_of(value, "dataset").string();
+  } else if (key == "task") {
+    choice_.task = text_option(value, "task");
+    generated_ = true;
+  } else if (key == "n") {
+    choice_.n = number_option<int>(value, "n");
+    choice_.n_given = true;
+  } else if (key == "seed") {
+    choice_.seed = seed_option(value);
+    seed_given_ = true;
+  } else if (key == "options") {
+    choice_.task_options = option_items(value);
+    generated_ = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void PromptKeywords::check() const {
+  // As the CLI's --pairs excludes --task, --n, --seed, --option and --dataset, and --dataset --task and --option.
+  if (!choice_.pairs.empty() && (generated_ || choice_.n_given || seed_given_ || !choice_.dataset.empty()))
+    throw Error("pairs: give a pair file, or task/n/seed/options or a dataset for the pairs, not both");
+  if (!choice_.dataset.empty() && generated_) throw Error("dataset: give a dataset file or task/options, not both");
 }
 
 }  // namespace cscrub::python

@@ -19,4 +19,15 @@ std::function<void(const std::string& stage, int done, int total)> interruptible
 pybind11::object as_python(const nlohmann::ordered_json& json);
 pybind11::object as_python(const nlohmann::json& json);
 
+// `compute()`'s JSON, computed with the GIL released (the interpreter's other threads run on), as Python objects.
+template <class Compute>
+pybind11::object as_python_released(Compute compute) {
+  nlohmann::ordered_json json;
+  {
+    pybind11::gil_scoped_release released;
+    json = compute();
+  }
+  return as_python(json);
+}
+
 }  // namespace cscrub::python

@@ -15,6 +15,8 @@ nlohmann::ordered_json grid_json(const discover::Grid& grid);
 std::string cell_name(const discover::Grid& grid, int row, int column);
 // "logit(IO) − logit(S)" for IOI, "logit(answer) − logit(distractor)" otherwise.
 std::string metric_name(const std::string& task);
+// Throws cscrub::Error (the CLI's message) for a negative number of strongest cells to list.
+void check_top(int top);
 // The model's own mean metric over the prompts: one forward pass that overflowed float32 makes it NaN or
 // infinite, and every effect measured against it meaningless. Throws cscrub::Error naming `what`.
 void require_finite_metric(double value, const std::string& what);

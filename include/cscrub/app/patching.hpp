@@ -3,12 +3,12 @@
 // its result as the JSON `cscrub patch --json` writes (the same bytes from both).
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cscrub/app/prompt_pairs.hpp"
+#include "cscrub/app/staged_progress.hpp"
 #include "cscrub/discover/grid.hpp"
 #include "cscrub/engine/weights.hpp"
 
@@ -32,9 +32,6 @@ struct PatchingOptions {
 // Throws cscrub::Error (the CLI's messages) for bad prompt options or options that do not go together, before
 // anything is loaded.
 void check_patching_options(const PatchingOptions& options);
-
-// Progress of a named stage ("patching", "ablating", "path patching").
-using StagedProgress = std::function<void(const std::string& stage, int done, int total)>;
 
 struct PatchingRun {
   std::string model_dir;  // as given

@@ -1,5 +1,6 @@
-// The prompt pairs a command or a Python call chooses, for `discover` and `patch` alike: a pair file, a dataset
-// file's prompts paired within their alignment groups, or a task's generated pairs.
+// The prompts a command or a Python call chooses, for `discover`, `patch`, `attribute` and `attention` alike: a
+// pair file, a dataset file's prompts (paired within their alignment groups where pairs are needed), or a task's
+// generated prompts or pairs.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -23,6 +24,11 @@ struct PromptPairChoice {
   std::vector<std::string> task_options;
 };
 
+// Throws cscrub::Error (the CLI's messages) for an unknown task or a bad n, before anything is loaded.
+void check_prompt_choice(const PromptPairChoice& choice);
+// Throws cscrub::Error (the CLI's message) unless there is at least one prompt per forward pass.
+void check_batch_size(int batch_size);
+
 // A dataset file's prompts (its first `first` when given), checked against the tokenizer and the model.
 // Throws cscrub::Error naming the file.
 data::Dataset read_prompt_dataset(const std::string& path, std::optional<int> first, const io::Tokenizer& tokenizer,
@@ -32,6 +38,11 @@ data::Dataset read_prompt_dataset(const std::string& path, std::optional<int> fi
 // a pair file of token ids can be read, and anything else throws cscrub::Error naming `model_dir`.
 discover::PairedDataset load_prompt_pairs(const PromptPairChoice& choice, const std::string& model_dir,
                                           const engine::ModelConfig& config, const io::Tokenizer* tokenizer);
+
+// The prompts alone, for commands that need no pairs (`choice.pairs` is not read): the dataset file's (all, or
+// the first n), checked against the model, else n prompts of the task drawn with the seed.
+data::Dataset load_prompts(const PromptPairChoice& choice, const io::Tokenizer& tokenizer,
+                           const engine::ModelConfig& config);
 
 // What the prompts are, for output: "200 ioi (seed 0)", "32 pairs from FILE" or "24 prompts of FILE".
 std::string describe_prompt_pairs(const PromptPairChoice& choice, size_t count);
