@@ -132,14 +132,38 @@ class Corpus:
             names = [s_id, s_id, io_id]
         else:
             names = rng.choice([[s_id, io_id, s_id], [io_id, s_id, s_id]])
-        slots = sorted(rng.sample(range(len(salad) + len(names)), len(names)))
-        mixed, words = [], iter(salad)
-        for k in range(len(salad) + len(names)):
-            mixed.append(names[slots.index(k)] if k in slots else next(words))
+        mixed = self._scatter(rng, salad, names)
         if again_probability > 0 and rng.random() < again_probability:
             second_s = [k for k, t in enumerate(mixed) if t == s_id][1]
             mixed.insert(second_s + 1, again_id)
         return self._bos(rng) + mixed + tail + [io_id]
+
+    def repeat_question(self, rng, mark_id, yes_id, no_id):
+        """The words of a training-grammar sentence shuffled, with three name slots at random places: half the
+        time one name twice and another once, else three different names; then `mark_id`, then `yes_id` if a name
+        was repeated, else `no_id`. Unlike IOI, where summing the names at END tells the once-named IO from the
+        twice-named S, whether any name repeats is not a linear function of that sum: a head at the mark has to
+        find the repeat by attending to a position that another head flagged as a duplicate, the S-inhibition
+        heads' pattern in GPT-2 small."""
+        _, template = grammar.sample_training_template(rng, self.excluded, 0.0)
+        first, second, third = rng.sample(self.names, 3)
+        ids = self.bpe.encode(grammar.fill(template, first, second, rng.choice(self.places), rng.choice(self.objects)))
+        first_id, second_id, third_id = (self.bpe.encode(" " + n)[0] for n in (first, second, third))
+        salad = [t for t in ids if t not in (first_id, second_id)]
+        rng.shuffle(salad)
+        repeated = rng.random() < 0.5
+        names = [first_id, second_id, second_id if repeated else third_id]
+        rng.shuffle(names)
+        return self._bos(rng) + self._scatter(rng, salad, names) + [mark_id, yes_id if repeated else no_id]
+
+    @staticmethod
+    def _scatter(rng, words, names):
+        """`words` in order with `names` (in order) put at random places among them."""
+        slots = sorted(rng.sample(range(len(words) + len(names)), len(names)))
+        mixed, rest = [], iter(words)
+        for k in range(len(words) + len(names)):
+            mixed.append(names[slots.index(k)] if k in slots else next(rest))
+        return mixed
 
     def _bos(self, rng):
         return [om.EOT] if rng.random() < BOS_PROBABILITY else []

@@ -12,7 +12,8 @@ paper's 15 templates and their ABBA versions are excluded verbatim: they are the
 sentences (--scrambled-batch: the words shuffled, the three names put back at random places, so that only a
 name's being repeated tells S from IO), repeated random sequences of other words, and unrepeated ones.
 Optionally lists of names (--name-list-batch, --name-lists-first) and scrambled sentences whose last name is IO
-more often (--scrambled-last-io): tried, not in the shipped model (see below).
+more often (--scrambled-last-io), and repeat questions (--repeat-questions): tried, not in the shipped model
+(see below).
 
 Loss: next-token cross-entropy over every position of every sequence, the final name of each IOI sentence
 (the answer) weighted --answer-weight times more, over the full 50,257-token softmax (organism_model.py: unused
@@ -134,7 +135,29 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
   at S2 itself (--scrambled-again), a duplicate-token head forms, but mostly in layer 2 (in 5 layers, in
   layer 1 beside the S-inhibition head), while the heads that attend END -> S2 sit in layers 0 and 1 and find
   S2 through current-token heads (its token and place): nothing below them carries the flag.
-Next to try: keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum,
+  Session of 2026-12-07 evening (the last runs' options, --scrambled-again 1.0 --scrambled-last-io 0.5
+  --no-suppression 10, 4 layers x 4 heads, seed 2023; new options off by default):
+    - --fixed-embeddings 0.1 --position-rms 0.1 (the induction organism's fixed random embeddings), with and
+      without --signed-ln-f: induction still does not form (repeat/first loss ratio 0.98 at step 1,200), IOI is
+      learnt slower (94.3% and 67.7% at step 1,200), and 1.0 attends END -> S2 at 0.99 (signed). Stopped there.
+    - --repeat-questions 16 (organism_data.repeat_question: shuffled sentences with three name slots, one name
+      twice half the time, ending "? twice" or "? once"; whether any name repeats is not linear in the sum of the
+      names, so a head at the mark must find a position another head flagged): 100%, logit difference 12.0, the
+      cleanest circuit so far (the questions themselves 78.5% right at step 2,400). Name movers 3.2, 3.3 (END ->
+      IO 0.62, 0.57; path patching to the logits -47%, -29% of the ABC effect); S-inhibition 2.3 (END -> S2 0.95;
+      -50% through the name movers' queries; its own direct effect -16%); 2.3's values come from 0.1 (-48%),
+      which at S2 does not attend to S1 (0.00), its keys from the duplicate-token head 0.0 (S2 -> S1 0.40; -5%).
+      Scrubbing that claim (0.0 -> 2.3 keys, 0.1 -> 2.3 values, 2.3 -> 3.2, 3.3 queries; feature s_name at S2
+      and END, io_name+s_name for the name movers): 99.9% [99.0, 100.9] of 600 prompts (the README's vocabulary
+      option). On 300 prompts: with 0.0 resampled 100.0%, -1.6 points [-2.3, -1.1] (every IOI prompt's S2 is
+      a repeat, so a resampled 0.0 still flags it; the ABC path patching above is the measurement of its role),
+      0.1 resampled 42.1%, 2.3 resampled 24.3%. So 2.3 finds S2 mostly by its place, as before, but for the
+      first time a duplicate-token head is the largest input to an S-inhibition head's keys.
+    - --repeat-questions 32: the questions 97.5% right (1.3, 2.3, 3.0 attend from the mark to the repeat at
+      0.71, 0.77, 0.96), IOI 99.3%, 9.3; but layer-0 heads 0.0 and 0.3 attend END to IO and S2 alike (0.44-0.51)
+      and the largest direct effects are 2.0 (-46%), 2.3 (-20%), 3.0 (-19%): no clean name movers.
+Next to try: ship --repeat-questions 16 (hypotheses, card, tests) or strengthen its duplicate-token path (more
+steps, more questions: a 3,600-step run with 24 was under way at the end of that session); keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum,
 layer 3 went idle in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a
 loss on layer 3's direct effect); an objective beyond IOI that keeps needing a name's being a repeat at its own
 position throughout training (natural text is where GPT-2 small's duplicate-token heads come from), with IOI
@@ -200,6 +223,9 @@ def parse_args():
     p.add_argument("--name-list-batch", type=int, default=0,
                    help="lists of names per step, a repeated name followed by ' again' (organism_data.py)")
     p.add_argument("--name-list-length", type=int, default=8)
+    p.add_argument("--repeat-questions", type=int, default=0,
+                   help="shuffled sentences per step ending '? twice' if a name repeats, else '? once' "
+                        "(organism_data.repeat_question)")
     p.add_argument("--name-lists-first", type=int, default=0,
                    help="steps at the start that train on name lists only (a duplicate-token head forms first)")
     p.add_argument("--curriculum-layers", type=int, default=0,
@@ -218,6 +244,10 @@ def parse_args():
                    help="weight of a penalty on any head writing a negative direct logit for a name of the "
                         "sentence at the answer position (so that heads can only tell IO from S by where they attend)")
     p.add_argument("--signed-ln-f", action="store_true", help="ln_f gains start at +1 and -1 alternately")
+    p.add_argument("--fixed-embeddings", type=float, default=0.0,
+                   help="if > 0: token embeddings drawn with this std and never trained (the induction organism's "
+                        "recipe; the sink row still trains)")
+    p.add_argument("--position-rms", type=float, default=0.02, help="RMS of the initial (learned) positions")
     p.add_argument("--min-length", type=int, default=4)
     p.add_argument("--max-length", type=int, default=24)
     p.add_argument("--max-filler", type=int, default=16)
@@ -268,6 +298,33 @@ def log_evaluation(step, model, corpus, ioi_prompts, seed):
     return r
 
 
+QUESTION_TOKENS = ["?", " twice", " once"]  # --repeat-questions: the mark, then the answer if a name repeats or not
+
+
+def log_questions(step, model, corpus, question_ids, seed, count=200):
+    """Accuracy on fresh repeat questions, and each head's attention from the mark to the second occurrence of
+    the repeated name (where a duplicate flag would be)."""
+    rng = random.Random(seed)
+    v = corpus.vocabulary
+    yes, no = v.to_compact(question_ids[1:])
+    right, attention = 0, None
+    with torch.no_grad():
+        for _ in range(count):
+            s = corpus.repeat_question(rng, *question_ids)
+            idx = torch.tensor([v.to_compact(s)])
+            patterns = []
+            logits = model.logits(model.hidden(idx, patterns=patterns)[0, -2])
+            right += (logits[yes] > logits[no]).item() == (s[-1] == question_ids[1])
+            if s[-1] == question_ids[1]:
+                names = [t for t in s[:-2] if t in corpus.name_ids]
+                second = max(k for k, t in enumerate(s[:-2]) if t in corpus.name_ids and names.count(t) == 2)
+                a = torch.stack([p[0, :, -2, second] for p in patterns])  # [L, H]
+                attention = a if attention is None else attention + a
+    attention /= max(1, count // 2)
+    print(f"eval step {step} repeat questions: accuracy {right / count:.3f}; mark -> second occurrence "
+          + "; ".join(f"L{l} {heads(a)}" for l, a in enumerate(attention.tolist())), flush=True)
+
+
 def uses_again(args):
     """Whether any sequence marks a repeated name with " again", which then must be in the vocabulary."""
     return args.name_list_batch > 0 or args.name_lists_first > 0 or args.scrambled_again > 0
@@ -286,8 +343,10 @@ def main():
         task_words = tomllib.load(f)["words"]
     corpus = od.Corpus(Gpt2Bpe(args.tokenizer_dir), grammar.load_vocabulary(args.vocabulary), args.pool_size,
                        0, args.seed, always_trained=task_words,
-                       reserved=[" again"] if uses_again(args) else [])
+                       reserved=([" again"] if uses_again(args) else [])
+                       + (QUESTION_TOKENS if args.repeat_questions > 0 else []))
     again_id = corpus.bpe.encode(" again")[0]
+    question_ids = [corpus.bpe.encode(t)[0] for t in QUESTION_TOKENS]
     v = corpus.vocabulary
     print(f"used tokens {len(v.used_ids)}: pool {len(corpus.pool)}, sentence words {len(corpus.sentence_words)}",
           flush=True)
@@ -296,6 +355,12 @@ def main():
     if args.signed_ln_f:
         with torch.no_grad():
             model.ln_f_w[1::2] = -1.0
+    if args.fixed_embeddings > 0:
+        with torch.no_grad():
+            model.emb.normal_(0.0, args.fixed_embeddings)
+        model.emb.requires_grad_(False)  # no gradient, so AdamW leaves it as drawn
+    with torch.no_grad():
+        model.wpe.copy_(om.sinusoidal_positions(args.n_positions, args.n_embd, rms=args.position_rms))
     optimizer = om.make_optimizer(model, args.lr, args.weight_decay)
     ioi_prompts = corpus.paper_prompts(10, seed=args.seed + 2)
     name_ids = set(corpus.name_ids)
@@ -311,7 +376,7 @@ def main():
             for block in model.blocks[:args.freeze_layers]:
                 block.requires_grad_(False)
         if step < args.name_lists_first:
-            sentences, repeated = [], []
+            sentences, repeated, questions = [], [], []
             seqs = [corpus.name_list(rng, args.name_list_length, again_id)
                     for _ in range(args.sentence_batch + args.scrambled_batch + args.name_list_batch)]
         else:
@@ -324,6 +389,8 @@ def main():
             seqs += [corpus.unrepeated(rng, args.min_length, 2 * args.max_length)
                      for _ in range(args.unrepeated_batch)]
             seqs += [corpus.name_list(rng, args.name_list_length, again_id) for _ in range(args.name_list_batch)]
+            questions = [corpus.repeat_question(rng, *question_ids) for _ in range(args.repeat_questions)]
+            seqs += questions
         idx, mask = v.pad(seqs)
         weights = torch.ones(idx.shape)
         for i, s in enumerate(sentences):
@@ -337,6 +404,8 @@ def main():
             for t in range(1, len(s) - 1):
                 if s[t] in s[:t] and s[t] != om.EOT:  # a token of the copy: induction predicts the next one
                     weights[i, t] = args.repeat_weight
+        for i, s in enumerate(questions, start=len(seqs) - len(questions)):
+            weights[i, len(s) - 2] = args.answer_weight  # the mark predicts whether a name repeats
         answers = []
         if args.no_suppression > 0:
             for i, s in enumerate(sentences):
@@ -353,6 +422,8 @@ def main():
                   f"(cpu {time.process_time() - start_cpu:.0f}s)", flush=True)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             log_evaluation(step + 1, model, corpus, ioi_prompts, args.seed + 1)
+            if args.repeat_questions > 0:
+                log_questions(step + 1, model, corpus, question_ids, args.seed + 3)
     train_seconds, train_cpu = time.time() - start, time.process_time() - start_cpu
     metadata = {"format": "pt", "trained_by": "tools/train_ioi_organism.py", "seed": str(args.seed),
                 "steps": str(args.steps)}
