@@ -73,12 +73,12 @@ std::string describe_pairs(const PairChoice& choice, size_t count) {
   return fmt::format("{} {} (seed {})", count, choice.task, choice.seed);
 }
 
-FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress) {
+FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StagedProgress& progress) {
   return *run_faithfulness_on(parallel::Ranks(), options, progress);
 }
 
 std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks, const FaithfulnessOptions& options,
-                                                   const StageProgress& progress) {
+                                                   const StagedProgress& progress) {
   FaithfulnessRun run;
   std::optional<engine::Weights> weights;
   std::optional<discover::PairedDataset> pairs;

@@ -2,12 +2,12 @@
 // options, reading graph files and prompt pairs, the computation, and the result as JSON (the same bytes from
 // both) or as the files `circuit` writes.
 #pragma once
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cscrub/app/staged_progress.hpp"
 #include "cscrub/discover/circuit_export.hpp"
 #include "cscrub/discover/faithfulness.hpp"
 #include "cscrub/discover/graph_provenance.hpp"
@@ -39,8 +39,6 @@ discover::PairedDataset choose_pairs(const PairChoice& choice, const engine::Mod
                                      const io::Tokenizer* tokenizer);
 // "200 ioi (seed 0)" or "32 pairs from FILE".
 std::string describe_pairs(const PairChoice& choice, size_t count);
-
-using StageProgress = std::function<void(const std::string& stage, int done, int total)>;
 
 struct FaithfulnessOptions {
   std::vector<std::string> graphs;
@@ -79,12 +77,12 @@ struct FaithfulnessRun {
 };
 
 // Throws cscrub::Error for bad options (before loading anything), unreadable files, graphs of another model.
-FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress = {});
+FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StagedProgress& progress = {});
 // The same, its circuits (every file's, in order: a unit each) shared among `ranks` (parallel/ranks.hpp): each rank
 // evaluates its block on every pair and sends the per-pair metrics to rank 0, which makes the curves. The run on
 // rank 0, nullopt on the others; collective, one rank's failure ends every rank with its message.
 std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks, const FaithfulnessOptions& options,
-                                                   const StageProgress& progress = {});
+                                                   const StagedProgress& progress = {});
 // {"model", "prompts", "task", "pairs", "corruption", "metric", "ablation", "model_metric", "empty_metric", "sizes",
 //  "files": [{"file", "method", "cpr", "cmd", "curves": [{"ranking", "greedy", "points": [...], "area_under",
 //  "area_from_one"}]}], "rank_agreement": [{"files": [a, b], "spearman" (null if undefined), "top", "common_top"}]}
