@@ -1,12 +1,13 @@
 // What `cscrub faithfulness`, `cscrub circuit` and the Python module's faithfulness() and circuit() share: their
-// options, reading graph files and prompt pairs, the computation, and the result as JSON (the same bytes from
-// both) or as the files `circuit` writes.
+// options, reading graph files, the computation, and the result as JSON (the same bytes from both) or as the files
+// `circuit` writes.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cscrub/app/prompt_pairs.hpp"
 #include "cscrub/app/staged_progress.hpp"
 #include "cscrub/discover/circuit_export.hpp"
 #include "cscrub/discover/faithfulness.hpp"
@@ -27,24 +28,11 @@ GraphFile read_graph_file(const std::string& path);
 // How a file is named in tables and legends: its name, and its method when cscrub recorded one.
 std::string graph_label(const GraphFile& file);
 
-// The prompt pairs of a discovery command: a pair file, or a task's generated pairs (make_paired_dataset).
-struct PairChoice {
-  std::string pairs;  // a pair file; else the task's pairs
-  std::string task = "ioi";
-  int n = 200;
-  uint64_t seed = 0;
-  std::vector<std::string> task_options;
-};
-discover::PairedDataset choose_pairs(const PairChoice& choice, const engine::ModelConfig& config,
-                                     const io::Tokenizer* tokenizer);
-// "200 ioi (seed 0)" or "32 pairs from FILE".
-std::string describe_pairs(const PairChoice& choice, size_t count);
-
 struct FaithfulnessOptions {
   std::vector<std::string> graphs;
   std::string model;
   std::string matmul = "auto";
-  PairChoice pairs;
+  PromptPairChoice prompts;
   int batch_size = 32;
   std::string ablation = "counterfactual";
   std::vector<double> sizes;  // empty: MIB's grid
