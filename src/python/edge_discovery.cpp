@@ -8,11 +8,7 @@
 #include "bindings.hpp"
 #include "cscrub/app/edge_discovery.hpp"
 #include "cscrub/error.hpp"
-#include "cscrub/io/model_dir.hpp"
-#include "dataset.hpp"
-#include "model.hpp"
 #include "options.hpp"
-#include "paths.hpp"
 #include "results.hpp"
 
 namespace py = pybind11;
