@@ -181,7 +181,7 @@ TEST_CASE("dataset option: discover and faithfulness pair a saved dataset's prom
   CHECK(curves_of_file["files"] == from_generated["files"]);
 }
 
-TEST_CASE("dataset option: discover's --n takes a dataset's first prompts; the options it excludes are named",
+TEST_CASE("dataset option: discover's --n takes a dataset's first prompts, and the options it excludes are named",
           "[cli][dataset-option]") {
   const fs::path dir = scratch_dir("dataset-option-discover-n");
   const fs::path file = dir / "induction.jsonl";
