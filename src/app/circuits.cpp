@@ -9,10 +9,8 @@
 
 #include "cscrub/app/model_choice.hpp"
 #include "cscrub/app/ranks_work.hpp"
-#include "cscrub/app/task_options.hpp"
 #include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/circuit_selection.hpp"
-#include "cscrub/discover/pair_file.hpp"
 #include "cscrub/discover/rank_agreement.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/input_file.hpp"
@@ -54,31 +52,12 @@ std::string graph_label(const GraphFile& file) {
   return name + " (" + file.provenance->method + ")";
 }
 
-discover::PairedDataset choose_pairs(const PairChoice& choice, const engine::ModelConfig& config,
-                                     const io::Tokenizer* tokenizer) {
-  if (!choice.pairs.empty()) {
-    discover::PairedDataset pairs = discover::read_pair_file(choice.pairs, config, tokenizer);
-    discover::check_pairs(pairs);
-    return pairs;
-  }
-  if (tokenizer == nullptr)
-    throw Error("the model has no tokenizer files, and --task prompts are made from text",
-                "add vocab.json + merges.txt (or encoder.json + vocab.bpe), or give --pairs with token ids");
-  return discover::make_paired_dataset(choice.task, choice.n, choice.seed, *tokenizer,
-                                       parse_task_options(choice.task_options));
-}
-
-std::string describe_pairs(const PairChoice& choice, size_t count) {
-  if (!choice.pairs.empty()) return fmt::format("{} pairs from {}", count, choice.pairs);
-  return fmt::format("{} {} (seed {})", count, choice.task, choice.seed);
-}
-
-FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress) {
+FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StagedProgress& progress) {
   return *run_faithfulness_on(parallel::Ranks(), options, progress);
 }
 
 std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks, const FaithfulnessOptions& options,
-                                                   const StageProgress& progress) {
+                                                   const StagedProgress& progress) {
   FaithfulnessRun run;
   std::optional<engine::Weights> weights;
   std::optional<discover::PairedDataset> pairs;
@@ -86,10 +65,7 @@ std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks,
     if (options.graphs.empty()) throw Error("no graph file given");
     if (options.batch_size <= 0)
       throw Error("the batch size must be positive (got " + std::to_string(options.batch_size) + ")");
-    if (options.pairs.pairs.empty()) {
-      data::task_schema(options.pairs.task);
-      if (options.pairs.n <= 0) throw Error("n must be a positive number of prompts (got " + std::to_string(options.pairs.n) + ")");
-    }
+    check_prompt_choice(options.prompts);
     run.sizes = options.sizes.empty() ? discover::mib_sizes() : options.sizes;
     discover::check_sizes(run.sizes);
     run.ablation = discover::parse_circuit_ablation(options.ablation);
@@ -104,9 +80,10 @@ std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks,
     const discover::GraphShape shape = discover::graph_shape(weights->config);
     for (const GraphFile& file : run.files) discover::check_graph_matches(file.graph, shape, file.path);
     const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(run.model_dir);
-    pairs.emplace(choose_pairs(options.pairs, weights->config, tokenizer ? &*tokenizer : nullptr));
+    pairs.emplace(
+        load_prompt_pairs(options.prompts, run.model_dir, weights->config, tokenizer ? &*tokenizer : nullptr));
     run.pairs = static_cast<int>(pairs->clean.examples.size());
-    run.prompts = describe_pairs(options.pairs, pairs->clean.examples.size());
+    run.prompts = describe_prompt_pairs(options.prompts, pairs->clean.examples.size());
     run.corruption = pairs->corruption;
     run.task = pairs->clean.schema.task;
   });

@@ -13,7 +13,6 @@
 #include "cscrub/app/memory_limit.hpp"
 #include "cscrub/app/model_choice.hpp"
 #include "cscrub/app/prompt_pairs.hpp"
-#include "cscrub/data/tasks.hpp"
 #include "cscrub/discover/circuit_evaluation.hpp"
 #include "cscrub/error.hpp"
 #include "cscrub/io/model_dir.hpp"
@@ -47,25 +46,12 @@ void check_options(const EdgeDiscoveryOptions& options) {
   if (options.threshold && !(*options.threshold >= 0))  // also refuses NaN
     throw Error(fmt::format("--threshold must be a number >= 0 or inf (got {})", *options.threshold));
   if (options.batch_size < 1) throw Error("--batch-size must be at least 1 (got " + std::to_string(options.batch_size) + ")");
-  if (options.pairs.empty()) {
-    data::task_schema(options.task);  // an unknown task, named
-    if (options.n < 1) throw Error("--n must be at least 1 (got " + std::to_string(options.n) + ")");
-  }
-}
-
-PromptPairChoice pair_choice(const EdgeDiscoveryOptions& options) {
-  PromptPairChoice choice;
-  choice.pairs = options.pairs;
-  choice.task = options.task;
-  choice.n = options.n;
-  choice.seed = options.seed;
-  choice.task_options = options.task_options;
-  return choice;
+  check_prompt_choice(options.prompts);
 }
 
 discover::PairedDataset load_pairs(const EdgeDiscoveryOptions& options, const engine::ModelConfig& config) {
   const std::optional<io::Tokenizer> tokenizer = load_tokenizer_if_present(options.model);
-  return load_prompt_pairs(pair_choice(options), options.model, config, tokenizer ? &*tokenizer : nullptr);
+  return load_prompt_pairs(options.prompts, options.model, config, tokenizer ? &*tokenizer : nullptr);
 }
 
 // A word of a command line, quoted for a POSIX shell when it needs it.
@@ -86,9 +72,15 @@ std::string command_line(const EdgeDiscoveryOptions& options, DiscoveryMethod me
   if (method == DiscoveryMethod::eap_ig) line += " --steps " + std::to_string(options.steps.value_or(5));
   if (options.threshold) line += fmt::format(" --threshold {}", *options.threshold);
   line += " --metric " + metric;
-  if (!options.pairs.empty()) return line + " --pairs " + shell_word(options.pairs);
-  line += fmt::format(" --task {} --n {} --seed {}", shell_word(options.task), options.n, options.seed);
-  for (const std::string& option : options.task_options) line += " --option " + shell_word(option);
+  const PromptPairChoice& prompts = options.prompts;
+  if (!prompts.pairs.empty()) return line + " --pairs " + shell_word(prompts.pairs);
+  if (!prompts.dataset.empty()) {  // its pairs depend on the seed; --n only when it took the file's first prompts
+    line += " --dataset " + shell_word(prompts.dataset);
+    if (prompts.n_given) line += fmt::format(" --n {}", prompts.n);
+    return line + fmt::format(" --seed {}", prompts.seed);
+  }
+  line += fmt::format(" --task {} --n {} --seed {}", shell_word(prompts.task), prompts.n, prompts.seed);
+  for (const std::string& option : prompts.task_options) line += " --option " + shell_word(option);
   return line;
 }
 
@@ -157,7 +149,7 @@ PreparedEdgeDiscovery prepare_edge_discovery(const EdgeDiscoveryOptions& options
   prepared.command = command_line(options, prepared.method, metric);
   prepared.pairs = load_pairs(options, prepared.config);
   const size_t count = prepared.pairs.clean.examples.size();
-  prepared.prompts = describe_prompt_pairs(pair_choice(options), count);
+  prepared.prompts = describe_prompt_pairs(options.prompts, count);
   size_t longest = 0;
   for (const auto& example : prepared.pairs.clean.examples) longest = std::max(longest, example.tokens.size());
   const int batch = std::min(options.batch_size, static_cast<int>(count));

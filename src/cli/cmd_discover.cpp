@@ -142,11 +142,7 @@ app::EdgeDiscoveryOptions app_options(const DiscoverOptions& options, const para
           .steps = options.steps,
           .threshold = options.threshold,
           .metric = options.metric,
-          .pairs = prompts.pairs,
-          .task = prompts.task,
-          .n = prompts.n,
-          .seed = prompts.seed,
-          .task_options = prompts.task_options,
+          .prompts = pair_choice(prompts),
           .batch_size = prompts.batch_size,
           .max_memory_gib = options.max_memory_gib,
           .ranks_on_machine = ranks.ranks_on_this_machine()};
@@ -159,6 +155,7 @@ void run_discover(const DiscoverOptions& options, const parallel::Ranks& ranks) 
     io::CommandFiles files;
     files.add_model_inputs(options.prompts.model);
     files.add_input(options.prompts.pairs);
+    files.add_input(options.prompts.dataset);
     add_task_option_inputs(files, options.prompts.task_options);
     files.add_output(options.out, "--out");
     files.add_output(options.svg, "--svg");

@@ -1,4 +1,4 @@
-// `cscrub faithfulness GRAPH.json ... (--pairs FILE | --task T --n N --seed S) [--ablation counterfactual|mean]
+// `cscrub faithfulness GRAPH.json ... (--pairs FILE | --dataset FILE | --task T --n N --seed S) [--ablation ...]
 // [--sizes ...] [--metric M] [--svg OUT.svg] [--json OUT.json]`: MIB's faithfulness curves of one or more score
 // files on the same pairs (app/circuits.hpp): circuits of the top edges at each size, each evaluated with the
 // edges outside it ablated; the normalized faithfulness, CPR and CMD; one table per file, one plot for all; with
@@ -121,12 +121,12 @@ void run_faithfulness(FaithfulnessCommandOptions options, const parallel::Ranks&
   run_options.model = options.prompts.model;
   run_options.matmul = options.prompts.matmul;
   run_options.batch_size = options.prompts.batch_size;
-  run_options.pairs = {.pairs = options.prompts.pairs, .task = options.prompts.task, .n = options.prompts.n,
-                       .seed = options.prompts.seed, .task_options = options.prompts.task_options};
+  run_options.prompts = pair_choice(options.prompts);
   run_options.sizes = parse_sizes(options.sizes);
   io::CommandFiles files;
   for (const std::string& graph : run_options.graphs) files.add_input(graph);
   files.add_input(options.prompts.pairs);
+  files.add_input(options.prompts.dataset);
   files.add_model_inputs(options.prompts.model);
   add_task_option_inputs(files, options.prompts.task_options);
   files.add_output(options.svg, "--svg");

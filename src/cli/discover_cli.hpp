@@ -1,5 +1,5 @@
-// What `cscrub patch`, `cscrub attribute` and `cscrub attention` share: the options that choose the prompts
-// and the model, and the outputs of a [layer, head] sweep (a ranked table, .npy, SVG heatmap).
+// What `cscrub patch`, `attribute` and `attention` share: the options that choose the prompts and the model (also
+// `discover`'s and `faithfulness`'s), and the outputs of a [layer, head] sweep (a ranked table, .npy, SVG heatmap).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>

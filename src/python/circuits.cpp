@@ -8,9 +8,6 @@
 #include "bindings.hpp"
 #include "cscrub/app/circuits.hpp"
 #include "cscrub/error.hpp"
-#include "cscrub/io/model_dir.hpp"
-#include "dataset.hpp"
-#include "model.hpp"
 #include "options.hpp"
 #include "paths.hpp"
 #include "results.hpp"
@@ -26,43 +23,31 @@ py::object faithfulness(const py::handle& graphs, const py::kwargs& given) {
     options.graphs.push_back(path_of(graphs, "graphs").string());
   else
     for (const py::handle& graph : graphs) options.graphs.push_back(path_of(graph, "graphs").string());
-  options.matmul = default_matmul();
   py::object progress;
-  for (const auto& [key_handle, value] : given) {
-    const std::string key = key_handle.cast<std::string>();
-    if (value.is_none()) continue;  // the default
-    if (model_keyword(key, value, options.model, options.matmul)) continue;
-    if (key == "pairs") {
-      options.pairs.pairs = path_of(value, "pairs").string();
-    } else if (key == "task") {
-      options.pairs.task = text_option(value, "task");
-    } else if (key == "n") {
-      options.pairs.n = number_option<int>(value, "n");
-    } else if (key == "seed") {
-      options.pairs.seed = seed_option(value);
-    } else if (key == "options") {
-      options.pairs.task_options = option_items(value);
-    } else if (key == "batch_size") {
-      options.batch_size = number_option<int>(value, "batch_size");
-    } else if (key == "ablation") {
-      options.ablation = text_option(value, "ablation");
-    } else if (key == "sizes") {
-      for (const py::handle& size : value) options.sizes.push_back(number_option<double>(size, "sizes"));
-    } else if (key == "metric") {
-      options.metric = text_option(value, "metric");
-    } else if (key == "signed_order") {
-      options.signed_order = text_option(value, "signed_order");
-    } else if (key == "greedy") {
-      if (!py::isinstance<py::bool_>(value)) throw Error("greedy: give True or False");
-      options.greedy = value.cast<bool>();
-    } else if (key == "progress") {
-      progress = progress_option(value);
-    } else {
-      throw Error("unknown keyword argument '" + key + "'",
-                  "model, matmul, pairs, task, n, seed, options, batch_size, ablation, sizes, metric, signed_order, "
-                  "greedy, progress");
-    }
-  }
+  read_keywords(given, options, /*pairs_allowed=*/true,
+                "model, matmul, pairs, dataset, task, n, seed, options, batch_size, ablation, sizes, metric, "
+                "signed_order, greedy, progress",
+                [&](const std::string& key, const py::handle& value) {
+                  if (key == "batch_size") {
+                    options.batch_size = number_option<int>(value, "batch_size");
+                  } else if (key == "ablation") {
+                    options.ablation = text_option(value, "ablation");
+                  } else if (key == "sizes") {
+                    for (const py::handle& size : value) options.sizes.push_back(number_option<double>(size, "sizes"));
+                  } else if (key == "metric") {
+                    options.metric = text_option(value, "metric");
+                  } else if (key == "signed_order") {
+                    options.signed_order = text_option(value, "signed_order");
+                  } else if (key == "greedy") {
+                    if (!py::isinstance<py::bool_>(value)) throw Error("greedy: give True or False");
+                    options.greedy = value.cast<bool>();
+                  } else if (key == "progress") {
+                    progress = progress_option(value);
+                  } else {
+                    return false;
+                  }
+                  return true;
+                });
   nlohmann::ordered_json json;
   {
     py::gil_scoped_release released;
@@ -97,7 +82,8 @@ void bind_circuits(py::module_& module) {
              "MIB's faithfulness curves of one or more graph files (EAP-IG/MIB JSON with edge scores) on prompt pairs; "
              "returns the dict `cscrub faithfulness FILES --json OUT` writes: per file the curves of circuits by "
              "|score| and by signed score, their CPR and CMD. Keywords, as the CLI's options: model (path or Model), "
-             "matmul, pairs (a pair file) or task, n, seed, options ({key: value}); batch_size, ablation "
+             "matmul, pairs (a pair file), dataset (a dataset file, its prompts paired within their alignment "
+             "groups; n: its first n) or task, n, options ({key: value}); seed, batch_size, ablation "
              "('counterfactual' or 'mean'), sizes (fractions of the edges), metric, signed_order, greedy, progress "
              "(callable(stage, done, total)).");
   module.def("circuit", &circuit, py::arg("graph"), py::kw_only(), py::arg("top") = py::none(),

@@ -8,11 +8,7 @@
 #include "bindings.hpp"
 #include "cscrub/app/edge_discovery.hpp"
 #include "cscrub/error.hpp"
-#include "cscrub/io/model_dir.hpp"
-#include "dataset.hpp"
-#include "model.hpp"
 #include "options.hpp"
-#include "paths.hpp"
 #include "results.hpp"
 
 namespace py = pybind11;
@@ -23,48 +19,29 @@ namespace {
 // The keyword arguments, as the CLI's options.
 app::EdgeDiscoveryOptions discover_options(const py::kwargs& given, py::object& progress) {
   app::EdgeDiscoveryOptions options;
-  options.matmul = default_matmul();
-  bool generated = false;
-  for (const auto& [key_handle, value] : given) {
-    const std::string key = key_handle.cast<std::string>();
-    if (value.is_none()) continue;  // the default
-    if (model_keyword(key, value, options.model, options.matmul)) continue;
-    if (key == "steps") {
-      options.steps = number_option<int>(value, "steps");
-    } else if (key == "threshold") {
-      options.threshold = number_option<double>(value, "threshold");
-    } else if (key == "metric") {
-      options.metric = text_option(value, "metric");
-    } else if (key == "pairs") {
-      options.pairs = path_of(value, "pairs").string();
-    } else if (key == "task") {
-      options.task = text_option(value, "task");
-      generated = true;
-    } else if (key == "n") {
-      options.n = number_option<int>(value, "n");
-      generated = true;
-    } else if (key == "seed") {
-      options.seed = seed_option(value);
-      generated = true;
-    } else if (key == "options") {
-      options.task_options = option_items(value);
-      generated = true;
-    } else if (key == "batch_size") {
-      options.batch_size = number_option<int>(value, "batch_size");
-    } else if (key == "max_memory") {
-      options.max_memory_gib = number_option<double>(value, "max_memory");
-      if (!std::isfinite(options.max_memory_gib) || options.max_memory_gib <= 0)
-        throw Error("max_memory must be a positive number of GiB");
-    } else if (key == "progress") {
-      progress = progress_option(value);
-    } else {
-      throw Error("unknown keyword argument '" + key + "'",
-                  "model, steps, threshold, metric, pairs, task, n, seed, options, batch_size, max_memory, matmul, progress");
-    }
-  }
-  if (!options.pairs.empty() && generated)
-    throw Error("pairs: give a pair file or task/n/seed/options for generated pairs, not both");
-  if (options.model.empty()) options.model = io::default_model_dir().string();
+  read_keywords(given, options, /*pairs_allowed=*/true,
+                "model, steps, threshold, metric, pairs, dataset, task, n, seed, options, batch_size, max_memory, "
+                "matmul, progress",
+                [&](const std::string& key, const py::handle& value) {
+                  if (key == "steps") {
+                    options.steps = number_option<int>(value, "steps");
+                  } else if (key == "threshold") {
+                    options.threshold = number_option<double>(value, "threshold");
+                  } else if (key == "metric") {
+                    options.metric = text_option(value, "metric");
+                  } else if (key == "batch_size") {
+                    options.batch_size = number_option<int>(value, "batch_size");
+                  } else if (key == "max_memory") {
+                    options.max_memory_gib = number_option<double>(value, "max_memory");
+                    if (!std::isfinite(options.max_memory_gib) || options.max_memory_gib <= 0)
+                      throw Error("max_memory must be a positive number of GiB");
+                  } else if (key == "progress") {
+                    progress = progress_option(value);
+                  } else {
+                    return false;
+                  }
+                  return true;
+                });
   return options;
 }
 
@@ -96,9 +73,9 @@ void bind_edge_discovery(py::module_& module) {
       "GRAPH.json` writes (EAP-IG's and MIB's format: 'cfg', 'nodes', 'edges' with each edge's 'score' and "
       "'in_graph', and cscrub's record 'cscrub'). Keywords, as the CLI's options: model (path or Model), steps "
       "(EAP-IG's M, 5), threshold (ACDC's tau, required for acdc), metric (logit_diff, prob_diff, kl, loss; default "
-      "kl for acdc, logit_diff otherwise), pairs (a pair file) or task, n, seed, options "
-      "({key: value}) for generated pairs, batch_size, max_memory (GiB), matmul, progress (callable(stage, done, "
-      "total)).");
+      "kl for acdc, logit_diff otherwise), pairs (a pair file), dataset (a dataset file, its prompts paired within "
+      "their alignment groups; n: its first n) or task, n, options ({key: value}) for generated pairs; seed, "
+      "batch_size, max_memory (GiB), matmul, progress (callable(stage, done, total)).");
 }
 
 }  // namespace cscrub::python

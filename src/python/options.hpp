@@ -55,10 +55,11 @@ class PromptKeywords {
   bool seed_given_ = false;  // pairs come with none
 };
 
-// The keyword arguments of a command that reads a model and prompts (patch(), attribute(), attention()) into its
-// `options` (with .model, .matmul and .prompts): model= and matmul= (model_keyword), the prompt keywords
-// (PromptKeywords), and every other one not None through `own(key, value)`, which returns false for a keyword it
-// does not know: that raises cscrub.Error listing the `known` ones. Then the bundled model if none was given.
+// The keyword arguments of a command that reads a model and prompts (patch(), attribute(), attention(), discover(),
+// faithfulness()) into its `options` (with .model, .matmul and .prompts): model= and matmul= (model_keyword), the
+// prompt keywords (PromptKeywords), and every other one not None through `own(key, value)`, which returns false for
+// a keyword it does not know: that raises cscrub.Error listing the `known` ones. Then the bundled model if none was
+// given.
 template <class Options, class Own>
 void read_keywords(const pybind11::kwargs& given, Options& options, bool pairs_allowed, const char* known, Own own) {
   options.matmul = default_matmul();

@@ -1,5 +1,5 @@
-// --dataset on patch, attribute, attention, run and compare: a saved dataset gives what the same prompts
-// generated give, and lines written by hand ({"text", "answer", "distractor"}) run everywhere.
+// --dataset on patch, attribute, attention, discover, faithfulness, run and compare: a saved dataset gives what the
+// same prompts generated give, and lines written by hand ({"text", "answer", "distractor"}) run everywhere.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -144,4 +144,67 @@ TEST_CASE("dataset option: custom lines run builtin hypotheses and compare, and 
              Catch::Contains("--option excludes --dataset"));
   CHECK_THAT(cscrub_command("attention --head 0.1 --index 4 --dataset " + quoted(dir / "mine.jsonl")).output,
              Catch::Contains("--index 4 is outside the 4 prompts"));
+}
+
+TEST_CASE("dataset option: discover and faithfulness pair a saved dataset's prompts as they pair generated ones",
+          "[cli][dataset-option]") {
+  const fs::path dir = scratch_dir("dataset-option-discover");
+  const fs::path file = dir / "induction.jsonl";
+  REQUIRE(cscrub_command("dataset induction --n 40 --seed 1 --out " + quoted(file)).exit_code == 0);
+  REQUIRE(cscrub_command("discover --method eap --task induction --n 40 --seed 1 --quiet --out " +
+                         quoted(dir / "generated.json"))
+              .exit_code == 0);
+  const auto discovered = cscrub_command("discover --method eap --dataset " + quoted(file) +
+                                         " --seed 1 --quiet --out " + quoted(dir / "file.json"));
+  REQUIRE(discovered.exit_code == 0);
+  CHECK_THAT(discovered.output, Catch::Contains("prompts: 40 prompts of " + file.string()));
+  const nlohmann::json generated = read_json_file(dir / "generated.json"),
+                       from_file = read_json_file(dir / "file.json");
+  CHECK(from_file["edges"] == generated["edges"]);
+  CHECK(from_file["cscrub"]["pairs"] == 40);
+  CHECK(from_file["cscrub"]["task"] == "induction");
+  CHECK_THAT(from_file["cscrub"]["command"].get<std::string>(),
+             Catch::EndsWith("--dataset " + file.string() + " --seed 1"));
+
+  // faithfulness of one graph on the same pairs, from the file and generated: the same curves.
+  const std::string faithfulness = "faithfulness " + quoted(dir / "generated.json") + " --sizes 0.1,1 --quiet --json ";
+  REQUIRE(cscrub_command(faithfulness + quoted(dir / "curves-generated.json") + " --task induction --n 40 --seed 1")
+              .exit_code == 0);
+  const auto curves =
+      cscrub_command(faithfulness + quoted(dir / "curves-file.json") + " --dataset " + quoted(file) + " --seed 1");
+  REQUIRE(curves.exit_code == 0);
+  CHECK_THAT(curves.output, Catch::Contains("pairs: 40 prompts of " + file.string()));
+  const nlohmann::json from_generated = read_json_file(dir / "curves-generated.json"),
+                       curves_of_file = read_json_file(dir / "curves-file.json");
+  CHECK(curves_of_file["prompts"] == "40 prompts of " + file.string());
+  CHECK(curves_of_file["pairs"] == 40);
+  CHECK(curves_of_file["files"] == from_generated["files"]);
+}
+
+TEST_CASE("dataset option: discover's --n takes a dataset's first prompts, and the options it excludes are named",
+          "[cli][dataset-option]") {
+  const fs::path dir = scratch_dir("dataset-option-discover-n");
+  const fs::path file = dir / "induction.jsonl";
+  REQUIRE(cscrub_command("dataset induction --n 60 --seed 1 --out " + quoted(file)).exit_code == 0);
+  REQUIRE(run_command("head -n 40 " + quoted(file) + " > " + quoted(dir / "first40.jsonl")).exit_code == 0);
+  REQUIRE(cscrub_command("discover --method exact --dataset " + quoted(file) + " --n 40 --seed 1 --quiet --out " +
+                         quoted(dir / "first.json"))
+              .exit_code == 0);
+  REQUIRE(cscrub_command("discover --method exact --dataset " + quoted(dir / "first40.jsonl") +
+                         " --seed 1 --quiet --out " + quoted(dir / "forty.json"))
+              .exit_code == 0);
+  const nlohmann::json first = read_json_file(dir / "first.json");
+  CHECK(first["edges"] == read_json_file(dir / "forty.json")["edges"]);
+  CHECK_THAT(first["cscrub"]["command"].get<std::string>(), Catch::EndsWith(" --n 40 --seed 1"));
+
+  const std::string dataset = " --dataset " + quoted(file);
+  CHECK_THAT(cscrub_command("discover --method eap" + dataset + " --task ioi --out " + quoted(dir / "x.json")).output,
+             Catch::Contains("--task excludes --dataset"));
+  CHECK_THAT(cscrub_command("faithfulness " + quoted(dir / "first.json") + dataset + " --pairs " + quoted(file)).output,
+             Catch::Contains("--dataset excludes --pairs"));
+  CHECK_THAT(cscrub_command("faithfulness " + quoted(dir / "first.json") + dataset + " --n 61").output,
+             Catch::Contains("--n 61 is larger than the dataset"));
+  const auto overwrite = cscrub_command("discover --method eap" + dataset + " --out " + quoted(file));
+  CHECK(overwrite.exit_code == 1);
+  CHECK_THAT(overwrite.output, Catch::Contains("is the input"));
 }

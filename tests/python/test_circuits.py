@@ -52,6 +52,18 @@ def test_faithfulness_is_the_clis_json(exact_graph, model, tmp_path):
     assert result["files"][0]["method"] == "exact"
 
 
+def test_faithfulness_on_a_dataset_file_is_the_clis_json(exact_graph, model, tmp_path):
+    dataset = tmp_path / "induction.jsonl"
+    cscrub.dataset("induction", 40, seed=1, model=model).save(str(dataset))
+    run_cli("faithfulness", exact_graph, "--dataset", dataset, "--seed", "1", "--sizes", "0.1,1", "--json",
+            tmp_path / "faithfulness.json", "--quiet", "--matmul", model.matmul)
+    result = cscrub.faithfulness(exact_graph, dataset=dataset, seed=1, sizes=[0.1, 1.0], model=model)
+    assert result == read_json(tmp_path / "faithfulness.json")
+    assert result["prompts"] == f"40 prompts of {dataset}" and result["task"] == "induction"
+    generated = cscrub.faithfulness(exact_graph, task="induction", n=40, seed=1, sizes=[0.1, 1.0], model=model)
+    assert result["files"] == generated["files"]
+
+
 def test_circuit_is_what_the_cli_writes(exact_graph, tmp_path):
     run_cli("circuit", exact_graph, "--top", "5", "--out", tmp_path / "circuit.json", "--toml", tmp_path / "circuit.toml",
             "--dot", tmp_path / "circuit.dot")
@@ -77,5 +89,9 @@ def test_bad_arguments_raise_cscrub_errors(exact_graph, tmp_path):
         cscrub.circuit(tmp_path / "missing.json")
     with pytest.raises(cscrub.Error, match="unknown keyword argument 'size'"):
         cscrub.faithfulness([exact_graph], size=[0.5])
+    with pytest.raises(cscrub.Error, match="dataset: give a dataset file or task/options, not both"):
+        cscrub.faithfulness([exact_graph], dataset="prompts.jsonl", task="ioi")
+    with pytest.raises(cscrub.Error, match="pairs: give a pair file, or task/n/seed/options or a dataset"):
+        cscrub.faithfulness([exact_graph], pairs="pairs.jsonl", n=8)
     with pytest.raises(cscrub.Error, match="increase"):
         cscrub.faithfulness([exact_graph], sizes=[0.5, 0.1], n=8)

@@ -53,12 +53,29 @@ def test_discover_on_the_bundled_model_with_generated_pairs(tmp_path):
     assert graph == read_json(out)
 
 
+def test_discover_on_a_dataset_file_is_the_clis_graph_json(tmp_path):
+    dataset = tmp_path / "induction.jsonl"
+    cscrub.dataset("induction", 40, seed=1).save(str(dataset))
+    out = tmp_path / "graph.json"
+    run_cli("discover", "--method", "eap", "--dataset", dataset, "--seed", 1, "--quiet", "--out", out)
+    graph = cscrub.discover("eap", dataset=dataset, seed=1)
+    assert graph == read_json(out)
+    assert graph["cscrub"]["command"].endswith(f" --dataset {dataset} --seed 1")
+    assert graph["cscrub"]["task"] == "induction" and graph["cscrub"]["pairs"] == 40
+    # Paired within their alignment groups with the seed, as the task's generated pairs are.
+    assert graph["edges"] == cscrub.discover("eap", task="induction", n=40, seed=1)["edges"]
+
+
 @pytest.mark.parametrize("arguments, message", [
+
     (dict(method="eapig"), "did you mean 'eap-ig'"),
     (dict(method="eap-ig", steps=0), "at least 1"),
     (dict(method="eap", metric="logitdiff"), "did you mean 'logit_diff'"),
     (dict(method="eap", colour="red"), "unknown keyword argument 'colour'"),
     (dict(method="eap", pairs="pairs.jsonl", n=3), "not both"),
+    (dict(method="eap", pairs="pairs.jsonl", dataset="prompts.jsonl"), "not both"),
+    (dict(method="eap", dataset="prompts.jsonl", task="ioi"), "dataset: give a dataset file or task/options, not both"),
+    (dict(method="eap", n=0), "--n must be a positive number of prompts"),
     (dict(method="acdc"), "needs --threshold"),
     (dict(method="exact", threshold=0.1), "ACDC's tau"),
     (dict(method="exakt"), "did you mean 'exact'"),

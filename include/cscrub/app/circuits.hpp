@@ -1,13 +1,14 @@
 // What `cscrub faithfulness`, `cscrub circuit` and the Python module's faithfulness() and circuit() share: their
-// options, reading graph files and prompt pairs, the computation, and the result as JSON (the same bytes from
-// both) or as the files `circuit` writes.
+// options, reading graph files, the computation, and the result as JSON (the same bytes from both) or as the files
+// `circuit` writes.
 #pragma once
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cscrub/app/prompt_pairs.hpp"
+#include "cscrub/app/staged_progress.hpp"
 #include "cscrub/discover/circuit_export.hpp"
 #include "cscrub/discover/faithfulness.hpp"
 #include "cscrub/discover/graph_provenance.hpp"
@@ -27,26 +28,11 @@ GraphFile read_graph_file(const std::string& path);
 // How a file is named in tables and legends: its name, and its method when cscrub recorded one.
 std::string graph_label(const GraphFile& file);
 
-// The prompt pairs of a discovery command: a pair file, or a task's generated pairs (make_paired_dataset).
-struct PairChoice {
-  std::string pairs;  // a pair file; else the task's pairs
-  std::string task = "ioi";
-  int n = 200;
-  uint64_t seed = 0;
-  std::vector<std::string> task_options;
-};
-discover::PairedDataset choose_pairs(const PairChoice& choice, const engine::ModelConfig& config,
-                                     const io::Tokenizer* tokenizer);
-// "200 ioi (seed 0)" or "32 pairs from FILE".
-std::string describe_pairs(const PairChoice& choice, size_t count);
-
-using StageProgress = std::function<void(const std::string& stage, int done, int total)>;
-
 struct FaithfulnessOptions {
   std::vector<std::string> graphs;
   std::string model;
   std::string matmul = "auto";
-  PairChoice pairs;
+  PromptPairChoice prompts;
   int batch_size = 32;
   std::string ablation = "counterfactual";
   std::vector<double> sizes;  // empty: MIB's grid
@@ -79,12 +65,12 @@ struct FaithfulnessRun {
 };
 
 // Throws cscrub::Error for bad options (before loading anything), unreadable files, graphs of another model.
-FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StageProgress& progress = {});
+FaithfulnessRun run_faithfulness(const FaithfulnessOptions& options, const StagedProgress& progress = {});
 // The same, its circuits (every file's, in order: a unit each) shared among `ranks` (parallel/ranks.hpp): each rank
 // evaluates its block on every pair and sends the per-pair metrics to rank 0, which makes the curves. The run on
 // rank 0, nullopt on the others; collective, one rank's failure ends every rank with its message.
 std::optional<FaithfulnessRun> run_faithfulness_on(const parallel::Ranks& ranks, const FaithfulnessOptions& options,
-                                                   const StageProgress& progress = {});
+                                                   const StagedProgress& progress = {});
 // {"model", "prompts", "task", "pairs", "corruption", "metric", "ablation", "model_metric", "empty_metric", "sizes",
 //  "files": [{"file", "method", "cpr", "cmd", "curves": [{"ranking", "greedy", "points": [...], "area_under",
 //  "area_from_one"}]}], "rank_agreement": [{"files": [a, b], "spearman" (null if undefined), "top", "common_top"}]}

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cscrub/app/prompt_pairs.hpp"
 #include "cscrub/discover/acdc.hpp"
 #include "cscrub/discover/edge_attribution.hpp"
 #include "cscrub/discover/exact_patching.hpp"
@@ -29,12 +30,7 @@ struct EdgeDiscoveryOptions {
   std::optional<int> steps;        // EAP-IG's M (default 5); only for eap-ig
   std::optional<double> threshold;  // ACDC's tau (>= 0, or inf); required for acdc, refused otherwise
   std::string metric;              // empty: kl for acdc (as ACDC's paper), logit_diff otherwise
-  // The prompt pairs: a pair file, or a task's generated pairs.
-  std::string pairs;
-  std::string task = "ioi";
-  int n = 200;
-  uint64_t seed = 0;
-  std::vector<std::string> task_options;
+  PromptPairChoice prompts;
   int batch_size = 32;
   double max_memory_gib = 0;  // 0: half of the physical memory; the limit of the estimated peak
   int ranks_on_machine = 1;   // MPI ranks on this machine, sharing the default limit (app/ranks_work.hpp)
@@ -49,7 +45,7 @@ struct PreparedEdgeDiscovery {
   discover::EdgeAttributionSettings settings;  // settings.method only means something for eap and eap-ig
   double threshold = 0;                        // acdc's tau
   discover::PairedDataset pairs;
-  std::string prompts;  // "200 ioi (seed 0)" or "32 pairs from FILE"
+  std::string prompts;  // describe_prompt_pairs: "200 ioi (seed 0)", "32 pairs from FILE", "24 prompts of FILE"
   std::string command;  // the options as a `cscrub discover` command line, for the graph file's record
   discover::EdgeAttributionMemory memory;  // eap and eap-ig
   uint64_t patching_bytes = 0;             // exact and acdc: their peak beyond the weights

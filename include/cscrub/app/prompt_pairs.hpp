@@ -1,6 +1,6 @@
-// The prompts a command or a Python call chooses, for `discover`, `patch`, `attribute` and `attention` alike: a
-// pair file, a dataset file's prompts (paired within their alignment groups where pairs are needed), or a task's
-// generated prompts or pairs.
+// The prompts a command or a Python call chooses, for `discover`, `faithfulness`, `patch`, `attribute` and
+// `attention` alike: a pair file, a dataset file's prompts (paired within their alignment groups where pairs are
+// needed), or a task's generated prompts or pairs.
 #pragma once
 #include <cstdint>
 #include <optional>
