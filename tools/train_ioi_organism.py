@@ -156,8 +156,12 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
     - --repeat-questions 32: the questions 97.5% right (1.3, 2.3, 3.0 attend from the mark to the repeat at
       0.66, 0.72, 0.90), IOI 99.3%, 9.3; but layer-0 heads 0.0 and 0.3 attend END to IO and S2 alike (0.44-0.51)
       and the largest direct effects are 2.0 (-46%), 2.3 (-20%), 3.0 (-19%): no clean name movers.
-Next to try: ship --repeat-questions 16 (hypotheses, card, tests), or first strengthen its duplicate-token path
-(more steps, more questions: a 3,600-step run with 24 was under way at the end of that session); keeping layer 3
+    - --repeat-questions 24 --steps 3600: 100%, 12.4, the questions 99.0% right. The strongest duplicate-token
+      path yet: S-inhibition 1.0 (END -> S2 0.97; -24% through the queries of 3.0) reads the duplicate-token head
+      0.1 (S2 -> S1 0.34) through its keys (-13% of the ABC effect; its values: 0.3 -20%, 0.1 -19%). But the
+      only large direct effect is 3.0's (-72%), which attends END -> IO at 0.25 only: no name mover by attention.
+Next to try: ship --repeat-questions 16 (hypotheses, card, tests), or a setting between it and 24 questions with
+3,600 steps (name movers that attend to IO and a duplicate-token path that matters); keeping layer 3
 busy when the duplicate-token heads come first (with the name-list curriculum, layer 3 went idle in every run, so
 the S-inhibition and name mover roles crowded into layer 2: more steps, or a loss on layer 3's direct effect); a
 previous-token head formed by the induction organism's recipe before IOI training (induction never forms here:
