@@ -67,7 +67,6 @@ def test_discover_on_a_dataset_file_is_the_clis_graph_json(tmp_path):
 
 
 @pytest.mark.parametrize("arguments, message", [
-
     (dict(method="eapig"), "did you mean 'eap-ig'"),
     (dict(method="eap-ig", steps=0), "at least 1"),
     (dict(method="eap", metric="logitdiff"), "did you mean 'logit_diff'"),
