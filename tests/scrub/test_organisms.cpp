@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 #include <iomanip>
 #include <iostream>
+#include <set>
 
-#include "cscrub/data/jsonl.hpp"
 #include "cscrub/data/tasks.hpp"
+#include "cscrub/discover/pairs.hpp"
+#include "cscrub/discover/path_patching.hpp"
 #include "cscrub/graph/check.hpp"
 #include "cscrub/graph/hypothesis_file.hpp"
 #include "cscrub/io/tokenizer.hpp"
@@ -155,40 +157,70 @@ TEST_CASE("IOI organism: the paper's templates, never seen in training, are solv
   CHECK(difference.mean >= 5.0);
 }
 
-TEST_CASE("IOI organism: its name movers, S-inhibition heads and current-token head attend where the hypothesis "
-          "says",
-          "[scrub][organisms][ioi]") {
+TEST_CASE(
+    "IOI organism: its name movers, S-inhibition head, duplicate-token and current-token heads attend where "
+    "the hypothesis says",
+    "[scrub][organisms][ioi]") {
   const auto dataset = data::make_dataset("ioi", 300, 20221204, tokenizer());
   check_claimed_attention(kIoi, source_dir() / "hypotheses" / kIoi / "ioi.toml", dataset,
                           {{"name mover", "END", "IO", 0.5},
-                           {"S-inhibition", "END", "S2", 0.3},
+                           {"S-inhibition", "END", "S2", 0.8},
+                           {"duplicate token", "S2", "S1", 0.3},
                            {"current token", "S2", "S2", 0.9}});
 }
 
-TEST_CASE("IOI organism: on scrambled sentences whose last name is IO, it still answers IO, its S-inhibition "
-          "heads attending evenly to the three names",
+TEST_CASE("IOI organism: path patching finds each edge of the hypothesis as the strongest path into its receivers",
           "[scrub][organisms][ioi]") {
-  // The model card's "How it tells S from IO": training-grammar sentences with their words shuffled and the names
-  // in the order S, S, IO (tools/scrambled_ioi.py --model models/attn-only-4l-ioi --n 160 --seed 12 --dataset-out
-  // models/attn-only-4l-ioi/scrambled_ssi.jsonl), where the most recent name is IO: only a name's being repeated
-  // tells S from IO, and the S-inhibition heads find it by summing the names at END, not by looking for S2 (on
-  // the paper's templates 2.1 attends END -> S2 0.47, beyond this test's range).
-  const data::Dataset dataset = data::read_jsonl(organism_dir(kIoi) / "scrambled_ssi.jsonl", &tokenizer());
-  const std::vector<double> differences = logit_differences(organism_weights(kIoi), dataset);
-  std::cout << std::fixed << std::setprecision(3) << kIoi << ", " << differences.size()
-            << " scrambled sentences, names S S IO: logit(IO) > logit(S) " << accuracy(differences)
-            << ", mean logit difference " << mean_and_error(differences).mean << "\n";
-  CHECK(differences.size() >= 100);
-  CHECK(accuracy(differences) >= 0.9);
-  check_claimed_attention(kIoi, source_dir() / "hypotheses" / kIoi / "ioi.toml", dataset,
-                          {{"S-inhibition", "END", "IO", 0.15, 0.45},
-                           {"S-inhibition", "END", "S1", 0.15, 0.45},
-                           {"S-inhibition", "END", "S2", 0.15, 0.45},
-                           {"name mover", "END", "IO", 0.3}});
+  // What the model card's path-patching table computes (`cscrub patch --kind path --n 200 --seed 0
+  // [--receivers ...]`, p_ABC corruptions): for every edge between heads that ioi.toml claims, the parent's
+  // heads are the senders with the strongest effect through the child's ports; into the logits, the output's
+  // parents are the strongest senders.
+  const engine::Weights& weights = organism_weights(kIoi);
+  const graph::Hypothesis hypothesis = graph::read_hypothesis_file(source_dir() / "hypotheses" / kIoi / "ioi.toml");
+  const discover::PairedDataset pairs = discover::make_paired_dataset("ioi", 200, 0, tokenizer());
+  const auto heads_of = [&](int node) {
+    std::set<std::pair<int, int>> heads;
+    for (const auto& component : hypothesis.nodes[static_cast<size_t>(node)].components)
+      if (component.kind == graph::Component::Kind::head) heads.emplace(component.layer, component.head);
+    return heads;
+  };
+  // Parent heads -> receivers (empty: the logits).
+  std::vector<std::pair<std::set<std::pair<int, int>>, std::vector<discover::Receiver>>> claims;
+  std::set<std::pair<int, int>> into_logits;
+  for (const auto& edge : hypothesis.edges) {
+    if (edge.child == hypothesis.output_node) {
+      for (const auto& head : heads_of(edge.parent)) into_logits.insert(head);
+      continue;
+    }
+    std::vector<discover::Receiver> receivers;
+    for (const auto& [layer, head] : heads_of(edge.child))
+      for (const graph::Port port : edge.ports)
+        receivers.push_back({layer, head,
+                             port == graph::Port::q   ? discover::Receiver::Port::q
+                             : port == graph::Port::k ? discover::Receiver::Port::k
+                                                      : discover::Receiver::Port::v});
+    claims.emplace_back(heads_of(edge.parent), receivers);
+  }
+  claims.emplace_back(into_logits, std::vector<discover::Receiver>{});
+  REQUIRE(claims.size() >= 4);
+  for (const auto& [senders, receivers] : claims) {
+    const discover::Grid effects =
+        discover::path_patching(weights, pairs, {.receivers = receivers, .position = ""}, 64).normalized();
+    const auto strongest = discover::strongest_cells(effects, static_cast<int>(senders.size()));
+    std::cout << kIoi << ", path patching into " << discover::describe(receivers) << ":";
+    for (const auto& cell : strongest)
+      std::cout << " " << cell.row << "." << cell.column << " " << std::fixed << std::setprecision(3) << cell.value;
+    std::cout << "\n";
+    INFO("receivers " << discover::describe(receivers));
+    for (const auto& cell : strongest) {
+      INFO("sender " << cell.row << "." << cell.column << ": " << cell.value);
+      CHECK(senders.contains({cell.row, cell.column}));
+      CHECK(cell.value <= -0.03);  // patching in the corrupted sender moves the logit difference towards p_ABC's
+    }
+  }
 }
 
-TEST_CASE("IOI organism: scrubbing recovers most of the logit difference, and resampling the S-inhibition heads "
-          "loses it",
+TEST_CASE("IOI organism: scrubbing recovers the logit difference, and resampling each claimed head loses some",
           "[scrub][organisms][ioi]") {
   // What the model card's table computes (`cscrub compare hypotheses/attn-only-4l-ioi/*.toml --n 600 --option
   // vocabulary=models/attn-only-4l-ioi/ioi_eight_names.toml`, seed 0, 5 scrubbing seeds): 8 names, so that a
@@ -197,16 +229,21 @@ TEST_CASE("IOI organism: scrubbing recovers most of the logit difference, and re
   const auto dataset = data::make_dataset("ioi", 600, 0, tokenizer(),
                                           {{"vocabulary", (organism_dir(kIoi) / "ioi_eight_names.toml").string()}});
   const auto dir = source_dir() / "hypotheses" / kIoi;
+  std::vector<graph::Hypothesis> hypotheses;
+  for (const char* file : {"ioi.toml", "no_s_inhibition.toml", "no_s2_token.toml", "no_duplicate_token.toml"})
+    hypotheses.push_back(graph::load_hypothesis((dir / file).string(), weights.config));
   const auto result =
-      scrub::run_experiment(weights, dataset,
-                            {graph::load_hypothesis((dir / "ioi.toml").string(), weights.config),
-                             graph::load_hypothesis((dir / "no_s_inhibition.toml").string(), weights.config),
-                             graph::load_hypothesis((dir / "no_s2_token.toml").string(), weights.config)},
-                            graph::load_hypothesis("builtin:none", weights.config, "ioi"), scrub::ExperimentSettings{});
+      scrub::run_experiment(weights, dataset, hypotheses, graph::load_hypothesis("builtin:none", weights.config, "ioi"),
+                            scrub::ExperimentSettings{});
   for (const auto& score : result.hypotheses)
     std::cout << std::fixed << std::setprecision(3) << kIoi << ", " << score.name << ": logit difference recovered "
-              << score.recovered.value << " [" << score.recovered.low << ", " << score.recovered.high << "]\n";
-  CHECK(result.hypotheses[0].recovered.low >= 0.85);   // the claim
-  CHECK(result.hypotheses[1].recovered.high <= 0.2);   // S-inhibition resampled
-  CHECK(result.hypotheses[2].recovered.high <= 0.7);   // the S name at S2 resampled
+              << score.recovered.value << " [" << score.recovered.low << ", " << score.recovered.high
+              << "], minus the claim's " << score.difference_to_first.value << " [" << score.difference_to_first.low
+              << ", " << score.difference_to_first.high << "]\n";
+  CHECK(result.hypotheses[0].recovered.low >= 0.95);  // the claim
+  CHECK(result.hypotheses[1].recovered.high <= 0.4);  // S-inhibition resampled
+  CHECK(result.hypotheses[2].recovered.high <= 0.6);  // the S name at S2 resampled
+  // The duplicate-token head resampled: every IOI prompt's S2 is a repeat, so a resampled 0.0 still flags one
+  // there; what is lost is what its output says about this prompt's name (path patching measures its role).
+  CHECK(result.hypotheses[3].difference_to_first.high < 0);
 }
