@@ -166,8 +166,15 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       path yet: S-inhibition 1.0 (END -> S2 0.97; -24% through the queries of 3.0) reads the duplicate-token head
       0.1 (S2 -> S1 0.34) through its keys (-13% of the ABC effect; its values: 0.3 -20%, 0.1 -19%). But the
       only large direct effect is 3.0's (-72%), which attends END -> IO at 0.25 only: no name mover by attention.
+  Session of 2026-12-08 (the shipped defaults unless said):
+    - --scrambled-again 0 (scrambled sentences without " again", so that S2 cannot be found by that token):
+      97.3%, logit difference 8.8, and the scrambled sentences solved in every order (tools/scrambled_ioi.py:
+      93.5%, 95.0%, 94.5% for S S IO, S IO S, IO S S), so S2 is not found by place alone. But the roles are
+      spread: the largest direct effects are 2.3 (-32%, END -> IO 0.37), 3.2 (-21%), 2.0 (-15%); 1.0 attends END
+      to IO and S2 alike (0.46, 0.50), and no head attends END -> IO above 0.46.
 Next to try: a setting between 16 and 24 questions (name movers that attend to IO and a duplicate-token path
-that matters more); scrambled sentences without " again" so that S2 cannot be found by place or by that token;
+that matters more); scrambled sentences with " again" after only some second S, between the shipped model (all:
+it relies on S2 being the most recent name) and --scrambled-again 0 (none: spread roles);
 keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum, layer 3 went idle
 in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a loss on layer 3's
 direct effect); a previous-token head formed by the induction organism's recipe before IOI training (induction
