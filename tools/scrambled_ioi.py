@@ -9,12 +9,14 @@ being repeated tells S from IO. For each order of the names (SSI: IO last, the m
     S replaced by a third name, as p_ABC replaces S2), answer IO, distractor S;
   - with --dataset-out FILE: the sentences of --dataset-order as a cscrub dataset of lines written by hand
     (datasets/README.md: text, answer, distractor, positions IO, S1, S2), those whose text tokenizes back to
-    the same tokens (a shuffled sentence can glue two words into one), e.g. for tests/scrub/test_organisms.cpp.
+    the same tokens (a shuffled sentence can glue two words into one);
+  - with --again: the same sentences with " again" after the second S, as the training's --scrambled-again
+    writes them.
 
 Forward and attention come from tools/eval_organism.py's independent reader and forward pass.
 
 Usage: tools/scrambled_ioi.py --model DIR [--n 200] [--heads 2.0,2.1] [--pairs-out /tmp/scrambled]
-       [--dataset-out FILE --dataset-order SSI]
+       [--dataset-out FILE --dataset-order SSI] [--again]
 """
 import argparse
 import json
@@ -38,8 +40,9 @@ from gpt2_bpe import Gpt2Bpe  # noqa: E402
 ORDERS = ("SSI", "SIS", "ISS")
 
 
-def scrambled_pairs(corpus, n, seed):
-    """{order: [(prompt ids, corrupted ids, io id, s id, first S position, second S position)]}, n per order."""
+def scrambled_pairs(corpus, n, seed, again_id=None):
+    """{order: [(prompt ids, corrupted ids, io id, s id, first S position, second S position)]}, n per order; with
+    `again_id`, that token follows the second S (as in the training's --scrambled-again), the same sentences."""
     rng = random.Random(seed)
     name_ids = set(corpus.name_ids)
     pairs = {order: [] for order in ORDERS}
@@ -54,6 +57,8 @@ def scrambled_pairs(corpus, n, seed):
         if len(pairs[order]) == n:
             continue
         first_s, second_s = (i for i, t in enumerate(prompt) if t == s)
+        if again_id is not None:
+            prompt = prompt[:second_s + 1] + [again_id] + prompt[second_s + 1:]
         third = rng.choice(sorted(name_ids - {io, s}))
         corrupted = prompt[:second_s] + [third] + prompt[second_s + 1:]
         pairs[order].append((prompt, corrupted, io, s, first_s, second_s))
@@ -85,6 +90,7 @@ def main():
     p.add_argument("--pairs-out", help="write PREFIX_ORDER.jsonl for cscrub patch --pairs")
     p.add_argument("--dataset-out", help="write one order's sentences as a cscrub dataset (lines written by hand)")
     p.add_argument("--dataset-order", choices=ORDERS, default="SSI")
+    p.add_argument("--again", action="store_true", help="follow the second S with ' again', as the training does")
     args = p.parse_args()
     torch.set_num_threads(1)
     bpe = Gpt2Bpe(args.tokenizer_dir)
@@ -92,7 +98,8 @@ def main():
     corpus = od.Corpus(bpe, vocab, 2000, 0, args.corpus_seed)
     model = PatternRecorder(args.model)
     heads = [tuple(int(x) for x in h.split(".")) for h in args.heads.split(",") if h]
-    for order, pairs in scrambled_pairs(corpus, args.n, args.seed).items():
+    again_id = bpe.encode(" again")[0] if args.again else None
+    for order, pairs in scrambled_pairs(corpus, args.n, args.seed, again_id).items():
         diffs, attention = [], {h: torch.zeros(3) for h in heads}
         for prompt, _, io, s, first_s, second_s in pairs:
             idx = torch.tensor([prompt])
