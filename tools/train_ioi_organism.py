@@ -172,9 +172,23 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       93.5%, 95.0%, 94.5% for S S IO, S IO S, IO S S), so S2 is not found by place alone. But the roles are
       spread: the largest direct effects are 2.3 (-32%, END -> IO 0.37), 3.2 (-21%), 2.0 (-15%); 1.0 attends END
       to IO and S2 alike (0.46, 0.50), and no head attends END -> IO above 0.46.
-Next to try: a setting between 16 and 24 questions (name movers that attend to IO and a duplicate-token path
-that matters more); scrambled sentences with " again" after only some second S, between the shipped model (all:
-it relies on S2 being the most recent name) and --scrambled-again 0 (none: spread roles);
+    - --repeat-questions 20 --steps 3000: 99.7%, 9.4, messier: layer-0 heads 0.0 and 0.3 attend END to IO and S2
+      alike (0.36-0.59), layer 3 goes idle (END -> IO <= 0.14), no duplicate-token head (S2 -> S1 <= 0.22); the
+      largest direct effects 2.1 (-26%), 1.1 (-19%), 2.0 (-16%).
+    - --scrambled-again 0.5 (half the scrambled sentences mark the second S with " again"): 100%, 8.9, and the
+      best bottom half yet. S-inhibition 1.1 (END -> S2 0.84; -18% through the queries of 2.1, 3.2, 3.3) reads
+      the layer-0 duplicate-token heads 0.2 and 0.0 (S2 -> S1 0.30, 0.33) through its keys (-7.4%, -4.9%) and
+      0.1 (-30%) and 0.0 (-27%) through its values, as the paper's S-inhibition heads read duplicate-token heads.
+      It finds S2 by the repeat, not by place: on scrambled sentences without " again" the model is right 95.5%,
+      98.0%, 93.0% (S S IO, S IO S, IO S S), and 1.1 attends to the second S 0.60, 0.76, 0.82 (to IO 0.31 when IO
+      is the most recent name). But the top is weak: the largest direct effects are 3.2 (-32%) and 2.1 (-31%),
+      which attend to neither name from END (<= 0.01) but to END itself (0.61, 0.53) and to the token before it
+      (0.31, 0.35), where 0.1 and 0.0 have copied IO (0.43, 0.22); only 3.3 attends END -> IO (0.52).
+      (sha256 62a13a62...)
+Next to try: --scrambled-again 0.5 (the paper's bottom half, above) with what gives name movers that attend to
+IO: more steps, another seed, or the penalty or answer weight changed; where a head's direct effect comes
+without attention to IO, see where it attends (the shipped model's name movers read IO also at the token
+before END, where head 0.1 copies it);
 keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum, layer 3 went idle
 in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a loss on layer 3's
 direct effect); a previous-token head formed by the induction organism's recipe before IOI training (induction
