@@ -185,6 +185,11 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       which attend to neither name from END (<= 0.01) but to END itself (0.61, 0.53) and to the token before it
       (0.31, 0.35), where 0.1 and 0.0 have copied IO (0.43, 0.22); only 3.3 attends END -> IO (0.52).
       (sha256 62a13a62...)
+    - The same with --steps 3600: 100%, 10.3, scrambled sentences 99.5-100% right, the questions 98.0%, and the
+      strongest duplicate-token path of any run: 0.0 (S2 -> S1 0.67) feeds 1.0 (END -> S2 1.00) through its keys
+      (-31%) and values (-49%; 0.1 -29%). But 1.0 acts on the logits directly (-38%; into the queries of 2.0, 2.1,
+      3.0, 3.3 only -3.9%), and so does 3.0 (-22%), which does not attend to IO: the S-inhibition role collapsed
+      into direct effects again. (sha256 aaf57ad6...)
 Next to try: --scrambled-again 0.5 (the paper's bottom half, above) with what gives name movers that attend to
 IO: more steps, another seed, or the penalty or answer weight changed; where a head's direct effect comes
 without attention to IO, see where it attends (the shipped model's name movers read IO also at the token
