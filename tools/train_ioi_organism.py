@@ -190,15 +190,14 @@ attribute` and `cscrub patch --kind path`, p_ABC corruptions, 200 prompts):
       (-31%) and values (-49%; 0.1 -29%). But 1.0 acts on the logits directly (-38%; into the queries of 2.0, 2.1,
       3.0, 3.3 only -3.9%), and so does 3.0 (-22%), which does not attend to IO: the S-inhibition role collapsed
       into direct effects again. (sha256 aaf57ad6...)
-Next to try: --scrambled-again 0.5 (the paper's bottom half, above) with what gives name movers that attend to
-IO: more steps, another seed, or the penalty or answer weight changed; where a head's direct effect comes
-without attention to IO, see where it attends (the shipped model's name movers read IO also at the token
-before END, where head 0.1 copies it);
-keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum, layer 3 went idle
-in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a loss on layer 3's
-direct effect); a previous-token head formed by the induction organism's recipe before IOI training (induction
-never forms here: the repeated random sequences' repeat/first loss ratio stays >= 0.98, with trained or fixed
-random embeddings).
+Next to try: --scrambled-again 0.5 (the paper's bottom half, above) with what gives name movers that attend to IO:
+more steps, another seed, or the penalty or answer weight changed; where a head's direct effect comes without
+attention to IO, see where it attends (the shipped model's name movers read IO also at the token before END, where
+head 0.1 copies it); keeping layer 3 busy when the duplicate-token heads come first (with the name-list curriculum,
+layer 3 went idle in every run, so the S-inhibition and name mover roles crowded into layer 2: more steps, or a loss
+on layer 3's direct effect); a previous-token head formed by the induction organism's recipe before IOI training
+(induction never forms here: the repeated random sequences' repeat/first loss ratio stays >= 0.98, with trained or
+fixed random embeddings).
 
 Determinism: one torch thread, one OpenBLAS thread, every random draw from the seed: rerunning with the same
 arguments on the same machine and library versions writes the same bytes (the defaults wrote model.safetensors

@@ -11,6 +11,7 @@
 #include "cscrub/discover/pairs.hpp"
 #include "cscrub/discover/path_patching.hpp"
 #include "cscrub/graph/check.hpp"
+#include "cscrub/graph/component_id.hpp"
 #include "cscrub/graph/hypothesis_file.hpp"
 #include "cscrub/io/tokenizer.hpp"
 #include "cscrub/scrub/experiment.hpp"
@@ -192,14 +193,11 @@ TEST_CASE("IOI organism: path patching finds each edge of the hypothesis as the 
       for (const auto& head : heads_of(edge.parent)) into_logits.insert(head);
       continue;
     }
-    std::vector<discover::Receiver> receivers;
-    for (const auto& [layer, head] : heads_of(edge.child))
-      for (const graph::Port port : edge.ports)
-        receivers.push_back({layer, head,
-                             port == graph::Port::q   ? discover::Receiver::Port::q
-                             : port == graph::Port::k ? discover::Receiver::Port::k
-                                                      : discover::Receiver::Port::v});
-    claims.emplace_back(heads_of(edge.parent), receivers);
+    std::string receivers;  // `cscrub patch --receivers`' syntax: "2.3:k,..."
+    for (const auto& component : hypothesis.nodes[static_cast<size_t>(edge.child)].components)
+      for (const graph::Port port : graph::ports_fed(edge, component))
+        receivers += (receivers.empty() ? "" : ",") + graph::to_string(component) + ":" + graph::to_string(port);
+    claims.emplace_back(heads_of(edge.parent), discover::parse_receivers(receivers, weights.config));
   }
   claims.emplace_back(into_logits, std::vector<discover::Receiver>{});
   REQUIRE(claims.size() >= 4);
